@@ -1,0 +1,34 @@
+# Every target works on a fresh machine: the first run builds .venv.
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR)/proxy:$(CURDIR)
+
+.PHONY: install test lint demo bench clean
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(PY) -m ruff check proxy tests bench demo
+	# Host-side code must run on Python 3.8 with the standard library only.
+	$(VENV)/bin/vermin --no-tips --violations -t=3.8- proxy/remote_lsp proxy/proxy.py
+
+test: lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: install
+	$(PY) demo/demo.py
+
+bench: install
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

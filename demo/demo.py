@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""`make demo`: one pylsp process shared by two editors, end to end.
+
+Starts two LSP clients through `remote-lsp connect -- pylsp` on a small
+project, shows both getting hover and diagnostics from ONE pylsp process,
+prints what `remote-lsp status` says, and cleans up after itself. It uses a
+private agent home, so it never touches a real agent of yours.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
+
+from tests.support.lspclient import LspClient, hover_text  # noqa: E402
+
+PROXY = [sys.executable, str(REPO / "proxy" / "proxy.py")]
+SOURCE = '''import os
+
+
+def greet(name: str) -> str:
+    """Say hello to NAME."""
+    return "hello " + name
+
+
+print(greet("world"))
+print(undefined_name)
+'''
+
+
+def step(text: str) -> None:
+    print("\n==> " + text, flush=True)
+
+
+def remote_lsp(*args: str) -> str:
+    return subprocess.run(PROXY + list(args), check=True, capture_output=True, text=True).stdout
+
+
+def pids_of(name: str) -> list:
+    out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
+    return sorted(int(p) for p in out.split())
+
+
+def main() -> int:
+    if shutil.which("pylsp") is None:
+        sys.exit("pylsp is not installed: run `make install` (or `pip install python-lsp-server`)")
+    work = Path(tempfile.mkdtemp(prefix="rl-demo-"))
+    os.environ["REMOTE_LSP_HOME"] = str(work / "state")
+    project = work / "project"
+    project.mkdir()
+    (project / "hello.py").write_text(SOURCE)
+    clients = []
+    try:
+        step("project %s, agent state in %s" % (project, work / "state"))
+        before = pids_of("pylsp")
+        for name in ("editor-1", "editor-2"):
+            argv = PROXY + ["connect", "--root", str(project), "--", "pylsp"]
+            print("$ remote-lsp " + " ".join(argv[2:]))
+            client = LspClient(argv, cwd=str(project), name=name)
+            clients.append(client)
+            client.initialize(str(project))
+            print("   %s: initialized" % name)
+
+        step("both open hello.py and ask for hover on greet(...) at line 9")
+        for client in clients:
+            uri = client.open(str(project / "hello.py"))
+            text = hover_text(client.hover(uri, 8, 7)).strip().splitlines()
+            print("   %s hover: %s" % (client.name, " | ".join(t for t in text if t.strip())))
+
+        step("both receive diagnostics")
+        for client in clients:
+            diags = client.wait_notification(
+                "textDocument/publishDiagnostics", lambda p: bool(p["diagnostics"]), timeout=60)
+            for d in diags["diagnostics"]:
+                print("   %s line %d: %s" % (client.name, d["range"]["start"]["line"] + 1, d["message"]))
+
+        step("remote-lsp status")
+        print(remote_lsp("status"))
+        status = json.loads(remote_lsp("status", "--json"))
+        (inst,) = status["instances"]
+        started = [p for p in pids_of("pylsp") if p not in before]
+        print("   ONE pylsp process: pid %d, shared by %d clients (pylsp processes started: %s)"
+              % (inst["pid"], len(inst["clients"]), started))
+        if started != [inst["pid"]] or len(inst["clients"]) != 2:
+            print("demo FAILED: expected one shared pylsp")
+            return 1
+
+        step("editor-1 leaves (shutdown + exit); editor-2 still gets hover")
+        clients[0].close()
+        uri = (project / "hello.py").as_uri()
+        print("   editor-2 hover: %s" % hover_text(clients[1].hover(uri, 3, 5)).strip().splitlines()[1])
+        clients[1].close()
+
+        step("clean up: stop the server and the agent")
+        print("   " + remote_lsp("stop", "--agent").strip())
+        leftover = [p for p in pids_of("pylsp") if p not in before]
+        print("   pylsp processes left behind: %s" % (leftover or "none"))
+        return 1 if leftover else 0
+    finally:
+        for client in clients:
+            if client.proc.poll() is None:
+                client.proc.kill()
+        subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

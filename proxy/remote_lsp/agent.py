@@ -1,0 +1,355 @@
+"""The agent: one per user per host, holding every shared language server.
+
+It listens on a Unix socket in a 0700 directory, lets in only its own uid
+(SO_PEERCRED), and keeps instances keyed by (argv, realpath(root)). A lock file
+makes it the only agent; whoever holds the lock may replace a stale socket.
+It uses no CPU while idle: everything is driven by I/O and timers.
+"""
+
+import asyncio
+import fcntl
+import gc
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from remote_lsp import __version__, control
+from remote_lsp.aio import background
+from remote_lsp.errors import NoSuchProcess, RemoteLspError, UsageError
+from remote_lsp.instance import Instance, Key
+from remote_lsp.paths import StatePaths
+from remote_lsp.session import Session
+
+log = logging.getLogger("remote_lsp.agent")
+
+# With no instance and no client for this long, the agent exits.
+DEFAULT_AGENT_IDLE = 1800.0
+
+
+class Agent:
+    def __init__(self, paths: StatePaths, idle_exit: Optional[float] = DEFAULT_AGENT_IDLE) -> None:
+        self.paths = paths
+        self.instances: Dict[Key, Instance] = {}
+        self.started = time.time()
+        self.idle_exit = idle_exit
+        self._lock_fd = -1
+        self._server: Optional[socket.socket] = None
+        self._done: Optional[asyncio.Future] = None
+        self._idle_handle: Optional[asyncio.TimerHandle] = None
+        self._starting: Dict[Key, asyncio.Future] = {}
+        self._conns = 0
+
+    # --- life cycle ----------------------------------------------------------------
+
+    def acquire(self) -> bool:
+        """Take the agent lock; False if another agent holds it."""
+        self.paths.prepare()
+        fd = os.open(str(self.paths.lock), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def listen(self) -> None:
+        path = str(self.paths.socket)
+        if os.path.lexists(path):
+            os.unlink(path)  # stale: we hold the lock, so no live agent owns it
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        sock.listen(64)
+        sock.setblocking(False)
+        self._server = sock
+        self.paths.pid.write_text("%d\n" % os.getpid())
+
+    async def serve(self, ready_fd: int = -1) -> None:
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, lambda s=sig: background(self.shutdown(
+                "signal %s" % signal.Signals(s).name)))
+        assert self._server is not None
+        loop.add_reader(self._server.fileno(), self._accept)
+        log.info("agent %s listening on %s (pid %d)", __version__, self.paths.socket, os.getpid())
+        if ready_fd >= 0:
+            os.write(ready_fd, b"ready\n")
+            os.close(ready_fd)
+        self._arm_idle()
+        await self._done
+
+    async def shutdown(self, reason: str) -> None:
+        log.info("agent shutting down: %s", reason)
+        await asyncio.gather(*(i.stop("agent " + reason) for i in list(self.instances.values())))
+        loop = asyncio.get_running_loop()
+        if self._server is not None:
+            loop.remove_reader(self._server.fileno())
+            self._server.close()
+            self._server = None
+            try:
+                if self.paths.pid.read_text().strip() == str(os.getpid()):
+                    self.paths.socket.unlink()
+                    self.paths.pid.unlink()
+            except OSError:
+                pass
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def _arm_idle(self) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        if self.idle_exit is None or self.instances or self._conns:
+            return
+        self._idle_handle = asyncio.get_running_loop().call_later(
+            self.idle_exit, lambda: background(self.shutdown("idle")))
+
+    # --- connections -----------------------------------------------------------------
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            background(self._handle(conn))
+
+    async def _handle(self, conn: socket.socket) -> None:
+        self._conns += 1
+        self._arm_idle()
+        fds: List[int] = []
+        try:
+            pid, uid, _gid = control.peer_credentials(conn)
+            if uid != os.getuid():
+                log.warning("refused a connection from uid %d (pid %d)", uid, pid)
+                await _send(conn, {"error": {"code": 4, "message":
+                                   "refused: this agent serves uid %d only" % os.getuid()}})
+                return
+            request, fds = await _recv_request(conn)
+            if request is None:
+                return
+            op = request.get("op")
+            if op == "connect":
+                fds = await self._connect(conn, pid, request, fds)
+                return
+            reply = await self._dispatch(op, request)
+            await _send(conn, reply)
+        except RemoteLspError as exc:
+            await _send(conn, exc.to_json())
+        except (OSError, ValueError) as exc:
+            log.warning("control connection failed: %s", exc)
+            await _send(conn, {"error": {"code": 1, "message": str(exc)}})
+        finally:
+            for fd in fds:
+                _close_fd(fd)
+            conn.close()
+            self._conns -= 1
+            self._arm_idle()
+
+    async def _dispatch(self, op: Any, request: Dict[str, Any]) -> Dict[str, Any]:
+        if op == "status":
+            return self.status()
+        if op == "run":
+            inst, created = await self._instance_for(request)
+            return {"ok": True, "pid": inst.pid, "created": created, "name": inst.name}
+        if op == "stop":
+            return {"ok": True, "stopped": await self._stop(request)}
+        if op == "shutdown":
+            asyncio.get_running_loop().call_soon(
+                lambda: background(self.shutdown("asked to stop")))
+            return {"ok": True}
+        raise UsageError("unknown request %r" % (op,))
+
+    async def _connect(self, conn: socket.socket, peer_pid: int, request: Dict[str, Any],
+                       fds: List[int]) -> List[int]:
+        if len(fds) != 2:
+            raise UsageError("connect needs the client's stdin and stdout")
+        if request.get("pid") is not None:
+            inst, created = self._managed(int(request["pid"])), False
+        else:
+            inst, created = await self._instance_for(request)
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+
+        def on_close(session: Session, reason: str) -> None:
+            inst.remove_client(session)
+            if not ended.done():
+                ended.set_result(reason)
+
+        session = inst.add_client(fds[0], fds[1], peer_pid, on_close)
+        # The session's transports own the fds now.
+        await _send(conn, {"ok": True, "pid": inst.pid, "created": created, "client": session.id,
+                           "clients": len(inst.sessions)})
+        lifeline = background(loop.sock_recv(conn, 1))
+        done, _ = await asyncio.wait([lifeline, ended], return_when=asyncio.FIRST_COMPLETED)
+        if lifeline in done:
+            session.close("the connect process went away")
+        else:
+            lifeline.cancel()
+            await _send(conn, {"end": ended.result(), "failed": session.failed})
+        return []
+
+    async def _instance_for(self, request: Dict[str, Any]) -> Tuple[Instance, bool]:
+        argv = request.get("argv")
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise UsageError("no server command given")
+        env = request.get("env") or dict(os.environ)
+        root = os.path.realpath(request.get("root") or request.get("cwd") or os.getcwd())
+        if not os.path.isdir(root):
+            raise UsageError("root %s is not a directory" % root)
+        exe = shutil.which(argv[0], path=env.get("PATH"))
+        if exe is None:
+            raise RemoteLspError("%s: command not found on this host (PATH=%s)"
+                                 % (argv[0], env.get("PATH", "")))
+        argv = [os.path.abspath(exe)] + list(argv[1:])
+        key: Key = (tuple(argv), root)
+        # Concurrent first connects for one key wait for the one spawn.
+        while key in self._starting:
+            await asyncio.shield(self._starting[key])
+        inst = self.instances.get(key)
+        if inst is not None and not inst.gone and not inst.stopping:
+            return inst, False
+        fut = asyncio.get_running_loop().create_future()
+        self._starting[key] = fut
+        try:
+            inst = Instance(argv, root, request.get("name") or os.path.basename(argv[0]),
+                            _idle(request.get("idle_timeout", 600.0)), self._instance_gone,
+                            self.paths.logs)
+            await inst.spawn(env)
+            self.instances[key] = inst
+            self._arm_idle()
+            return inst, True
+        except OSError as exc:
+            raise RemoteLspError("cannot start %s: %s" % (" ".join(argv), exc)) from exc
+        finally:
+            del self._starting[key]
+            fut.set_result(None)
+
+    def _managed(self, pid: int) -> Instance:
+        for inst in self.instances.values():
+            if inst.pid == pid and not inst.gone and not inst.stopping:
+                return inst
+        raise NoSuchProcess("no language server with pid %d is managed by this agent "
+                            "(start it with `remote-lsp run`, or attach it)" % pid)
+
+    def _instance_gone(self, inst: Instance) -> None:
+        if self.instances.get(inst.key) is inst:
+            del self.instances[inst.key]
+        self._arm_idle()
+
+    async def _stop(self, request: Dict[str, Any]) -> List[int]:
+        if request.get("all"):
+            targets = list(self.instances.values())
+        else:
+            pid = request.get("pid")
+            targets = [i for i in self.instances.values() if i.pid == pid]
+            if not targets:
+                raise NoSuchProcess("no instance with pid %s is managed by this agent" % pid)
+        await asyncio.gather(*(i.stop("asked to stop") for i in targets))
+        return [i.pid for i in targets]
+
+    def status(self) -> Dict[str, Any]:
+        return {
+            "agent": {
+                "pid": os.getpid(),
+                "version": __version__,
+                "home": str(self.paths.root),
+                "started": self.started,
+                "rss_kb": _rss_kb(),
+            },
+            "instances": [i.describe() for i in self.instances.values()],
+        }
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except OSError:
+        return 0
+
+
+def _idle(value: Any) -> Optional[float]:
+    if value is None or value == "never":
+        return None
+    return max(0.0, float(value))
+
+
+async def _recv_request(conn: socket.socket) -> Tuple[Optional[Dict[str, Any]], List[int]]:
+    """Read the request line and any fds (Python 3.8 has no loop.sock_recvmsg)."""
+    loop = asyncio.get_running_loop()
+    conn.setblocking(False)
+    buf = b""
+    fds: List[int] = []
+    while b"\n" not in buf:
+        waiter = loop.create_future()
+        loop.add_reader(conn.fileno(), lambda w=waiter: w.done() or w.set_result(None))
+        try:
+            await asyncio.wait_for(waiter, 30)
+        finally:
+            loop.remove_reader(conn.fileno())
+        try:
+            data, anc, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(16 * 4))
+        except BlockingIOError:
+            continue
+        fds.extend(control._fds_from(anc))
+        if not data:
+            return None, fds
+        buf += data
+        if len(buf) > control.MAX_LINE:
+            raise ValueError("control request too long")
+    return json.loads(buf.split(b"\n", 1)[0]), fds
+
+
+async def _send(conn: socket.socket, obj: Dict[str, Any]) -> None:
+    try:
+        await asyncio.get_running_loop().sock_sendall(conn, control.encode_line(obj))
+    except OSError:
+        pass  # the other side went away; nothing to tell
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
+    """Run the agent in this process until it is stopped. 0 also when another
+    agent already holds the lock: the caller then simply connects to it."""
+    agent = Agent(paths, _agent_idle_from_env())
+    if not agent.acquire():
+        if ready_fd >= 0:
+            os.write(ready_fd, b"busy\n")
+            os.close(ready_fd)
+        return 0
+    logging.basicConfig(
+        filename=str(paths.log), level=logging.INFO,
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    agent.listen()
+    # Start-up objects live as long as the agent: keep the collector off them,
+    # so a collection never has to walk them between two messages.
+    gc.collect()
+    gc.freeze()
+    asyncio.run(agent.serve(ready_fd))
+    return 0
+
+
+def _agent_idle_from_env() -> Optional[float]:
+    raw = os.environ.get("REMOTE_LSP_AGENT_IDLE")
+    if raw is None:
+        return DEFAULT_AGENT_IDLE
+    return _idle(raw)

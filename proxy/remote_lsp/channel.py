@@ -1,0 +1,102 @@
+"""A non-blocking byte channel on raw fds, driven by the event loop.
+
+Used for the two hot paths (editor <-> agent, agent <-> server). It is
+asyncio's own readiness callbacks without the transport layer on top: a read
+callback calls os.read, and a write goes straight to os.write, buffering only
+when the peer is slow. That halves the agent's CPU per message.
+"""
+
+import asyncio
+import os
+from typing import Callable, Optional
+
+READ_SIZE = 256 * 1024
+
+
+class Channel:
+    def __init__(self, fd_in: int, fd_out: int, on_data: Callable[[bytes], None],
+                 on_close: Callable[[Optional[BaseException]], None]) -> None:
+        self._loop = asyncio.get_event_loop()
+        self.fd_in = fd_in
+        self.fd_out = fd_out
+        self._on_data = on_data
+        self._on_close = on_close
+        self._pending = bytearray()  # what the peer has not taken yet
+        self._closing = False
+        self.closed = False
+        os.set_blocking(fd_in, False)
+        os.set_blocking(fd_out, False)
+        self._loop.add_reader(fd_in, self._readable)
+
+    def write(self, data: bytes) -> None:
+        if self._closing or self.closed:
+            return
+        if self._pending:
+            self._pending += data
+            return
+        try:
+            n = os.write(self.fd_out, data)
+        except BlockingIOError:
+            n = 0
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if n < len(data):
+            self._pending += data[n:]
+            self._loop.add_writer(self.fd_out, self._writable)
+
+    def close(self) -> None:
+        """Stop reading; close once what was written has gone out."""
+        if self._closing or self.closed:
+            return
+        self._closing = True
+        self._loop.remove_reader(self.fd_in)
+        if not self._pending:
+            self._finish(None)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd_in, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if not data:
+            self._fail(None)
+            return
+        self._on_data(data)
+
+    def _writable(self) -> None:
+        try:
+            n = os.write(self.fd_out, self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        del self._pending[:n]
+        if not self._pending:
+            self._loop.remove_writer(self.fd_out)
+            if self._closing:
+                self._finish(None)
+
+    def _fail(self, exc: Optional[BaseException]) -> None:
+        """End of input or a broken pipe: close at once and tell the owner."""
+        self._pending.clear()
+        self._closing = True
+        self._finish(exc, notify=True)
+
+    def _finish(self, exc: Optional[BaseException], notify: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._loop.remove_reader(self.fd_in)
+        self._loop.remove_writer(self.fd_out)
+        for fd in {self.fd_in, self.fd_out}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if notify:
+            self._on_close(exc)

@@ -1,0 +1,75 @@
+"""`remote-lsp connect`: the stdio bridge an editor runs as its server command.
+
+It hands its own stdin and stdout to the agent (SCM_RIGHTS) and then only
+waits: the editor's bytes go straight to the agent, with no copy in between.
+It exits when the agent ends the session (the editor closed stdin or sent
+`exit`), and the agent drops the session if this process is killed.
+"""
+
+import os
+import signal
+import stat
+import sys
+from typing import Any, Dict, List, Optional
+
+from remote_lsp import control, daemon
+from remote_lsp.errors import RemoteLspError, UsageError
+from remote_lsp.paths import StatePaths
+
+
+def _check_stdio() -> None:
+    for fd, name in ((0, "stdin"), (1, "stdout")):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            raise UsageError("connect needs an open %s" % name) from None
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
+            raise UsageError("connect speaks LSP on %s, which must be a pipe, socket or "
+                             "terminal (not a regular file)" % name)
+
+
+def agent_request(op: str, **fields: Any) -> Dict[str, Any]:
+    """One request/answer exchange with the local agent, started on demand."""
+    sock = daemon.connect_agent(StatePaths.default(), autostart=op in ("run", "connect"))
+    with sock:
+        control.send_line(sock, dict(fields, op=op))
+        reply, _ = control.recv_line(sock)
+    return _checked(reply)
+
+
+def _checked(reply: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    if reply is None:
+        raise RemoteLspError("the agent closed the connection without answering")
+    err = reply.get("error")
+    if err:
+        raise RemoteLspError(err.get("message", "agent error"), int(err.get("code", 1)))
+    return reply
+
+
+def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Optional[int],
+            idle_timeout: Any) -> int:
+    _check_stdio()
+    request: Dict[str, Any] = {
+        "op": "connect", "argv": argv, "root": root or os.getcwd(), "name": name, "pid": pid,
+        "idle_timeout": idle_timeout, "env": dict(os.environ), "cwd": os.getcwd(),
+    }
+    sock = daemon.connect_agent(StatePaths.default())
+    control.send_line(sock, request, fds=[0, 1])
+    reply = _checked(control.recv_line(sock)[0])
+    # The agent holds the editor's pipes now; drop our copies so that the
+    # editor sees end-of-file exactly when the agent lets go.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    if os.environ.get("REMOTE_LSP_VERBOSE"):
+        sys.stderr.write("remote-lsp: connected to %s (pid %d), %d client(s)\n"
+                         % (" ".join(argv), reply["pid"], reply["clients"]))
+    end, _ = control.recv_line(sock)
+    sock.close()
+    if end is not None and end.get("failed"):
+        sys.stderr.write("remote-lsp: %s\n" % end.get("end"))
+        return 1
+    return 0

@@ -1,0 +1,114 @@
+"""LSP base protocol framing: `Content-Length` headers around JSON bodies.
+
+The parser is a pure state machine fed with whatever bytes arrive, so it
+handles partial reads and many messages per read alike, and is shared by every
+transport (pipes, sockets, FIFOs). It never parses JSON: that is dispatch's job.
+"""
+
+import re
+from typing import List, Optional
+
+DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+
+_HEADER_END = b"\r\n\r\n"
+# A header block we can trust: header lines only, one of them Content-Length.
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*(\d+)[ \t\r]*$")
+_HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*[ \t]*:[^\r\n]*$")
+_RESYNC = re.compile(rb"(?i)content-length[ \t]*:")
+_RESYNC_KEEP = b"Content-Length:"
+_MAX_HEADER = 8192
+_CANONICAL = b"Content-Length: "
+
+
+class FramingError(Exception):
+    """The peer broke the base protocol (garbage, or a frame over the limit)."""
+
+
+class FrameParser:
+    """Turns a byte stream into message bodies.
+
+    strict=True (client connections): any garbage is an error, so a broken
+    client is dropped. strict=False (server output, which may start
+    mid-message after an attach): skip to the next `Content-Length` header.
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, strict: bool = True) -> None:
+        self.max_frame = max_frame
+        self.strict = strict
+        self.skipped = 0  # bytes discarded while resynchronising
+        self._buf = bytearray()
+        self._need: Optional[int] = None  # body length once the header is read
+
+    def feed(self, data: bytes) -> List[bytes]:
+        """Add bytes; return every complete body now available, in order."""
+        self._buf += data
+        out: List[bytes] = []
+        while True:
+            if self._need is None and not self._read_header():
+                return out
+            need = self._need
+            assert need is not None
+            if len(self._buf) < need:
+                return out
+            with memoryview(self._buf) as view:
+                out.append(bytes(view[:need]))
+            del self._buf[:need]
+            self._need = None
+
+    def _read_header(self) -> bool:
+        """Consume one header block; False when more bytes are needed."""
+        if self._buf.startswith(_CANONICAL):
+            # The header nearly every peer sends: no regex needed.
+            end = self._buf.find(_HEADER_END, len(_CANONICAL), 40)
+            digits = self._buf[len(_CANONICAL):end]
+            if end > 0 and digits.isdigit():
+                return self._take(end, int(digits))
+        while True:
+            if not self.strict and not self._skip_to_content_length():
+                return False
+            end = self._buf.find(_HEADER_END)
+            if end < 0:
+                if len(self._buf) > _MAX_HEADER:
+                    self._reject(b"header too long")
+                    continue
+                return False
+            block = bytes(self._buf[:end])
+            match = _CONTENT_LENGTH.search(block)
+            if match is None or not all(_HEADER_LINE.match(x) for x in block.split(b"\r\n")):
+                self._reject(block[:60])
+                continue
+            return self._take(end, int(match.group(1)))
+
+    def _take(self, header_end: int, length: int) -> bool:
+        if length > self.max_frame:
+            # Refused even when resynchronising: the limit is what keeps one
+            # peer from exhausting the agent's memory.
+            raise FramingError("frame of %d bytes is over the %d byte limit" % (length, self.max_frame))
+        del self._buf[: header_end + len(_HEADER_END)]
+        self._need = length
+        return True
+
+    def _skip_to_content_length(self) -> bool:
+        """Drop bytes before the next Content-Length; False if none is buffered."""
+        found = _RESYNC.search(self._buf)
+        if found is None:
+            keep = len(_RESYNC_KEEP)  # a header split across reads
+            cut = max(0, len(self._buf) - keep)
+            self.skipped += cut
+            del self._buf[:cut]
+            return False
+        self.skipped += found.start()
+        del self._buf[: found.start()]
+        return True
+
+    def _reject(self, sample: bytes) -> None:
+        if self.strict:
+            raise FramingError("malformed frame header: %r" % sample)
+        # Step past this false start; the loop then finds the next header.
+        self.skipped += 1
+        del self._buf[:1]
+
+
+def encode(body: bytes) -> bytes:
+    """One whole frame; written with a single write so frames never interleave."""
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body

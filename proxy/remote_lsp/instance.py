@@ -1,0 +1,210 @@
+"""One language server process held by the agent, and its mux.
+
+The agent owns the server's stdin and stdout, so clients come and go without
+the server ever seeing its input close. Stopping is graceful: shutdown and
+exit first, signals only when the server does not go by itself.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from remote_lsp import framing, jsonrpc
+from remote_lsp.aio import background
+from remote_lsp.channel import Channel
+from remote_lsp.mux import Mux
+from remote_lsp.session import Session
+
+log = logging.getLogger("remote_lsp.instance")
+
+Key = Tuple[Tuple[str, ...], str]
+NEVER = None  # idle timeout meaning "keep running with no clients"
+
+
+class Instance:
+    def __init__(self, argv: List[str], root: str, name: str, idle_timeout: Optional[float],
+                 on_gone: Callable[["Instance"], None], log_dir: Path,
+                 max_frame: int = framing.DEFAULT_MAX_FRAME) -> None:
+        self.argv = argv
+        self.root = root
+        self.name = name
+        self.idle_timeout = idle_timeout
+        self.adopted = False
+        self.max_frame = max_frame
+        self.started = time.time()
+        self.pid = 0
+        self.sessions: Dict[int, Session] = {}
+        self.mux = Mux(self._write_server, Path(root).as_uri())
+        self.stopping = False
+        self.gone = False
+        self._on_gone = on_gone
+        self._log_dir = log_dir
+        self._proc: Optional[subprocess.Popen] = None
+        self._channel: Optional[Channel] = None
+        # Not strict: a server's output may start mid-message after an attach.
+        self._parser = framing.FrameParser(max_frame=max_frame, strict=False)
+        self._idle_handle: Optional[asyncio.TimerHandle] = None
+        self._exited = asyncio.get_event_loop().create_future()
+
+    @property
+    def key(self) -> Key:
+        return (tuple(self.argv), self.root)
+
+    async def spawn(self, env: Dict[str, str]) -> None:
+        log_path = self._log_dir / ("%s-%d.log" % (self.name, int(self.started * 1000)))
+        with open(log_path, "ab") as errlog:
+            self._proc = subprocess.Popen(
+                self.argv, cwd=self.root, env=env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=errlog, start_new_session=True, close_fds=True)
+        self.pid = self._proc.pid
+        self.log_path = log_path
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        # The channel owns the pipe fds from here on.
+        self._channel = Channel(os.dup(self._proc.stdout.fileno()), os.dup(self._proc.stdin.fileno()),
+                                self._from_server, self._server_closed)
+        self._proc.stdin.close()
+        self._proc.stdout.close()
+        log.info("started %s (pid %d) in %s", self.name, self.pid, self.root)
+        self._arm_idle()
+
+    # --- clients ---------------------------------------------------------------------
+
+    def add_client(self, fd_in: int, fd_out: int, peer_pid: int,
+                   on_close: Callable[[Session, str], None]) -> Session:
+        session = Session(self, peer_pid, on_close, self.max_frame)
+        session.open(fd_in, fd_out)
+        self.sessions[session.id] = session
+        self.mux.add_client(session)
+        self._cancel_idle()
+        return session
+
+    def from_client(self, session: Session, msg: Dict[str, Any]) -> None:
+        self.mux.from_client(session, msg)
+
+    def remove_client(self, session: Session) -> None:
+        if self.sessions.pop(session.id, None) is None:
+            return
+        if not self.gone:
+            self.mux.remove_client(session)
+        log.info("%s left %s (pid %d): %s", session.name, self.name, self.pid, session.close_reason)
+        self._arm_idle()
+
+    # --- the idle policy (point 8) -------------------------------------------------------
+
+    def _arm_idle(self) -> None:
+        self._cancel_idle()
+        if self.sessions or self.idle_timeout is NEVER or self.gone or self.stopping:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_handle = loop.call_later(
+            self.idle_timeout, lambda: background(self.stop("idle")))
+
+    def _cancel_idle(self) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+
+    # --- the server going away ---------------------------------------------------------
+
+    def _write_server(self, frame_body: bytes) -> None:
+        if self._channel is not None:
+            self._channel.write(framing.encode(frame_body))
+
+    def _from_server(self, data: bytes) -> None:
+        try:
+            bodies = self._parser.feed(data)
+        except framing.FramingError as exc:
+            self.server_gone("sent a frame the agent refused (%s)" % exc)
+            return
+        for body in bodies:
+            self.mux.from_server(body)
+
+    def _server_closed(self, exc: Optional[BaseException]) -> None:
+        background(self._reap())
+
+    async def _reap(self) -> None:
+        code = None
+        if self._proc is not None:
+            loop = asyncio.get_running_loop()
+            code = await loop.run_in_executor(None, self._proc.wait)
+        if self.stopping:
+            self.server_gone(None)
+        else:
+            self.server_gone("exited with code %s" % code)
+
+    def server_gone(self, why: Optional[str]) -> None:
+        """The server exited (why is None when we stopped it on purpose)."""
+        if self.gone:
+            return
+        self.gone = True
+        self._cancel_idle()
+        message = "remote-lsp: %s (pid %d) %s" % (self.name, self.pid, why or "was stopped")
+        if why is not None:
+            log.error(message)
+        self.mux.fail_pending(message)
+        for session in list(self.sessions.values()):
+            session.failed = why is not None
+            session.send(jsonrpc.show_message(message, 1 if why else 2))
+            session.close(message)
+        if self._channel is not None:
+            self._channel.close()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()  # it stopped talking to us: don't leave it behind
+        if not self._exited.done():
+            self._exited.set_result(None)
+        self._on_gone(self)
+
+    async def stop(self, reason: str, grace: float = 5.0) -> None:
+        """Point 2: shutdown and exit, then SIGTERM, then SIGKILL."""
+        if self.gone or self.stopping:
+            await self._exited
+            return
+        self.stopping = True
+        log.info("stopping %s (pid %d): %s", self.name, self.pid, reason)
+        for session in list(self.sessions.values()):
+            session.send(jsonrpc.show_message(
+                "remote-lsp: %s (pid %d) is stopping: %s" % (self.name, self.pid, reason), 2))
+            session.close("server stopping")
+        loop = asyncio.get_running_loop()
+        if self.mux.init_result is not None:
+            answered = loop.create_future()
+            self.mux.request_server("shutdown", None,
+                                    lambda msg: answered.done() or answered.set_result(msg))
+            try:
+                await asyncio.wait_for(answered, grace)
+            except asyncio.TimeoutError:
+                log.warning("%s (pid %d) did not answer shutdown", self.name, self.pid)
+        self._write_server(jsonrpc.encode(jsonrpc.notification("exit")))
+        for sig, wait in ((None, grace), (signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+            if sig is not None:
+                self._signal(sig)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._exited), wait)
+                return
+            except asyncio.TimeoutError:
+                continue
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def describe(self) -> Dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "argv": self.argv,
+            "root": self.root,
+            "adopted": self.adopted,
+            "started": self.started,
+            "idle_timeout": self.idle_timeout,
+            "initialized": self.mux.init_result is not None,
+            "clients": [s.describe(self.mux.docs.uris_of(s.id)) for s in self.sessions.values()],
+            "documents": self.mux.docs.snapshot(),
+        }

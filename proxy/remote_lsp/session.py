@@ -1,0 +1,96 @@
+"""One connected client inside the agent.
+
+The `connect` process hands the agent its stdin and stdout, so the session
+reads and writes the editor's own pipes. Its control socket stays open as a
+lifeline: if the `connect` process dies, the session ends too.
+"""
+
+import itertools
+import logging
+import time
+from typing import Any, Callable, Dict, Optional
+
+from remote_lsp import framing, jsonrpc
+from remote_lsp.channel import Channel
+from remote_lsp.jsonrpc import Id, Message
+
+log = logging.getLogger("remote_lsp.session")
+_ids = itertools.count(1)
+
+
+class Session:
+    """A client of the mux (see mux.Client)."""
+
+    def __init__(self, instance: Any, peer_pid: int, on_close: Callable[["Session", str], None],
+                 max_frame: int = framing.DEFAULT_MAX_FRAME) -> None:
+        self.id = next(_ids)
+        self.name = "client-%d" % self.id
+        self.peer_pid = peer_pid
+        self.ready = False
+        self.last_active = time.monotonic()
+        self.connected = time.time()
+        self.inflight: Dict[Id, int] = {}
+        self.closed = False
+        self.close_reason = ""
+        self.failed = False  # dropped for misbehaving, not a normal goodbye
+        self._instance = instance
+        self._on_close = on_close
+        self._parser = framing.FrameParser(max_frame=max_frame, strict=True)
+        self._channel: Optional[Channel] = None
+
+    def open(self, fd_in: int, fd_out: int) -> None:
+        self._channel = Channel(fd_in, fd_out, self.feed, self._lost)
+
+    def _lost(self, exc: Optional[BaseException]) -> None:
+        self.close("the editor closed its connection" if exc is None else "connection lost: %s" % exc)
+
+    def feed(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            bodies = self._parser.feed(data)
+        except framing.FramingError as exc:
+            self.fail("remote-lsp: dropped this client: %s" % exc)
+            return
+        for body in bodies:
+            try:
+                msg = jsonrpc.decode(body)
+            except ValueError as exc:
+                self.fail("remote-lsp: dropped this client: invalid JSON-RPC message (%s)" % exc)
+                return
+            self._instance.from_client(self, msg)
+            if self.closed:
+                return
+
+    def send(self, msg: Message) -> None:
+        self.send_body(jsonrpc.encode(msg))
+
+    def send_body(self, body: bytes) -> None:
+        if not self.closed and self._channel is not None:
+            self._channel.write(framing.encode(body))
+
+    def fail(self, message: str) -> None:
+        """Tell the client why (best effort), then drop it."""
+        log.warning("%s: %s", self.name, message)
+        self.failed = True
+        self.send(jsonrpc.show_message(message))
+        self.close(message)
+
+    def close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        if self._channel is not None:
+            self._channel.close()  # flushes what is buffered, then closes
+        self._on_close(self, reason)
+
+    def describe(self, documents: Any) -> Dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "pid": self.peer_pid,
+            "connected": self.connected,
+            "pending_requests": len(self.inflight),
+            "documents": documents,
+        }

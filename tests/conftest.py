@@ -1,0 +1,130 @@
+"""Fixtures: a private agent home per test, and helpers to start clients.
+
+Every test gets its own REMOTE_LSP_HOME, so its agent is its own; teardown
+stops the agent and checks that nothing it started is left running.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PROXY = REPO / "proxy" / "proxy.py"
+SCRIPTED = REPO / "tests" / "support" / "scripted_server.py"
+sys.path.insert(0, str(REPO / "proxy"))
+
+from tests.support.lspclient import LspClient  # noqa: E402
+
+
+def wait_for(pred, timeout: float = 15.0, what: str = "condition"):
+    """Poll a cheap check until it holds, with a deadline (for state that has no event)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out waiting for %s" % what)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Agent:
+    """One test's agent home and the commands that talk to it."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env: Dict[str, str] = dict(os.environ)
+        self.env["REMOTE_LSP_HOME"] = str(home)
+        self.env["PYTHONPATH"] = os.pathsep.join([str(REPO / "proxy"), str(REPO)])
+        self.clients: List[LspClient] = []
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, str(PROXY), *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError("remote-lsp %s failed (%d): %s" % (
+                " ".join(args), proc.returncode, proc.stderr))
+        return proc
+
+    def status(self) -> dict:
+        import json
+
+        return json.loads(self.cli("status", "--json").stdout)
+
+    def connect_argv(self, server: List[str], root: str, *opts: str) -> List[str]:
+        return [sys.executable, str(PROXY), "connect", "--root", root, *opts, "--", *server]
+
+    def client(self, server: List[str], root: str, *opts: str, name: str = "client",
+               env: Optional[Dict[str, str]] = None) -> LspClient:
+        c = LspClient(self.connect_argv(server, root, *opts), cwd=root,
+                      env=dict(self.env, **(env or {})), name=name)
+        self.clients.append(c)
+        return c
+
+    def agent_pid(self) -> int:
+        try:
+            return int((self.home / "agent.pid").read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def stop(self) -> None:
+        for c in self.clients:
+            if c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
+        pid = self.agent_pid()
+        if pid and pid_alive(pid):
+            self.cli("stop", "--agent", check=False, timeout=60)
+            try:
+                wait_for(lambda: not pid_alive(pid), 20, "the agent to exit")
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                raise
+
+
+@pytest.fixture
+def agent() -> Iterator[Agent]:
+    # Short path: Unix socket paths are limited to 108 bytes.
+    home = Path(tempfile.mkdtemp(prefix="rl-", dir="/tmp"))
+    a = Agent(home / "state")
+    try:
+        yield a
+    finally:
+        a.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "a.py").write_text(
+        'import os\n\n\ndef greet(name: str) -> str:\n    """Say hello to NAME."""\n'
+        '    return "hello " + name\n\n\nprint(greet("x"))\nundefined_name\n')
+    (root / "b.py").write_text("from a import greet\n\ngreet('b')\n")
+    return root
+
+
+@pytest.fixture
+def scripted(tmp_path: Path):
+    """The scripted server's argv, and where it leaves its state when it exits."""
+    state = tmp_path / "server-state.json"
+    return [sys.executable, str(SCRIPTED)], {"SCRIPTED_STATE_FILE": str(state)}, state

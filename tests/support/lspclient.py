@@ -1,0 +1,210 @@
+"""A small, synchronous LSP client for tests, the demo and the benchmarks.
+
+It speaks to any process over its stdin/stdout, answers the server's requests
+through handlers, and waits for responses and notifications with deadlines
+(never with sleeps).
+"""
+
+import itertools
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from remote_lsp.framing import FrameParser, encode
+
+Handler = Callable[[Dict[str, Any]], Any]
+NO_REPLY = object()  # a handler returning this leaves the server's request unanswered
+
+
+class LspError(Exception):
+    def __init__(self, error: Dict[str, Any]) -> None:
+        super().__init__("%s: %s" % (error.get("code"), error.get("message")))
+        self.error = error
+
+
+class LspClient:
+    def __init__(self, argv: Sequence[str], cwd: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None, name: str = "test-client") -> None:
+        self.name = name
+        self.proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, cwd=cwd, env=env)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._responses: Dict[Any, queue.Queue[Dict[str, Any]]] = {}
+        self._cond = threading.Condition()
+        self.notifications: List[Dict[str, Any]] = []
+        self.server_requests: List[Dict[str, Any]] = []
+        self.handlers: Dict[str, Handler] = {
+            "workspace/configuration": lambda p: [None] * len(p.get("items", [])),
+        }
+        self.closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._stderr: List[bytes] = []
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+
+    # --- wire --------------------------------------------------------------------------
+
+    def send(self, msg: Dict[str, Any]) -> None:
+        self.send_raw(encode(json.dumps(msg).encode()))
+
+    def send_raw(self, data: bytes) -> None:
+        with self._lock:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def _read(self) -> None:
+        parser = FrameParser(strict=True)
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            data = os.read(fd, 1 << 20)
+            if not data:
+                break
+            for body in parser.feed(data):
+                self._dispatch(json.loads(body))
+        self.closed.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._stderr.append(line)
+
+    @property
+    def stderr(self) -> str:
+        return b"".join(self._stderr).decode(errors="replace")
+
+    def _dispatch(self, msg: Dict[str, Any]) -> None:
+        if "method" in msg and "id" in msg:
+            self.server_requests.append(msg)
+            handler = self.handlers.get(msg["method"])
+            result = handler(msg.get("params") or {}) if handler else None
+            if result is not NO_REPLY:
+                self.send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+        elif "method" in msg:
+            with self._cond:
+                self.notifications.append(msg)
+                self._cond.notify_all()
+        else:
+            with self._cond:
+                self._responses.setdefault(msg.get("id"), queue.Queue()).put(msg)
+                self._cond.notify_all()
+
+    # --- requests ------------------------------------------------------------------------
+
+    def request_async(self, method: str, params: Any = None) -> int:
+        rid = next(self._ids)
+        with self._cond:
+            self._responses.setdefault(rid, queue.Queue())
+        self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        return rid
+
+    def wait_response(self, rid: Any, timeout: float = 30.0) -> Dict[str, Any]:
+        with self._cond:
+            q = self._responses.setdefault(rid, queue.Queue())
+        try:
+            return q.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(
+                "%s: no response to request %s within %ss" % (self.name, rid, timeout)) from None
+
+    def request(self, method: str, params: Any = None, timeout: float = 30.0) -> Any:
+        msg = self.wait_response(self.request_async(method, params), timeout)
+        if "error" in msg:
+            raise LspError(msg["error"])
+        return msg.get("result")
+
+    def notify(self, method: str, params: Any = None) -> None:
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def wait_notification(self, method: str, pred: Callable[[Dict[str, Any]], bool] = lambda p: True,
+                          timeout: float = 30.0) -> Dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for msg in self.notifications:
+                    if msg["method"] == method and pred(msg.get("params") or {}):
+                        return msg.get("params") or {}
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed.is_set():
+                    raise TimeoutError("%s: no %s notification within %ss" % (self.name, method, timeout))
+                self._cond.wait(left)
+
+    def wait_closed(self, timeout: float = 10.0) -> None:
+        if not self.closed.wait(timeout):
+            raise TimeoutError("%s: connection still open after %ss" % (self.name, timeout))
+
+    # --- LSP conveniences ---------------------------------------------------------------
+
+    def initialize(self, root: str, timeout: float = 60.0) -> Dict[str, Any]:
+        uri = Path(root).as_uri()
+        result = self.request("initialize", {
+            "processId": os.getpid(), "rootUri": uri, "rootPath": root,
+            "clientInfo": {"name": self.name},
+            "workspaceFolders": [{"uri": uri, "name": os.path.basename(root)}],
+            "capabilities": {
+                "general": {"positionEncodings": ["utf-8", "utf-16"]},
+                "workspace": {"configuration": True, "applyEdit": True, "workspaceFolders": True},
+                "window": {"workDoneProgress": True},
+                "textDocument": {
+                    "hover": {"contentFormat": ["markdown", "plaintext"]},
+                    "publishDiagnostics": {"versionSupport": True},
+                    "synchronization": {"didSave": True},
+                },
+            },
+        }, timeout=timeout)
+        self.notify("initialized", {})
+        return result
+
+    def open(self, path: str, text: Optional[str] = None, language: str = "python",
+             version: int = 1) -> str:
+        uri = Path(path).as_uri()
+        if text is None:
+            text = Path(path).read_text()
+        self.notify("textDocument/didOpen", {"textDocument": {
+            "uri": uri, "languageId": language, "version": version, "text": text}})
+        return uri
+
+    def hover(self, uri: str, line: int, character: int, timeout: float = 30.0) -> Any:
+        return self.request("textDocument/hover", {
+            "textDocument": {"uri": uri}, "position": {"line": line, "character": character}},
+            timeout=timeout)
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Polite end: shutdown, exit, close stdin; the process's exit code."""
+        if not self.closed.is_set() and self.proc.poll() is None:
+            try:
+                self.request("shutdown", timeout=timeout)
+                self.notify("exit")
+            except (OSError, TimeoutError, LspError):
+                pass
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def hover_text(result: Any) -> str:
+    """The text of a hover result, whatever shape the server chose."""
+    if not result:
+        return ""
+    contents = result.get("contents")
+    if isinstance(contents, dict):
+        return contents.get("value", "")
+    if isinstance(contents, list):
+        return "\n".join(c if isinstance(c, str) else c.get("value", "") for c in contents)
+    return str(contents or "")

@@ -1,0 +1,65 @@
+"""LSP framing: partial reads, batching, resynchronisation, limits."""
+
+import json
+
+import pytest
+from remote_lsp import jsonrpc
+from remote_lsp.framing import FrameParser, FramingError, encode
+
+
+def frames(*bodies: bytes) -> bytes:
+    return b"".join(encode(b) for b in bodies)
+
+
+def test_one_byte_at_a_time_and_many_per_read():
+    bodies = [b'{"a":1}', b'{"b":"\xc3\xa9"}', b"{}"]
+    stream = frames(*bodies)
+    p = FrameParser()
+    got = []
+    for i in range(len(stream)):
+        got += p.feed(stream[i:i + 1])
+    assert got == bodies
+    assert FrameParser().feed(stream) == bodies
+
+
+def test_content_type_is_ignored_and_header_case_insensitive():
+    data = (b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n"
+            b"content-length: 2\r\n\r\n{}")
+    assert FrameParser().feed(data) == [b"{}"]
+
+
+def test_strict_parser_refuses_garbage():
+    with pytest.raises(FramingError, match="malformed"):
+        FrameParser(strict=True).feed(b"hello world\r\n\r\n" + encode(b"{}"))
+
+
+def test_resync_after_garbage_and_mid_message_start():
+    p = FrameParser(strict=False)
+    # What a reader sees when it starts in the middle of a message.
+    tail = b'ult":null}' + encode(b'{"id":1}') + b"\x00junk\r\n\r\n" + encode(b'{"id":2}')
+    assert p.feed(tail) == [b'{"id":1}', b'{"id":2}']
+    assert p.skipped > 0
+
+
+def test_resync_across_reads():
+    p = FrameParser(strict=False)
+    data = b"garbage garbage Content-Len" + b"gth: 2\r\n\r\n{}"
+    assert p.feed(data[:20]) == []
+    assert p.feed(data[20:]) == [b"{}"]
+
+
+def test_oversized_frame_refused_before_buffering():
+    p = FrameParser(max_frame=1000)
+    with pytest.raises(FramingError, match="over the 1000 byte limit"):
+        p.feed(b"Content-Length: 1001\r\n\r\n")
+
+
+def test_response_id_fast_path_matches_only_top_level_ids():
+    body = b'{"jsonrpc":"2.0","id":42,"result":{"id":7}}'
+    found = jsonrpc.response_id_prefix(body)
+    assert found is not None and found[0] == 42
+    spliced = jsonrpc.splice_id(body, found[1], found[2], "abc")
+    assert json.loads(spliced) == {"jsonrpc": "2.0", "id": "abc", "result": {"id": 7}}
+    # A request or a response with another member order takes the slow path.
+    assert jsonrpc.response_id_prefix(b'{"jsonrpc":"2.0","id":1,"method":"x"}') is None
+    assert jsonrpc.response_id_prefix(b'{"result":{"id":1},"id":2}') is None
