@@ -128,3 +128,84 @@ def scripted(tmp_path: Path):
     """The scripted server's argv, and where it leaves its state when it exits."""
     state = tmp_path / "server-state.json"
     return [sys.executable, str(SCRIPTED)], {"SCRIPTED_STATE_FILE": str(state)}, state
+
+
+class Remote:
+    """The editor side of an SSH setup: its HOME, its own state, its commands."""
+
+    def __init__(self, sshd, base: Path) -> None:
+        from tests.support.sshd import ALIAS
+
+        self.sshd = sshd
+        self.alias = ALIAS
+        self.local_state = base / "local-state"
+        self.env = sshd.client_env(self.local_state)
+        self.env["PYTHONPATH"] = os.pathsep.join([str(REPO / "proxy"), str(REPO)])
+        self.clients: List[LspClient] = []
+
+    def cli(self, *args: str, transport: str = "openssh", check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, str(PROXY), "--host", self.alias, "--transport", transport,
+                               *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError("remote-lsp --host %s failed (%d): %s" % (
+                " ".join(args), proc.returncode, proc.stderr))
+        return proc
+
+    def connect_argv(self, server: List[str], root: str, transport: str = "openssh",
+                     host: str = "") -> List[str]:
+        return [sys.executable, str(PROXY), "--host", host or self.alias, "--transport", transport,
+                "connect", "--root", root, "--", *server]
+
+    def client(self, server: List[str], root: str, transport: str = "openssh",
+               name: str = "remote-client", host: str = "") -> LspClient:
+        c = LspClient(self.connect_argv(server, root, transport, host), env=self.env, name=name)
+        self.clients.append(c)
+        return c
+
+    def uri(self, path: Path) -> str:
+        return "scp://%s/%s" % (self.alias, path)
+
+    def cleanup(self) -> None:
+        for c in self.clients:
+            if c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
+        self.sshd.stop_agent()
+        # End the shared connection this test's editor side started.
+        from remote_lsp.hosts import parse_host
+        from remote_lsp.transport.openssh import OpenSSH
+
+        saved = os.environ.get("HOME")
+        os.environ["HOME"] = self.env["HOME"]
+        try:
+            if self.local_state.exists():
+                OpenSSH(parse_host(self.alias), self.local_state).stop_master()
+        finally:
+            os.environ["HOME"] = saved or ""
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    from tests.support.sshd import Sshd
+
+    if not Path("/usr/sbin/sshd").exists():
+        pytest.skip("openssh-server is not installed (.ci/run installs it)")
+    base = Path(tempfile.mkdtemp(prefix="rl-ssh-", dir="/tmp"))
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    server = Sshd(base, path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def remote(sshd, tmp_path):
+    sshd.write_known_hosts(sshd.host_pub)
+    r = Remote(sshd, tmp_path)
+    try:
+        yield r
+    finally:
+        r.cleanup()

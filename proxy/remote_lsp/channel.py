@@ -23,13 +23,15 @@ class Channel:
         self._on_close = on_close
         self._pending = bytearray()  # what the peer has not taken yet
         self._closing = False
+        self._eof_after_flush = False
+        self.out_closed = False
         self.closed = False
         os.set_blocking(fd_in, False)
         os.set_blocking(fd_out, False)
         self._loop.add_reader(fd_in, self._readable)
 
     def write(self, data: bytes) -> None:
-        if self._closing or self.closed:
+        if self._closing or self.closed or self._eof_after_flush:
             return
         if self._pending:
             self._pending += data
@@ -44,6 +46,18 @@ class Channel:
         if n < len(data):
             self._pending += data[n:]
             self._loop.add_writer(self.fd_out, self._writable)
+
+    def shutdown_write(self) -> None:
+        """Send end-of-file once what was written has gone out; keep reading."""
+        self._eof_after_flush = True
+        if not self._pending:
+            self._close_out()
+
+    def _close_out(self) -> None:
+        if not self.out_closed and self.fd_out != self.fd_in:
+            self.out_closed = True
+            self._loop.remove_writer(self.fd_out)
+            os.close(self.fd_out)
 
     def close(self) -> None:
         """Stop reading; close once what was written has gone out."""
@@ -80,6 +94,8 @@ class Channel:
             self._loop.remove_writer(self.fd_out)
             if self._closing:
                 self._finish(None)
+            elif self._eof_after_flush:
+                self._close_out()
 
     def _fail(self, exc: Optional[BaseException]) -> None:
         """End of input or a broken pipe: close at once and tell the owner."""
@@ -92,8 +108,11 @@ class Channel:
             return
         self.closed = True
         self._loop.remove_reader(self.fd_in)
-        self._loop.remove_writer(self.fd_out)
-        for fd in {self.fd_in, self.fd_out}:
+        fds = {self.fd_in}
+        if not self.out_closed:
+            self._loop.remove_writer(self.fd_out)
+            fds.add(self.fd_out)
+        for fd in fds:
             try:
                 os.close(fd)
             except OSError:

@@ -88,6 +88,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     as_json = "--json" in args_in
     try:
         args = build_parser().parse_args(args_in)
+        if args.host:
+            return _on_host(args, args_in, command)
         return run(args, command)
     except RemoteLspError as exc:
         if as_json:
@@ -102,8 +104,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command is None:
         raise UsageError("a subcommand is needed; see remote-lsp --help")
-    if args.host:
-        raise TransportError("--host: SSH transports are not available in this version")
     if args.command == "agent":
         return _agent(args)
     if args.command == "connect":
@@ -121,6 +121,80 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "stop":
         return _stop(args)
     raise UsageError("unknown subcommand %s" % args.command)
+
+
+def _without_globals(args_in: List[str]) -> List[str]:
+    """The arguments with --host and --transport (before the subcommand) removed."""
+    out: List[str] = []
+    i = 0
+    while i < len(args_in):
+        arg = args_in[i]
+        if arg in ("--host", "--transport"):
+            i += 2
+            continue
+        if arg.startswith(("--host=", "--transport=")):
+            i += 1
+            continue
+        out.extend(args_in[i:])
+        break
+    return out
+
+
+def _on_host(args: argparse.Namespace, args_in: List[str], command: List[str]) -> int:
+    """Any subcommand, run on args.host over SSH."""
+    import asyncio
+
+    from remote_lsp.hosts import parse_host
+    from remote_lsp.paths import StatePaths
+    from remote_lsp.transport import make_transport
+
+    if args.command is None:
+        raise UsageError("a subcommand is needed; see remote-lsp --help")
+    if args.command == "agent":
+        raise UsageError("agent runs on the host itself; it is started there on demand")
+    host = parse_host(args.host)
+    transport = make_transport(args.transport, host, StatePaths.default().prepare().root)
+    try:
+        if args.command == "connect":
+            return _connect_on_host(args, command, transport)
+        from remote_lsp.remote import run_subcommand
+
+        rest = _without_globals(args_in)
+        return asyncio.run(run_subcommand(transport, rest + (["--"] + command if command else [])))
+    finally:
+        transport.close()
+
+
+def _connect_on_host(args: argparse.Namespace, command: List[str], transport: Any) -> int:
+    import asyncio
+
+    from remote_lsp import framing, jsonrpc
+    from remote_lsp.bridge import Bridge
+    from remote_lsp.uri import UriMapper
+
+    if not command and args.pid is None:
+        raise UsageError("connect: give the server command after --, or --pid")
+    mapper = UriMapper(args.protocol, transport.host.text)
+    remote = ["connect"]
+    if args.root:
+        remote += ["--root", mapper.path_of(args.root)]
+    if args.name:
+        remote += ["--name", args.name]
+    if args.pid is not None:
+        remote += ["--pid", str(args.pid)]
+    remote += ["--idle-timeout", str(args.idle_timeout)]
+    if command:
+        remote += ["--"] + command
+    try:
+        return asyncio.run(Bridge(transport, mapper).run(remote))
+    except TransportError as exc:
+        # Tell the editor too, in its own protocol, before going.
+        note = jsonrpc.show_message("remote-lsp: %s" % exc.message)
+        try:
+            os.write(1, framing.encode(jsonrpc.encode(note)))
+        except OSError:
+            pass
+        raise
 
 
 def _agent(args: argparse.Namespace) -> int:
@@ -145,7 +219,12 @@ def _run(args: argparse.Namespace, command: List[str]) -> int:
 def _status(args: argparse.Namespace) -> int:
     from remote_lsp.connect import agent_request
 
-    status = agent_request("status")
+    try:
+        status = agent_request("status")
+    except RemoteLspError as exc:
+        if "no agent is running" not in exc.message:
+            raise
+        status = {"agent": None, "instances": []}
     if args.command == "list":
         rows = [_list_row(i) for i in status["instances"]]
         if args.json:
@@ -157,6 +236,9 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
         return 0
     agent = status["agent"]
+    if agent is None:
+        print("no agent is running: no language servers")
+        return 0
     print("agent %s pid %d, %d kB, state in %s" % (agent["version"], agent["pid"], agent["rss_kb"],
                                                   agent["home"]))
     for inst in status["instances"]:

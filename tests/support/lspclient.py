@@ -110,11 +110,17 @@ class LspClient:
     def wait_response(self, rid: Any, timeout: float = 30.0) -> Dict[str, Any]:
         with self._cond:
             q = self._responses.setdefault(rid, queue.Queue())
-        try:
-            return q.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(
-                "%s: no response to request %s within %ss" % (self.name, rid, timeout)) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return q.get(timeout=0.05 if self.closed.is_set() else min(1.0, timeout))
+            except queue.Empty:
+                if self.closed.is_set() and q.empty():
+                    raise ConnectionError("%s: connection closed before the response to %s (stderr: %s)"
+                                          % (self.name, rid, self.stderr.strip())) from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        "%s: no response to request %s within %ss" % (self.name, rid, timeout)) from None
 
     def request(self, method: str, params: Any = None, timeout: float = 30.0) -> Any:
         msg = self.wait_response(self.request_async(method, params), timeout)
@@ -169,6 +175,11 @@ class LspClient:
         uri = Path(path).as_uri()
         if text is None:
             text = Path(path).read_text()
+        self.notify("textDocument/didOpen", {"textDocument": {
+            "uri": uri, "languageId": language, "version": version, "text": text}})
+        return uri
+
+    def open_uri(self, uri: str, text: str, language: str = "python", version: int = 1) -> str:
         self.notify("textDocument/didOpen", {"textDocument": {
             "uri": uri, "languageId": language, "version": version, "text": text}})
         return uri

@@ -1,0 +1,146 @@
+"""`remote-lsp --host HOST connect`: the editor's stdio bridged to the host.
+
+Frames are translated on the way through (scp://HOST//path in the editor,
+file:///path at the server); frames without a URI pass untouched. When the
+editor closes stdin, the remote side gets end-of-file and everything on the
+host winds down; if the connection drops instead, the editor gets a clear
+error for every pending request and a message, never a hang.
+"""
+
+import asyncio
+import os
+import signal
+from typing import Any, List, Optional, Set
+
+from remote_lsp import framing, jsonrpc
+from remote_lsp.channel import Channel
+from remote_lsp.errors import TRANSPORT
+from remote_lsp.remote import command_line, ensure_uploaded
+from remote_lsp.transport import RemoteProcess, Transport
+from remote_lsp.uri import UriMapper
+
+WIND_DOWN = 5.0  # seconds the host gets to finish after the editor leaves
+
+
+class Bridge:
+    def __init__(self, transport: Transport, mapper: UriMapper) -> None:
+        self.transport = transport
+        self.mapper = mapper
+        self.pending: Set[Any] = set()  # editor request ids awaiting an answer
+        self.editor_done = False
+        self._editor: Optional[Channel] = None
+        self._remote: Optional[RemoteProcess] = None
+        self._from_editor = framing.FrameParser(strict=True)
+        self._from_remote = framing.FrameParser(strict=False)
+        self._remote_eof: Optional[asyncio.Future] = None
+        self._editor_eof: Optional[asyncio.Future] = None
+
+    async def run(self, remote_args: List[str]) -> int:
+        loop = asyncio.get_running_loop()
+        self._remote_eof = loop.create_future()
+        self._editor_eof = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            loop.add_signal_handler(sig, self._editor_gone)
+        await ensure_uploaded(self.transport)
+        self._remote = await self.transport.exec(command_line(remote_args))
+        self._remote.start(self._remote_data, lambda: _set(self._remote_eof))
+        self._editor = Channel(os.dup(0), os.dup(1), self._editor_data, lambda exc: self._editor_gone())
+        await asyncio.wait([self._remote_eof, self._editor_eof], return_when=asyncio.FIRST_COMPLETED)
+        if self._editor_eof.done():
+            return await self._wind_down()
+        rc = await self._remote.wait()
+        return self._connection_lost(rc)
+
+    # --- editor -> host ---------------------------------------------------------------
+
+    def _editor_data(self, data: bytes) -> None:
+        try:
+            bodies = self._from_editor.feed(data)
+        except framing.FramingError as exc:
+            self._tell_editor(jsonrpc.show_message("remote-lsp: %s" % exc))
+            self._editor_gone()
+            return
+        for body in bodies:
+            if b'"id"' in body and b'"method"' in body:
+                try:
+                    msg = jsonrpc.decode(body)
+                except ValueError:
+                    msg = {}
+                if jsonrpc.is_request(msg):
+                    self.pending.add(_key(msg["id"]))
+                if self.mapper.needs_editor_rewrite(body) and msg:
+                    body = jsonrpc.encode(self.mapper.message_to_server(msg))
+            elif self.mapper.needs_editor_rewrite(body):
+                body = self._translate(body, self.mapper.message_to_server)
+            assert self._remote is not None
+            self._remote.write(framing.encode(body))
+
+    def _editor_gone(self) -> None:
+        self.editor_done = True
+        _set(self._editor_eof)
+
+    async def _wind_down(self) -> int:
+        assert self._remote is not None and self._remote_eof is not None
+        self._remote.write_eof()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._remote_eof), WIND_DOWN)
+        except asyncio.TimeoutError:
+            pass
+        self._remote.kill()
+        await self._remote.wait()
+        return 0
+
+    # --- host -> editor ---------------------------------------------------------------
+
+    def _remote_data(self, data: bytes) -> None:
+        for body in self._from_remote.feed(data):
+            if self.pending and b'"id"' in body:
+                found = jsonrpc.response_id_prefix(body)
+                if found is not None:
+                    self.pending.discard(found[0])
+                else:
+                    try:
+                        msg = jsonrpc.decode(body)
+                        if jsonrpc.is_response(msg):
+                            self.pending.discard(_key(msg["id"]))
+                    except ValueError:
+                        pass
+            if self.mapper.needs_server_rewrite(body):
+                body = self._translate(body, self.mapper.message_to_editor)
+            self._tell_editor_body(body)
+
+    def _connection_lost(self, rc: int) -> int:
+        if self.editor_done:
+            return 0
+        err = self._remote.stderr().strip() if self._remote else ""
+        why = "lost the connection to %s (exit code %d%s)" % (
+            self.transport.host.text, rc, (": " + err.splitlines()[-1]) if err else "")
+        for rid in sorted(self.pending, key=str):
+            self._tell_editor(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, "remote-lsp: " + why))
+        self._tell_editor(jsonrpc.show_message("remote-lsp: " + why))
+        if self._editor is not None:
+            self._editor.close()
+        return TRANSPORT
+
+    def _tell_editor(self, msg: Any) -> None:
+        self._tell_editor_body(jsonrpc.encode(msg))
+
+    def _tell_editor_body(self, body: bytes) -> None:
+        if self._editor is not None:
+            self._editor.write(framing.encode(body))
+
+    @staticmethod
+    def _translate(body: bytes, fn: Any) -> bytes:
+        try:
+            return jsonrpc.encode(fn(jsonrpc.decode(body)))
+        except ValueError:
+            return body
+
+
+def _key(rid: Any) -> Any:
+    return rid if isinstance(rid, (int, str)) else repr(rid)
+
+
+def _set(fut: Optional[asyncio.Future]) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(None)

@@ -1,0 +1,151 @@
+"""Remote hosts over a real OpenSSH server on 127.0.0.1, both transports."""
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import pid_alive, wait_for
+from tests.support.lspclient import hover_text
+from tests.support.sshd import keygen
+
+TRANSPORTS = ["openssh", "paramiko"]
+
+
+def pylsp_session(remote, project, transport, name="editor"):
+    c = remote.client(["pylsp"], str(project), transport, name=name)
+    c.initialize(str(project))
+    uri = c.open_uri(remote.uri(project / "b.py"), (project / "b.py").read_text())
+    return c, uri
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_remote_pylsp_hover_definition_and_scp_uris(remote, project, transport):
+    c, uri = pylsp_session(remote, project, transport)
+    assert uri == "scp://rlsp-test/%s/b.py" % project
+    assert "Say hello to NAME" in hover_text(c.hover(uri, 2, 1))
+    (loc,) = c.request("textDocument/definition", {"textDocument": {"uri": uri},
+                                                   "position": {"line": 2, "character": 1}})
+    assert loc["uri"] == remote.uri(project / "a.py")  # scp://rlsp-test//.../a.py
+    assert loc["range"]["start"]["line"] == 3
+    # status and list over SSH give the host's JSON.
+    status = json.loads(remote.cli("status", "--json", transport=transport).stdout)
+    (inst,) = status["instances"]
+    assert inst["name"] == "pylsp" and inst["root"] == str(project)
+    assert inst["documents"][0]["uri"] == (project / "b.py").as_uri()  # file:// on the host
+    listed = json.loads(remote.cli("list", "--json", transport=transport).stdout)
+    assert [r["pid"] for r in listed] == [inst["pid"]]
+
+
+def test_two_editors_share_one_remote_server_across_transports(remote, project):
+    _a, uri = pylsp_session(remote, project, "openssh", "a")
+    b, _ = pylsp_session(remote, project, "paramiko", "b")
+    assert "Say hello" in hover_text(b.hover(uri, 2, 1))
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert len(inst["clients"]) == 2
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_unknown_or_changed_host_key_is_refused(remote, project, transport, tmp_path):
+    for case in ("unknown", "changed"):
+        if case == "unknown":
+            remote.sshd.known_hosts.write_text("")
+        else:
+            remote.sshd.write_known_hosts(keygen(tmp_path / ("other-%s" % transport)))
+        proc = remote.cli("status", "--json", transport=transport, check=False)
+        assert proc.returncode == 6, proc.stderr
+        err = json.loads(proc.stdout)["error"]["message"]
+        if transport == "openssh":
+            assert "Host key verification failed" in err or "IDENTIFICATION HAS CHANGED" in err, err
+        else:
+            assert ("is unknown" if case == "unknown" else "has CHANGED") in err, err
+    assert not (remote.sshd.remote_state / "agent.sock").exists()  # nothing started
+
+
+def test_shell_metacharacters_in_host_and_path(remote, tmp_path):
+    import os
+    import uuid
+
+    mark = "rlsp-pwned-%s" % uuid.uuid4().hex[:8]
+    # Wherever an injected command would run: the remote HOME, our cwd, the project.
+    places = [Path("/root"), Path(os.getcwd()), tmp_path, Path("/")]
+    host = "rlsp-test;touch %s" % mark
+    proc = subprocess.run(remote.connect_argv(["pylsp"], "/tmp")[:2] + ["--host", host, "status"],
+                          env=remote.env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "invalid host" in proc.stderr
+    weird = tmp_path / ("pro j;$(touch %s)`touch %s`'q\"" % (mark, mark))
+    weird.mkdir()
+    (weird / "m.py").write_text('def here():\n    """Right file."""\n\n\nhere()\n')
+    c = remote.client(["pylsp"], str(weird), name="weird")
+    c.initialize(str(weird))
+    uri = c.open_uri(remote.uri(weird / "m.py"), (weird / "m.py").read_text())
+    assert "Right file." in hover_text(c.hover(uri, 4, 1))
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert inst["root"] == str(weird)
+    assert not [p for p in places if (p / mark).exists()]
+
+
+def _leftovers(remote):
+    """ssh session processes (not the shared master) and host-side connects."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    found = []
+    for line in out.splitlines()[1:]:
+        _pid, _, args = line.strip().partition(" ")
+        if "ssh " in args and remote.alias in args and " -M" not in args and "-O " not in args:
+            found.append(line)
+        if str(remote.sshd.remote_cache) in args and " connect " in args:
+            found.append(line)
+    return found
+
+
+@pytest.mark.parametrize("how", ["sigkill", "close-stdin"])
+def test_editor_side_going_away_leaves_nothing_behind(remote, project, how):
+    c, _ = pylsp_session(remote, project, "openssh")
+    assert _leftovers(remote)
+    if how == "sigkill":
+        c.proc.send_signal(signal.SIGKILL)
+    else:
+        c.proc.stdin.close()
+        assert c.proc.wait(15) == 0
+    wait_for(lambda: not _leftovers(remote), 10, "ssh and connect processes to go")
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert inst["clients"] == [] and pid_alive(inst["pid"])  # the server stays, per its idle policy
+
+
+def test_dropped_connection_is_a_clear_lsp_error(remote, project, scripted):
+    argv, _, _ = scripted
+    c = remote.client(argv, str(project), name="dropped")
+    c.initialize(str(project))
+    rid = c.request_async("test/slow", {"seconds": 60})
+    for pid in remote.sshd.session_pids():
+        subprocess.run(["kill", "-9", str(pid)])
+    answer = c.wait_response(rid, 15)  # the pending request is answered, not left hanging
+    assert "lost the connection to rlsp-test" in answer["error"]["message"]
+    c.wait_closed(15)
+    shown = [n for n in c.notifications if n["method"] == "window/showMessage"]
+    assert shown and "lost the connection to rlsp-test" in shown[-1]["params"]["message"]
+    assert c.proc.wait(10) == 6
+
+
+def test_agent_zipapp_uploaded_once_and_new_version_beside_it(remote, tmp_path):
+    import shutil
+    import sys
+
+    from tests.conftest import REPO
+
+    remote.cli("status")
+    bins = sorted((remote.sshd.remote_cache / "bin").glob("remote-lsp-*.pyz"))
+    assert len(bins) == 1
+    stamp = bins[0].stat().st_mtime_ns
+    remote.cli("status")
+    assert bins[0].stat().st_mtime_ns == stamp  # reused, not sent again
+    changed = tmp_path / "changed"
+    shutil.copytree(REPO / "proxy", changed, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(changed / "remote_lsp" / "jsonrpc.py", "a") as f:
+        f.write("\n# a new version\n")
+    proc = subprocess.run([sys.executable, str(changed / "proxy.py"), "--host", remote.alias, "status"],
+                          env=dict(remote.env, PYTHONPATH=str(changed)), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((remote.sshd.remote_cache / "bin").glob("remote-lsp-*.pyz"))) == 2

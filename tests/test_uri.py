@@ -1,0 +1,47 @@
+"""URI translation between scp://HOST//path and file:///path."""
+
+import pytest
+from remote_lsp.errors import UsageError
+from remote_lsp.hosts import parse_host
+from remote_lsp.uri import UriMapper
+
+M = UriMapper("scp", "dev-box")
+
+
+def test_round_trip_keeps_spaces_percent_and_non_ascii():
+    for path in ("/srv/proj/a.py", "/srv/my proj/ä ö/文件.py", "/srv/100%/x#y.py".replace("#", "")):
+        editor = "scp://dev-box/" + path
+        server = M.to_server(editor)
+        assert server.startswith("file:///") and " " not in server
+        assert M.to_editor(server) == editor
+    assert M.to_server("scp://dev-box//srv/a%20b.py") == "file:///srv/a%20b.py"
+    assert M.to_server("scp://other//srv/a.py") == "scp://other//srv/a.py"
+
+
+def test_messages_translate_everywhere_but_document_text():
+    code = 'URL = "file:///etc/passwd"  # scp://dev-box//not/a/uri\n'
+    msg = {"method": "textDocument/didOpen", "params": {"textDocument": {
+        "uri": "scp://dev-box//srv/a.py", "languageId": "python", "version": 1, "text": code}}}
+    out = M.message_to_server(msg)
+    assert out["params"]["textDocument"]["uri"] == "file:///srv/a.py"
+    assert out["params"]["textDocument"]["text"] == code
+    hover = {"result": {"contents": {"kind": "markdown",
+                                     "value": "see [a.py](file:///srv/a%20b.py#L3) and file:///srv/c.py"}},
+             "edits": {"changes": {"file:///srv/a.py": [{"newText": "file:///keep", "range": {}}]}},
+             "command": {"arguments": ["file:///srv/d.py", {"uri": "file:///srv/e.py"}]}}
+    back = M.message_to_editor(hover)
+    assert back["result"]["contents"]["value"] == (
+        "see [a.py](scp://dev-box//srv/a b.py#L3) and scp://dev-box//srv/c.py")
+    assert list(back["edits"]["changes"]) == ["scp://dev-box//srv/a.py"]
+    assert back["edits"]["changes"]["scp://dev-box//srv/a.py"][0]["newText"] == "file:///keep"
+    assert back["command"]["arguments"] == ["scp://dev-box//srv/d.py", {"uri": "scp://dev-box//srv/e.py"}]
+
+
+def test_host_specs():
+    assert parse_host("dev-box").destination == "dev-box"
+    h = parse_host("me@10.0.0.5:2222")
+    assert (h.user, h.host, h.port) == ("me", "10.0.0.5", 2222)
+    assert parse_host("[::1]:22").host == "::1"
+    for bad in ("-oProxyCommand=x", "a;touch /tmp/x", "$(id)", "a b", "h:99999", "'q'", "a`b`", ""):
+        with pytest.raises(UsageError):
+            parse_host(bad)
