@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
@@ -35,8 +35,8 @@ IDLE_SECONDS = 5.0
 class Wire:
     """The leanest possible client: blocking writes and reads, one thread."""
 
-    def __init__(self, argv: List[str], root: str) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=root)
+    def __init__(self, argv: List[str], root: str, env: Optional[Dict[str, str]] = None) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=root, env=env)
         self.parser = FrameParser()
         self.backlog: List[bytes] = []
         self.next_id = 0
@@ -117,6 +117,65 @@ def row(name: str, direct: str, via: str, goal: str, ok: bool) -> Tuple[str, ...
     return (name, direct, via, goal, "ok" if ok else "MISSED")
 
 
+def connect_time(argv: List[str], env: Dict[str, str], root: str) -> float:
+    """Seconds from starting `connect` to holding the initialize result."""
+    t = time.perf_counter()
+    wire = Wire(argv, root, env)
+    elapsed = time.perf_counter() - t
+    wire.close()
+    return elapsed
+
+
+def ssh_rows(work: Path) -> List[Tuple[str, ...]]:
+    """Connect over SSH (a private sshd on 127.0.0.1), agent and server already up."""
+    from remote_lsp.hosts import parse_host
+    from remote_lsp.transport.openssh import OpenSSH
+
+    from tests.support.sshd import ALIAS, Sshd
+
+    if not Path("/usr/sbin/sshd").exists():
+        return [row("ssh connect", "-", "skipped: no sshd", "-", True)]
+    (work / "ssh").mkdir()
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    sshd = Sshd(work / "ssh", path).start()
+    env = sshd.client_env(work / "editor-state")
+    root = str(work)
+
+    def argv(transport: str) -> List[str]:
+        return PROXY + ["--host", ALIAS, "--transport", transport, "connect", "--root", root,
+                        "--"] + SERVER
+
+    rows = []
+    try:
+        first = connect_time(argv("openssh"), env, root)  # uploads, starts agent and server
+        # What any command costs on this host before remote-lsp runs: ssh over
+        # the shared connection plus the user's login shell.
+        os.environ["REMOTE_LSP_SSH_CONFIG"] = str(sshd.home / ".ssh" / "config")
+        ssh = OpenSSH(parse_host(ALIAS), work / "editor-state")
+        baseline = []
+        for _ in range(7):
+            t = time.perf_counter()
+            subprocess.run(ssh.base_argv() + ["-o", "ControlMaster=no", ALIAS, "true"], env=env,
+                           stdin=subprocess.DEVNULL, check=True)
+            baseline.append(time.perf_counter() - t)
+        rows.append(row("ssh HOST true (baseline)", "-", "%.0f ms" % (statistics.median(baseline) * 1000),
+                        "reported", True))
+        keeper = Wire(argv("openssh"), root, env)  # keeps the instance up
+        for transport, goal in (("openssh", 0.3), ("paramiko", 0.6)):
+            times = [connect_time(argv(transport), env, root) for _ in range(7)]
+            med = statistics.median(times)
+            rows.append(row("ssh connect->init, %s" % transport, "-", "%.0f ms" % (med * 1000),
+                            "<= %d ms" % (goal * 1000), med <= goal))
+        rows.append(row("ssh first-ever connect", "-", "%.0f ms" % (first * 1000),
+                        "reported (upload+agent+server)", True))
+        keeper.close()
+        subprocess.run(PROXY + ["--host", ALIAS, "stop", "--agent"], env=env, capture_output=True)
+    finally:
+        sshd.stop()
+        subprocess.run(["pkill", "-f", "ControlPath=%s" % (work / "editor-state")], capture_output=True)
+    return rows
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="rl-bench-"))
     os.environ["REMOTE_LSP_HOME"] = str(work / "state")
@@ -153,6 +212,8 @@ def main() -> int:
         rows.append(row("agent CPU idle %gs" % IDLE_SECONDS, "-", "%d ticks" % idle, "0 ticks", idle == 0))
         for w in [via, *others]:
             w.close()
+        subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
+        rows += ssh_rows(work)
     finally:
         subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)

@@ -99,8 +99,10 @@ def main() -> int:
 
         step("clean up: stop the server and the agent")
         print("   " + remote_lsp("stop", "--agent").strip())
+        if over_ssh(work, project) != 0:
+            return 1
         leftover = [p for p in pids_of("pylsp") if p not in before]
-        print("   pylsp processes left behind: %s" % (leftover or "none"))
+        print("\n   pylsp processes left behind: %s" % (leftover or "none"))
         return 1 if leftover else 0
     finally:
         for client in clients:
@@ -108,6 +110,58 @@ def main() -> int:
                 client.proc.kill()
         subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def over_ssh(work: Path, project: Path) -> int:
+    """The same shared server, on a host reached over SSH, with scp:// URIs."""
+    from tests.support.sshd import ALIAS, Sshd
+
+    if not Path("/usr/sbin/sshd").exists():
+        print("\n(skipping the SSH part: openssh-server is not installed; .ci/run installs it)")
+        return 0
+    step("a private sshd on 127.0.0.1 (temporary host key, client key, known_hosts, alias %s)" % ALIAS)
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    sshd = Sshd(work / "ssh", path)
+    (work / "ssh").mkdir()
+    sshd.start()
+    env = sshd.client_env(work / "editor-state")
+    clients = []
+    try:
+        uri = "scp://%s/%s" % (ALIAS, project / "hello.py")
+        for transport in ("openssh", "paramiko"):
+            argv = PROXY + ["--host", ALIAS, "--transport", transport, "connect", "--root", str(project),
+                            "--", "pylsp"]
+            print("$ remote-lsp " + " ".join(argv[2:]))
+            client = LspClient(argv, env=env, name="ssh-" + transport)
+            clients.append(client)
+            client.initialize(str(project))
+            client.open_uri(uri, SOURCE)
+        step("hover and go-to-definition through SSH, with scp:// URIs")
+        for client in clients:
+            text = hover_text(client.hover(uri, 8, 7)).strip().splitlines()
+            (loc,) = client.request("textDocument/definition", {
+                "textDocument": {"uri": uri}, "position": {"line": 8, "character": 7}})
+            print("   %s: hover %r, definition %s line %d" % (
+                client.name, text[1], loc["uri"], loc["range"]["start"]["line"] + 1))
+        step("remote-lsp --host %s status" % ALIAS)
+        out = subprocess.run(PROXY + ["--host", ALIAS, "status", "--json"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        (inst,) = json.loads(out)["instances"]
+        print("   ONE pylsp on the host: pid %d, shared by %d clients over SSH" % (
+            inst["pid"], len(inst["clients"])))
+        for client in clients:
+            client.close()
+        step("clean up over SSH: remote-lsp --host %s stop --agent" % ALIAS)
+        out = subprocess.run(PROXY + ["--host", ALIAS, "stop", "--agent"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        print("   " + out.strip())
+        return 0 if len(inst["clients"]) == 2 else 1
+    finally:
+        for client in clients:
+            if client.proc.poll() is None:
+                client.proc.kill()
+        sshd.stop()
+        subprocess.run(["pkill", "-f", "ControlPath=%s" % (work / "editor-state")], capture_output=True)
 
 
 if __name__ == "__main__":

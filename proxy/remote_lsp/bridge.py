@@ -14,8 +14,8 @@ from typing import Any, List, Optional, Set
 
 from remote_lsp import framing, jsonrpc
 from remote_lsp.channel import Channel
-from remote_lsp.errors import TRANSPORT
-from remote_lsp.remote import command_line, ensure_uploaded
+from remote_lsp.errors import TRANSPORT, TransportError
+from remote_lsp.remote import MISSING, READY, check_failure, command_line, upload
 from remote_lsp.transport import RemoteProcess, Transport
 from remote_lsp.uri import UriMapper
 
@@ -34,22 +34,48 @@ class Bridge:
         self._from_remote = framing.FrameParser(strict=False)
         self._remote_eof: Optional[asyncio.Future] = None
         self._editor_eof: Optional[asyncio.Future] = None
+        self._ready: Optional[asyncio.Future] = None
+        self._early = b""  # host output before the ready line
+        self._held: List[bytes] = []  # editor frames sent before the host was ready
 
     async def run(self, remote_args: List[str]) -> int:
         loop = asyncio.get_running_loop()
-        self._remote_eof = loop.create_future()
         self._editor_eof = loop.create_future()
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             loop.add_signal_handler(sig, self._editor_gone)
-        await ensure_uploaded(self.transport)
-        self._remote = await self.transport.exec(command_line(remote_args))
-        self._remote.start(self._remote_data, lambda: _set(self._remote_eof))
+        # Read the editor at once; its frames wait in `_held` until the host is ready.
         self._editor = Channel(os.dup(0), os.dup(1), self._editor_data, lambda exc: self._editor_gone())
+        if not await self._start(remote_args):
+            await upload(self.transport)  # first use of this version on this host
+            if not await self._start(remote_args):
+                raise TransportError("remote-lsp could not start on %s" % self.transport.host.text)
+        assert self._remote is not None and self._remote_eof is not None
         await asyncio.wait([self._remote_eof, self._editor_eof], return_when=asyncio.FIRST_COMPLETED)
         if self._editor_eof.done():
             return await self._wind_down()
         rc = await self._remote.wait()
         return self._connection_lost(rc)
+
+    async def _start(self, remote_args: List[str]) -> bool:
+        """Start the host side; False if this version is not installed there."""
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._remote_eof = loop.create_future()
+        self._early = b""
+        self._remote = await self.transport.exec(command_line(["--ready", *remote_args]))
+        self._remote.start(self._remote_data, lambda: _set(self._remote_eof))
+        await asyncio.wait([self._ready, self._remote_eof], return_when=asyncio.FIRST_COMPLETED)
+        if self._ready.done():
+            for frame in self._held:
+                self._remote.write(frame)
+            self._held = []
+            return True
+        rc = await self._remote.wait()
+        if rc == MISSING:
+            return False
+        check_failure(self.transport, rc, self._remote.stderr())
+        raise TransportError("remote-lsp on %s exited with code %d: %s" % (
+            self.transport.host.text, rc, self._remote.stderr().strip()))
 
     # --- editor -> host ---------------------------------------------------------------
 
@@ -72,8 +98,10 @@ class Bridge:
                     body = jsonrpc.encode(self.mapper.message_to_server(msg))
             elif self.mapper.needs_editor_rewrite(body):
                 body = self._translate(body, self.mapper.message_to_server)
-            assert self._remote is not None
-            self._remote.write(framing.encode(body))
+            if self._ready is not None and self._ready.done() and self._remote is not None:
+                self._remote.write(framing.encode(body))
+            else:
+                self._held.append(framing.encode(body))
 
     def _editor_gone(self) -> None:
         self.editor_done = True
@@ -93,6 +121,14 @@ class Bridge:
     # --- host -> editor ---------------------------------------------------------------
 
     def _remote_data(self, data: bytes) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._early += data
+            at = self._early.find(READY)
+            if at < 0:
+                return
+            data = self._early[at + len(READY):]
+            self._early = b""
+            _set(self._ready)
         for body in self._from_remote.feed(data):
             if self.pending and b'"id"' in body:
                 found = jsonrpc.response_id_prefix(body)

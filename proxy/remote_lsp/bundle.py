@@ -1,47 +1,72 @@
 """The host-side code as one zipapp, named by its content hash.
 
-Built from this package's own files, deterministically (fixed order and
-timestamps), so the same code always has the same name: a host that has it
-already is never sent it again, and a new version lands beside the old one.
+Named by a hash of the files that go into it, and built from them
+deterministically (fixed order and timestamps), so the same code always has
+the same name: a host that has it already is never sent it again, and a new
+version lands beside the old one.
 """
 
 import hashlib
-import io
-import zipfile
-from pathlib import Path
-from typing import Optional, Tuple
+import os
+from typing import List, Optional, Tuple
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
 # Editor-side parts never run on the host.
 _EDITOR_ONLY = {"transport", "bridge.py", "bundle.py", "remote.py", "uri.py", "hosts.py"}
 _MAIN = b"""import sys
 if sys.version_info < (3, 8):
     sys.exit("remote-lsp needs Python 3.8 or newer on this host, found %s" % sys.version.split()[0])
+if sys.argv[1:2] == ["--install"]:
+    # Unpack beside the zipapp, so Python can cache bytecode: a zipapp is
+    # compiled again on every start. Atomic: temp dir, then rename.
+    import os, shutil, tempfile, zipfile
+    target = sys.argv[0][:-len(".pyz")]
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(target), prefix=".install.")
+    zipfile.ZipFile(sys.argv[0]).extractall(tmp)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp)  # another connect installed it first
+    sys.exit(0)
 from remote_lsp.cli import main
 sys.exit(main())
 """
 _EPOCH = (2020, 1, 1, 0, 0, 0)
-_cached: Optional[Tuple[str, bytes]] = None
+_digest: Optional[str] = None
 
 
-def _files():
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE)
-        if rel.parts[0] not in _EDITOR_ONLY and "__pycache__" not in rel.parts:
-            yield "remote_lsp/" + rel.as_posix(), path.read_bytes()
+def _files() -> List[Tuple[str, bytes]]:
+    out = [("__main__.py", _MAIN)]
+    for name in sorted(os.listdir(PACKAGE)):  # the host side is one flat package
+        if name.endswith(".py") and name not in _EDITOR_ONLY:
+            with open(os.path.join(PACKAGE, name), "rb") as f:
+                out.append(("remote_lsp/" + name, f.read()))
+    return out
+
+
+def digest() -> str:
+    """The name of this version: a hash of exactly what goes into the zipapp.
+    Cheap (no compression), as every remote command needs it."""
+    global _digest
+    if _digest is None:
+        h = hashlib.sha256()
+        for name, data in _files():
+            h.update(b"%s\0%d\0" % (name.encode(), len(data)))
+            h.update(data)
+        _digest = h.hexdigest()[:16]
+    return _digest
 
 
 def build() -> Tuple[str, bytes]:
-    """(hash, zipapp bytes) for the code as it is now."""
-    global _cached
-    if _cached is None:
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for name, data in [("__main__.py", _MAIN), *_files()]:
-                info = zipfile.ZipInfo(name, _EPOCH)
-                info.external_attr = 0o644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                z.writestr(info, data)
-        data = b"#!/usr/bin/env python3\n" + buf.getvalue()
-        _cached = (hashlib.sha256(data).hexdigest()[:16], data)
-    return _cached
+    """(digest, zipapp bytes), built only when a host needs an upload."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in _files():
+            info = zipfile.ZipInfo(name, _EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return digest(), b"#!/usr/bin/env python3\n" + buf.getvalue()

@@ -21,7 +21,8 @@ START_TIMEOUT = 15.0
 
 def self_command() -> List[str]:
     """argv that runs this very program (from a checkout, a wheel or a zipapp)."""
-    return [sys.executable, "-m", "remote_lsp"]
+    # -S: the host side needs no site-packages, and skipping them starts faster.
+    return [sys.executable, "-S", "-m", "remote_lsp"]
 
 
 def self_env() -> dict:

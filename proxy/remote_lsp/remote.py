@@ -3,8 +3,9 @@
 The host-side zipapp lives at CACHE/bin/remote-lsp-HASH.pyz (CACHE is
 $REMOTE_LSP_CACHE, else ~/.cache/remote-lsp). A small POSIX sh script runs
 it, or says it is missing (exit 75) so we upload it (to a temp file, then
-rename) and try again. Every argument is quoted for the remote shell: nothing
-the user typed is ever parsed by it.
+rename; unpacked beside it, so bytecode gets cached) and try again. Every
+argument is quoted for the remote shell: nothing the user typed is ever
+parsed by it.
 """
 
 import shlex
@@ -18,28 +19,27 @@ from remote_lsp.transport import RemoteProcess, Transport
 MISSING = 75
 NO_PYTHON = 127
 
+READY = b"remote-lsp: ready\n"  # printed by the bootstrap before a stream starts
+
 BOOTSTRAP = r"""
 h=$1; shift
 d=${REMOTE_LSP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/remote-lsp}/bin
 f=$d/remote-lsp-$h.pyz
 command -v python3 >/dev/null 2>&1 || { echo "remote-lsp: python3 not found" >&2; exit 127; }
-case "${1-}" in
---upload)
+if [ "${1-}" = --upload ]; then
   umask 077 && mkdir -p "$d" || exit 1
   t=$(mktemp "$d/.upload.XXXXXX") || exit 1
-  if cat >"$t" && mv -f "$t" "$f"; then exit 0; fi
-  rm -f "$t"; exit 1 ;;
---check)
-  [ -f "$f" ] && exit 0 || exit 75 ;;
-esac
-[ -f "$f" ] || exit 75
-exec python3 "$f" "$@"
+  if cat >"$t" && mv -f "$t" "$f"; then exec python3 -S "$f" --install; fi
+  rm -f "$t"; exit 1
+fi
+[ -d "$d/remote-lsp-$h" ] || exit 75
+if [ "${1-}" = --ready ]; then shift; echo "remote-lsp: ready"; fi
+exec python3 -S "$d/remote-lsp-$h" "$@"
 """
 
 
 def command_line(args: List[str]) -> str:
-    digest, _ = bundle.build()
-    return " ".join(shlex.quote(a) for a in ["sh", "-c", BOOTSTRAP, "remote-lsp", digest, *args])
+    return " ".join(shlex.quote(a) for a in ["sh", "-c", BOOTSTRAP, "remote-lsp", bundle.digest(), *args])
 
 
 async def run_capture(transport: Transport, args: List[str],
@@ -68,17 +68,6 @@ def check_failure(transport: Transport, rc: int, err: str) -> None:
         raise TransportError("ssh %s: %s" % (host, err.strip() or "connection failed"))
 
 
-async def ensure_uploaded(transport: Transport) -> None:
-    """Make sure the host has this exact version of the host-side code."""
-    rc, _, err = await run_capture(transport, ["--check"])
-    if rc == 0:
-        return
-    if rc != MISSING:
-        check_failure(transport, rc, err)
-        raise TransportError("cannot prepare %s: %s" % (transport.host.text, err.strip()))
-    await upload(transport)
-
-
 async def upload(transport: Transport) -> None:
     _, data = bundle.build()
     rc, _, err = await run_capture(transport, ["--upload"], data)
@@ -100,4 +89,4 @@ async def run_subcommand(transport: Transport, args: List[str]) -> int:
     return rc
 
 
-__all__ = ["RemoteProcess", "command_line", "ensure_uploaded", "run_subcommand"]
+__all__ = ["READY", "RemoteProcess", "command_line", "run_subcommand", "upload"]

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -121,11 +122,11 @@ class OpenSSH(Transport):
     def _ensure_master(self) -> None:
         """Start the shared connection unless one is up. Serialised per host,
         so concurrent first connects make one master."""
+        if self._master_up():
+            return
         with open(self.dir / ("%s.lock" % self._tag), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            check = subprocess.run(self.base_argv() + ["-O", "check", self.host.destination],
-                                   stdin=subprocess.DEVNULL, capture_output=True)
-            if check.returncode == 0:
+            if self._master_up():
                 return
             err = self._stderr_file()
             with open(err, "wb") as errf:
@@ -139,6 +140,17 @@ class OpenSSH(Transport):
             os.unlink(err)
             if rc != 0:
                 raise TransportError("ssh %s: %s" % (self.host.text, message or "exit code %d" % rc))
+
+    def _master_up(self) -> bool:
+        """Is a master listening on our control socket? (No ssh process needed.)"""
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(self.dir / self._tag))
+            return True
+        except OSError:
+            return False
+        finally:
+            probe.close()
 
     async def exec(self, command: str) -> RemoteProcess:
         loop = asyncio.get_running_loop()
