@@ -246,3 +246,22 @@ def test_missing_server_command_is_a_clear_error(agent, project):
     assert c.proc.wait(30) == 1
     assert "no-such-language-server: command not found" in c.stderr
     assert os.path.exists(agent.home)
+
+
+def test_workspace_folders_answered_by_the_mux(agent, scripted, project):
+    (a,) = start(agent, scripted, project, n=1)
+    folders = a.request("test/serverRequest", {"method": "workspace/workspaceFolders"})
+    assert folders == [{"uri": project.as_uri(), "name": project.name}]
+    assert not [r for r in a.server_requests if r["method"] == "workspace/workspaceFolders"]
+
+
+def test_progress_create_goes_to_every_client_with_its_reports(agent, scripted, project):
+    a, b = start(agent, scripted, project)
+    assert a.request("test/serverRequest", {"method": "window/workDoneProgress/create",
+                                            "params": {"token": "index"}}) is None
+    report = {"token": "index", "value": {"kind": "begin", "title": "Indexing"}}
+    a.notify("test/publish", {"method": "$/progress", "params": report})
+    for c in (a, b):
+        wait_for(lambda c=c: any(r["method"] == "window/workDoneProgress/create" for r in c.server_requests),
+                 what="the progress token at %s" % c.name)
+        assert c.wait_notification("$/progress")["value"]["title"] == "Indexing"

@@ -149,3 +149,14 @@ def test_agent_zipapp_uploaded_once_and_new_version_beside_it(remote, tmp_path):
                           env=dict(remote.env, PYTHONPATH=str(changed)), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert len(list((remote.sshd.remote_cache / "bin").glob("remote-lsp-*.pyz"))) == 2
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_user_at_host_colon_port(remote, project, transport):
+    host = "root@127.0.0.1:%d" % remote.sshd.port
+    c = remote.client(["pylsp"], str(project), transport, name="explicit", host=host)
+    c.initialize(str(project))
+    uri = c.open_uri("scp://%s/%s/b.py" % (host, project), (project / "b.py").read_text())
+    (loc,) = c.request("textDocument/definition", {"textDocument": {"uri": uri},
+                                                   "position": {"line": 2, "character": 1}})
+    assert loc["uri"] == "scp://%s/%s/a.py" % (host, project)

@@ -50,7 +50,9 @@ class Sshd:
         (self.home / ".ssh" / "config").write_text(
             "Host %s\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n"
             "  IdentitiesOnly yes\n  UserKnownHostsFile %s\n"
-            % (ALIAS, self.port, b / "client_key", self.known_hosts))
+            # For user@127.0.0.1:PORT, written out without the alias.
+            "Host 127.0.0.1\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n"
+            % (ALIAS, self.port, b / "client_key", self.known_hosts, b / "client_key", self.known_hosts))
         config = b / "sshd_config"
         config.write_text("\n".join([
             "Port %d" % self.port, "ListenAddress 127.0.0.1", "HostKey %s" % (b / "host_key"),
