@@ -12,6 +12,8 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	# pyright-langserver (Node): the attach tests' epoll case.
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm pyright@1
 	touch $@
 
 install: $(VENV)/.installed

@@ -209,3 +209,68 @@ def remote(sshd, tmp_path):
         yield r
     finally:
         r.cleanup()
+
+
+class Tmux:
+    """A server started on a terminal, exactly as a user would in tmux."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def start(self, argv: List[str], cwd: str) -> int:
+        import shlex
+
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "200", "-y", "50", "-c", cwd,
+                        " ".join(shlex.quote(a) for a in argv)], check=True)
+        pid = int(self.pane("#{pane_pid}"))
+        # Ready once it sits blocked reading its terminal.
+        wait_for(lambda: _blocked_reading(pid), 30, "the server to wait on its terminal")
+        return pid
+
+    def pane(self, fmt: str) -> str:
+        return subprocess.run(["tmux", "list-panes", "-t", self.name, "-F", fmt],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def stop(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def _blocked_reading(pid: int) -> bool:
+    """Some thread of pid waits in read/poll on its stdin (a terminal or pipe)."""
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                fields = f.read().split()
+            # read(0), or epoll_wait / poll / select with the loop idle.
+            if fields and ((fields[0] == "0" and fields[1] == "0x0") or fields[0] in ("232", "281", "7")):
+                return True
+    except OSError:
+        return False
+    return False
+
+
+@pytest.fixture
+def tmux(request):
+    t = Tmux("rlsp-%s" % request.node.name[:40].replace("[", "-").replace("]", "").replace(".", "-"))
+    try:
+        yield t
+    finally:
+        t.stop()
+
+
+THROWAWAY = "rlsp-intruder"
+
+
+@pytest.fixture
+def intruder():
+    import pwd
+
+    if os.getuid() != 0:
+        pytest.skip("creating a throwaway user needs root")
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", THROWAWAY],
+                   capture_output=True)
+    yield pwd.getpwnam(THROWAWAY)
+    subprocess.run(["userdel", THROWAWAY], capture_output=True)
+
+

@@ -1,18 +1,13 @@
 """The agent itself: started on demand without races, private to its user."""
 
 import os
-import pwd
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 
-import pytest
-
 from tests.conftest import PROXY, pid_alive
-
-THROWAWAY = "rlsp-intruder"
 
 
 def test_five_concurrent_first_connects_make_one_agent_and_one_server(agent, scripted, project):
@@ -41,16 +36,6 @@ def test_state_is_private(agent, scripted, project):
     c.initialize(str(project))
     assert os.stat(agent.home).st_mode & 0o777 == 0o700
     assert os.stat(agent.home / "agent.sock").st_mode & 0o777 == 0o600
-
-
-@pytest.fixture
-def intruder():
-    if os.getuid() != 0:
-        pytest.skip("creating a throwaway user needs root")
-    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", THROWAWAY],
-                   capture_output=True)
-    yield pwd.getpwnam(THROWAWAY)
-    subprocess.run(["userdel", THROWAWAY], capture_output=True)
 
 
 def _as_user(user, code):

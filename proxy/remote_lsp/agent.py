@@ -18,11 +18,11 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from remote_lsp import __version__, control
+from remote_lsp import __version__, attach, control, procs
 from remote_lsp.aio import background
-from remote_lsp.errors import NoSuchProcess, RemoteLspError, UsageError
+from remote_lsp.errors import NoSuchProcess, Refused, RemoteLspError, UsageError
 from remote_lsp.instance import Instance, Key
-from remote_lsp.paths import StatePaths
+from remote_lsp.paths import StatePaths, ensure_private_dir
 from remote_lsp.session import Session
 
 log = logging.getLogger("remote_lsp.agent")
@@ -91,6 +91,11 @@ class Agent:
 
     async def shutdown(self, reason: str) -> None:
         log.info("agent shutting down: %s", reason)
+        for inst in [i for i in self.instances.values() if i.adopted]:
+            try:  # adopted servers are the user's: give them back, never stop them
+                await self._release(inst.pid)
+            except RemoteLspError as exc:
+                log.warning("could not release %d: %s", inst.pid, exc)
         await asyncio.gather(*(i.stop("agent " + reason) for i in list(self.instances.values())))
         loop = asyncio.get_running_loop()
         if self._server is not None:
@@ -166,6 +171,10 @@ class Agent:
             return {"ok": True, "pid": inst.pid, "created": created, "name": inst.name}
         if op == "stop":
             return {"ok": True, "stopped": await self._stop(request)}
+        if op == "attach":
+            return await self._attach(request)
+        if op == "release":
+            return await self._release(int(request.get("pid") or 0))
         if op == "shutdown":
             asyncio.get_running_loop().call_soon(
                 lambda: background(self.shutdown("asked to stop")))
@@ -236,6 +245,82 @@ class Agent:
         finally:
             del self._starting[key]
             fut.set_result(None)
+
+    # --- attach by PID ------------------------------------------------------------------
+
+    async def _attach(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        pid = int(request.get("pid") or 0)
+        method = request.get("method") or "auto"
+        if method not in attach.METHODS:
+            raise UsageError("unknown method %r (auto, ptrace or gdb)" % method)
+        if any(i.pid == pid for i in self.instances.values()):
+            raise Refused("process %d is already managed by this agent; share it with "
+                          "`remote-lsp connect --pid %d`" % (pid, pid))
+        fifo_dir = str(self.paths.fifos)
+        if procs.fd_target(pid, 0).startswith(fifo_dir):
+            raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
+        p, kind = attach.validate(pid, request.get("name"))
+        root = os.path.realpath(request.get("root") or procs.describe(p)["root"] or "/")
+        ensure_private_dir(self.paths.fifos)
+        base = os.path.join(fifo_dir, "%d-%d" % (pid, p.start_ticks))
+        in_path, out_path = base + ".in", base + ".out"
+        fds: List[int] = []
+        try:
+            for path in (in_path, out_path):
+                if os.path.lexists(path):
+                    os.unlink(path)
+                os.mkfifo(path, 0o600)
+            # Our ends first, so the target's opens never block: we hold the
+            # stdin FIFO read-write, and the stdout FIFO's reader.
+            fds.append(os.open(in_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC))
+            fds.append(os.open(out_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            started = time.monotonic()
+            loop = asyncio.get_running_loop()
+            saved, used = await loop.run_in_executor(None, lambda: attach.attach(
+                p, in_path, out_path, method, float(request.get("timeout") or 10),
+                os.environ.get("REMOTE_LSP_ATTACH_FAIL_AT")))
+            elapsed = time.monotonic() - started
+        except BaseException as exc:
+            for fd in fds:
+                _close_fd(fd)
+            for path in (in_path, out_path):
+                if os.path.lexists(path):
+                    os.unlink(path)
+            if isinstance(exc, attach.AttachError) and exc.code == 5:
+                raise attach.AttachError("attach to %d failed and was rolled back; the process goes "
+                                         "on as before: %s" % (pid, exc.message)) from None
+            raise
+        inst = Instance(p.argv, root, kind, None, self._instance_gone, self.paths.logs)
+        inst.adopt(pid, p.start_ticks, fds[1], fds[0],
+                   {"saved": saved, "method": used, "fifos": (in_path, out_path)})
+        self.instances[inst.key] = inst
+        self._arm_idle()
+        log.info("attached to %s (pid %d) with %s in %.0f ms", kind, pid, used, elapsed * 1000)
+        return {"ok": True, "pid": pid, "name": kind, "root": root, "method": used,
+                "initialized": inst.mux.init_result is not None, "ms": round(elapsed * 1000, 1)}
+
+    async def _release(self, pid: int) -> Dict[str, Any]:
+        inst = self._managed(pid)
+        if not inst.adopted:
+            raise Refused("process %d was started by the agent, not attached: use `remote-lsp stop "
+                          "%d` to stop it" % (pid, pid))
+        p = procs.read_proc(pid)
+        if p is None:
+            raise NoSuchProcess("process %d is gone" % pid)
+        info = inst.attached
+        loop = asyncio.get_running_loop()
+        inst.releasing = True
+        try:
+            await loop.run_in_executor(None, lambda: attach.release(p, info["saved"], info["method"], 10.0))
+        except BaseException:
+            inst.releasing = False
+            raise
+        inst.let_go("was released: it is back on its own terminal")
+        for path in info["fifos"]:
+            if os.path.lexists(path):
+                os.unlink(path)
+        log.info("released %s (pid %d)", inst.name, pid)
+        return {"ok": True, "pid": pid}
 
     def _managed(self, pid: int) -> Instance:
         for inst in self.instances.values():

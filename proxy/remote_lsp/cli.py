@@ -54,9 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--idle-timeout", type=_idle_timeout, default="never",
                    help="as for connect; default 'never': you started it, you stop it")
 
-    ls = sub.add_parser("list", help="language servers managed by the agent")
+    ls = sub.add_parser("list", help="language servers on this host, managed or not")
     ls.add_argument("--json", action="store_true")
-    ls.add_argument("--all", action="store_true")
+    ls.add_argument("--all", action="store_true", help="other users' servers too")
+
+    pr = sub.add_parser("processes", help="processes whose command line matches PATTERN")
+    pr.add_argument("pattern", help="a regular expression")
+    pr.add_argument("--json", action="store_true")
+
+    at = sub.add_parser("attach", help="adopt a running language server by pid")
+    at.add_argument("pid", type=int)
+    at.add_argument("--root", help="its project root (default: its working directory)")
+    at.add_argument("--name", help="what server it is, if its name does not say")
+    at.add_argument("--method", choices=("auto", "ptrace", "gdb"), default="auto")
+    at.add_argument("--timeout", type=float, default=10.0, help="bound on the whole attempt (s)")
+    at.add_argument("--json", action="store_true")
+
+    rl = sub.add_parser("release", help="give an adopted server its own stdin/stdout back")
+    rl.add_argument("pid", type=int)
+    rl.add_argument("--json", action="store_true")
 
     st = sub.add_parser("status", help="the agent: version, instances, clients, documents")
     st.add_argument("--json", action="store_true")
@@ -116,8 +132,14 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
         if not command:
             raise UsageError("run: give the server command after --")
         return _run(args, command)
-    if args.command in ("status", "list"):
+    if args.command == "status":
         return _status(args)
+    if args.command in ("list", "processes"):
+        return _discover(args)
+    if args.command == "attach":
+        return _attach(args)
+    if args.command == "release":
+        return _release(args)
     if args.command == "stop":
         return _stop(args)
     raise UsageError("unknown subcommand %s" % args.command)
@@ -217,21 +239,8 @@ def _run(args: argparse.Namespace, command: List[str]) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from remote_lsp.connect import agent_request
 
-    try:
-        status = agent_request("status")
-    except RemoteLspError as exc:
-        if "no agent is running" not in exc.message:
-            raise
-        status = {"agent": None, "instances": []}
-    if args.command == "list":
-        rows = [_list_row(i) for i in status["instances"]]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            _print_table(rows, ("pid", "name", "root", "clients", "rss_kb"))
-        return 0
+    status = _agent_status()
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -257,12 +266,92 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_row(inst: Dict[str, Any]) -> Dict[str, Any]:
-    return {
-        "pid": inst["pid"], "name": inst["name"], "argv": inst["argv"], "root": inst["root"],
-        "user": _user(), "started": inst["started"], "rss_kb": _rss_kb(inst["pid"]),
-        "managed": True, "clients": len(inst["clients"]),
-    }
+def _agent_status() -> Dict[str, Any]:
+    from remote_lsp.connect import agent_request
+
+    try:
+        return agent_request("status")
+    except RemoteLspError as exc:
+        if "no agent is running" not in exc.message:
+            raise
+        return {"agent": None, "instances": []}
+
+
+def _discover(args: argparse.Namespace) -> int:
+    """`list` and `processes`: what runs here, marked with what the agent manages."""
+    from remote_lsp import procs
+    from remote_lsp.paths import StatePaths
+
+    managed = {i["pid"]: i for i in _agent_status()["instances"]}
+    pattern = getattr(args, "pattern", None)
+    if pattern is not None:
+        import re
+
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UsageError("invalid pattern %r: %s" % (pattern, exc)) from None
+    rows = []
+    fifos = str(StatePaths.default().fifos)
+    for p, row in procs.find(pattern):
+        if args.command == "list" and not getattr(args, "all", False) and p.uids.real != os.getuid():
+            continue
+        row["stdin"] = procs.fd_kind(procs.fd_target(p.pid, 0), fifos)
+        row["stdout"] = procs.fd_kind(procs.fd_target(p.pid, 1), fifos)
+        inst = managed.pop(p.pid, None)
+        if inst is not None:
+            row.update(managed=True, clients=len(inst["clients"]), name=inst["name"], root=inst["root"])
+        rows.append(row)
+    if args.command == "list":  # managed servers whose names we would not have guessed
+        for inst in managed.values():
+            p = procs.read_proc(inst["pid"])
+            if p is not None:
+                row = procs.describe(p, fifos)
+                row.update(managed=True, clients=len(inst["clients"]), name=inst["name"], root=inst["root"])
+                rows.append(row)
+    rows.sort(key=lambda r: r["pid"])
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table([dict(r, age=_age(r["started"]), rss="%d MB" % (r["rss_kb"] // 1024),
+                           managed="yes" if r["managed"] else "no") for r in rows],
+                     ("pid", "name", "root", "rss", "age", "stdin", "managed", "clients"))
+    return 0
+
+
+def _age(started: float) -> str:
+    import time
+
+    secs = max(0, int(time.time() - started))
+    if secs >= 86400:
+        return "%dd%02dh" % (secs // 86400, secs % 86400 // 3600)
+    if secs >= 3600:
+        return "%dh%02dm" % (secs // 3600, secs % 3600 // 60)
+    return "%dm%02ds" % (secs // 60, secs % 60)
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from remote_lsp.connect import agent_request
+
+    reply = agent_request("attach", pid=args.pid, root=args.root, name=args.name, method=args.method,
+                          timeout=args.timeout)
+    if args.json:
+        print(json.dumps(reply))
+    else:
+        print("attached to %s (pid %d) with %s in %.0f ms; share it with: remote-lsp connect --pid %d"
+              % (reply["name"], reply["pid"], reply["method"], reply["ms"], reply["pid"]))
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from remote_lsp.connect import agent_request
+
+    reply = agent_request("release", pid=args.pid)
+    if args.json:
+        print(json.dumps(reply))
+    else:
+        print("released %d: it is back on its own stdin and stdout" % reply["pid"])
+    return 0
 
 
 def _stop(args: argparse.Namespace) -> int:
@@ -298,22 +387,3 @@ def _print_table(rows: List[Dict[str, Any]], cols: Sequence[str]) -> None:
     print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)))
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-
-
-def _user() -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return str(os.getuid())
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        with open("/proc/%d/statm" % pid) as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-    except (OSError, ValueError, IndexError):
-        return 0
-
-

@@ -30,7 +30,7 @@ def _check_stdio() -> None:
 
 def agent_request(op: str, **fields: Any) -> Dict[str, Any]:
     """One request/answer exchange with the local agent, started on demand."""
-    sock = daemon.connect_agent(StatePaths.default(), autostart=op in ("run", "connect"))
+    sock = daemon.connect_agent(StatePaths.default(), autostart=op in ("run", "connect", "attach"))
     with sock:
         control.send_line(sock, dict(fields, op=op))
         reply, _ = control.recv_line(sock)

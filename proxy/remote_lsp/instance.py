@@ -6,6 +6,7 @@ exit first, signals only when the server does not go by itself.
 """
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from remote_lsp import framing, jsonrpc
+from remote_lsp import framing, jsonrpc, procs
 from remote_lsp.aio import background
 from remote_lsp.channel import Channel
 from remote_lsp.mux import Mux
@@ -35,11 +36,14 @@ class Instance:
         self.name = name
         self.idle_timeout = idle_timeout
         self.adopted = False
+        self.attached: Any = None
+        self.releasing = False
         self.max_frame = max_frame
         self.started = time.time()
         self.pid = 0
         self.sessions: Dict[int, Session] = {}
-        self.mux = Mux(self._write_server, Path(root).as_uri())
+        self.mux = Mux(self._write_server, Path(root).as_uri(), on_initialized=self._remember_init)
+        self.start_ticks = 0
         self.stopping = False
         self.gone = False
         self._on_gone = on_gone
@@ -63,6 +67,8 @@ class Instance:
                 stdout=subprocess.PIPE, stderr=errlog, start_new_session=True, close_fds=True)
         self.pid = self._proc.pid
         self.log_path = log_path
+        proc = procs.read_proc(self.pid)
+        self.start_ticks = proc.start_ticks if proc else 0
         assert self._proc.stdin is not None and self._proc.stdout is not None
         # The channel owns the pipe fds from here on.
         self._channel = Channel(os.dup(self._proc.stdout.fileno()), os.dup(self._proc.stdin.fileno()),
@@ -71,6 +77,54 @@ class Instance:
         self._proc.stdout.close()
         log.info("started %s (pid %d) in %s", self.name, self.pid, self.root)
         self._arm_idle()
+
+    # --- the initialize result, kept across agents -----------------------------------
+
+    def _init_cache(self) -> Path:
+        return self._log_dir.parent / "init" / ("%d-%d.json" % (self.pid, self.start_ticks))
+
+    def _remember_init(self, result: Dict[str, Any]) -> None:
+        """So a later attach to this very process can serve clients at once."""
+        try:
+            path = self._init_cache()
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            path.write_text(json.dumps(result))
+        except OSError as exc:
+            log.warning("cannot cache the initialize result: %s", exc)
+
+    def cached_init(self) -> Optional[Dict[str, Any]]:
+        try:
+            return json.loads(self._init_cache().read_text())
+        except (OSError, ValueError):
+            return None
+
+    def adopt(self, pid: int, start_ticks: int, fd_read: int, fd_write: int, attached: Any) -> None:
+        """Take over an existing process whose stdio now is our FIFOs."""
+        self.adopted = True
+        self.pid = pid
+        self.start_ticks = start_ticks
+        init_result = self.cached_init()
+        self.attached = attached  # what `release` needs to give its stdio back
+        if init_result is not None:
+            self.mux.init_result = init_result
+            self.mux.initialized_sent = True
+        self._channel = Channel(fd_read, fd_write, self._from_server, self._server_closed)
+        log.info("adopted %s (pid %d) in %s", self.name, self.pid, self.root)
+
+    def let_go(self, why: str) -> None:
+        """Stop serving an adopted process without stopping it (release)."""
+        self.gone = True
+        self._cancel_idle()
+        message = "remote-lsp: %s (pid %d) %s" % (self.name, self.pid, why)
+        self.mux.fail_pending(message)
+        for session in list(self.sessions.values()):
+            session.send(jsonrpc.show_message(message, 2))
+            session.close(message)
+        if self._channel is not None:
+            self._channel.close()
+        if not self._exited.done():
+            self._exited.set_result(None)
+        self._on_gone(self)
 
     # --- clients ---------------------------------------------------------------------
 
@@ -125,6 +179,8 @@ class Instance:
             self.mux.from_server(body)
 
     def _server_closed(self, exc: Optional[BaseException]) -> None:
+        if self.releasing:
+            return  # its stdout went back to its terminal; let_go says so
         background(self._reap())
 
     async def _reap(self) -> None:
@@ -155,6 +211,7 @@ class Instance:
             self._channel.close()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()  # it stopped talking to us: don't leave it behind
+        # (an adopted process is the user's: it is never killed here)
         if not self._exited.done():
             self._exited.set_result(None)
         self._on_gone(self)

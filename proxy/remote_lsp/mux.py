@@ -75,8 +75,10 @@ class _ServerRequest:
 
 class Mux:
     def __init__(self, write_server: Callable[[bytes], None], root_uri: str,
-                 init_result: Optional[Dict[str, Any]] = None) -> None:
+                 init_result: Optional[Dict[str, Any]] = None,
+                 on_initialized: Optional[Callable[[Dict[str, Any]], None]] = None) -> None:
         self._write_server = write_server
+        self.on_initialized = on_initialized
         self.root_uri = root_uri
         self.clients: Dict[int, Client] = {}
         self.docs = Documents()
@@ -215,6 +217,8 @@ class Mux:
         waiters, self._init_waiters = self._init_waiters, []
         if "result" in msg and isinstance(msg["result"], dict):
             self.init_result = msg["result"]
+            if self.on_initialized is not None:
+                self.on_initialized(self.init_result)
             for client, cid in waiters:
                 self._send_init_result(client, cid)
             return

@@ -10,7 +10,7 @@ import time
 from typing import Optional, Tuple
 
 from remote_lsp import procs
-from remote_lsp.attach.takeover import Saved, epoll_watches, give_back, take_over
+from remote_lsp.attach.takeover import Saved, epoll_watches, give_back, stdio_fds, take_over
 from remote_lsp.attach.tracee import AttachError, Tracee
 from remote_lsp.errors import NoSuchProcess, Refused
 
@@ -63,16 +63,20 @@ def attach(p: procs.Proc, in_path: str, out_path: str, method: str, timeout: flo
            fail_at: Optional[str] = None) -> Tuple[Saved, str]:
     """Swap fds 0/1 of `p` onto the FIFOs; (what to give back later, method used)."""
     deadline = time.monotonic() + timeout
-    watches = epoll_watches(p.pid)
+    in_fds, out_fds = stdio_fds(p.pid)
+    watches = epoll_watches(p.pid, in_fds + out_fds)
+    def verify() -> None:
+        for fd in in_fds + out_fds:
+            want = in_path if fd in in_fds else out_path
+            if procs.fd_target(p.pid, fd) != want:
+                raise AttachError("after the swap, fd %d of %d is %s, not our FIFO"
+                                  % (fd, p.pid, procs.fd_target(p.pid, fd)))
+
     t = _stopped(method, p, deadline)
     try:
-        saved = take_over(t, in_path, out_path, watches, fail_at)
+        saved = take_over(t, in_path, out_path, in_fds, out_fds, watches, verify, fail_at)
     finally:
         t.detach()
-    for fd, path in ((0, in_path), (1, out_path)):
-        if procs.fd_target(p.pid, fd) != path:
-            raise AttachError("after the swap, fd %d of %d is %s, not our FIFO"
-                              % (fd, p.pid, procs.fd_target(p.pid, fd)))
     return saved, t.method
 
 

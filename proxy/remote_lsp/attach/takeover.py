@@ -7,8 +7,9 @@ reverse, so the process goes on exactly as before.
 
 import os
 import re
+import stat
 import struct
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from remote_lsp.attach.tracee import AttachError, Tracee
 
@@ -16,6 +17,7 @@ O_WRONLY, O_NONBLOCK, O_CLOEXEC = 0o1, 0o4000, 0o2000000
 AT_FDCWD = -100
 F_GETFL, F_DUPFD_CLOEXEC = 3, 1030
 EPOLL_CTL_ADD, EPOLL_CTL_DEL = 1, 2
+EPOLLIN = 0x1
 PROT_RW, MAP_PRIVATE_ANON = 3, 0x22
 SPARE_FD_MIN = 100  # where the original stdin and stdout are kept meanwhile
 PAGE = 4096
@@ -31,14 +33,42 @@ class Watch(NamedTuple):
 
 
 class Saved(NamedTuple):
-    """Where the original stdin and stdout live in the target while we hold it."""
+    """Where each replaced fd's original file lives in the target meanwhile."""
 
-    stdin: int
-    stdout: int
+    spares: Dict[int, int]  # replaced fd -> spare fd holding the original
     watches: List[Watch]
 
 
-def epoll_watches(pid: int, fds=(0, 1)) -> List[Watch]:
+def stdio_fds(pid: int) -> Tuple[List[int], List[int]]:
+    """The fds that are really the server's stdin and stdout.
+
+    Usually just 0 and 1. But libuv (Node) reopens a terminal as a new fd and
+    reads that one through epoll, so for a terminal we also take the fds open
+    on the same device: those an epoll set watches for input are stdin; the
+    lowest other one is the reopened stdout (stderr, if reopened at all, comes
+    later and is left alone).
+    """
+    def dev(fd: int) -> Optional[int]:
+        try:
+            st = os.stat("/proc/%d/fd/%d" % (pid, fd))
+        except OSError:
+            return None
+        return st.st_rdev if stat.S_ISCHR(st.st_mode) and st.st_rdev else None
+
+    ins, outs = [0], [1]
+    tty = dev(0)
+    if tty is None:
+        return ins, outs
+    same = sorted(int(n) for n in os.listdir("/proc/%d/fd" % pid) if int(n) > 2 and dev(int(n)) == tty)
+    readers = {w.fd for w in epoll_watches(pid, same) if w.events & EPOLLIN}
+    ins += [fd for fd in same if fd in readers]
+    rest = [fd for fd in same if fd not in readers]
+    if rest and dev(1) == tty:
+        outs.append(rest[0])
+    return ins, outs
+
+
+def epoll_watches(pid: int, fds: Iterable[int] = (0, 1)) -> List[Watch]:
     """Which epoll sets of `pid` watch the files now at `fds` (from fdinfo)."""
     inodes = {}
     for fd in fds:
@@ -102,43 +132,49 @@ def _event(arch, watch: Watch) -> bytes:
     return struct.pack(arch.EPOLL_EVENT_FORMAT, watch.events, watch.data)
 
 
-def take_over(t: Tracee, in_path: str, out_path: str, watches: List[Watch],
-              fail_at: Optional[str] = None) -> Saved:
-    """Point fds 0 and 1 of the stopped target at our FIFOs."""
+def take_over(t: Tracee, in_path: str, out_path: str, in_fds: List[int], out_fds: List[int],
+              watches: List[Watch], verify: Callable[[], None], fail_at: Optional[str] = None) -> Saved:
+    """Point the stopped target's stdin fds at one FIFO and its stdout fds at the other."""
     s = _Steps(t, fail_at)
     try:
         mem = _scratch(s)
         paths = in_path.encode() + b"\0" + out_path.encode() + b"\0"
+        path_of = {fd: mem for fd in in_fds}
+        path_of.update({fd: mem + len(in_path) + 1 for fd in out_fds})
         events = mem + len(paths) + 16 - len(paths) % 16
         t.write_memory(mem, paths)
-        flags = [s.call("read flags", "fcntl", fd, F_GETFL) for fd in (0, 1)]
-        saved = []
-        for fd in (0, 1):
+        targets = in_fds + out_fds
+        flags = {fd: s.call("read flags", "fcntl", fd, F_GETFL) for fd in targets}
+        spares: Dict[int, int] = {}
+        for fd in targets:
             spare = s.call("save fd %d" % fd, "fcntl", fd, F_DUPFD_CLOEXEC, SPARE_FD_MIN)
             s.undo.append(lambda spare=spare: t.syscall("close", spare))
-            saved.append(spare)
-        opened = []
-        for path_addr, mode, fl in ((mem, 0, flags[0]), (mem + len(in_path) + 1, O_WRONLY, flags[1])):
-            fd = s.call("open fifo", "openat", AT_FDCWD, path_addr, mode | (fl & O_NONBLOCK) | O_CLOEXEC)
-            s.undo.append(lambda fd=fd: t.syscall("close", fd))
-            opened.append(fd)
-        for w in watches:  # while fd 0/1 still name the old files
+            spares[fd] = spare
+        opened = {}
+        for fd in targets:
+            # Each keeps its own access mode and O_NONBLOCK, as before the swap.
+            mode = (O_WRONLY if fd in out_fds else 0) | (flags[fd] & O_NONBLOCK) | O_CLOEXEC
+            new = s.call("open fifo", "openat", AT_FDCWD, path_of[fd], mode)
+            s.undo.append(lambda new=new: t.syscall("close", new))
+            opened[fd] = new
+        for w in watches:  # while the fds still name the old files
             s.call("epoll del", "epoll_ctl", w.epfd, EPOLL_CTL_DEL, w.fd, 0)
-            t.write_memory(events, _event(t.arch, w))
             s.undo.append(lambda w=w: (t.write_memory(events, _event(t.arch, w)),
                                        t.syscall("epoll_ctl", w.epfd, EPOLL_CTL_ADD, w.fd, events)))
-        for fd, new, old in ((0, opened[0], saved[0]), (1, opened[1], saved[1])):
-            s.call("dup fifo over fd %d" % fd, "dup3", new, fd, 0)
-            s.undo.append(lambda fd=fd, old=old: t.syscall("dup3", old, fd, 0))
+        for fd in targets:
+            s.call("dup fifo over fd %d" % fd, "dup3", opened[fd], fd, 0)
+            s.undo.append(lambda fd=fd: t.syscall("dup3", spares[fd], fd, 0))
         for w in watches:
             t.write_memory(events, _event(t.arch, w))
             s.call("epoll add", "epoll_ctl", w.epfd, EPOLL_CTL_ADD, w.fd, events)
             s.undo.append(lambda w=w: t.syscall("epoll_ctl", w.epfd, EPOLL_CTL_DEL, w.fd, 0))
-        for fd in opened:
-            s.call("close fifo fd", "close", fd)
-        s.call("unmap", "munmap", mem, PAGE)
+        for fd in targets:
+            s.call("close fifo fd", "close", opened[fd])
+        verify()  # through /proc, while every undo can still run
         s.checkpoint("done")
-        return Saved(saved[0], saved[1], watches)
+        s.undo.pop(0)  # the scratch page goes now, not on rollback
+        t.syscall("munmap", mem, PAGE)
+        return Saved(spares, watches)
     except BaseException:
         s.rollback()
         raise
@@ -151,14 +187,14 @@ def give_back(t: Tracee, saved: Saved, fail_at: Optional[str] = None) -> None:
         mem = _scratch(s)
         for w in saved.watches:
             s.call("epoll del", "epoll_ctl", w.epfd, EPOLL_CTL_DEL, w.fd, 0)
-        for fd, old in ((0, saved.stdin), (1, saved.stdout)):
-            s.call("restore fd %d" % fd, "dup3", old, fd, 0)
+        for fd, spare in saved.spares.items():
+            s.call("restore fd %d" % fd, "dup3", spare, fd, 0)
         for w in saved.watches:
             t.write_memory(mem, _event(t.arch, w))
             s.call("epoll add", "epoll_ctl", w.epfd, EPOLL_CTL_ADD, w.fd, mem)
         s.undo.clear()  # from here on, the process has its terminal again
-        for fd in (saved.stdin, saved.stdout):
-            t.syscall("close", fd)
+        for spare in saved.spares.values():
+            t.syscall("close", spare)
         t.syscall("munmap", mem, PAGE)
     except BaseException:
         s.rollback()
