@@ -37,10 +37,13 @@ _digest: Optional[str] = None
 
 def _files() -> List[Tuple[str, bytes]]:
     out = [("__main__.py", _MAIN)]
-    for name in sorted(os.listdir(PACKAGE)):  # the host side is one flat package
-        if name.endswith(".py") and name not in _EDITOR_ONLY:
-            with open(os.path.join(PACKAGE, name), "rb") as f:
-                out.append(("remote_lsp/" + name, f.read()))
+    for top, dirs, files in os.walk(PACKAGE):
+        rel = os.path.relpath(top, PACKAGE)
+        dirs[:] = sorted(d for d in dirs if d not in _EDITOR_ONLY and d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py") and not (rel == "." and name in _EDITOR_ONLY):
+                with open(os.path.join(top, name), "rb") as f:
+                    out.append(("remote_lsp/" + os.path.normpath(os.path.join(rel, name)), f.read()))
     return out
 
 
