@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def main() -> int:
 
         step("clean up: stop the server and the agent")
         print("   " + remote_lsp("stop", "--agent").strip())
-        if over_ssh(work, project) != 0:
+        if attach_by_pid(project) != 0 or over_ssh(work, project) != 0:
             return 1
         leftover = [p for p in pids_of("pylsp") if p not in before]
         print("\n   pylsp processes left behind: %s" % (leftover or "none"))
@@ -110,6 +111,58 @@ def main() -> int:
                 client.proc.kill()
         subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def attach_by_pid(project: Path) -> int:
+    """A pylsp started by hand in tmux: attach to it by pid, use it, give it back."""
+    if shutil.which("tmux") is None:
+        print("\n(skipping attach by PID: tmux is not installed; .ci/run installs it)")
+        return 0
+    session = "remote-lsp-demo"
+    pylsp = shutil.which("pylsp") or "pylsp"
+    step("a user starts pylsp by hand in tmux: tmux new-session -d -s %s %s" % (session, pylsp))
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-c", str(project), pylsp], check=True)
+    client = None
+    try:
+        pid = int(subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"],
+                                 capture_output=True, text=True, check=True).stdout)
+        deadline = time.monotonic() + 30
+        while not _reading_stdin(pid):  # wait until it sits reading its terminal
+            if time.monotonic() > deadline:
+                print("demo FAILED: pylsp in tmux did not start")
+                return 1
+            time.sleep(0.05)
+        print("   pid %d, stdin %s" % (pid, os.readlink("/proc/%d/fd/0" % pid)))
+        step("remote-lsp list")
+        print(remote_lsp("list"))
+        step("remote-lsp attach %d" % pid)
+        print("   " + remote_lsp("attach", str(pid), "--root", str(project)).strip())
+        print("   its stdin is now %s" % os.readlink("/proc/%d/fd/0" % pid))
+        client = LspClient(PROXY + ["connect", "--pid", str(pid)], cwd=str(project), name="editor-3")
+        client.initialize(str(project))
+        uri = client.open(str(project / "hello.py"))
+        print("   hover through it: %s" % hover_text(client.hover(uri, 8, 7)).strip().splitlines()[1])
+        step("remote-lsp release %d" % pid)
+        print("   " + remote_lsp("release", str(pid)).strip())
+        dead = subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_dead}"],
+                              capture_output=True, text=True).stdout.strip()
+        print("   back on %s; tmux pane still alive: %s" % (os.readlink("/proc/%d/fd/0" % pid),
+                                                          "yes" if dead == "0" else "NO"))
+        return 0 if dead == "0" else 1
+    finally:
+        if client is not None and client.proc.poll() is None:
+            client.proc.kill()
+        subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def _reading_stdin(pid: int) -> bool:
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().startswith("0 0x0 ")  # read(0, ...)
+    except OSError:
+        return False
 
 
 def over_ssh(work: Path, project: Path) -> int:

@@ -27,6 +27,10 @@ if sys.argv[1:2] == ["--install"]:
         os.rename(tmp, target)
     except OSError:
         shutil.rmtree(tmp)  # another connect installed it first
+    # The interpreter itself, so later runs skip any shim (pyenv, asdf) in PATH.
+    with open(target + ".python.tmp", "w") as f:
+        f.write(sys.executable + "\\n")
+    os.rename(target + ".python.tmp", target + ".python")
     sys.exit(0)
 from remote_lsp.cli import main
 sys.exit(main())

@@ -33,8 +33,11 @@ if [ "${1-}" = --upload ]; then
   rm -f "$t"; exit 1
 fi
 [ -d "$d/remote-lsp-$h" ] || exit 75
+py=python3
+[ -r "$d/remote-lsp-$h.python" ] && read -r py <"$d/remote-lsp-$h.python"
+[ -x "$py" ] || py=python3
 if [ "${1-}" = --ready ]; then shift; echo "remote-lsp: ready"; fi
-exec python3 -S "$d/remote-lsp-$h" "$@"
+exec "$py" -S "$d/remote-lsp-$h" "$@"
 """
 
 
