@@ -23,6 +23,7 @@ _libc.ptrace.restype = ctypes.c_long
 _libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 
 PTRACE_GETREGS, PTRACE_SETREGS = 12, 13
+PTRACE_GETREGSET, PTRACE_SETREGSET = 0x4204, 0x4205
 PTRACE_DETACH, PTRACE_SYSCALL = 17, 24
 PTRACE_SEIZE, PTRACE_INTERRUPT = 0x4206, 0x4207
 PTRACE_O_TRACESYSGOOD = 1
@@ -35,7 +36,15 @@ def arch():
         from remote_lsp.attach import arch_x86_64
 
         return arch_x86_64
+    if machine in ("aarch64", "arm64"):
+        from remote_lsp.attach import arch_aarch64  # untested: see that module
+
+        return arch_aarch64
     return None
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
 
 def _ptrace(request: int, tid: int, addr: int = 0, data: int = 0) -> int:
@@ -53,8 +62,8 @@ class PtraceTracee(Tracee):
     def __init__(self, pid: int, deadline: float) -> None:
         self.arch = arch()
         if self.arch is None:
-            raise AttachError("the ptrace method supports x86_64 only; this host is %s: use "
-                              "--method gdb" % platform.machine(), code=4)
+            raise AttachError("the ptrace method supports x86_64 (and, untested, aarch64); this "
+                              "host is %s" % platform.machine(), code=4)
         self.pid = pid
         self.deadline = deadline
         self.threads: List[int] = []
@@ -107,11 +116,19 @@ class PtraceTracee(Tracee):
 
     def _get_regs(self):
         regs = self.arch.Regs()
-        _ptrace(PTRACE_GETREGS, self.tid, 0, ctypes.addressof(regs))
+        if hasattr(self.arch, "REGSET"):
+            iov = _IoVec(ctypes.addressof(regs), ctypes.sizeof(regs))
+            _ptrace(PTRACE_GETREGSET, self.tid, self.arch.REGSET, ctypes.addressof(iov))
+        else:
+            _ptrace(PTRACE_GETREGS, self.tid, 0, ctypes.addressof(regs))
         return regs
 
     def _set_regs(self, regs) -> None:
-        _ptrace(PTRACE_SETREGS, self.tid, 0, ctypes.addressof(regs))
+        if hasattr(self.arch, "REGSET"):
+            iov = _IoVec(ctypes.addressof(regs), ctypes.sizeof(regs))
+            _ptrace(PTRACE_SETREGSET, self.tid, self.arch.REGSET, ctypes.addressof(iov))
+        else:
+            _ptrace(PTRACE_SETREGS, self.tid, 0, ctypes.addressof(regs))
 
     # --- syscalls in the target -------------------------------------------------------------
 
@@ -134,9 +151,12 @@ class PtraceTracee(Tracee):
         """The address of a syscall instruction in the target's own code."""
         if self._gadget_addr is None:
             insn = self.arch.SYSCALL_INSN
-            here = self.arch.pc(self._saved) - len(insn)
-            if self.read_memory(here, len(insn)) == insn:
-                self._gadget_addr = here  # the thread sits just after one
+            pc = self.arch.pc(self._saved)
+            # Just after one (x86_64, in a syscall), or on one (aarch64, rewound).
+            for here in (pc - len(insn), pc):
+                if self.read_memory(here, len(insn)) == insn:
+                    self._gadget_addr = here
+                    break
             else:
                 self._gadget_addr = self._scan_for(insn)
         return self._gadget_addr
