@@ -69,6 +69,8 @@ def test_pylsp_in_tmux_attach_share_release(agent, project, tmux, method):
 @pytest.mark.skipif(not PYRIGHT.exists(), reason="pyright is installed by `make install`")
 def test_pyright_in_tmux_epoll(agent, project, tmux):
     pid = tmux.start([str(PYRIGHT), "--stdio"], str(project))
+    # Up once Node reads its reopened terminal through epoll, as a long-running one does.
+    wait_for(lambda: _node_reads_terminal(pid), 30, "pyright to watch its terminal")
     reply = attach(agent, pid, "--root", str(project))
     assert reply["name"] == "pyright"
     c = by_pid(agent, pid, project)
@@ -76,6 +78,16 @@ def test_pyright_in_tmux_epoll(agent, project, tmux):
     assert "greet" in hover_text(c.hover(uri, 8, 7, timeout=60))
     agent.cli("release", str(pid))
     assert fd0(pid).startswith("/dev/pts/") and pid_alive(pid)
+
+
+def _node_reads_terminal(pid):
+    from remote_lsp.attach.takeover import stdio_fds
+    from remote_lsp.attach.tracee import AttachError
+
+    try:
+        return len(stdio_fds(pid)[0]) > 1
+    except AttachError:  # reopened, not read yet: still starting
+        return False
 
 
 def test_pipe_child_of_a_running_parent(agent, project):

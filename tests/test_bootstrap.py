@@ -5,7 +5,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from remote_lsp.errors import TransportError
 from remote_lsp.hosts import parse_host
 from remote_lsp.remote import run_subcommand
@@ -35,7 +34,7 @@ def test_missing_python3_is_a_clear_error_naming_the_host(tmp_path):
     only_sh.mkdir()
     (only_sh / "sh").symlink_to("/bin/sh")
     env = {"PATH": str(only_sh), "HOME": str(tmp_path)}
-    with pytest.raises(TransportError, match="python3 .* is not installed on bare-host"):
+    with pytest.raises(TransportError, match=r"python3 .* is not installed on bare-host"):
         asyncio.run(run_subcommand(ShellTransport(env, tmp_path), ["status"]))
     assert not (tmp_path / ".cache").exists()  # nothing was uploaded
 

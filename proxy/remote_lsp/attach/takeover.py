@@ -61,6 +61,11 @@ def stdio_fds(pid: int) -> Tuple[List[int], List[int]]:
         return ins, outs
     same = sorted(int(n) for n in os.listdir("/proc/%d/fd" % pid) if int(n) > 2 and dev(int(n)) == tty)
     readers = {w.fd for w in epoll_watches(pid, same) if w.events & EPOLLIN}
+    if same and not readers:
+        # Reopened, not yet read: a Node server still starting. Guessing which
+        # fd is which could hand it a write-only FIFO to read from.
+        raise AttachError("process %d has reopened its terminal but does not read it yet (still "
+                          "starting?): try again in a moment" % pid, code=4)
     ins += [fd for fd in same if fd in readers]
     rest = [fd for fd in same if fd not in readers]
     if rest and dev(1) == tty:
