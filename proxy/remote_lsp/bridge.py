@@ -23,9 +23,10 @@ WIND_DOWN = 5.0  # seconds the host gets to finish after the editor leaves
 
 
 class Bridge:
-    def __init__(self, transport: Transport, mapper: UriMapper) -> None:
+    def __init__(self, transport: Transport, mapper: UriMapper, root: Optional[str] = None) -> None:
         self.transport = transport
         self.mapper = mapper
+        self.root = root  # the project root on the host, if known
         self.pending: Set[Any] = set()  # editor request ids awaiting an answer
         self.editor_done = False
         self._editor: Optional[Channel] = None
@@ -94,6 +95,8 @@ class Bridge:
                     msg = {}
                 if jsonrpc.is_request(msg):
                     self.pending.add(_key(msg["id"]))
+                    if msg.get("method") == "initialize" and self._fill_root(msg):
+                        body = jsonrpc.encode(msg)
                 if self.mapper.needs_editor_rewrite(body) and msg:
                     body = jsonrpc.encode(self.mapper.message_to_server(msg))
             elif self.mapper.needs_editor_rewrite(body):
@@ -102,6 +105,16 @@ class Bridge:
                 self._remote.write(framing.encode(body))
             else:
                 self._held.append(framing.encode(body))
+
+    def _fill_root(self, msg: Any) -> bool:
+        """An editor that cannot name a remote root (Neovim takes root_dir as
+        a local path) sends none: give the server the one we were given."""
+        params = msg.get("params")
+        if not self.root or not isinstance(params, dict) or params.get("rootUri"):
+            return False
+        params["rootUri"] = self.mapper.editor_prefix + self.root
+        params.setdefault("rootPath", self.root)
+        return True
 
     def _editor_gone(self) -> None:
         self.editor_done = True

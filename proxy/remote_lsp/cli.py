@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--agent", action="store_true", help="also stop the agent itself")
     sp.add_argument("--json", action="store_true")
 
+    lo = sub.add_parser("locate", help="for editors: a file's project root and which server "
+                                       "commands exist, in one call (JSON)")
+    lo.add_argument("path")
+    lo.add_argument("--marker", action="append", default=[], help="a root marker (repeatable)")
+    lo.add_argument("--command", action="append", default=[], dest="commands",
+                    help="a server command to look for (repeatable)")
+
     a = sub.add_parser("agent", help="run the agent (normally started on demand)")
     a.add_argument("--foreground", action="store_true")
     a.add_argument("--daemonize", action="store_true", help=argparse.SUPPRESS)
@@ -138,6 +145,8 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
         return _discover(args)
     if args.command == "attach":
         return _attach(args)
+    if args.command == "locate":
+        return _locate(args)
     if args.command == "release":
         return _release(args)
     if args.command == "stop":
@@ -208,7 +217,8 @@ def _connect_on_host(args: argparse.Namespace, command: List[str], transport: An
     if command:
         remote += ["--"] + command
     try:
-        return asyncio.run(Bridge(transport, mapper).run(remote))
+        root = mapper.path_of(args.root) if args.root else None
+        return asyncio.run(Bridge(transport, mapper, root).run(remote))
     except TransportError as exc:
         # Tell the editor too, in its own protocol, before going.
         note = jsonrpc.show_message("remote-lsp: %s" % exc.message)
@@ -241,6 +251,7 @@ def _run(args: argparse.Namespace, command: List[str]) -> int:
 def _status(args: argparse.Namespace) -> int:
 
     status = _agent_status()
+    status["host"] = host_facts()
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -274,7 +285,7 @@ def _agent_status() -> Dict[str, Any]:
     except RemoteLspError as exc:
         if "no agent is running" not in exc.message:
             raise
-        return {"agent": None, "instances": []}
+        return {"agent": None, "instances": [], "host": host_facts()}
 
 
 def _discover(args: argparse.Namespace) -> int:
@@ -328,6 +339,38 @@ def _age(started: float) -> str:
     if secs >= 3600:
         return "%dh%02dm" % (secs // 3600, secs % 3600 // 60)
     return "%dm%02ds" % (secs // 60, secs % 60)
+
+
+def _locate(args: argparse.Namespace) -> int:
+    """Walk up from PATH to the nearest directory holding a marker (else PATH's
+    directory), and look up each command in PATH: all on the host, at once."""
+    import shutil
+
+    path = os.path.realpath(args.path)
+    start = path if os.path.isdir(path) else os.path.dirname(path)
+    root = None
+    here = start
+    while args.marker:
+        if any(os.path.exists(os.path.join(here, m)) for m in args.marker):
+            root = here
+            break
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    print(json.dumps({"path": path, "root": root or start, "marker_found": root is not None,
+                      "commands": {c: shutil.which(c) for c in args.commands}}))
+    return 0
+
+
+def host_facts() -> Dict[str, Any]:
+    """What an editor's health check wants to know about this host."""
+    import platform
+
+    from remote_lsp.attach.ptrace import yama_scope
+
+    return {"python": platform.python_version(), "machine": platform.machine(),
+            "ptrace_scope": yama_scope(), "version": __version__}
 
 
 def _attach(args: argparse.Namespace) -> int:

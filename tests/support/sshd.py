@@ -61,6 +61,7 @@ class Sshd:
             "PermitRootLogin prohibit-password", "MaxSessions 50", "MaxStartups 50",
             "SetEnv REMOTE_LSP_HOME=%s REMOTE_LSP_CACHE=%s PATH=%s"
             % (self.remote_state, self.remote_cache, self.remote_path),
+            "Subsystem sftp internal-sftp",  # scp speaks SFTP since OpenSSH 9 (netrw uses scp)
             "LogLevel ERROR", ""]))
         Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],

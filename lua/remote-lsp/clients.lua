@@ -1,0 +1,87 @@
+-- Neovim LSP clients for remote servers, keyed by server + host + root.
+local config = require('remote-lsp.config')
+local host = require('remote-lsp.host')
+local uri = require('remote-lsp.uri')
+
+local M = {}
+
+function M.key(server, hostname, rootdir)
+  return table.concat({ server, hostname, rootdir }, '\n')
+end
+
+--- Our clients, each with its server, host and root.
+function M.list()
+  local out = {}
+  for _, client in ipairs(vim.lsp.get_clients()) do
+    local r = client.config.remote
+    if r then
+      out[#out + 1] = { client = client, server = r.server, host = r.host, root = r.root, pid = r.pid }
+    end
+  end
+  return out
+end
+
+--- Start (or join) the client for server on host at root, and attach buf to it.
+---@param spec {server:string, host:string, root:string, proto:string|nil, def:table|nil, pid:integer|nil}
+---@return integer|nil client id
+function M.start(buf, spec)
+  local o = config.options
+  local proto = spec.proto or 'scp'
+  local cmd = host.argv(spec.host, {
+    'connect', '--protocol', proto, '--root', spec.root, '--name', spec.server,
+    '--idle-timeout', o.shared and tostring(o.idle_timeout) or '0',
+  })
+  if spec.pid then
+    vim.list_extend(cmd, { '--pid', tostring(spec.pid) })
+  else
+    table.insert(cmd, '--')
+    vim.list_extend(cmd, spec.def.cmd)
+  end
+  local key = M.key(spec.server, spec.host, spec.root)
+  local def = spec.def or {}
+  local lsp_config = {
+    name = spec.server .. '@' .. spec.host,
+    cmd = cmd,
+    -- root_dir is a local path to Neovim; the proxy gives the server the remote root.
+    workspace_folders = { { uri = uri.make(proto, spec.host, spec.root), name = spec.root } },
+    capabilities = o.capabilities,
+    on_attach = o.on_attach,
+    settings = def.settings,
+    init_options = def.init_options,
+    remote = { server = spec.server, host = spec.host, root = spec.root, pid = spec.pid, key = key },
+  }
+  for _, c in ipairs(M.list()) do -- one client per key, in every Neovim version
+    if c.client.config.remote.key == key then
+      if buf then
+        vim.lsp.buf_attach_client(buf, c.client.id)
+      end
+      return c.client.id
+    end
+  end
+  if buf then
+    return vim.lsp.start(lsp_config, { bufnr = buf })
+  end
+  -- No buffer yet (attach by PID): start it unattached.
+  if vim.fn.has('nvim-0.11') == 1 then
+    return vim.lsp.start(lsp_config, { attach = false })
+  end
+  return vim.lsp.start_client(lsp_config)
+end
+
+--- Attach every loaded buffer of host under root to the client.
+function M.attach_buffers(client_id, hostname, rootdir)
+  local n = 0
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(buf) then
+      local _, h, path = uri.parse(vim.api.nvim_buf_get_name(buf))
+      if h == hostname and (path == rootdir or vim.startswith(path, rootdir:gsub('/$', '') .. '/')) then
+        if vim.lsp.buf_attach_client(buf, client_id) then
+          n = n + 1
+        end
+      end
+    end
+  end
+  return n
+end
+
+return M

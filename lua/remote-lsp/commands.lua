@@ -1,0 +1,266 @@
+-- The :RemoteLsp* commands. Everything that touches a host is asynchronous.
+local clients = require('remote-lsp.clients')
+local config = require('remote-lsp.config')
+local host = require('remote-lsp.host')
+local notify = require('remote-lsp').notify
+local uri = require('remote-lsp.uri')
+
+local M = {}
+local ERROR, WARN = vim.log.levels.ERROR, vim.log.levels.WARN
+M.last_pids = {} -- from the last discovery, for completion
+
+local function scratch(title, lines)
+  vim.cmd('botright new')
+  local buf = vim.api.nvim_get_current_buf()
+  vim.bo[buf].buftype = 'nofile'
+  vim.bo[buf].bufhidden = 'wipe'
+  vim.bo[buf].swapfile = false
+  pcall(vim.api.nvim_buf_set_name, buf, title)
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].filetype = 'remotelsp'
+  return buf
+end
+
+local function age(started)
+  local s = math.max(0, os.time() - math.floor(started))
+  if s >= 86400 then return ('%dd%02dh'):format(s / 86400, s % 86400 / 3600) end
+  if s >= 3600 then return ('%dh%02dm'):format(s / 3600, s % 3600 / 60) end
+  return ('%dm%02ds'):format(s / 60, s % 60)
+end
+
+local function rows_to_lines(rows)
+  local lines = { ('%-8s %-16s %-40s %8s %7s %-7s %s'):format('PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE',
+    'MANAGED', 'CLIENTS') }
+  for _, r in ipairs(rows) do
+    lines[#lines + 1] = ('%-8d %-16s %-40s %6dMB %7s %-7s %d'):format(r.pid, r.name, r.root,
+      math.floor(r.rss_kb / 1024), age(r.started), r.managed and 'yes' or 'no', r.clients)
+  end
+  return lines
+end
+
+local function valid_host(name)
+  return type(name) == 'string' and name:match('^[%w_.@:%[%]-]+$') ~= nil and name:sub(1, 1) ~= '-'
+end
+
+--- :RemoteLspList {host}
+function M.list(a)
+  local hostname = a.fargs[1]
+  if not valid_host(hostname) then
+    return notify('usage: :RemoteLspList {host}', ERROR)
+  end
+  host.run(hostname, { 'list', '--json' }, function(err, rows)
+    if err then
+      return notify(('list on %s failed: %s'):format(hostname, err), ERROR)
+    end
+    M.last_pids = vim.tbl_map(function(r) return tostring(r.pid) end, rows)
+    local buf = scratch('remote-lsp://' .. hostname .. '/list', rows_to_lines(rows))
+    vim.b[buf].remote_lsp_rows = rows
+    vim.keymap.set('n', '<CR>', function()
+      local row = rows[vim.api.nvim_win_get_cursor(0)[1] - 1]
+      if row then
+        M.attach_to(row.name, hostname, row.pid, row.root)
+      end
+    end, { buffer = buf, desc = 'attach to this language server' })
+  end, config.options.attachment_timeout)
+end
+
+--- :RemoteLspProcesses {host} {pattern}
+function M.processes(a)
+  local hostname, pattern = a.fargs[1], table.concat(vim.list_slice(a.fargs, 2), ' ')
+  if not valid_host(hostname) or pattern == '' then
+    return notify('usage: :RemoteLspProcesses {host} {pattern}', ERROR)
+  end
+  host.run(hostname, { 'processes', pattern, '--json' }, function(err, rows)
+    if err then
+      return notify(('processes on %s failed: %s'):format(hostname, err), ERROR)
+    end
+    M.last_pids = vim.tbl_map(function(r) return tostring(r.pid) end, rows)
+    local lines = { ('%-8s %-8s %s'):format('PID', 'MEMORY', 'COMMAND') }
+    for _, r in ipairs(rows) do
+      lines[#lines + 1] = ('%-8d %6dMB %s'):format(r.pid, math.floor(r.rss_kb / 1024), table.concat(r.argv, ' '))
+    end
+    scratch('remote-lsp://' .. hostname .. '/processes', lines)
+  end, config.options.attachment_timeout)
+end
+
+--- Attach to pid on host (validated there), then start a client sharing it.
+function M.attach_to(server, hostname, pid, rootdir)
+  local o = config.options
+  if not o.enable_pid_attachment then
+    return notify('attaching by PID is off: setup({ enable_pid_attachment = true }) enables it', ERROR)
+  end
+  local def = config.server(server)
+  if not def then
+    return notify(('unknown server %q (known: %s)'):format(server, table.concat(config.server_names(), ', ')),
+      ERROR)
+  end
+  notify(('attaching to %s (pid %d) on %s...'):format(server, pid, hostname))
+  local args = { 'attach', tostring(pid), '--name', server, '--json',
+    '--timeout', tostring(o.attachment_timeout / 1000) }
+  if rootdir then
+    vim.list_extend(args, { '--root', rootdir })
+  end
+  host.run(hostname, args, function(err, reply)
+    if err and not err:find('already managed') then
+      return notify(('attach to pid %d on %s failed: %s'):format(pid, hostname, err), ERROR)
+    end
+    local r = reply and reply.root or rootdir
+    if not r then
+      return notify('give the root: :RemoteLspAttach ' .. server .. ' ' .. hostname .. ' ' .. pid .. ' {root}',
+        ERROR)
+    end
+    local id = clients.start(nil, { server = server, host = hostname, root = r, pid = pid, def = def })
+    if not id then
+      return notify('could not start the client', ERROR)
+    end
+    local n = clients.attach_buffers(id, hostname, r)
+    notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n,
+      reply and (' in ' .. reply.ms .. ' ms') or ''))
+  end, o.attachment_timeout)
+end
+
+--- :RemoteLspAttach {server} {host} [{pid} [{root}]]
+function M.attach(a)
+  local server, hostname, pid, rootdir = unpack(a.fargs)
+  if not server or not hostname then
+    return notify('usage: :RemoteLspAttach {server} {host} [{pid} [{root}]]', ERROR)
+  end
+  if not config.options.enable_pid_attachment then
+    return notify('attaching by PID is off: setup({ enable_pid_attachment = true }) enables it', ERROR)
+  end
+  if not config.server(server) then
+    return notify(('unknown server %q (known: %s)'):format(server, table.concat(config.server_names(), ', ')),
+      ERROR)
+  end
+  if not valid_host(hostname) then
+    return notify(('invalid host %q'):format(hostname), ERROR)
+  end
+  if rootdir and rootdir:sub(1, 1) ~= '/' then
+    return notify(('root must be an absolute path on the host, not %q'):format(rootdir), ERROR)
+  end
+  if pid then
+    if not pid:match('^%d+$') then
+      return notify(('pid must be a number, not %q'):format(pid), ERROR)
+    end
+    return M.attach_to(server, hostname, tonumber(pid), rootdir)
+  end
+  -- No pid: discover, then pick by attachment_strategy.
+  host.run(hostname, { 'list', '--json' }, function(err, rows)
+    if err then
+      return notify(('list on %s failed: %s'):format(hostname, err), ERROR)
+    end
+    local found = vim.tbl_filter(function(r) return r.name == server end, rows)
+    if #found == 0 then
+      return notify(('no %s running on %s'):format(server, hostname), WARN)
+    end
+    local strategy = config.options.attachment_strategy
+    table.sort(found, function(x, y) return x.started > y.started end) -- newest first
+    if strategy == 'newest' or #found == 1 and strategy ~= 'prompt' then
+      return M.attach_to(server, hostname, found[1].pid, found[1].root)
+    elseif strategy == 'oldest' then
+      return M.attach_to(server, hostname, found[#found].pid, found[#found].root)
+    end
+    vim.ui.select(found, {
+      prompt = ('Attach to which %s on %s?'):format(server, hostname),
+      format_item = function(r)
+        return ('pid %d  %s  %dMB  up %s%s'):format(r.pid, r.root, math.floor(r.rss_kb / 1024), age(r.started),
+          r.managed and '  (shared)' or '')
+      end,
+    }, function(choice)
+      if choice then
+        M.attach_to(server, hostname, choice.pid, choice.root)
+      end
+    end)
+  end, config.options.attachment_timeout)
+end
+
+--- :RemoteLspDetach [{client}]: the editor lets go; the server keeps running.
+function M.detach(a)
+  local mine = clients.list()
+  local arg = a.fargs[1]
+  local pick = vim.tbl_filter(function(c)
+    if arg then
+      return tostring(c.client.id) == arg or c.client.name == arg
+    end
+    return #vim.lsp.get_clients({ bufnr = 0, id = c.client.id }) > 0
+  end, mine)
+  if #pick == 0 and not arg and #mine == 1 then
+    pick = mine
+  end
+  if #pick == 0 then
+    return notify(arg and ('no remote client %q'):format(arg) or 'no remote client here', ERROR)
+  end
+  local function go(c)
+    c.client:stop()
+    notify(('detached from %s on %s; the server keeps running'):format(c.server, c.host))
+  end
+  if #pick == 1 then
+    return go(pick[1])
+  end
+  vim.ui.select(pick, { prompt = 'Detach which client?', format_item = function(c)
+    return ('%d %s (%s)'):format(c.client.id, c.client.name, c.root)
+  end }, function(c) if c then go(c) end end)
+end
+
+--- :RemoteLspStatus: local clients, and each host's agent.
+function M.status()
+  local mine = clients.list()
+  local lines = { 'Local clients:' }
+  local hosts = {}
+  for _, c in ipairs(mine) do
+    lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s'):format(c.client.id, c.client.name, c.root,
+      vim.tbl_count(c.client.attached_buffers), c.pid and ('  pid ' .. c.pid) or '')
+    hosts[c.host] = true
+  end
+  if #mine == 0 then
+    lines[#lines + 1] = '  none'
+  end
+  local buf = scratch('remote-lsp://status', lines)
+  for hostname in pairs(hosts) do
+    host.run(hostname, { 'status', '--json' }, function(err, st)
+      local add = { '', 'Agent on ' .. hostname .. ':' }
+      if err then
+        add[#add + 1] = '  ' .. err
+      elseif st.agent == vim.NIL or not st.agent then
+        add[#add + 1] = '  not running'
+      else
+        add[#add + 1] = ('  version %s, pid %d, %d kB'):format(st.agent.version, st.agent.pid, st.agent.rss_kb)
+        for _, i in ipairs(st.instances) do
+          add[#add + 1] = ('  %s pid %d  %s  %d client(s)%s'):format(i.name, i.pid, i.root, #i.clients,
+            i.adopted and '  (attached)' or '')
+        end
+      end
+      if vim.api.nvim_buf_is_valid(buf) then
+        vim.bo[buf].modifiable = true
+        vim.api.nvim_buf_set_lines(buf, -1, -1, false, add)
+        vim.bo[buf].modifiable = false
+      end
+    end, config.options.attachment_timeout)
+  end
+end
+
+-- Completion ----------------------------------------------------------------------------
+
+local function matching(list, lead)
+  return vim.tbl_filter(function(x) return vim.startswith(x, lead) end, list)
+end
+
+function M.complete_host(lead)
+  return matching(host.ssh_hosts(), lead)
+end
+
+function M.complete_attach(lead, line)
+  local n = #vim.split(line, '%s+', { trimempty = false }) - 1
+  if n == 1 then return matching(config.server_names(), lead) end
+  if n == 2 then return matching(host.ssh_hosts(), lead) end
+  if n == 3 then return matching(M.last_pids, lead) end
+  return {}
+end
+
+function M.complete_detach(lead)
+  return matching(vim.tbl_map(function(c) return tostring(c.client.id) end, clients.list()), lead)
+end
+
+M._uri = uri
+return M

@@ -1,0 +1,119 @@
+-- :checkhealth remote-lsp
+local M = {}
+
+local function run(argv, timeout)
+  local ok, res = pcall(function()
+    return vim.system(argv, { text = true }):wait(timeout or 15000)
+  end)
+  if not ok then
+    return nil, tostring(res)
+  end
+  return res
+end
+
+function M.check()
+  local h = vim.health
+  local config = require('remote-lsp.config')
+  local host = require('remote-lsp.host')
+  local o = config.options
+
+  h.start('remote-lsp: Neovim')
+  if vim.fn.has('nvim-0.10') == 1 then
+    h.ok('Neovim ' .. tostring(vim.version()))
+  else
+    h.error('Neovim 0.10 or newer is needed, this is ' .. tostring(vim.version()))
+  end
+  if config.configured then
+    h.ok("require('remote-ssh').setup() was called")
+  else
+    h.warn("require('remote-ssh').setup() has not been called: remote buffers start no server")
+  end
+
+  h.start('remote-lsp: Python (' .. o.python .. ')')
+  local res, err = run({ o.python, '-c', 'import sys; print(".".join(map(str, sys.version_info[:3])))' })
+  if not res or res.code ~= 0 then
+    h.error(('%s does not run: %s'):format(o.python, err or vim.trim(res.stderr or '')),
+      { 'set the `python` option to a Python 3.8+ interpreter' })
+  else
+    local v = vim.trim(res.stdout)
+    local major, minor = v:match('^(%d+)%.(%d+)')
+    if tonumber(major) == 3 and tonumber(minor) >= 8 then
+      h.ok('Python ' .. v)
+    else
+      h.error('Python 3.8 or newer is needed, found ' .. v)
+    end
+    for _, pkg in ipairs({ 'paramiko', 'pynvim' }) do
+      local r = run({ o.python, '-c', 'import ' .. pkg })
+      local needed = pkg == 'paramiko' and o.transport == 'paramiko'
+      if r and r.code == 0 then
+        h.ok(pkg .. ' is installed')
+      elseif needed then
+        h.error(pkg .. ' is not installed, and transport = "paramiko" needs it', { 'pip install ' .. pkg })
+      else
+        h.info(pkg .. ' is not installed (optional)')
+      end
+    end
+  end
+  if vim.fn.filereadable(host.proxy()) == 1 then
+    h.ok('proxy: ' .. host.proxy())
+  else
+    h.error('proxy not found at ' .. host.proxy())
+  end
+
+  h.start('remote-lsp: ssh')
+  local ssh = run({ 'ssh', '-V' })
+  if ssh and ssh.code == 0 then
+    h.ok(vim.trim(ssh.stderr ~= '' and ssh.stderr or ssh.stdout))
+  elseif o.transport == 'openssh' then
+    h.error('ssh is not installed; install OpenSSH, or use transport = "paramiko"')
+  else
+    h.info('ssh is not installed (transport is paramiko)')
+  end
+  if vim.fn.has('python3') == 1 then
+    h.ok('python3 provider: available (the remote plugin can pool connections)')
+  else
+    h.info('python3 provider: not set up; host calls run as jobs of the proxy instead')
+  end
+
+  local hosts = {}
+  for _, c in ipairs(require('remote-lsp.clients').list()) do
+    hosts[c.host] = true
+  end
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    local _, name = require('remote-lsp.uri').parse(vim.api.nvim_buf_get_name(buf))
+    if name then
+      hosts[name] = true
+    end
+  end
+  for _, name in ipairs(vim.g.remote_lsp_health_hosts or {}) do
+    hosts[name] = true
+  end
+  if next(hosts) == nil then
+    h.start('remote-lsp: hosts')
+    h.info('no remote host in use (set g:remote_lsp_health_hosts to check some)')
+  end
+  for name in pairs(hosts) do
+    h.start('remote-lsp: host ' .. name)
+    local r = run(host.argv(name, { 'status', '--json' }), 30000)
+    local ok, st = pcall(vim.json.decode, r and r.stdout or '')
+    if not r or r.code ~= 0 or not ok then
+      h.error('unreachable: ' .. vim.trim(r and (r.stderr ~= '' and r.stderr or r.stdout) or 'did not run'))
+    else
+      h.ok(('reachable; Python %s on %s'):format(st.host.python, st.host.machine))
+      if st.agent and st.agent ~= vim.NIL then
+        h.ok(('agent %s running (pid %d), %d server(s)'):format(st.agent.version, st.agent.pid, #st.instances))
+      else
+        h.ok('agent not running (it starts on first use), version ' .. st.host.version .. ' installed')
+      end
+      local scope = st.host.ptrace_scope
+      if scope == vim.NIL or scope == nil or scope == 0 then
+        h.ok('ptrace allowed (Yama ptrace_scope ' .. (scope == vim.NIL and 'absent' or tostring(scope)) .. ')')
+      else
+        h.warn(('Yama ptrace_scope = %d: attaching by PID to servers not started by the agent is refused'):format(
+          scope), { 'start servers with `remote-lsp run`', 'or sysctl kernel.yama.ptrace_scope=0' })
+      end
+    end
+  end
+end
+
+return M

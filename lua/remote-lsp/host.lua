@@ -1,0 +1,95 @@
+-- Running remote-lsp subcommands on a host, asynchronously: the UI never waits.
+-- Through the pynvim remote plugin when the python3 provider has it (one pooled
+-- SSH connection per host), else as a job of proxy/proxy.py (vim.system).
+local M = {}
+
+local root = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h:h:h')
+
+--- The proxy executable shipped with this plugin.
+function M.proxy()
+  return root .. '/proxy/proxy.py'
+end
+
+local function options()
+  return require('remote-lsp.config').options
+end
+
+--- argv for `remote-lsp --host HOST ARGS...`.
+function M.argv(host, args)
+  local o = options()
+  local argv = { o.python, M.proxy(), '--host', host, '--transport', o.transport }
+  vim.list_extend(argv, args)
+  return argv
+end
+
+local function error_of(res, decoded)
+  if res.code == 124 then
+    return 'timed out'
+  end
+  if type(decoded) == 'table' and type(decoded.error) == 'table' then
+    return decoded.error.message
+  end
+  local err = vim.trim(res.stderr or '')
+  err = err:gsub('^remote%-lsp: ', '')
+  return err ~= '' and err or ('failed with exit code ' .. res.code)
+end
+
+--- Run a subcommand on host; cb(err, result) on the main loop. JSON output is decoded.
+---@param timeout integer|nil ms
+function M.run(host, args, cb, timeout)
+  local rplugin = vim.fn.exists('*RemoteLspRun') == 1 and vim.g.remote_lsp_use_rplugin ~= false
+  if rplugin then
+    local id = M._next()
+    M._waiting[id] = cb
+    vim.fn.RemoteLspRun(id, host, options().transport, args, timeout or 0)
+    return
+  end
+  local ok, job = pcall(vim.system, M.argv(host, args), { text = true, timeout = timeout }, function(res)
+    vim.schedule(function()
+      local okj, decoded = pcall(vim.json.decode, res.stdout or '')
+      if res.code ~= 0 then
+        cb(error_of(res, okj and decoded or nil), nil)
+      else
+        cb(nil, okj and decoded or res.stdout)
+      end
+    end)
+  end)
+  if not ok then
+    vim.schedule(function() cb('cannot run ' .. options().python .. ': ' .. tostring(job), nil) end)
+  end
+end
+
+-- Replies from the remote plugin come back here.
+M._waiting = {}
+local counter = 0
+function M._next()
+  counter = counter + 1
+  return counter
+end
+
+function M._resolve(id, err, result)
+  local cb = M._waiting[id]
+  M._waiting[id] = nil
+  if cb then
+    cb(err ~= vim.NIL and err or nil, result ~= vim.NIL and result or nil)
+  end
+end
+
+--- Host names from the ssh config, for completion (no patterns).
+function M.ssh_hosts()
+  local path = vim.env.REMOTE_LSP_SSH_CONFIG or vim.fn.expand('~/.ssh/config')
+  local hosts = {}
+  if vim.fn.filereadable(path) == 1 then
+    for _, line in ipairs(vim.fn.readfile(path)) do
+      local names = line:match('^%s*[Hh][Oo][Ss][Tt]%s+(.+)$')
+      for name in (names or ''):gmatch('%S+') do
+        if not name:find('[*?!]') then
+          hosts[#hosts + 1] = name
+        end
+      end
+    end
+  end
+  return hosts
+end
+
+return M

