@@ -50,3 +50,107 @@ def test_scp_buffer_starts_a_remote_client_and_a_second_neovim_shares_it(editor,
     (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert inst["name"] == "pylsp" and len(inst["clients"]) == 2  # one server for both
     assert os.path.exists("/proc/%d" % inst["pid"])
+
+
+PYLSP = os.path.join(os.path.dirname(sys.executable), "pylsp")
+ATTACH_SETUP = "{ python = %r, enable_pid_attachment = true, attachment_strategy = %r }"
+
+
+def messages_since(n, start):
+    return [m["msg"] for m in n.messages()[start:]]
+
+
+def wait_message(n, needle, what):
+    return n.wait("for _, m in ipairs(_G.messages) do if m.msg:find(..., 1, true) then return m.msg end end",
+                  what, 60, needle)
+
+
+def test_list_attach_hover_detach(editor, remote, project, tmux):
+    pid = tmux.start([PYLSP], str(project))
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    n.nvim.command("RemoteLspList rlsp-test")
+    lines = n.wait("return vim.bo.filetype == 'remotelsp' and vim.api.nvim_buf_get_lines(0, 0, -1, false)",
+                   "the list buffer")
+    (row,) = [line for line in lines if line.startswith(str(pid))]
+    assert "pylsp" in row and str(project) in row and " no " in row
+    n.nvim.command("close")
+    n.nvim.command("RemoteLspAttach pylsp rlsp-test %d %s" % (pid, project))
+    wait_message(n, "attached to pylsp (pid %d)" % pid, "the attach")
+    n.nvim.command("edit " + remote.uri(project / "a.py"))
+    n.wait("return #vim.lsp.get_clients({ bufnr = 0 }) > 0", "the buffer to join the attached server")
+    assert "Say hello to NAME" in n.hover(8, 7)
+    assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].config.remote.pid") == pid
+    n.nvim.command("RemoteLspDetach")
+    n.wait("return #vim.lsp.get_clients() == 0", "the client to stop")
+    wait_message(n, "the server keeps running", "the detach message")
+    assert os.path.exists("/proc/%d" % pid) and tmux.pane("#{pane_dead}") == "0"
+
+
+def test_attach_refused_unless_enabled(editor, remote, project, tmux):
+    pid = tmux.start([PYLSP], str(project))
+    n = editor()
+    n.nvim.command("RemoteLspAttach pylsp rlsp-test %d %s" % (pid, project))
+    assert "enable_pid_attachment" in wait_message(n, "attaching by PID is off", "the refusal")
+    assert os.readlink("/proc/%d/fd/0" % pid).startswith("/dev/pts/")  # untouched
+
+
+@pytest.mark.parametrize("strategy", ["newest", "oldest"])
+def test_strategy_picks_between_two_candidates(editor, remote, project, tmux, strategy, request):
+    from tests.conftest import Tmux
+
+    second = Tmux(tmux.name + "-2")
+    request.addfinalizer(second.stop)
+    older = tmux.start([PYLSP], str(project))
+    newer = second.start([PYLSP], str(project))
+    n = editor(ATTACH_SETUP % (sys.executable, strategy))
+    n.nvim.command("RemoteLspAttach pylsp rlsp-test")
+    want = newer if strategy == "newest" else older
+    wait_message(n, "attached to pylsp (pid %d)" % want, "the %s candidate" % strategy)
+    other = older if want == newer else newer
+    assert os.readlink("/proc/%d/fd/0" % other).startswith("/dev/pts/")  # the other one untouched
+
+
+def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, project):
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    cases = [
+        ("RemoteLspList", "usage: :RemoteLspList {host}"),
+        ("RemoteLspAttach pylsp", "usage: :RemoteLspAttach"),
+        ("RemoteLspAttach pylsp rlsp-test 12ab", 'pid must be a number, not "12ab"'),
+        ("RemoteLspAttach no_such_server rlsp-test 1", 'unknown server "no_such_server"'),
+        ("RemoteLspAttach pylsp bad;host 1", 'invalid host "bad;host"'),
+        ("RemoteLspList no-such-host.invalid", "list on no-such-host.invalid failed"),
+    ]
+    for command, expected in cases:
+        n.nvim.command(command)
+        wait_message(n, expected, command)
+    assert n.lua("return #vim.lsp.get_clients()") == 0
+    assert not (remote.sshd.remote_state / "agent.sock").exists()  # nothing started on the host
+
+
+def test_checkhealth_reports_each_part(editor, remote, project):
+    n = editor()
+    open_remote(n, remote, project / "a.py")
+    n.nvim.command("checkhealth remote-lsp")
+    text = "\n".join(n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+    for part in ("remote-lsp: Neovim", "remote-lsp: Python", "remote-lsp: ssh", "remote-lsp: host rlsp-test",
+                 "reachable; Python", "ptrace allowed"):
+        assert part in text, text
+    assert "ERROR" not in text, text
+
+
+def test_reopening_neovim_joins_the_running_server(editor, remote, project):
+    import json
+
+    first = editor()
+    open_remote(first, remote, project / "a.py")
+    (before,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    first.close()
+    from tests.conftest import wait_for
+
+    wait_for(lambda: not json.loads(remote.cli("status", "--json").stdout)["instances"][0]["clients"],
+             30, "the first Neovim's client to leave")
+    again = editor()
+    open_remote(again, remote, project / "a.py")
+    assert "Say hello to NAME" in again.hover(8, 7)
+    (after,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert after["pid"] == before["pid"]  # the same server: no second index

@@ -107,10 +107,16 @@ class Sshd:
             self.proc.wait(10)
 
     def stop_agent(self) -> None:
-        """Stop the host side's agent (it stops its servers gracefully)."""
+        """Stop the host side's agent (it stops its servers gracefully) and wait for it."""
         pidfile = self.remote_state / "agent.pid"
-        if pidfile.exists():
-            try:
-                os.kill(int(pidfile.read_text()), 15)
-            except (OSError, ValueError):
-                pass
+        try:
+            pid = int(pidfile.read_text())
+            os.kill(pid, 15)
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + 20
+        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.02)
