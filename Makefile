@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 install: $(VENV)/.installed
 
 lint: install
-	$(PY) -m ruff check proxy tests bench demo
+	$(PY) -m ruff check proxy tests bench demo rplugin
 	# Host-side code must run on Python 3.8 with the standard library only.
 	$(VENV)/bin/vermin --no-tips --violations -t=3.8- proxy/remote_lsp proxy/proxy.py
 

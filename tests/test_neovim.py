@@ -128,7 +128,7 @@ def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, pr
 
 
 def test_checkhealth_reports_each_part(editor, remote, project):
-    n = editor()
+    n = editor("{ python = %r }" % sys.executable)
     open_remote(n, remote, project / "a.py")
     n.nvim.command("checkhealth remote-lsp")
     text = "\n".join(n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
@@ -154,3 +154,26 @@ def test_reopening_neovim_joins_the_running_server(editor, remote, project):
     assert "Say hello to NAME" in again.hover(8, 7)
     (after,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert after["pid"] == before["pid"]  # the same server: no second index
+
+
+def test_remote_plugin_path_with_the_python3_provider(remote, project, tmux, tmp_path):
+    """With the python3 provider, host calls go through the pooled remote plugin."""
+    env = dict(remote.env, REMOTE_LSP_SSH_CONFIG=str(remote.sshd.home / ".ssh" / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    setup = "{ python = %r }" % sys.executable
+    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
+    provider = "vim.g.python3_host_prog = %r\n" % sys.executable
+    first = Neovim(tmp_path, env, setup, scp, prelude=provider)
+    first.nvim.command("UpdateRemotePlugins")
+    first.close()
+    n = Neovim(tmp_path, env, setup, scp, prelude=provider)
+    try:
+        pid = tmux.start([PYLSP], str(project))
+        n.lua("_G.got = nil; require('remote-lsp.host').run('rlsp-test', { 'list', '--json' }, "
+              "function(err, rows) _G.got = { err = err, rows = rows } end)")
+        got = n.wait("return _G.got", "the remote plugin's answer")
+        assert got.get("err") is None, got
+        assert pid in [r["pid"] for r in got["rows"]]
+        assert n.lua("return require('remote-lsp.host').last_path") == "rplugin"
+    finally:
+        n.close()

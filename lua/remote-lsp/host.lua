@@ -37,13 +37,20 @@ end
 --- Run a subcommand on host; cb(err, result) on the main loop. JSON output is decoded.
 ---@param timeout integer|nil ms
 function M.run(host, args, cb, timeout)
-  local rplugin = vim.fn.exists('*RemoteLspRun') == 1 and vim.g.remote_lsp_use_rplugin ~= false
-  if rplugin then
+  if M.rplugin ~= false and vim.g.remote_lsp_use_rplugin ~= false then
+    -- Remote plugins load on first call (FuncUndefined): just try it, once.
     local id = M._next()
     M._waiting[id] = cb
-    vim.fn.RemoteLspRun(id, host, options().transport, args, timeout or 0)
-    return
+    local ok = pcall(vim.fn.RemoteLspRun, id, host, options().transport, args, timeout or 0)
+    M.rplugin = ok
+    if ok then
+      M.last_path = 'rplugin'
+      return
+    end
+    M._waiting[id] = nil
   end
+  M.last_path = 'job'
+
   local ok, job = pcall(vim.system, M.argv(host, args), { text = true, timeout = timeout }, function(res)
     vim.schedule(function()
       local okj, decoded = pcall(vim.json.decode, res.stdout or '')

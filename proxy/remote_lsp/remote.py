@@ -79,17 +79,23 @@ async def upload(transport: Transport) -> None:
         raise TransportError("uploading remote-lsp to %s failed: %s" % (transport.host.text, err.strip()))
 
 
-async def run_subcommand(transport: Transport, args: List[str]) -> int:
-    """`remote-lsp --host H SUB ...`: the remote answer, printed as it is."""
+async def call(transport: Transport, args: List[str]) -> Tuple[int, bytes, str]:
+    """Run a subcommand on the host, installing this version first if needed."""
     rc, out, err = await run_capture(transport, args)
     if rc == MISSING:
         await upload(transport)
         rc, out, err = await run_capture(transport, args)
     check_failure(transport, rc, err)
+    return rc, out, err
+
+
+async def run_subcommand(transport: Transport, args: List[str]) -> int:
+    """`remote-lsp --host H SUB ...`: the remote answer, printed as it is."""
+    rc, out, err = await call(transport, args)
     sys.stdout.buffer.write(out)
     sys.stdout.flush()
     sys.stderr.write(err)
     return rc
 
 
-__all__ = ["READY", "RemoteProcess", "command_line", "run_subcommand", "upload"]
+__all__ = ["READY", "RemoteProcess", "call", "command_line", "run_subcommand", "upload"]

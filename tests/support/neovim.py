@@ -25,11 +25,11 @@ def nvim_path() -> Optional[str]:
 
 
 class Neovim:
-    def __init__(self, tmp: Path, env: Dict[str, str], setup: str, scp: str) -> None:
+    def __init__(self, tmp: Path, env: Dict[str, str], setup: str, scp: str, prelude: str = "") -> None:
         import pynvim
 
         init = tmp / ("init-%d.lua" % time.monotonic_ns())
-        init.write_text(INIT % {"repo": str(REPO), "scp": scp, "setup": setup})
+        init.write_text(prelude + INIT % {"repo": str(REPO), "scp": scp, "setup": setup})
         # pynvim takes no environment: env(1) sets it, whole.
         argv = ["env", "-i"] + ["%s=%s" % kv for kv in env.items()] + [
             nvim_path(), "--embed", "--headless", "-n", "-i", "NONE", "-u", str(init)]
