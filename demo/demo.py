@@ -157,6 +157,92 @@ def attach_by_pid(project: Path) -> int:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
+def in_neovim(work: Path, project: Path, sshd, env: dict) -> int:
+    """Neovim on a scp:// file of the demo host: the server attaches, hover works.
+    In a real terminal (tmux) when there is one to use, else --headless."""
+    from tests.support.neovim import INIT, nvim_path
+    from tests.support.sshd import ALIAS
+
+    nvim = nvim_path()
+    if nvim is None:
+        print("\n(skipping Neovim: `make install` provides nvim)")
+        return 0
+    import pynvim
+
+    cfg = str(sshd.home / ".ssh" / "config")
+    env = dict(env, REMOTE_LSP_SSH_CONFIG=cfg)
+    init = work / "init.lua"
+    init.write_text(INIT % {"repo": str(REPO), "scp": "scp -q -F " + cfg,
+                            "setup": "{ python = %r }" % sys.executable})
+    uri = "scp://%s/%s" % (ALIAS, project / "hello.py")
+    headless = "--headless" in sys.argv or shutil.which("tmux") is None
+    step("Neovim on %s%s" % (uri, " (headless)" if headless else " in a terminal (tmux)"))
+    session = "remote-lsp-demo-nvim"
+    sock = str(work / "nvim.sock")
+    if headless:
+        argv = ["env", "-i"] + ["%s=%s" % kv for kv in env.items()] + [
+            nvim, "--embed", "--headless", "-n", "-i", "NONE", "-u", str(init), uri]
+        n = pynvim.attach("child", argv=argv)
+    else:
+        command = " ".join(["env"] + ["%s=%s" % (k, _quote(v)) for k, v in env.items()] + [
+            nvim, "-n", "-i", "NONE", "--listen", sock, "-u", str(init), uri])
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "24", command],
+                       check=True)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(sock):
+            if time.monotonic() > deadline:
+                print("demo FAILED: Neovim did not start")
+                return 1
+            time.sleep(0.05)
+        n = pynvim.attach("socket", path=sock)
+    try:
+        deadline = time.monotonic() + 60
+        name = None
+        while not name:
+            name = n.exec_lua("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; "
+                              "return c and c.initialized and c.name")
+            if time.monotonic() > deadline:
+                print("demo FAILED: no language server attached")
+                return 1
+            time.sleep(0.1)
+        print("   client %s attached to the buffer (the server runs on %s)" % (name, ALIAS))
+        n.command("call cursor(9, 8)")
+        n.exec_lua("vim.lsp.buf.hover()")
+        deadline = time.monotonic() + 30
+        while not n.exec_lua("for _, w in ipairs(vim.api.nvim_list_wins()) do "
+                             "if vim.api.nvim_win_get_config(w).relative ~= '' then return true end end"):
+            if time.monotonic() > deadline:
+                print("demo FAILED: no hover window")
+                return 1
+            time.sleep(0.1)
+        if headless:
+            float_text = n.exec_lua(
+                "for _, w in ipairs(vim.api.nvim_list_wins()) do "
+                "if vim.api.nvim_win_get_config(w).relative ~= '' then "
+                "return vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false) end end")
+            print("   hover window:\n      " + "\n      ".join(float_text))
+        else:
+            n.command("redraw")
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                    text=True).stdout.rstrip()
+            print("   the terminal, with K's hover window on greet():\n")
+            print("\n".join("   | " + line for line in screen.splitlines()))
+        return 0
+    finally:
+        try:
+            n.command("qall!")
+        except Exception:  # Neovim exits under us
+            pass
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def _quote(value: str) -> str:
+    import shlex
+
+    return shlex.quote(value)
+
+
 def _reading_stdin(pid: int) -> bool:
     try:
         with open("/proc/%d/syscall" % pid) as f:
@@ -204,6 +290,8 @@ def over_ssh(work: Path, project: Path) -> int:
             inst["pid"], len(inst["clients"])))
         for client in clients:
             client.close()
+        if in_neovim(work, project, sshd, env) != 0:
+            return 1
         step("clean up over SSH: remote-lsp --host %s stop --agent" % ALIAS)
         out = subprocess.run(PROXY + ["--host", ALIAS, "stop", "--agent"], env=env, check=True,
                              capture_output=True, text=True).stdout

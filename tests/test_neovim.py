@@ -177,3 +177,18 @@ def test_remote_plugin_path_with_the_python3_provider(remote, project, tmux, tmp
         assert n.lua("return require('remote-lsp.host').last_path") == "rplugin"
     finally:
         n.close()
+
+
+def test_help_tags_build_cleanly(tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "doc", tmp_path / "doc")
+    out = subprocess.run([nvim_path(), "--headless", "-u", "NONE", "-c", "helptags " + str(tmp_path / "doc"),
+                          "-c", "qall"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "E154" not in out.stderr, out.stderr
+    tags = (tmp_path / "doc" / "tags").read_text()
+    for tag in ("remote-lsp-setup", ":RemoteLspAttach", ":RemoteLspDetach", "remote-lsp-health"):
+        assert tag + "\t" in tags
