@@ -192,3 +192,31 @@ def test_help_tags_build_cleanly(tmp_path):
     tags = (tmp_path / "doc" / "tags").read_text()
     for tag in ("remote-lsp-setup", ":RemoteLspAttach", ":RemoteLspDetach", "remote-lsp-health"):
         assert tag + "\t" in tags
+
+
+def test_processes_status_list_enter_and_completion(editor, remote, project, tmux):
+    pid = tmux.start([PYLSP], str(project))
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    # Completion: servers, hosts from the ssh config, and pids from the last discovery.
+    assert "pylsp" in n.lua("return vim.fn.getcompletion('RemoteLspAttach py', 'cmdline')")
+    assert "rlsp-test" in n.lua("return vim.fn.getcompletion('RemoteLspAttach pylsp rlsp', 'cmdline')")
+    n.nvim.command("RemoteLspProcesses rlsp-test pylsp")
+    lines = n.wait("return vim.bo.filetype == 'remotelsp' and vim.api.nvim_buf_get_lines(0, 0, -1, false)",
+                   "the processes buffer")
+    assert any(line.startswith(str(pid)) and "pylsp" in line for line in lines)
+    assert str(pid) in n.lua("return vim.fn.getcompletion('RemoteLspAttach pylsp rlsp-test ', 'cmdline')")
+    n.nvim.command("close")
+    # <CR> on a line of :RemoteLspList attaches to that server.
+    n.nvim.command("RemoteLspList rlsp-test")
+    n.wait("return vim.bo.filetype == 'remotelsp'", "the list buffer")
+    row = n.lua("for i, l in ipairs(vim.api.nvim_buf_get_lines(0, 0, -1, false)) do "
+                "if l:find('^' .. ...) then return i end end", str(pid))
+    n.nvim.command("call cursor(%d, 1)" % row)
+    n.nvim.feedkeys(n.nvim.replace_termcodes("<CR>", True, False, True), "x", False)
+    wait_message(n, "attached to pylsp (pid %d)" % pid, "the attach from the list")
+    n.nvim.command("RemoteLspStatus")
+    status = n.wait("local l = vim.api.nvim_buf_get_lines(0, 0, -1, false); "
+                    "for _, line in ipairs(l) do if line:find('Agent on rlsp-test', 1, true) then return l end end",
+                    "the status buffer")
+    text = "\n".join(status)
+    assert "pylsp@rlsp-test" in text and "pid %d" % pid in text

@@ -12,7 +12,8 @@ end
 --- Our clients, each with its server, host and root.
 function M.list()
   local out = {}
-  for _, client in ipairs(vim.lsp.get_clients()) do
+  -- Starting ones too: a second buffer opened meanwhile must join, not duplicate.
+  for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
     local r = client.config.remote
     if r then
       out[#out + 1] = { client = client, server = r.server, host = r.host, root = r.root, pid = r.pid }

@@ -16,6 +16,7 @@ local function scratch(title, lines)
   vim.bo[buf].bufhidden = 'wipe'
   vim.bo[buf].swapfile = false
   pcall(vim.api.nvim_buf_set_name, buf, title)
+  lines = vim.tbl_map(function(l) return (l:gsub('\n', '\\n')) end, lines)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
   vim.bo[buf].modifiable = false
   vim.bo[buf].filetype = 'remotelsp'

@@ -37,6 +37,13 @@ end
 --- Run a subcommand on host; cb(err, result) on the main loop. JSON output is decoded.
 ---@param timeout integer|nil ms
 function M.run(host, args, cb, timeout)
+  local inner = cb
+  cb = function(err, result) -- a bug of ours reaches the user as a message, not a traceback
+    local ok, e = xpcall(inner, debug.traceback, err, result)
+    if not ok then
+      vim.notify('remote-lsp: internal error: ' .. tostring(e), vim.log.levels.ERROR)
+    end
+  end
   if M.rplugin ~= false and vim.g.remote_lsp_use_rplugin ~= false then
     -- Remote plugins load on first call (FuncUndefined): just try it, once.
     local id = M._next()

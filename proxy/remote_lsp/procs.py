@@ -145,6 +145,14 @@ def rss_kb(pid: int) -> int:
         return 0
 
 
+def _is_remote_lsp(argv: List[str]) -> bool:
+    """remote-lsp's own commands (and the ssh carrying them): never servers,
+    though their command lines hold the very pattern being searched for."""
+    line = " ".join(argv)
+    return "remote_lsp" in line or "remote-lsp" in line or os.path.basename(argv[0]) == "proxy.py" or (
+        len(argv) > 1 and os.path.basename(argv[1]) == "proxy.py")
+
+
 def find(pattern: Optional[str] = None, servers_only: bool = True) -> List[Tuple[Proc, Dict[str, Any]]]:
     """Language servers (or, with a pattern, processes whose command line matches it)."""
     rx = re.compile(pattern) if pattern else None
@@ -154,7 +162,7 @@ def find(pattern: Optional[str] = None, servers_only: bool = True) -> List[Tuple
         if pid == me:
             continue
         p = read_proc(pid)
-        if p is None or not p.argv or p.state == "Z":
+        if p is None or not p.argv or p.state == "Z" or _is_remote_lsp(p.argv):
             continue
         if rx is not None:
             if not rx.search(" ".join(p.argv)):
