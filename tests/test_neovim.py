@@ -216,7 +216,8 @@ def test_processes_status_list_enter_and_completion(editor, remote, project, tmu
     wait_message(n, "attached to pylsp (pid %d)" % pid, "the attach from the list")
     n.nvim.command("RemoteLspStatus")
     status = n.wait("local l = vim.api.nvim_buf_get_lines(0, 0, -1, false); "
-                    "for _, line in ipairs(l) do if line:find('Agent on rlsp-test', 1, true) then return l end end",
+                    "for _, line in ipairs(l) do "
+                    "if line:find('Agent on rlsp-test', 1, true) then return l end end",
                     "the status buffer")
     text = "\n".join(status)
     assert "pylsp@rlsp-test" in text and "pid %d" % pid in text
