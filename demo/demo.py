@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
 from tests.support.lspclient import LspClient, hover_text  # noqa: E402
+from tests.support.proc import waiting_for_input  # noqa: E402
 
 PROXY = [sys.executable, str(REPO / "proxy" / "proxy.py")]
 SOURCE = '''import os
@@ -128,7 +129,7 @@ def attach_by_pid(project: Path) -> int:
         pid = int(subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"],
                                  capture_output=True, text=True, check=True).stdout)
         deadline = time.monotonic() + 30
-        while not _reading_stdin(pid):  # wait until it sits reading its terminal
+        while not waiting_for_input(pid):  # wait until it sits reading its terminal
             if time.monotonic() > deadline:
                 print("demo FAILED: pylsp in tmux did not start")
                 return 1
@@ -241,14 +242,6 @@ def _quote(value: str) -> str:
     import shlex
 
     return shlex.quote(value)
-
-
-def _reading_stdin(pid: int) -> bool:
-    try:
-        with open("/proc/%d/syscall" % pid) as f:
-            return f.read().startswith("0 0x0 ")  # read(0, ...)
-    except OSError:
-        return False
 
 
 def over_ssh(work: Path, project: Path) -> int:

@@ -22,6 +22,7 @@ SCRIPTED = REPO / "tests" / "support" / "scripted_server.py"
 sys.path.insert(0, str(REPO / "proxy"))
 
 from tests.support.lspclient import LspClient  # noqa: E402
+from tests.support.proc import pid_alive, waiting_for_input  # noqa: E402
 
 
 def wait_for(pred, timeout: float = 15.0, what: str = "condition"):
@@ -36,14 +37,6 @@ def wait_for(pred, timeout: float = 15.0, what: str = "condition"):
             raise TimeoutError("timed out waiting for %s" % what)
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class Agent:
@@ -225,7 +218,7 @@ class Tmux:
                         " ".join(shlex.quote(a) for a in argv)], check=True)
         pid = int(self.pane("#{pane_pid}"))
         # Ready once it sits blocked reading its terminal.
-        wait_for(lambda: _blocked_reading(pid), 30, "the server to wait on its terminal")
+        wait_for(lambda: waiting_for_input(pid), 30, "the server to wait on its terminal")
         return pid
 
     def pane(self, fmt: str) -> str:
@@ -234,20 +227,6 @@ class Tmux:
 
     def stop(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
-
-
-def _blocked_reading(pid: int) -> bool:
-    """Some thread of pid waits in read/poll on its stdin (a terminal or pipe)."""
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
-                fields = f.read().split()
-            # read(0), or epoll_wait / poll / select with the loop idle.
-            if fields and ((fields[0] == "0" and fields[1] == "0x0") or fields[0] in ("232", "281", "7")):
-                return True
-    except OSError:
-        return False
-    return False
 
 
 @pytest.fixture

@@ -85,16 +85,25 @@ function M.processes(a)
   end, config.options.attachment_timeout)
 end
 
---- Attach to pid on host (validated there), then start a client sharing it.
-function M.attach_to(server, hostname, pid, rootdir)
-  local o = config.options
-  if not o.enable_pid_attachment then
-    return notify('attaching by PID is off: setup({ enable_pid_attachment = true }) enables it', ERROR)
+--- The server's definition if attaching to it is allowed; else tell the user why, and nil.
+local function attachable(server)
+  if not config.options.enable_pid_attachment then
+    notify('attaching by PID is off: setup({ enable_pid_attachment = true }) enables it', ERROR)
+    return nil
   end
   local def = config.server(server)
   if not def then
-    return notify(('unknown server %q (known: %s)'):format(server, table.concat(config.server_names(), ', ')),
-      ERROR)
+    notify(('unknown server %q (known: %s)'):format(server, table.concat(config.server_names(), ', ')), ERROR)
+  end
+  return def
+end
+
+--- Attach to pid on host (validated there), then start a client sharing it.
+function M.attach_to(server, hostname, pid, rootdir)
+  local o = config.options
+  local def = attachable(server)
+  if not def then
+    return
   end
   notify(('attaching to %s (pid %d) on %s...'):format(server, pid, hostname))
   local args = { 'attach', tostring(pid), '--name', server, '--json',
@@ -127,12 +136,8 @@ function M.attach(a)
   if not server or not hostname then
     return notify('usage: :RemoteLspAttach {server} {host} [{pid} [{root}]]', ERROR)
   end
-  if not config.options.enable_pid_attachment then
-    return notify('attaching by PID is off: setup({ enable_pid_attachment = true }) enables it', ERROR)
-  end
-  if not config.server(server) then
-    return notify(('unknown server %q (known: %s)'):format(server, table.concat(config.server_names(), ', ')),
-      ERROR)
+  if not attachable(server) then
+    return
   end
   if not valid_host(hostname) then
     return notify(('invalid host %q'):format(hostname), ERROR)

@@ -260,7 +260,7 @@ class Agent:
         if procs.fd_target(pid, 0).startswith(fifo_dir):
             raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
         p, kind = attach.validate(pid, request.get("name"))
-        root = os.path.realpath(request.get("root") or procs.describe(p)["root"] or "/")
+        root = os.path.realpath(request.get("root") or procs.cwd(pid) or "/")
         ensure_private_dir(self.paths.fifos)
         base = os.path.join(fifo_dir, "%d-%d" % (pid, p.start_ticks))
         in_path, out_path = base + ".in", base + ".out"
@@ -352,18 +352,10 @@ class Agent:
                 "version": __version__,
                 "home": str(self.paths.root),
                 "started": self.started,
-                "rss_kb": _rss_kb(),
+                "rss_kb": procs.rss_kb(os.getpid()),
             },
             "instances": [i.describe() for i in self.instances.values()],
         }
-
-
-def _rss_kb() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-    except OSError:
-        return 0
 
 
 def _idle(value: Any) -> Optional[float]:

@@ -304,11 +304,9 @@ def _discover(args: argparse.Namespace) -> int:
             raise UsageError("invalid pattern %r: %s" % (pattern, exc)) from None
     rows = []
     fifos = str(StatePaths.default().fifos)
-    for p, row in procs.find(pattern):
+    for p, row in procs.find(pattern, our_fifos=fifos):
         if args.command == "list" and not getattr(args, "all", False) and p.uids.real != os.getuid():
             continue
-        row["stdin"] = procs.fd_kind(procs.fd_target(p.pid, 0), fifos)
-        row["stdout"] = procs.fd_kind(procs.fd_target(p.pid, 1), fifos)
         inst = managed.pop(p.pid, None)
         if inst is not None:
             row.update(managed=True, clients=len(inst["clients"]), name=inst["name"], root=inst["root"])

@@ -113,18 +113,8 @@ class Instance:
 
     def let_go(self, why: str) -> None:
         """Stop serving an adopted process without stopping it (release)."""
-        self.gone = True
-        self._cancel_idle()
-        message = "remote-lsp: %s (pid %d) %s" % (self.name, self.pid, why)
-        self.mux.fail_pending(message)
-        for session in list(self.sessions.values()):
-            session.send(jsonrpc.show_message(message, 2))
-            session.close(message)
-        if self._channel is not None:
-            self._channel.close()
-        if not self._exited.done():
-            self._exited.set_result(None)
-        self._on_gone(self)
+        if not self.gone:
+            self._end("remote-lsp: %s (pid %d) %s" % (self.name, self.pid, why), failed=False)
 
     # --- clients ---------------------------------------------------------------------
 
@@ -197,21 +187,25 @@ class Instance:
         """The server exited (why is None when we stopped it on purpose)."""
         if self.gone:
             return
-        self.gone = True
-        self._cancel_idle()
         message = "remote-lsp: %s (pid %d) %s" % (self.name, self.pid, why or "was stopped")
         if why is not None:
             log.error(message)
-        self.mux.fail_pending(message)
-        for session in list(self.sessions.values()):
-            session.failed = why is not None
-            session.send(jsonrpc.show_message(message, 1 if why else 2))
-            session.close(message)
-        if self._channel is not None:
-            self._channel.close()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()  # it stopped talking to us: don't leave it behind
         # (an adopted process is the user's: it is never killed here)
+        self._end(message, failed=why is not None)
+
+    def _end(self, message: str, failed: bool) -> None:
+        """Tell every client why, answer what is pending, let go of the server."""
+        self.gone = True
+        self._cancel_idle()
+        self.mux.fail_pending(message)
+        for session in list(self.sessions.values()):
+            session.failed = failed
+            session.send(jsonrpc.show_message(message, 1 if failed else 2))
+            session.close(message)
+        if self._channel is not None:
+            self._channel.close()
         if not self._exited.done():
             self._exited.set_result(None)
         self._on_gone(self)

@@ -122,19 +122,23 @@ def describe(p: Proc, our_fifos: str = "") -> Dict[str, Any]:
     """The listing entry of the CLI contract (managed/clients are filled in by the caller)."""
     stdin, stdout = fd_target(p.pid, 0), fd_target(p.pid, 1)
     try:
-        cwd = os.readlink("/proc/%d/cwd" % p.pid)
-    except OSError:
-        cwd = ""
-    try:
         user = pwd.getpwuid(p.uids.real).pw_name
     except KeyError:
         user = str(p.uids.real)
     return {
-        "pid": p.pid, "name": server_kind(p) or p.comm, "argv": p.argv, "root": cwd, "user": user,
+        "pid": p.pid, "name": server_kind(p) or p.comm, "argv": p.argv, "root": cwd(p.pid), "user": user,
         "uid": p.uids.real, "started": boot_time() + p.start_ticks / _CLK_TCK, "rss_kb": rss_kb(p.pid),
         "stdin": fd_kind(stdin, our_fifos), "stdout": fd_kind(stdout, our_fifos),
         "managed": False, "clients": 0,
     }
+
+
+def cwd(pid: int) -> str:
+    """Its working directory: the likely project root."""
+    try:
+        return os.readlink("/proc/%d/cwd" % pid)
+    except OSError:
+        return ""
 
 
 def rss_kb(pid: int) -> int:
@@ -153,7 +157,8 @@ def _is_remote_lsp(argv: List[str]) -> bool:
         len(argv) > 1 and os.path.basename(argv[1]) == "proxy.py")
 
 
-def find(pattern: Optional[str] = None, servers_only: bool = True) -> List[Tuple[Proc, Dict[str, Any]]]:
+def find(pattern: Optional[str] = None, servers_only: bool = True,
+         our_fifos: str = "") -> List[Tuple[Proc, Dict[str, Any]]]:
     """Language servers (or, with a pattern, processes whose command line matches it)."""
     rx = re.compile(pattern) if pattern else None
     me = os.getpid()
@@ -169,5 +174,5 @@ def find(pattern: Optional[str] = None, servers_only: bool = True) -> List[Tuple
                 continue
         elif servers_only and server_kind(p) is None:
             continue
-        out.append((p, describe(p)))
+        out.append((p, describe(p, our_fifos)))
     return out

@@ -8,6 +8,7 @@ argument is quoted for the remote shell: nothing the user typed is ever
 parsed by it.
 """
 
+import asyncio
 import shlex
 import sys
 from typing import List, Optional, Tuple
@@ -48,8 +49,6 @@ def command_line(args: List[str]) -> str:
 async def run_capture(transport: Transport, args: List[str],
                       stdin: Optional[bytes] = None) -> Tuple[int, bytes, str]:
     """Run a command on the host to completion: (exit code, stdout, stderr)."""
-    import asyncio
-
     proc = await transport.exec(command_line(args))
     out: List[bytes] = []
     done = asyncio.get_running_loop().create_future()

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
+from tests.support.proc import pid_alive
+
 ALIAS = "rlsp-test"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -115,8 +117,5 @@ class Sshd:
         except (OSError, ValueError):
             return
         deadline = time.monotonic() + 20
-        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
-            with open("/proc/%d/stat" % pid) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    break
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)

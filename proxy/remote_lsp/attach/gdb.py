@@ -14,7 +14,7 @@ import select
 import shutil
 import subprocess
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from remote_lsp.attach.tracee import AttachError, Tracee
 
@@ -51,7 +51,6 @@ class GdbTracee(Tracee):
         script = "".join(c + "\n" for c in commands) + "echo %s\\n\n" % _DONE
         self.proc.stdin.write(script.encode())
         self.proc.stdin.flush()
-        out: List[str] = []
         fd = self.proc.stdout.fileno()
         buf = b""
         while _DONE.encode() not in buf:
@@ -64,8 +63,7 @@ class GdbTracee(Tracee):
                 if not chunk:
                     raise AttachError("gdb exited: %s" % buf.decode(errors="replace")[-500:], code=5)
                 buf += chunk
-        out.append(buf.decode(errors="replace").split(_DONE)[0])
-        return "".join(out)
+        return buf.decode(errors="replace").split(_DONE)[0]
 
     def stop(self) -> None:
         self._run("set prompt", "set pagination off", "set confirm off", "set width 0", "set height 0",
