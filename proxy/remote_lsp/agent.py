@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from remote_lsp import __version__, attach, control, procs
 from remote_lsp.aio import background
-from remote_lsp.errors import NoSuchProcess, Refused, RemoteLspError, UsageError
+from remote_lsp.errors import NoSuchProcess, Refused, RemoteLspError, UsageError, describe_os_error
 from remote_lsp.instance import Instance, Key
 from remote_lsp.paths import StatePaths, ensure_private_dir
 from remote_lsp.session import Session
@@ -58,6 +58,9 @@ class Agent:
         self._lock_fd = fd
         return True
 
+    def holds_lock(self) -> bool:
+        return self._lock_fd >= 0
+
     def listen(self) -> None:
         path = str(self.paths.socket)
         if os.path.lexists(path):
@@ -83,9 +86,7 @@ class Agent:
         assert self._server is not None
         loop.add_reader(self._server.fileno(), self._accept)
         log.info("agent %s listening on %s (pid %d)", __version__, self.paths.socket, os.getpid())
-        if ready_fd >= 0:
-            os.write(ready_fd, b"ready\n")
-            os.close(ready_fd)
+        _tell(ready_fd, "ready")
         self._arm_idle()
         await self._done
 
@@ -408,21 +409,36 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     """Run the agent in this process until it is stopped. 0 also when another
     agent already holds the lock: the caller then simply connects to it."""
     agent = Agent(paths, _agent_idle_from_env())
-    if not agent.acquire():
-        if ready_fd >= 0:
-            os.write(ready_fd, b"busy\n")
-            os.close(ready_fd)
-        return 0
-    logging.basicConfig(
-        filename=str(paths.log), level=logging.INFO,
-        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    agent.listen()
+    try:
+        if not agent.acquire():
+            _tell(ready_fd, "busy")
+            return 0
+        logging.basicConfig(
+            filename=str(paths.log), level=logging.INFO,
+            format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+        agent.listen()
+    except (OSError, RemoteLspError) as exc:
+        # A full disk or a read-only state directory: say why to whoever
+        # started us, since the log may be exactly what cannot be written.
+        text = exc.message if isinstance(exc, RemoteLspError) else describe_os_error(exc, paths.root)
+        _tell(ready_fd, "error: %s" % text)
+        if agent.holds_lock():  # then nobody else owns these half-made files
+            for path in (paths.socket, paths.pid):
+                if os.path.lexists(str(path)):
+                    os.unlink(str(path))
+        return 1
     # Start-up objects live as long as the agent: keep the collector off them,
     # so a collection never has to walk them between two messages.
     gc.collect()
     gc.freeze()
     asyncio.run(agent.serve(ready_fd))
     return 0
+
+
+def _tell(ready_fd: int, word: str) -> None:
+    if ready_fd >= 0:
+        os.write(ready_fd, word.encode() + b"\n")
+        os.close(ready_fd)
 
 
 def _agent_idle_from_env() -> Optional[float]:

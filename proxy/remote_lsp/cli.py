@@ -12,7 +12,7 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from remote_lsp import __version__
-from remote_lsp.errors import RemoteLspError, TransportError, UsageError
+from remote_lsp.errors import FAILED, RemoteLspError, TransportError, UsageError, describe_os_error
 
 
 def _idle_timeout(text: str) -> Any:
@@ -29,7 +29,9 @@ def _idle_timeout(text: str) -> Any:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError("%s: %s" % (self.prog, message))
+        # Subcommands add their name; the program's own is already "remote-lsp: ".
+        where = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        raise UsageError("%s: %s" % (where, message) if where else message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +113,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     as_json = "--json" in args_in
     try:
         args = build_parser().parse_args(args_in)
-        if args.host:
+        if args.host is not None:
             return _on_host(args, args_in, command)
         return run(args, command)
     except RemoteLspError as exc:
@@ -120,6 +122,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             sys.stderr.write("remote-lsp: %s\n" % exc.message)
         return exc.code
+    except OSError as exc:
+        # Anything the system refused that no layer above put into words.
+        sys.stderr.write("remote-lsp: %s\n" % describe_os_error(exc))
+        return FAILED
     except KeyboardInterrupt:
         return 130
 
@@ -129,6 +135,7 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
         raise UsageError("a subcommand is needed; see remote-lsp --help")
     if args.command == "agent":
         return _agent(args)
+    _precheck(args)
     if args.command == "connect":
         from remote_lsp.connect import connect
 
@@ -152,6 +159,18 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "stop":
         return _stop(args)
     raise UsageError("unknown subcommand %s" % args.command)
+
+
+def _precheck(args: argparse.Namespace) -> None:
+    """Refuse what is plainly wrong here, before an agent is started for it."""
+    root = getattr(args, "root", None)
+    if root is not None and args.command in ("connect", "run", "attach") and not os.path.isdir(root):
+        raise UsageError("root %s is not a directory" % root)
+    pid = getattr(args, "pid", None)
+    if pid is not None and args.command == "attach" and (pid <= 0 or not os.path.exists("/proc/%d" % pid)):
+        from remote_lsp.errors import NoSuchProcess
+
+        raise NoSuchProcess("no process with pid %d" % pid)
 
 
 def _without_globals(args_in: List[str]) -> List[str]:

@@ -6,6 +6,7 @@ It exits when the agent ends the session (the editor closed stdin or sent
 `exit`), and the agent drops the session if this process is killed.
 """
 
+import json
 import os
 import signal
 import stat
@@ -13,7 +14,8 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from remote_lsp import control, daemon
-from remote_lsp.errors import RemoteLspError, UsageError
+from remote_lsp.errors import FAILED, RemoteLspError, UsageError
+from remote_lsp.framing import encode
 from remote_lsp.paths import StatePaths
 
 
@@ -56,8 +58,10 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
     sock = daemon.connect_agent(StatePaths.default())
     control.send_line(sock, request, fds=[0, 1])
     reply = _checked(control.recv_line(sock)[0])
-    # The agent holds the editor's pipes now; drop our copies so that the
-    # editor sees end-of-file exactly when the agent lets go.
+    # The agent holds the editor's pipes now. Ours go (stdin must not keep
+    # the editor's writes alive), but one copy of stdout stays for a last
+    # word should the agent die: the editor sees end-of-file when we exit.
+    editor_out = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
@@ -67,9 +71,28 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
     if os.environ.get("REMOTE_LSP_VERBOSE"):
         sys.stderr.write("remote-lsp: connected to %s (pid %d), %d client(s)\n"
                          % (" ".join(argv), reply["pid"], reply["clients"]))
-    end, _ = control.recv_line(sock)
+    try:
+        end, _ = control.recv_line(sock)
+    except OSError:
+        end = None
     sock.close()
-    if end is not None and end.get("failed"):
+    if end is None:
+        _agent_died(editor_out, StatePaths.default())
+        return FAILED
+    if end.get("failed"):
         sys.stderr.write("remote-lsp: %s\n" % end.get("end"))
-        return 1
+        return FAILED
     return 0
+
+
+def _agent_died(editor_out: int, paths: StatePaths) -> None:
+    """The agent went away without ending the session: tell the editor in
+    LSP (its pending requests will not be answered) and on stderr."""
+    text = ("remote-lsp: the agent ended unexpectedly; requests in flight are lost. "
+            "Restart the language client: the next connect starts a new agent (log: %s)" % paths.log)
+    sys.stderr.write(text + "\n")
+    note = {"jsonrpc": "2.0", "method": "window/showMessage", "params": {"type": 1, "message": text}}
+    try:
+        os.write(editor_out, encode(json.dumps(note).encode()))
+    except OSError:
+        pass  # the editor is gone too

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import List
 
-from remote_lsp.errors import RemoteLspError
+from remote_lsp.errors import RemoteLspError, describe_os_error
 from remote_lsp.paths import StatePaths
 
 START_TIMEOUT = 15.0
@@ -50,8 +50,8 @@ def connect_agent(paths: StatePaths, autostart: bool = True) -> socket.socket:
     except (FileNotFoundError, ConnectionRefusedError):
         if not autostart:
             raise RemoteLspError("no agent is running (state in %s)" % paths.root) from None
-    except PermissionError as exc:
-        raise RemoteLspError("cannot reach the agent at %s: %s" % (paths.socket, exc)) from None
+    except OSError as exc:  # permissions, or a state path that is not a directory
+        raise RemoteLspError("cannot reach the agent: %s" % describe_os_error(exc, paths.socket)) from None
     start_agent(paths)
     deadline = time.monotonic() + START_TIMEOUT
     delay = 0.005
@@ -71,7 +71,11 @@ def start_agent(paths: StatePaths) -> None:
     paths.prepare()
     read_fd, write_fd = os.pipe()
     try:
-        with open(str(paths.log), "ab") as log:
+        try:
+            log = open(str(paths.log), "ab")
+        except OSError as exc:
+            raise RemoteLspError("cannot write the agent log: %s" % describe_os_error(exc)) from None
+        with log:
             proc = subprocess.Popen(
                 self_command() + ["agent", "--daemonize", "--ready-fd", str(write_fd)],
                 env=self_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -82,6 +86,8 @@ def start_agent(paths: StatePaths) -> None:
             read_fd = -1
             word = ready.readline().strip()  # EOF if it died before saying
         proc.wait()  # the daemonising parent exits at once
+        if word.startswith(b"error: "):
+            raise RemoteLspError("the agent could not start: %s" % word[7:].decode(errors="replace"))
         if word not in (b"ready", b"busy"):
             raise RemoteLspError("the agent failed to start; see %s" % paths.log)
     finally:

@@ -1,5 +1,7 @@
 """Errors that reach the user, each with the CLI exit code of the contract."""
 
+import errno
+
 OK = 0
 USAGE = 2
 NO_SUCH_PROCESS = 3
@@ -41,3 +43,14 @@ class Refused(RemoteLspError):
 
 class TransportError(RemoteLspError):
     code = TRANSPORT
+
+
+def describe_os_error(exc: OSError, where: object = None) -> str:
+    """`OSError` in words a user can act on, naming the file (or `where`)."""
+    text = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        text = "no space left on the device"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        text = "%s (the state directory must be writable; set REMOTE_LSP_HOME to move it)" % text
+    name = exc.filename or where
+    return "%s: %s" % (name, text) if name else text

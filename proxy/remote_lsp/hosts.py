@@ -27,10 +27,17 @@ class HostSpec(NamedTuple):
         return "%s@%s" % (self.user, self.host) if self.user else self.host
 
 
+MAX_HOST = 300  # a 253-byte DNS name, a user and a port
+
+
 def parse_host(text: str) -> HostSpec:
     def bad(why: str) -> UsageError:
         return UsageError("invalid host %r: %s" % (text, why))
 
+    if not text:
+        raise bad("empty")
+    if len(text) > MAX_HOST:
+        raise bad("longer than %d characters" % MAX_HOST)
     rest, user = text, None
     if "@" in rest:
         user, rest = rest.rsplit("@", 1)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import time
@@ -60,7 +61,9 @@ class Instance:
         return (tuple(self.argv), self.root)
 
     async def spawn(self, env: Dict[str, str]) -> None:
-        log_path = self._log_dir / ("%s-%d.log" % (self.name, int(self.started * 1000)))
+        # The name is the user's (--name): only safe characters reach a file name.
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.name)[:64] or "server"
+        log_path = self._log_dir / ("%s-%d.log" % (safe, int(self.started * 1000)))
         with open(log_path, "ab") as errlog:
             self._proc = subprocess.Popen(
                 self.argv, cwd=self.root, env=env, stdin=subprocess.PIPE,
@@ -181,7 +184,7 @@ class Instance:
         if self.stopping:
             self.server_gone(None)
         else:
-            self.server_gone("exited with code %s" % code)
+            self.server_gone(_how_it_ended(code))
 
     def server_gone(self, why: Optional[str]) -> None:
         """The server exited (why is None when we stopped it on purpose)."""
@@ -259,3 +262,14 @@ class Instance:
             "clients": [s.describe(self.mux.docs.uris_of(s.id)) for s in self.sessions.values()],
             "documents": self.mux.docs.snapshot(),
         }
+
+
+def _how_it_ended(code: Optional[int]) -> str:
+    if code is None:  # adopted: not our child, only its output tells
+        return "closed its output"
+    if code < 0:
+        try:
+            return "was killed by %s" % signal.Signals(-code).name
+        except ValueError:
+            return "was killed by signal %d" % -code
+    return "exited with code %d" % code

@@ -17,6 +17,7 @@ Message = Dict[str, Any]
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
 REQUEST_CANCELLED = -32800
@@ -35,6 +36,30 @@ def decode(body: bytes) -> Message:
     if not isinstance(msg, dict):
         raise ValueError("message is not a JSON object")
     return msg
+
+
+def shape_problem(msg: Message) -> Optional[str]:
+    """What makes `msg` no request, notification or response; None if fine.
+    Types only: what the members mean is the receiver's business."""
+    method = msg.get("method", _ABSENT)
+    if method is not _ABSENT and not isinstance(method, str):
+        return "method must be a string"
+    rid = msg.get("id", _ABSENT)
+    if rid is not _ABSENT and not valid_id(rid) and not (method is _ABSENT and rid is None):
+        return "id must be an integer or a string"
+    if method is _ABSENT and rid is _ABSENT:
+        return "a message needs a method or an id"
+    params = msg.get("params")
+    if params is not None and not isinstance(params, (dict, list)):
+        return "params must be an object or an array"
+    return None
+
+
+def valid_id(value: Any) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+_ABSENT = object()
 
 
 def request(id_: Id, method: str, params: Any = None) -> Message:

@@ -126,14 +126,23 @@ class Mux:
     # --- client -> server ------------------------------------------------------------
 
     def from_client(self, client: Client, msg: Message) -> None:
+        """`msg` has a valid shape (jsonrpc.shape_problem); its params may not."""
         client.last_active = time.monotonic()
         method = msg.get("method")
-        if method is None:
-            self._client_response(client, msg)
-        elif "id" in msg:
-            self._client_request(client, msg, method)
-        else:
-            self._client_notification(client, msg, method)
+        try:
+            if method is None:
+                self._client_response(client, msg)
+            elif "id" in msg:
+                self._client_request(client, msg, method)
+            else:
+                self._client_notification(client, msg, method)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            # Params the mux itself reads (documents, cancel, initialize) were
+            # not what the spec says: refuse this message, not the session.
+            log.warning("%s: bad %s message: %r", client.name, method, exc)
+            if method is not None and "id" in msg:
+                client.send(jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS,
+                                          "remote-lsp: invalid params for %s" % method))
 
     def _client_request(self, client: Client, msg: Message, method: str) -> None:
         cid = msg["id"]
@@ -253,16 +262,22 @@ class Mux:
                 return
         try:
             msg = jsonrpc.decode(body)
+            problem = jsonrpc.shape_problem(msg)
+            if problem is not None:
+                raise ValueError(problem)
         except ValueError as exc:
             log.warning("server sent a body that is not JSON-RPC (%s); skipped", exc)
             return
         method = msg.get("method")
-        if method is None:
-            self._server_response(msg)
-        elif "id" in msg:
-            self._server_request(msg, method)
-        else:
-            self._server_notification(msg, method, body)
+        try:
+            if method is None:
+                self._server_response(msg)
+            elif "id" in msg:
+                self._server_request(msg, method)
+            else:
+                self._server_notification(msg, method, body)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            log.warning("server sent a %s message the mux cannot use (%r); skipped", method, exc)
 
     def _server_response(self, msg: Message) -> None:
         sid = msg.get("id")

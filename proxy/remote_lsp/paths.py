@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from remote_lsp.errors import Refused
+from remote_lsp.errors import Refused, RemoteLspError, describe_os_error
 
 
 def state_dir() -> Path:
@@ -51,6 +51,9 @@ class StatePaths:
         return cls(state_dir())
 
     def prepare(self) -> "StatePaths":
-        ensure_private_dir(self.root)
-        ensure_private_dir(self.logs)
+        try:
+            ensure_private_dir(self.root)
+            ensure_private_dir(self.logs)
+        except OSError as exc:
+            raise RemoteLspError("cannot use the state directory: %s" % describe_os_error(exc)) from None
         return self

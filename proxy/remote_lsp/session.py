@@ -58,6 +58,13 @@ class Session:
             except ValueError as exc:
                 self.fail("remote-lsp: dropped this client: invalid JSON-RPC message (%s)" % exc)
                 return
+            problem = jsonrpc.shape_problem(msg)
+            if problem is not None:
+                # Well framed but ill formed: refuse this message, keep the client.
+                rid = msg.get("id")
+                self.send(jsonrpc.error(rid if jsonrpc.valid_id(rid) else None,
+                                        jsonrpc.INVALID_REQUEST, "remote-lsp: %s" % problem))
+                continue
             self._instance.from_client(self, msg)
             if self.closed:
                 return

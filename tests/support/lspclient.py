@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from remote_lsp.framing import FrameParser, encode
+from remote_lsp.framing import FrameParser, FramingError, encode
 
 Handler = Callable[[Dict[str, Any]], Any]
 NO_REPLY = object()  # a handler returning this leaves the server's request unanswered
@@ -43,6 +43,7 @@ class LspClient:
             "workspace/configuration": lambda p: [None] * len(p.get("items", [])),
         }
         self.closed = threading.Event()
+        self.read_error: Optional[Exception] = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._stderr: List[bytes] = []
@@ -63,12 +64,15 @@ class LspClient:
         parser = FrameParser(strict=True)
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        while True:
-            data = os.read(fd, 1 << 20)
-            if not data:
-                break
-            for body in parser.feed(data):
-                self._dispatch(json.loads(body))
+        try:
+            while True:
+                data = os.read(fd, 1 << 20)
+                if not data:
+                    break
+                for body in parser.feed(data):
+                    self._dispatch(json.loads(body))
+        except (FramingError, ValueError) as exc:  # a torn or malformed frame reached the editor
+            self.read_error = exc
         self.closed.set()
         with self._cond:
             self._cond.notify_all()

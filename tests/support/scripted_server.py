@@ -103,6 +103,14 @@ def handle_request(rid: Any, method: str, params: Any) -> None:
         body = b'{"jsonrpc":"2.0","id":' + json.dumps(rid).encode() + b',"result":' + BIG + b"}"
         with _lock:
             _out.write(encode(body))
+    elif method == "test/flood":
+        # A stream of notifications, then the answer: bytes in flight on demand.
+        def flood() -> None:
+            filler = "x" * params.get("bytes", 1024)
+            for i in range(params.get("count", 1000)):
+                send({"jsonrpc": "2.0", "method": "test/flooded", "params": {"n": i, "data": filler}})
+            reply(rid, params.get("count", 1000))
+        threading.Thread(target=flood, daemon=True).start()
     elif method == "test/echo":
         reply(rid, params)
     elif method == "test/crash":

@@ -1,0 +1,159 @@
+"""Faults a user will meet sooner or later: a server or the agent killed under
+their feet, the SSH connection cut mid-stream, a full or read-only disk.
+
+Each ends in a clear error where the user looks (an LSP answer or message,
+stderr, the exit code), and the next connect works.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROXY, pid_alive, wait_for
+from tests.support.lspclient import hover_text
+
+SLOW = {"seconds": 60}
+
+
+def test_server_sigkilled_mid_request(agent, scripted, project):
+    argv, env, _ = scripted
+    clients = [agent.client(argv, str(project), name="c%d" % i, env=env) for i in range(2)]
+    for c in clients:
+        c.initialize(str(project))
+    pid = clients[0].request("test/state")["pid"]
+    pending = [c.request_async("test/slow", SLOW) for c in clients]
+    wait_for(lambda: all(c["pending_requests"] == 1 for c in agent.status()["instances"][0]["clients"]),
+             what="both requests to reach the server")
+    os.kill(pid, signal.SIGKILL)
+    for c, rid in zip(clients, pending):
+        answer = c.wait_response(rid, 15)
+        assert "was killed by SIGKILL" in answer["error"]["message"], answer
+        c.wait_closed()
+        assert c.proc.wait(10) == 1
+    fresh = agent.client(argv, str(project), name="fresh", env=env)
+    fresh.initialize(str(project))
+    assert fresh.request("test/state")["pid"] != pid
+
+
+def test_agent_sigkilled(agent, project):
+    """With real pylsp: the editors hear about it, pylsp is not left behind,
+    the next connect starts a new agent over the stale socket."""
+    clients = [agent.client(["pylsp"], str(project), name="c%d" % i) for i in range(2)]
+    for c in clients:
+        c.initialize(str(project))
+    uri = clients[0].open(str(project / "b.py"))
+    assert "Say hello" in hover_text(clients[1].hover(uri, 2, 1))
+    (inst,) = agent.status()["instances"]
+    old_agent = agent.agent_pid()
+    os.kill(old_agent, signal.SIGKILL)
+    for c in clients:
+        c.wait_closed(15)
+        assert c.proc.wait(10) == 1
+        shown = [n["params"] for n in c.notifications if n["method"] == "window/showMessage"]
+        assert shown[-1]["type"] == 1 and "agent ended unexpectedly" in shown[-1]["message"]
+        assert "agent ended unexpectedly" in c.stderr
+        assert c.read_error is None
+    wait_for(lambda: not pid_alive(inst["pid"]), 15, "pylsp to exit with its agent")
+    assert (agent.home / "agent.sock").exists()  # stale now
+    again = agent.client(["pylsp"], str(project), name="again")
+    again.initialize(str(project))
+    uri = again.open(str(project / "b.py"))
+    assert "Say hello" in hover_text(again.hover(uri, 2, 1))
+    assert agent.agent_pid() not in (0, old_agent)
+
+
+def test_ssh_connection_cut_mid_stream(remote, project, scripted):
+    argv, _, _ = scripted
+    c = remote.client(argv, str(project), name="cut")
+    c.initialize(str(project))
+    server_pid = c.request("test/state")["pid"]
+    rid = c.request_async("test/flood", {"count": 200000, "bytes": 2048})
+    c.wait_notification("test/flooded", timeout=30)  # bytes are flowing now
+    for pid in remote.sshd.session_pids():
+        subprocess.run(["kill", "-9", str(pid)])
+    answer = c.wait_response(rid, 15)
+    assert "lost the connection to rlsp-test" in answer["error"]["message"]
+    c.wait_closed(15)
+    assert c.read_error is None  # no torn frame reached the editor
+    assert c.proc.wait(10) == 6
+    # The host kept the server; a new connection finds it.
+    again = remote.client(argv, str(project), name="again")
+    again.initialize(str(project))
+    assert again.request("test/state")["pid"] == server_pid
+
+
+@pytest.fixture
+def small_disk():
+    """A tmpfs of our own: full, or read-only, on demand."""
+    if os.getuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    import tempfile
+
+    mounts = []
+
+    def make(options: str) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="rl-disk-", dir="/tmp"))
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here: %s" % done.stderr.strip())
+        mounts.append(path)
+        return path
+
+    yield make
+    for path in mounts:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        path.rmdir()
+
+
+def _run(home: Path, project: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, REMOTE_LSP_HOME=str(home))
+    return subprocess.run([sys.executable, str(PROXY), "run", "--root", str(project), "--", "pylsp"],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_full_disk_is_a_clear_error(small_disk, project):
+    disk = small_disk("size=64k,mode=0700")
+    filler = disk / "filler"
+    fd = os.open(str(filler), os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass  # full
+    finally:
+        os.close(fd)
+    done = _run(disk / "state", project)
+    assert done.returncode == 1
+    assert "the agent could not start: %s: no space left on the device" % (disk / "state") in done.stderr
+    assert "Traceback" not in done.stderr
+    # Nothing half-made is left to confuse the next run...
+    assert not (disk / "state" / "agent.sock").exists()
+    assert not (disk / "state" / "agent.pid").exists()
+    assert not subprocess.run(["pgrep", "-f", str(disk)], capture_output=True).stdout
+    # ...which works as soon as there is room.
+    filler.unlink()
+    done = _run(disk / "state", project)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout)
+    subprocess.run([sys.executable, str(PROXY), "stop", "--agent"], capture_output=True, timeout=60,
+                   env=dict(os.environ, REMOTE_LSP_HOME=str(disk / "state")))
+    wait_for(lambda: not pid_alive(pid), 15, "pylsp to stop with its agent")
+
+
+def test_unwritable_state_directory_is_a_clear_error(small_disk, project, tmp_path):
+    disk = small_disk("ro,mode=0700")
+    done = _run(disk / "state", project)
+    assert done.returncode == 1
+    assert ("cannot use the state directory: %s: Read-only file system" % (disk / "state")
+            in done.stderr)
+    assert "REMOTE_LSP_HOME" in done.stderr and "Traceback" not in done.stderr
+    # A state path that runs through a regular file.
+    (tmp_path / "file").write_text("")
+    done = _run(tmp_path / "file" / "state", project)
+    assert done.returncode == 1 and "Not a directory" in done.stderr
+    assert "Traceback" not in done.stderr
