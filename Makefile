@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/proxy:$(CURDIR)
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench soak clean
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: install
 
 bench: install
 	$(PY) bench/bench.py
+
+# 8 clients x 5,000 requests with random kills (a short one runs in `make test`).
+soak: install
+	$(PY) -m tests.support.soak --clients 8 --requests 5000 --kills 12
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
