@@ -1,21 +1,20 @@
 """`remote-lsp connect`: the stdio bridge an editor runs as its server command.
 
 It hands its own stdin and stdout to the agent (SCM_RIGHTS) and then only
-waits: the editor's bytes go straight to the agent, with no copy in between.
-It exits when the agent ends the session (the editor closed stdin or sent
-`exit`), and the agent drops the session if this process is killed.
+waits, as a small exec'd waiter: the editor's bytes go straight to the
+agent, with no copy in between. It exits when the agent ends the session (the
+editor closed stdin or sent `exit`), and the agent drops the session if this
+process is killed.
 """
 
 import json
 import os
-import signal
 import stat
 import sys
 from typing import Any, Dict, List, Optional
 
 from remote_lsp import control, daemon
 from remote_lsp.errors import FAILED, RemoteLspError, UsageError
-from remote_lsp.framing import encode
 from remote_lsp.paths import StatePaths
 
 
@@ -66,33 +65,58 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: sys.exit(0))
     if os.environ.get("REMOTE_LSP_VERBOSE"):
         sys.stderr.write("remote-lsp: connected to %s (pid %d), %d client(s)\n"
                          % (" ".join(argv), reply["pid"], reply["clients"]))
+    _become_waiter(sock, editor_out, StatePaths.default())
+    return FAILED  # not reached
+
+
+# From here on this process only waits for the session to end. A fresh bare
+# interpreter does that in a third of the memory of this one with all its
+# imports, and an editor session keeps one such process for its whole life.
+_WAITER = """
+import os, signal, sys
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, lambda *_: os._exit(0))
+sock, out, last_word = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+data = b""
+while not data.endswith(b"\\n"):
     try:
-        end, _ = control.recv_line(sock)
+        chunk = os.read(sock, 4096)
     except OSError:
-        end = None
-    sock.close()
-    if end is None:
-        _agent_died(editor_out, StatePaths.default())
-        return FAILED
-    if end.get("failed"):
-        sys.stderr.write("remote-lsp: %s\n" % end.get("end"))
-        return FAILED
-    return 0
+        chunk = b""
+    if not chunk:
+        break
+    data += chunk
+if not data:
+    import json
+    text = json.loads(last_word)["params"]["message"]
+    sys.stderr.write(text + "\\n")
+    try:
+        os.write(out, b"Content-Length: %d\\r\\n\\r\\n" % len(last_word.encode()) + last_word.encode())
+    except OSError:
+        pass
+    sys.exit(1)
+import json
+end = json.loads(data)
+if end.get("failed"):
+    sys.stderr.write("remote-lsp: %s\\n" % end.get("end"))
+    sys.exit(1)
+"""
 
 
-def _agent_died(editor_out: int, paths: StatePaths) -> None:
-    """The agent went away without ending the session: tell the editor in
-    LSP (its pending requests will not be answered) and on stderr."""
+def _become_waiter(sock: Any, editor_out: int, paths: StatePaths) -> None:
+    """exec the waiter, handing it the control socket and the editor's stdout."""
+    os.set_inheritable(sock.fileno(), True)
+    os.set_inheritable(editor_out, True)
+    os.execv(sys.executable, [sys.executable, "-S", "-I", "-c", _WAITER, str(sock.fileno()),
+                              str(editor_out), json.dumps(_agent_died_note(paths))])
+
+
+def _agent_died_note(paths: StatePaths) -> Dict[str, Any]:
+    """What the editor is told if the agent goes away without ending the
+    session: its pending requests will never be answered."""
     text = ("remote-lsp: the agent ended unexpectedly; requests in flight are lost. "
             "Restart the language client: the next connect starts a new agent (log: %s)" % paths.log)
-    sys.stderr.write(text + "\n")
-    note = {"jsonrpc": "2.0", "method": "window/showMessage", "params": {"type": 1, "message": text}}
-    try:
-        os.write(editor_out, encode(json.dumps(note).encode()))
-    except OSError:
-        pass  # the editor is gone too
+    return {"jsonrpc": "2.0", "method": "window/showMessage", "params": {"type": 1, "message": text}}
