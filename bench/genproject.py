@@ -113,7 +113,7 @@ def c_project(root: Path, files: int = 1000) -> Path:
 
 
 def _c_header(n: int) -> str:
-    return '''#ifndef UNIT{n:04d}_H
+    return f'''#ifndef UNIT{n:04d}_H
 #define UNIT{n:04d}_H
 #include <stddef.h>
 
@@ -123,16 +123,16 @@ struct part_{n:04d} {{
     struct part_{n:04d} *next;
 }};
 
-long {sym}(long size);
+long {c_symbol(n)}(long size);
 double weigh_{n:04d}(const struct part_{n:04d} *parts, size_t count);
 #endif
-'''.format(n=n, sym=c_symbol(n))
+'''
 
 
 def _c_source(n: int) -> str:
     prev = '#include "unit%04d.h"\n' % (n - 1) if n else ""
     call = "%s(size - 1)" % c_symbol(n - 1) if n else "size"
-    return '''#include <stdlib.h>
+    return f'''#include <stdlib.h>
 #include <string.h>
 #include "unit{n:04d}.h"
 {prev}
@@ -143,7 +143,7 @@ double weigh_{n:04d}(const struct part_{n:04d} *parts, size_t count) {{
     return total;
 }}
 
-long {sym}(long size) {{
+long {c_symbol(n)}(long size) {{
     struct part_{n:04d} *parts = calloc((size_t)size + 1, sizeof *parts);
     if (!parts)
         return -1;
@@ -155,7 +155,7 @@ long {sym}(long size) {{
     free(parts);
     return out;
 }}
-'''.format(n=n, sym=c_symbol(n), prev=prev, call=call)
+'''
 
 
 if __name__ == "__main__":

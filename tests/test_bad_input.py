@@ -54,7 +54,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("args,code,text", CASES, ids=lambda v: str(v)[:40] if isinstance(v, (str, list)) else None)
+def _case_id(value):
+    return str(value)[:40] if isinstance(value, (str, list)) else None
+
+
+@pytest.mark.parametrize("args,code,text", CASES, ids=_case_id)
 def test_bad_input_is_refused_and_changes_nothing(agent, tmp_path, args, code, text):
     proc = subprocess.run([sys.executable, str(PROXY), *args], env=agent.env, cwd=str(tmp_path),
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)

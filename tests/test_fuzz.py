@@ -12,10 +12,10 @@ from typing import Any, Dict, List
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from remote_lsp import jsonrpc
 from remote_lsp.framing import FrameParser, FramingError, encode
 from remote_lsp.mux import Mux
+
 from tests.conftest import pid_alive, wait_for
 
 # --- framing ------------------------------------------------------------------------
