@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
 from remote_lsp.framing import FrameParser, encode  # noqa: E402
+from remote_lsp.procs import rss_kb  # noqa: E402
 
 from bench import report  # noqa: E402
 from bench import sharing as share  # noqa: E402
@@ -123,14 +124,6 @@ def overhead_rows(path: str, direct: Wire, via: Wire, count: int, goals: bool) -
 
 def p99(values: List[float]) -> float:
     return sorted(values)[int(len(values) * 0.99)]
-
-
-def proc_rss_kb(pid: int) -> int:
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def cpu_ticks(pid: int) -> int:
@@ -257,7 +250,7 @@ def main() -> int:
         status = json.loads(subprocess.run(PROXY + ["status", "--json"], capture_output=True,
                                            text=True, check=True).stdout)
         attached = len(status["instances"][0]["clients"])
-        rss = proc_rss_kb(agent_pid)
+        rss = rss_kb(agent_pid)
         rows.append(row("agent RSS, %d clients" % attached, "-", "%.1f MB" % (rss / 1024),
                         "<= 30 MB", rss <= 30 * 1024 and attached == CLIENTS))
         before = cpu_ticks(agent_pid)

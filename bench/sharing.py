@@ -17,6 +17,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
+from remote_lsp.procs import all_pids  # noqa: E402
+
 from bench.genproject import CHAIN, c_project, py_symbol, python_project  # noqa: E402
 from tests.support.lspclient import LspClient  # noqa: E402
 
@@ -42,14 +44,13 @@ def server_argv(name: str) -> Optional[List[str]]:
 
 def descendants(pid: int) -> List[int]:
     children: Dict[int, List[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
+    for child in all_pids():
+        try:
+            with open("/proc/%d/stat" % child) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(child)
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -91,11 +92,6 @@ class Project:
             self.language = "c"
             self.hover_at = (4, 24)  # gadget_0999(3), declared in unit0999.h
             self.symbol = "weigh_%04d" % 1  # defined in unit0001.c only
-        self.symbol_kind = "class" if kind == "python" else "function"
-
-
-def open_main(client: LspClient, project: Project) -> str:
-    return client.open(str(project.main), language=project.language)
 
 
 def hover_answer(client: LspClient, project: Project, uri: str) -> None:
@@ -109,7 +105,7 @@ def hover_answer(client: LspClient, project: Project, uri: str) -> None:
             raise TimeoutError("no hover from %s" % client.name)
 
 
-def symbol_answer(client: LspClient, project: Project) -> None:
+def symbol_answer(client: LspClient, project: Project, uri: str = "") -> None:
     """workspace/symbol until the project's far-away symbol is in the answer
     (clangd answers from its background index, which fills up over time)."""
     deadline = time.monotonic() + 900
@@ -145,17 +141,9 @@ def session(argv: List[str], project: Project, name: str, env: Dict[str, str],
             time.sleep(0.002)
     t = time.perf_counter()
     client.initialize(str(project.root), timeout=600)
-    uri = open_main(client, project)
+    uri = client.open(str(project.main), language=project.language)
     answer(client, project, uri)
     return client, time.perf_counter() - t
-
-
-def ask_hover(client: LspClient, project: Project, uri: str) -> None:
-    hover_answer(client, project, uri)
-
-
-def ask_symbol(client: LspClient, project: Project, uri: str) -> None:
-    symbol_answer(client, project)
 
 
 def own_work(index: int) -> Callable[[LspClient, Project, str], None]:
@@ -263,8 +251,8 @@ def run(work: Path) -> Dict[str, Any]:
             out["skipped"].append("%s is not installed" % server)
             continue
         print("warm/cold: %s" % server, file=sys.stderr)
-        for ask, what in ((ask_hover, "hover on a symbol from another file"),
-                          (ask_symbol, "workspace/symbol")):
+        for ask, what in ((hover_answer, "hover on a symbol from another file"),
+                          (symbol_answer, "workspace/symbol")):
             out["warm_cold"].append(warm_cold(server, project, work, ask, what))
     return out
 

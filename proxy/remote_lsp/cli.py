@@ -12,7 +12,14 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from remote_lsp import __version__
-from remote_lsp.errors import FAILED, RemoteLspError, TransportError, UsageError, describe_os_error
+from remote_lsp.errors import (
+    FAILED,
+    NoSuchProcess,
+    RemoteLspError,
+    TransportError,
+    UsageError,
+    describe_os_error,
+)
 
 
 def _idle_timeout(text: str) -> Any:
@@ -168,8 +175,6 @@ def _precheck(args: argparse.Namespace) -> None:
         raise UsageError("root %s is not a directory" % root)
     pid = getattr(args, "pid", None)
     if pid is not None and args.command == "attach" and (pid <= 0 or not os.path.exists("/proc/%d" % pid)):
-        from remote_lsp.errors import NoSuchProcess
-
         raise NoSuchProcess("no process with pid %d" % pid)
 
 

@@ -89,8 +89,8 @@ while not data.endswith(b"\\n"):
     if not chunk:
         break
     data += chunk
+import json  # only now: the waiting above is done as small as can be
 if not data:
-    import json
     text = json.loads(last_word)["params"]["message"]
     sys.stderr.write(text + "\\n")
     try:
@@ -98,7 +98,6 @@ if not data:
     except OSError:
         pass
     sys.exit(1)
-import json
 end = json.loads(data)
 if end.get("failed"):
     sys.stderr.write("remote-lsp: %s\\n" % end.get("end"))

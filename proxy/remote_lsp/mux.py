@@ -18,6 +18,10 @@ from remote_lsp.jsonrpc import Id, Message
 
 log = logging.getLogger("remote_lsp.mux")
 
+# What reading a well-shaped message with ill-typed params can raise: such a
+# message is refused on its own, never allowed to take the agent down.
+_MALFORMED = (AttributeError, KeyError, TypeError, ValueError, IndexError)
+
 # Answered by the mux at once, then shown to every client (point 4).
 _ANSWER_AND_BROADCAST = {
     "window/workDoneProgress/create",
@@ -136,7 +140,7 @@ class Mux:
                 self._client_request(client, msg, method)
             else:
                 self._client_notification(client, msg, method)
-        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        except _MALFORMED as exc:
             # Params the mux itself reads (documents, cancel, initialize) were
             # not what the spec says: refuse this message, not the session.
             log.warning("%s: bad %s message: %r", client.name, method, exc)
@@ -276,7 +280,7 @@ class Mux:
                 self._server_request(msg, method)
             else:
                 self._server_notification(msg, method, body)
-        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        except _MALFORMED as exc:
             log.warning("server sent a %s message the mux cannot use (%r); skipped", method, exc)
 
     def _server_response(self, msg: Message) -> None:

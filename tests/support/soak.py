@@ -27,19 +27,13 @@ from typing import Any, Dict, List, Optional
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
+from remote_lsp.procs import rss_kb  # noqa: E402
+
 from tests.support.lspclient import LspClient  # noqa: E402
 
 PROXY = REPO / "proxy" / "proxy.py"
 SERVER = [sys.executable, str(REPO / "tests" / "support" / "scripted_server.py")]
 WINDOW = 8  # requests in flight per client
-
-
-def rss_kb(pid: int) -> int:
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Slot:
