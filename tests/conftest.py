@@ -135,6 +135,7 @@ class Remote:
         self.env = sshd.client_env(self.local_state)
         self.env["PYTHONPATH"] = os.pathsep.join([str(REPO / "proxy"), str(REPO)])
         self.clients: List[LspClient] = []
+        self.hosts = {ALIAS}  # each spelling of the host has its own shared connection
 
     def cli(self, *args: str, transport: str = "openssh", check: bool = True,
             timeout: float = 60) -> subprocess.CompletedProcess:
@@ -154,6 +155,7 @@ class Remote:
                name: str = "remote-client", host: str = "") -> LspClient:
         c = LspClient(self.connect_argv(server, root, transport, host), env=self.env, name=name)
         self.clients.append(c)
+        self.hosts.add(host or self.alias)
         return c
 
     def uri(self, path: Path) -> str:
@@ -165,7 +167,7 @@ class Remote:
                 c.proc.kill()
                 c.proc.wait()
         self.sshd.stop_agent()
-        # End the shared connection this test's editor side started.
+        # End the shared connections this test's editor side started.
         from remote_lsp.hosts import parse_host
         from remote_lsp.transport.openssh import OpenSSH
 
@@ -173,7 +175,8 @@ class Remote:
         os.environ["HOME"] = self.env["HOME"]
         try:
             if self.local_state.exists():
-                OpenSSH(parse_host(self.alias), self.local_state).stop_master()
+                for host in self.hosts:
+                    OpenSSH(parse_host(host), self.local_state).stop_master()
         finally:
             os.environ["HOME"] = saved or ""
 

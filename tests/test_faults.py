@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import PROXY, pid_alive, wait_for
 from tests.support.lspclient import hover_text
+from tests.support.proc import child_pids, waits_to_write
 
 SLOW = {"seconds": 60}
 
@@ -73,10 +74,16 @@ def test_ssh_connection_cut_mid_stream(remote, project, scripted):
     server_pid = c.request("test/state")["pid"]
     rid = c.request_async("test/flood", {"count": 200000, "bytes": 2048})
     c.wait_notification("test/flooded", timeout=30)  # bytes are flowing now
+    # The editor falls behind: the bridge holds a backlog when the connection goes.
+    c.reading.clear()
+    wait_for(lambda: waits_to_write(c.proc.pid, 1), 15, "the bridge to hold a backlog")
     for pid in remote.sshd.session_pids():
         subprocess.run(["kill", "-9", str(pid)])
-    answer = c.wait_response(rid, 15)
+    wait_for(lambda: not child_pids(c.proc.pid), 15, "the bridge's ssh to end")
+    c.reading.set()
+    answer = c.wait_response(rid, 15)  # after the backlog, not instead of it
     assert "lost the connection to rlsp-test" in answer["error"]["message"]
+    assert "lost the connection to rlsp-test" in c.stderr
     c.wait_closed(15)
     assert c.read_error is None  # no torn frame reached the editor
     assert c.proc.wait(10) == 6

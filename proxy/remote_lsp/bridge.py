@@ -10,6 +10,7 @@ error for every pending request and a message, never a hang.
 import asyncio
 import os
 import signal
+import sys
 from typing import Any, List, Optional, Set
 
 from remote_lsp import framing, jsonrpc
@@ -20,6 +21,7 @@ from remote_lsp.transport import RemoteProcess, Transport
 from remote_lsp.uri import UriMapper
 
 WIND_DOWN = 5.0  # seconds the host gets to finish after the editor leaves
+DRAIN = 30.0  # seconds a slow editor gets to take the last frames and the error
 
 
 class Bridge:
@@ -55,7 +57,7 @@ class Bridge:
         if self._editor_eof.done():
             return await self._wind_down()
         rc = await self._remote.wait()
-        return self._connection_lost(rc)
+        return await self._connection_lost(rc)
 
     async def _start(self, remote_args: List[str]) -> bool:
         """Start the host side; False if this version is not installed there."""
@@ -158,17 +160,21 @@ class Bridge:
                 body = self._translate(body, self.mapper.message_to_editor)
             self._tell_editor_body(body)
 
-    def _connection_lost(self, rc: int) -> int:
+    async def _connection_lost(self, rc: int) -> int:
         if self.editor_done:
             return 0
         err = self._remote.stderr().strip() if self._remote else ""
-        why = "lost the connection to %s (exit code %d%s)" % (
+        why = "remote-lsp: lost the connection to %s (exit code %d%s)" % (
             self.transport.host.text, rc, (": " + err.splitlines()[-1]) if err else "")
         for rid in sorted(self.pending, key=str):
-            self._tell_editor(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, "remote-lsp: " + why))
-        self._tell_editor(jsonrpc.show_message("remote-lsp: " + why))
+            self._tell_editor(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, why))
+        self._tell_editor(jsonrpc.show_message(why))
+        sys.stderr.write(why + "\n")
         if self._editor is not None:
+            # A busy editor may be far behind (a flood was in flight): exiting
+            # now would drop what it has not read, the errors with it.
             self._editor.close()
+            await self._editor.wait_closed(DRAIN)
         return TRANSPORT
 
     def _tell_editor(self, msg: Any) -> None:

@@ -40,6 +40,7 @@ class Channel:
         self._eof_after_flush = False
         self.out_closed = False
         self.closed = False
+        self._done: Optional[asyncio.Future] = None  # made by wait_closed
         for fd in (fd_in, fd_out):
             os.set_blocking(fd, False)
             _widen_pipe(fd)
@@ -82,6 +83,20 @@ class Channel:
         self._loop.remove_reader(self.fd_in)
         if not self._pending:
             self._finish(None)
+
+    async def wait_closed(self, timeout: float) -> bool:
+        """After close(): wait until what was written has gone out (True), or
+        give up after `timeout` seconds (False) so a peer that stopped reading
+        cannot hold us forever."""
+        if self.closed:
+            return True
+        if self._done is None:
+            self._done = self._loop.create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._done), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     def _readable(self) -> None:
         chunks = []
@@ -141,5 +156,7 @@ class Channel:
                 os.close(fd)
             except OSError:
                 pass
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
         if notify:
             self._on_close(exc)

@@ -43,11 +43,14 @@ class LspClient:
             "workspace/configuration": lambda p: [None] * len(p.get("items", [])),
         }
         self.closed = threading.Event()
+        self.reading = threading.Event()  # cleared: act as an editor that has stopped reading
+        self.reading.set()
         self.read_error: Optional[Exception] = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._stderr: List[bytes] = []
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_reader.start()
 
     # --- wire --------------------------------------------------------------------------
 
@@ -66,6 +69,7 @@ class LspClient:
         fd = self.proc.stdout.fileno()
         try:
             while True:
+                self.reading.wait()
                 data = os.read(fd, 1 << 20)
                 if not data:
                     break
@@ -84,6 +88,8 @@ class LspClient:
 
     @property
     def stderr(self) -> str:
+        if self.proc.poll() is not None:  # exited: all it wrote is on its way to us
+            self._stderr_reader.join(5)
         return b"".join(self._stderr).decode(errors="replace")
 
     def _dispatch(self, msg: Dict[str, Any]) -> None:

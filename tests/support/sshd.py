@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
-from tests.support.proc import pid_alive
+from tests.support.proc import child_pids, pid_alive
 
 ALIAS = "rlsp-test"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -99,8 +99,7 @@ class Sshd:
         """The per-connection sshd processes (children of the listener)."""
         if self.proc is None:
             return []
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
+        return child_pids(self.proc.pid)
 
     def stop(self) -> None:
         self.stop_agent()
