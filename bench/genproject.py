@@ -2,7 +2,8 @@
 
 Python: PACKAGES packages of MODULES modules, each module importing its
 predecessor (in runs of CHAIN), so answering about one symbol means reading others. C: the same
-shape in .c/.h pairs with a compile_commands.json, for clangd.
+shape in .c/.h pairs with a compile_commands.json, for clangd, and main.c
+seeing them all through an umbrella header.
 
 Every symbol name carries its file's number, so a query for the last file's
 symbol (`LAST_PY_SYMBOL`, `LAST_C_SYMBOL`) is found in exactly one place.
@@ -103,9 +104,12 @@ def c_project(root: Path, files: int = 1000) -> Path:
         commands.append({"directory": str(root), "file": str(src / ("unit%04d.c" % n)),
                          "arguments": ["cc", "-std=c11", "-Wall", "-Isrc", "-c",
                                        str(src / ("unit%04d.c" % n))]})
-    (src / "main.c").write_text('#include <stdio.h>\n#include "unit%04d.h"\n\nint main(void) {\n'
+    # An umbrella header over every unit, as C projects often have: main.c's
+    # translation unit is then the size of a real one, not of a toy.
+    (src / "project.h").write_text("".join('#include "unit%04d.h"\n' % n for n in range(files)))
+    (src / "main.c").write_text('#include <stdio.h>\n#include "project.h"\n\nint main(void) {\n'
                                 '    printf("%%ld\\n", %s(3));\n    return 0;\n}\n'
-                                % (files - 1, c_symbol(files - 1)))
+                                % c_symbol(files - 1))
     commands.append({"directory": str(root), "file": str(src / "main.c"),
                      "arguments": ["cc", "-std=c11", "-Isrc", "-c", str(src / "main.c")]})
     (root / "compile_commands.json").write_text(json.dumps(commands, indent=1))

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
+from remote_lsp.connect import WAITER_SHELL  # noqa: E402
 from remote_lsp.procs import all_pids  # noqa: E402
 
 from bench.genproject import CHAIN, c_project, py_symbol, python_project  # noqa: E402
@@ -122,7 +123,7 @@ def handed_off(pid: int) -> bool:
     """True once `connect` has given its pipes to the agent and become the waiter."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return b"\0-I\0-c\0" in f.read()
+            return f.read().startswith(WAITER_SHELL.encode() + b"\0-c\0")
     except OSError:
         return False
 

@@ -56,7 +56,8 @@ def test_another_user_is_refused(agent, scripted, project, intruder):
     sock_path = str(agent.home / "agent.sock")
     probe = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
              "try:\n s.connect(%r)\nexcept OSError as e:\n print('denied', e.errno); sys.exit(0)\n"
-             "s.sendall(b'{\"op\":\"run\",\"argv\":[\"/usr/bin/touch\",\"/tmp/rlsp-pwned\"]}\\n')\n"
+             "try:\n s.sendall(b'{\"op\":\"run\",\"argv\":[\"/usr/bin/touch\",\"/tmp/rlsp-pwned\"]}\\n')\n"
+             "except BrokenPipeError:\n pass  # refused and closed already; the refusal is still to read\n"
              "print(s.makefile().readline())\n" % sock_path)
     # Normally the 0700 directory keeps other users away from the socket.
     out = _as_user(intruder, probe)

@@ -35,6 +35,8 @@ def test_server_sigkilled_mid_request(agent, scripted, project):
         assert "was killed by SIGKILL" in answer["error"]["message"], answer
         c.wait_closed()
         assert c.proc.wait(10) == 1
+        # The editor's log gets it too, as one plain line.
+        assert "remote-lsp: python (pid %d) was killed by SIGKILL" % pid in c.stderr.splitlines()
     fresh = agent.client(argv, str(project), name="fresh", env=env)
     fresh.initialize(str(project))
     assert fresh.request("test/state")["pid"] != pid
