@@ -148,7 +148,9 @@ def write(overhead: List[Sequence[str]], sharing: Dict[str, Any], command: str) 
         out += ["## Warm against cold: time to the first useful answer", "",
                 "From starting a new session (`remote-lsp connect`) through `initialize` and opening"
                 " the main file to the answer: cold is a new agent and a new server (clangd's on-disk"
-                " index removed first), warm is a server another session already has indexed. Median"
+                " index removed first), warm is a server another session already has indexed. pyright"
+                " works on the Python project above; clangd on 1,000 generated C units with a"
+                " `compile_commands.json`, main.c seeing them all through an umbrella header. Median"
                 " of %d cold and %d warm runs, each run listed or the spread given. Goal: warm at least"
                 " 20 times faster." % (len(sharing["warm_cold"][0]["cold_s"]),
                                       len(sharing["warm_cold"][0]["warm_s"])), "",

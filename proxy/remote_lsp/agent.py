@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from remote_lsp import __version__, attach, control, procs
 from remote_lsp.aio import background
-from remote_lsp.errors import NoSuchProcess, Refused, RemoteLspError, UsageError, describe_os_error
+from remote_lsp.errors import NoSuchProcess, Refused, RemoteLspError, UsageError, describe_state_error
 from remote_lsp.instance import Instance, Key
 from remote_lsp.paths import StatePaths, ensure_private_dir
 from remote_lsp.session import Session
@@ -420,7 +420,7 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     except (OSError, RemoteLspError) as exc:
         # A full disk or a read-only state directory: say why to whoever
         # started us, since the log may be exactly what cannot be written.
-        text = exc.message if isinstance(exc, RemoteLspError) else describe_os_error(exc, paths.root)
+        text = exc.message if isinstance(exc, RemoteLspError) else describe_state_error(exc, paths.root)
         _tell(ready_fd, "error: %s" % text)
         if agent.holds_lock():  # then nobody else owns these half-made files
             for path in (paths.socket, paths.pid):

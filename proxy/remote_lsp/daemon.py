@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import List
 
-from remote_lsp.errors import RemoteLspError, describe_os_error
+from remote_lsp.errors import RemoteLspError, describe_state_error
 from remote_lsp.paths import StatePaths
 
 START_TIMEOUT = 15.0
@@ -51,7 +51,7 @@ def connect_agent(paths: StatePaths, autostart: bool = True) -> socket.socket:
         if not autostart:
             raise RemoteLspError("no agent is running (state in %s)" % paths.root) from None
     except OSError as exc:  # permissions, or a state path that is not a directory
-        raise RemoteLspError("cannot reach the agent: %s" % describe_os_error(exc, paths.socket)) from None
+        raise RemoteLspError("cannot reach the agent: %s" % describe_state_error(exc, paths.socket)) from None
     start_agent(paths)
     deadline = time.monotonic() + START_TIMEOUT
     delay = 0.005
@@ -74,7 +74,7 @@ def start_agent(paths: StatePaths) -> None:
         try:
             log = open(str(paths.log), "ab")
         except OSError as exc:
-            raise RemoteLspError("cannot write the agent log: %s" % describe_os_error(exc)) from None
+            raise RemoteLspError("cannot write the agent log: %s" % describe_state_error(exc)) from None
         with log:
             proc = subprocess.Popen(
                 self_command() + ["agent", "--daemonize", "--ready-fd", str(write_fd)],

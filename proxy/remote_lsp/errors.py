@@ -50,7 +50,13 @@ def describe_os_error(exc: OSError, where: object = None) -> str:
     text = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         text = "no space left on the device"
-    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        text = "%s (the state directory must be writable; set REMOTE_LSP_HOME to move it)" % text
     name = exc.filename or where
     return "%s: %s" % (name, text) if name else text
+
+
+def describe_state_error(exc: OSError, where: object = None) -> str:
+    """The same, for the agent's state directory: says how to move it."""
+    text = describe_os_error(exc, where)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        text += " (the state directory must be writable; set REMOTE_LSP_HOME to move it)"
+    return text

@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from remote_lsp.errors import Refused, RemoteLspError, describe_os_error
+from remote_lsp.errors import Refused, RemoteLspError, describe_state_error
 
 
 def state_dir() -> Path:
@@ -55,5 +55,5 @@ class StatePaths:
             ensure_private_dir(self.root)
             ensure_private_dir(self.logs)
         except OSError as exc:
-            raise RemoteLspError("cannot use the state directory: %s" % describe_os_error(exc)) from None
+            raise RemoteLspError("cannot use the state directory: %s" % describe_state_error(exc)) from None
         return self
