@@ -26,6 +26,8 @@ def peer_credentials(sock: socket.socket) -> Tuple[int, int, int]:
 
 
 def encode_line(obj: Dict[str, Any]) -> bytes:
+    # Compact separators: connect's shell waiter matches the session's end
+    # line ({"end":"...","failed":true}) in exactly this form.
     return json.dumps(obj, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
