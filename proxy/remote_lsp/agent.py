@@ -63,8 +63,7 @@ class Agent:
 
     def listen(self) -> None:
         path = str(self.paths.socket)
-        if os.path.lexists(path):
-            os.unlink(path)  # stale: we hold the lock, so no live agent owns it
+        _unlink(path)  # stale: we hold the lock, so no live agent owns it
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
@@ -268,8 +267,7 @@ class Agent:
         fds: List[int] = []
         try:
             for path in (in_path, out_path):
-                if os.path.lexists(path):
-                    os.unlink(path)
+                _unlink(path)
                 os.mkfifo(path, 0o600)
             # Our ends first, so the target's opens never block: we hold the
             # stdin FIFO read-write, and the stdout FIFO's reader.
@@ -284,9 +282,7 @@ class Agent:
         except BaseException as exc:
             for fd in fds:
                 _close_fd(fd)
-            for path in (in_path, out_path):
-                if os.path.lexists(path):
-                    os.unlink(path)
+            _unlink(in_path, out_path)
             if isinstance(exc, attach.AttachError) and exc.code == 5:
                 raise attach.AttachError("attach to %d failed and was rolled back; the process goes "
                                          "on as before: %s" % (pid, exc.message)) from None
@@ -317,9 +313,7 @@ class Agent:
             inst.releasing = False
             raise
         inst.let_go("was released: it is back on its own terminal")
-        for path in info["fifos"]:
-            if os.path.lexists(path):
-                os.unlink(path)
+        _unlink(*info["fifos"])
         log.info("released %s (pid %d)", inst.name, pid)
         return {"ok": True, "pid": pid}
 
@@ -398,6 +392,13 @@ async def _send(conn: socket.socket, obj: Dict[str, Any]) -> None:
         pass  # the other side went away; nothing to tell
 
 
+def _unlink(*paths: str) -> None:
+    """Remove what of `paths` exists (a dangling symlink included)."""
+    for path in paths:
+        if os.path.lexists(path):
+            os.unlink(path)
+
+
 def _close_fd(fd: int) -> None:
     try:
         os.close(fd)
@@ -423,9 +424,7 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
         text = exc.message if isinstance(exc, RemoteLspError) else describe_state_error(exc, paths.root)
         _tell(ready_fd, "error: %s" % text)
         if agent.holds_lock():  # then nobody else owns these half-made files
-            for path in (paths.socket, paths.pid):
-                if os.path.lexists(str(path)):
-                    os.unlink(str(path))
+            _unlink(str(paths.socket), str(paths.pid))
         return 1
     # Start-up objects live as long as the agent: keep the collector off them,
     # so a collection never has to walk them between two messages.

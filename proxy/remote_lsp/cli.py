@@ -276,7 +276,6 @@ def _run(args: argparse.Namespace, command: List[str]) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-
     status = _agent_status()
     status["host"] = host_facts()
     if args.json:
@@ -312,7 +311,7 @@ def _agent_status() -> Dict[str, Any]:
     except RemoteLspError as exc:
         if "no agent is running" not in exc.message:
             raise
-        return {"agent": None, "instances": [], "host": host_facts()}
+        return {"agent": None, "instances": []}
 
 
 def _discover(args: argparse.Namespace) -> int:
@@ -331,19 +330,23 @@ def _discover(args: argparse.Namespace) -> int:
             raise UsageError("invalid pattern %r: %s" % (pattern, exc)) from None
     rows = []
     fifos = str(StatePaths.default().fifos)
+
+    def mark(row: Dict[str, Any], inst: Dict[str, Any]) -> None:
+        row.update(managed=True, clients=len(inst["clients"]), name=inst["name"], root=inst["root"])
+
     for p, row in procs.find(pattern, our_fifos=fifos):
         if args.command == "list" and not getattr(args, "all", False) and p.uids.real != os.getuid():
             continue
         inst = managed.pop(p.pid, None)
         if inst is not None:
-            row.update(managed=True, clients=len(inst["clients"]), name=inst["name"], root=inst["root"])
+            mark(row, inst)
         rows.append(row)
     if args.command == "list":  # managed servers whose names we would not have guessed
         for inst in managed.values():
             p = procs.read_proc(inst["pid"])
             if p is not None:
                 row = procs.describe(p, fifos)
-                row.update(managed=True, clients=len(inst["clients"]), name=inst["name"], root=inst["root"])
+                mark(row, inst)
                 rows.append(row)
     rows.sort(key=lambda r: r["pid"])
     if args.json:

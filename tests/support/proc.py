@@ -21,30 +21,20 @@ def child_pids(pid: int) -> List[int]:
 
 def waits_to_write(pid: int, fd: int) -> bool:
     """pid's event loop is waiting to write more to its `fd` (or a dup of it):
-    the reader has fallen behind and pid holds a backlog. Read from the
-    epoll sets in /proc/PID/fdinfo, where each watched fd has a line."""
-    base = "/proc/%d/fd/" % pid
+    the reader has fallen behind and pid holds a backlog. The epoll sets are
+    read as attach reads them (/proc/PID/fdinfo)."""
+    from remote_lsp.attach.takeover import epoll_watches
+    from remote_lsp.procs import fd_target
+
     try:
-        target = os.readlink(base + str(fd))
-        same = {n for n in os.listdir(base) if _readlink(base + n) == target}
-        for n in os.listdir(base):
-            if _readlink(base + n) != "anon_inode:[eventpoll]":
-                continue
-            with open("/proc/%d/fdinfo/%s" % (pid, n)) as f:
-                for line in f:
-                    parts = line.split()
-                    if parts[:1] == ["tfd:"] and parts[1] in same and int(parts[3], 16) & 0x4:
-                        return True  # EPOLLOUT
+        target = fd_target(pid, fd)
+        same = [int(n) for n in os.listdir("/proc/%d/fd" % pid) if fd_target(pid, int(n)) == target]
+        return target != "" and any(w.events & EPOLLOUT for w in epoll_watches(pid, same))
     except OSError:
         return False
-    return False
 
 
-def _readlink(path: str) -> str:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return ""
+EPOLLOUT = 0x4
 
 
 def waiting_for_input(pid: int) -> bool:
