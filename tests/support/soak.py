@@ -43,6 +43,7 @@ class Slot:
         self.run = run
         self.index = index
         self.done = 0  # requests answered across all of this slot's connections
+        self.lock = threading.Lock()  # `done` against the killer's choice
         self.generation = 0
         self.client: Optional[LspClient] = None
         self.doomed: Optional[LspClient] = None  # the connection the killer chose
@@ -95,9 +96,17 @@ class Slot:
                 raise  # a connection the killer never touched: a real failure
             self.killed += 1
             return False
-        self.done += n
+        with self.lock:
+            self.done += n
         self.run.progress(n)
         return True
+
+    def killable(self) -> bool:
+        """At least one more batch to come (decisive with `lock` held): a kill is
+        then always noticed, and answered by a reconnect. A slot on its last
+        batch may already have all its answers, and would end on a dead
+        connection that still counts as a live client."""
+        return self.done + WINDOW < self.run.requests
 
     def verify_survivor(self) -> None:
         """No request of the live connection was answered twice, or unasked."""
@@ -143,11 +152,15 @@ class Soak:
         for k in range(self.kills):
             if not self._wait_total(total * (k + 1) // (self.kills + 1)) or self._finished():
                 return
-            slot = self.random.choice([s for s in self.slots if s.done < self.requests] or self.slots)
-            victim = slot.client
-            if victim is not None and victim.proc.returncode is None:
-                slot.doomed = victim
-                victim.proc.send_signal(signal.SIGKILL)
+            candidates = [s for s in self.slots if s.killable()]
+            if not candidates:
+                return
+            slot = self.random.choice(candidates)
+            with slot.lock:
+                victim = slot.client
+                if slot.killable() and victim is not None and victim.proc.returncode is None:
+                    slot.doomed = victim
+                    victim.proc.send_signal(signal.SIGKILL)
 
     def _sample(self, label: str) -> None:
         agent = int((self.base / "state" / "agent.pid").read_text())
