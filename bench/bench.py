@@ -24,8 +24,8 @@ from typing import Any, Dict, List, Optional, Tuple
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
-from remote_lsp.framing import FrameParser, encode  # noqa: E402
-from remote_lsp.procs import rss_kb  # noqa: E402
+from remote_lsp.host.procs import rss_kb  # noqa: E402
+from remote_lsp.wire.framing import FrameParser, encode  # noqa: E402
 
 from bench import report  # noqa: E402
 from bench import sharing as share  # noqa: E402
@@ -177,8 +177,8 @@ def attach_rows(work: Path) -> List[Tuple[str, ...]]:
 
 def ssh_rows(work: Path) -> List[Tuple[str, ...]]:
     """Connect over SSH (a private sshd on 127.0.0.1), agent and server already up."""
-    from remote_lsp.hosts import parse_host
-    from remote_lsp.transport.openssh import OpenSSH
+    from remote_lsp.editor.hosts import parse_host
+    from remote_lsp.editor.transport.openssh import OpenSSH
 
     from tests.support.sshd import ALIAS, Sshd
 

@@ -17,8 +17,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
-from remote_lsp.connect import WAITER_SHELL  # noqa: E402
-from remote_lsp.procs import all_pids  # noqa: E402
+from remote_lsp.host.connect import WAITER_SHELL  # noqa: E402
+from remote_lsp.host.procs import all_pids  # noqa: E402
 
 from bench.genproject import CHAIN, c_project, py_symbol, python_project  # noqa: E402
 from tests.support.lspclient import LspClient  # noqa: E402

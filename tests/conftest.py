@@ -168,8 +168,8 @@ class Remote:
                 c.proc.wait()
         self.sshd.stop_agent()
         # End the shared connections this test's editor side started.
-        from remote_lsp.hosts import parse_host
-        from remote_lsp.transport.openssh import OpenSSH
+        from remote_lsp.editor.hosts import parse_host
+        from remote_lsp.editor.transport.openssh import OpenSSH
 
         saved = os.environ.get("HOME")
         os.environ["HOME"] = self.env["HOME"]

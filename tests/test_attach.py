@@ -81,8 +81,8 @@ def test_pyright_in_tmux_epoll(agent, project, tmux):
 
 
 def _node_reads_terminal(pid):
-    from remote_lsp.attach.takeover import stdio_fds
-    from remote_lsp.attach.tracee import AttachError
+    from remote_lsp.host.attach.takeover import stdio_fds
+    from remote_lsp.host.attach.tracee import AttachError
 
     try:
         return len(stdio_fds(pid)[0]) > 1

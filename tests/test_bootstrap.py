@@ -5,11 +5,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from remote_lsp.errors import TransportError
-from remote_lsp.hosts import parse_host
-from remote_lsp.remote import run_subcommand
-from remote_lsp.transport import Transport
-from remote_lsp.transport.openssh import OpenSSHProcess
+from remote_lsp.editor.hosts import parse_host
+from remote_lsp.editor.remote import run_subcommand
+from remote_lsp.editor.transport import Transport
+from remote_lsp.editor.transport.openssh import OpenSSHProcess
+from remote_lsp.wire.errors import TransportError
 
 
 class ShellTransport(Transport):

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from remote_lsp import jsonrpc
-from remote_lsp.framing import FrameParser, FramingError, encode
+from remote_lsp.wire import jsonrpc
+from remote_lsp.wire.framing import FrameParser, FramingError, encode
 
 
 def frames(*bodies: bytes) -> bytes:

@@ -12,11 +12,11 @@ from typing import Any, Dict, List
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from remote_lsp import jsonrpc
-from remote_lsp.framing import FrameParser, FramingError, encode
-from remote_lsp.mux import Mux
+from remote_lsp.wire import jsonrpc
+from remote_lsp.wire.framing import FrameParser, FramingError, encode
 
 from tests.conftest import pid_alive, wait_for
+from tests.support.muxharness import FakeClient, Harness
 
 # --- framing ------------------------------------------------------------------------
 
@@ -65,26 +65,6 @@ def test_server_output_resyncs_after_garbage(garbage: bytes, items: List[bytes])
 
 # --- the multiplexer, in process ----------------------------------------------------------
 
-class FakeClient:
-    def __init__(self, cid: int) -> None:
-        self.id = cid
-        self.name = "client-%d" % cid
-        self.ready = False
-        self.last_active = 0.0
-        self.inflight: Dict[Any, int] = {}
-        self.got: List[Dict[str, Any]] = []
-        self.closed = False
-
-    def send(self, msg: Dict[str, Any]) -> None:
-        self.got.append(json.loads(jsonrpc.encode(msg)))
-
-    def send_body(self, body: bytes) -> None:
-        self.got.append(json.loads(body))
-
-    def close(self, reason: str) -> None:
-        self.closed = True
-
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
@@ -112,50 +92,42 @@ messages = st.fixed_dictionaries({}, optional={
 
 
 def _mux_with_bystander():
-    to_server: List[Dict[str, Any]] = []
-    mux = Mux(lambda body: to_server.append(json.loads(body)), "file:///w",
-              init_result={"capabilities": {"textDocumentSync": 2}})
-    bystander, fuzzer = FakeClient(1), FakeClient(2)
-    for c in (bystander, fuzzer):
-        mux.add_client(c)
-        c.ready = True
-    return mux, to_server, bystander, fuzzer
+    h = Harness(init_result={"capabilities": {"textDocumentSync": 2}})
+    return h, h.ready_client(), h.ready_client()
 
 
-def _bystander_still_served(mux: Mux, to_server: List[Dict[str, Any]], bystander: FakeClient) -> None:
-    mux.from_client(bystander, {"jsonrpc": "2.0", "id": "mine", "method": "textDocument/hover",
-                                "params": {"textDocument": {"uri": "file:///w/b.py"},
-                                           "position": {"line": 0, "character": 0}}})
-    sid = to_server[-1]["id"]
-    mux.from_server(jsonrpc.encode(jsonrpc.response(sid, {"contents": "ok"})))
+def _bystander_still_served(h: Harness, bystander: FakeClient) -> None:
+    bystander.request("mine", "textDocument/hover", {"textDocument": {"uri": "file:///w/b.py"},
+                                                     "position": {"line": 0, "character": 0}})
+    h.answer("textDocument/hover", {"contents": "ok"})
     assert bystander.got[-1] == {"jsonrpc": "2.0", "id": "mine", "result": {"contents": "ok"}}
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(messages, min_size=1, max_size=8))
 def test_mux_survives_any_client_message(msgs: List[Dict[str, Any]]) -> None:
-    mux, to_server, bystander, fuzzer = _mux_with_bystander()
-    mux.from_client(bystander, {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
-        "textDocument": {"uri": "file:///w/b.py", "languageId": "python", "version": 1, "text": "x\n"}}})
+    h, bystander, fuzzer = _mux_with_bystander()
+    bystander.notify("textDocument/didOpen", {
+        "textDocument": {"uri": "file:///w/b.py", "languageId": "python", "version": 1, "text": "x\n"}})
     for msg in msgs:
         if jsonrpc.shape_problem(msg) is None:  # the session refuses the rest first
-            mux.from_client(fuzzer, msg)
-    mux.remove_client(fuzzer)
-    _bystander_still_served(mux, to_server, bystander)
+            h.mux.from_client(fuzzer.id, msg)
+    fuzzer.close("done")
+    _bystander_still_served(h, bystander)
     # The bystander's document is still open at the server, with its text.
-    assert mux.docs.is_open_by(bystander.id, "file:///w/b.py")
-    closed = [m["params"]["textDocument"]["uri"] for m in to_server
-              if m.get("method") == "textDocument/didClose" and "id" not in m]
+    assert h.mux.docs.is_open_by(bystander.id, "file:///w/b.py")
+    closed = [m["params"]["textDocument"]["uri"] for m in h.server_got("textDocument/didClose")
+              if "id" not in m]
     assert "file:///w/b.py" not in closed
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(messages.map(lambda m: jsonrpc.encode(m)) | st.binary(max_size=60), min_size=1, max_size=8))
 def test_mux_survives_any_server_message(bodies_in: List[bytes]) -> None:
-    mux, to_server, bystander, _ = _mux_with_bystander()
+    h, bystander, _ = _mux_with_bystander()
     for body in bodies_in:
-        mux.from_server(body)
-    _bystander_still_served(mux, to_server, bystander)
+        h.mux.from_server(body)
+    _bystander_still_served(h, bystander)
 
 
 # --- end to end, through the real agent --------------------------------------------------

@@ -265,3 +265,18 @@ def test_progress_create_goes_to_every_client_with_its_reports(agent, scripted, 
         wait_for(lambda c=c: any(r["method"] == "window/workDoneProgress/create" for r in c.server_requests),
                  what="the progress token at %s" % c.name)
         assert c.wait_notification("$/progress")["value"]["title"] == "Indexing"
+
+
+def test_an_ill_typed_notification_never_reaches_the_shared_server(agent, scripted, project):
+    # The scripted server, like many real ones, falls over on a didChange
+    # whose textDocument is null: the mux must keep it from ever seeing one.
+    a, b = start(agent, scripted, project)
+    pid = server_state(b)["pid"]
+    uri = b.open(str(project / "a.py"))
+    a.notify("textDocument/didChange", {"textDocument": None, "contentChanges": []})
+    logged = a.wait_notification("window/logMessage")
+    assert "refused textDocument/didChange: textDocument must be an object" in logged["message"]
+    st = server_state(b)
+    assert st["pid"] == pid and "textDocument/didChange" not in st["notifications"]
+    assert b.hover(uri, 0, 0)["contents"]["value"].startswith("hover from")
+    assert server_state(a)["pid"] == pid  # the client that erred is still served

@@ -143,7 +143,7 @@ def test_agent_zipapp_uploaded_once_and_new_version_beside_it(remote, tmp_path):
     assert bins[0].stat().st_mtime_ns == stamp  # reused, not sent again
     changed = tmp_path / "changed"
     shutil.copytree(REPO / "proxy", changed, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(changed / "remote_lsp" / "jsonrpc.py", "a") as f:
+    with open(changed / "remote_lsp" / "wire" / "jsonrpc.py", "a") as f:
         f.write("\n# a new version\n")
     proc = subprocess.run([sys.executable, str(changed / "proxy.py"), "--host", remote.alias, "status"],
                           env=dict(remote.env, PYTHONPATH=str(changed)), capture_output=True, text=True)

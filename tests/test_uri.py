@@ -1,9 +1,9 @@
 """URI translation between scp://HOST//path and file:///path."""
 
 import pytest
-from remote_lsp.errors import UsageError
-from remote_lsp.hosts import parse_host
-from remote_lsp.uri import UriMapper
+from remote_lsp.editor.hosts import parse_host
+from remote_lsp.editor.uri import UriMapper
+from remote_lsp.wire.errors import UsageError
 
 M = UriMapper("scp", "dev-box")
 

@@ -1,7 +1,8 @@
-"""remote-lsp: long-lived, shareable language servers (host-side package).
+"""remote-lsp: long-lived, shareable language servers.
 
-Everything under this package that runs on the host is Python 3.8+ standard
-library only; it is shipped to remote hosts as a zipapp.
+The package is split by side. `wire/` is what both sides share, `host/` runs
+on the machine with the code (and is shipped there), `editor/` runs next to
+the editor and is never shipped. Host code never imports editor code.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

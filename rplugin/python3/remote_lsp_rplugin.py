@@ -19,11 +19,11 @@ import pynvim
 # importable (a pip install, PYTHONPATH) it would be found instead.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proxy"))
 
-from remote_lsp.errors import RemoteLspError
-from remote_lsp.hosts import parse_host
-from remote_lsp.paths import StatePaths
-from remote_lsp.remote import call
-from remote_lsp.transport import make_transport
+from remote_lsp.editor.hosts import parse_host
+from remote_lsp.editor.remote import call
+from remote_lsp.editor.transport import make_transport
+from remote_lsp.wire.errors import RemoteLspError
+from remote_lsp.wire.paths import StatePaths
 
 
 @pynvim.plugin

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from remote_lsp.framing import FrameParser, FramingError, encode
+from remote_lsp.wire.framing import FrameParser, FramingError, encode
 
 Handler = Callable[[Dict[str, Any]], Any]
 NO_REPLY = object()  # a handler returning this leaves the server's request unanswered

@@ -23,8 +23,8 @@ def waits_to_write(pid: int, fd: int) -> bool:
     """pid's event loop is waiting to write more to its `fd` (or a dup of it):
     the reader has fallen behind and pid holds a backlog. The epoll sets are
     read as attach reads them (/proc/PID/fdinfo)."""
-    from remote_lsp.attach.takeover import epoll_watches
-    from remote_lsp.procs import fd_target
+    from remote_lsp.host.attach.takeover import epoll_watches
+    from remote_lsp.host.procs import fd_target
 
     try:
         target = fd_target(pid, fd)

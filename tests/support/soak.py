@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
-from remote_lsp.procs import rss_kb  # noqa: E402
+from remote_lsp.host.procs import rss_kb  # noqa: E402
 
 from tests.support.lspclient import LspClient  # noqa: E402
 

@@ -11,7 +11,7 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proxy"))
 
-from remote_lsp.framing import FrameParser, encode
+from remote_lsp.wire.framing import FrameParser, encode
 
 
 def serve() -> None:

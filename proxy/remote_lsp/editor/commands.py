@@ -1,0 +1,78 @@
+"""`remote-lsp --host HOST SUBCOMMAND ...`: any subcommand, run on HOST.
+
+`connect` becomes the bridge (editor stdio <-> the host's `connect`, with URI
+translation); every other subcommand runs there once and its output is
+printed as it is.
+"""
+
+import argparse
+import asyncio
+import os
+from typing import List
+
+from remote_lsp.editor.bridge import Bridge
+from remote_lsp.editor.hosts import parse_host
+from remote_lsp.editor.remote import run_subcommand
+from remote_lsp.editor.transport import Transport, make_transport
+from remote_lsp.editor.uri import UriMapper
+from remote_lsp.wire import framing, jsonrpc
+from remote_lsp.wire.errors import TransportError, UsageError
+from remote_lsp.wire.paths import StatePaths
+
+
+def on_host(args: argparse.Namespace, args_in: List[str], command: List[str]) -> int:
+    if args.command == "agent":
+        raise UsageError("agent runs on the host itself; it is started there on demand")
+    host = parse_host(args.host)
+    transport = make_transport(args.transport, host, StatePaths.default().prepare().root)
+    try:
+        if args.command == "connect":
+            return _connect(args, command, transport)
+        rest = _without_globals(args_in)
+        return asyncio.run(run_subcommand(transport, rest + (["--"] + command if command else [])))
+    finally:
+        transport.close()
+
+
+def _without_globals(args_in: List[str]) -> List[str]:
+    """The arguments with --host and --transport (before the subcommand) removed."""
+    out: List[str] = []
+    i = 0
+    while i < len(args_in):
+        arg = args_in[i]
+        if arg in ("--host", "--transport"):
+            i += 2
+            continue
+        if arg.startswith(("--host=", "--transport=")):
+            i += 1
+            continue
+        out.extend(args_in[i:])
+        break
+    return out
+
+
+def _connect(args: argparse.Namespace, command: List[str], transport: Transport) -> int:
+    if not command and args.pid is None:
+        raise UsageError("connect: give the server command after --, or --pid")
+    mapper = UriMapper(args.protocol or "scp", transport.host.text)
+    root = mapper.path_of(args.root) if args.root else None
+    remote = ["connect"]
+    if root:
+        remote += ["--root", root]
+    if args.name:
+        remote += ["--name", args.name]
+    if args.pid is not None:
+        remote += ["--pid", str(args.pid)]
+    remote += ["--idle-timeout", str(args.idle_timeout)]
+    if command:
+        remote += ["--"] + command
+    try:
+        return asyncio.run(Bridge(transport, mapper, root).run(remote))
+    except TransportError as exc:
+        # Tell the editor too, in its own protocol, before going.
+        note = jsonrpc.show_message("remote-lsp: %s" % exc.message)
+        try:
+            os.write(1, framing.encode(jsonrpc.encode(note)))
+        except OSError:
+            pass
+        raise

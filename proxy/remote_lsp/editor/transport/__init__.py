@@ -1,0 +1,73 @@
+"""Editor-side transports: how the editor reaches a host (openssh, paramiko).
+
+A transport runs one command line on the host and hands back a
+`RemoteProcess`: bytes in, bytes out, an exit code and its stderr. Both
+transports verify host keys and never prompt: a prompt would hang the editor.
+"""
+
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+from remote_lsp.editor.hosts import HostSpec
+from remote_lsp.wire.errors import UsageError
+
+OnData = Callable[[bytes], None]
+OnEof = Callable[[], None]
+CONNECT_TIMEOUT = 10
+
+
+class RemoteProcess:
+    """One command running on the host."""
+
+    def start(self, on_data: OnData, on_eof: OnEof) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def write_eof(self) -> None:
+        raise NotImplementedError
+
+    async def wait(self) -> int:
+        raise NotImplementedError
+
+    def stderr(self) -> str:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+
+class Transport:
+    name = ""
+    # Exit status that means "ssh itself failed", not the remote command.
+    ssh_failure: Optional[int] = None
+
+    def __init__(self, host: HostSpec, state_dir: Path) -> None:
+        self.host = host
+        self.state_dir = state_dir
+
+    async def exec(self, command: str) -> RemoteProcess:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def ssh_config_path() -> Path:
+    """The ssh config both transports read: $REMOTE_LSP_SSH_CONFIG, else
+    ~/.ssh/config (by $HOME, so a test's HOME is honoured by ssh too)."""
+    return Path(os.environ.get("REMOTE_LSP_SSH_CONFIG") or os.path.expanduser("~/.ssh/config"))
+
+
+def make_transport(name: str, host: HostSpec, state_dir: Path) -> Transport:
+    if name == "openssh":
+        from remote_lsp.editor.transport.openssh import OpenSSH
+
+        return OpenSSH(host, state_dir)
+    if name == "paramiko":
+        from remote_lsp.editor.transport.paramiko_ssh import ParamikoSSH
+
+        return ParamikoSSH(host, state_dir)
+    raise UsageError("unknown transport %r (openssh or paramiko)" % name)

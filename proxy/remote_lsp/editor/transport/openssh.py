@@ -1,0 +1,175 @@
+"""The system `ssh`: the user's whole ssh config works (aliases, ProxyJump,
+Match, certificates, agents).
+
+One shared connection per host: a master (`ssh -fNM`) started on first use,
+with its ControlPath in our own directory, that later sessions ride on. The
+master is a process of its own, so ending one session (or killing its ssh)
+never takes the others down; it exits by itself after ControlPersist.
+"""
+
+import asyncio
+import ctypes
+import fcntl
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+from remote_lsp.editor.transport import (
+    CONNECT_TIMEOUT,
+    OnData,
+    OnEof,
+    RemoteProcess,
+    Transport,
+    ssh_config_path,
+)
+from remote_lsp.wire.channel import Channel
+from remote_lsp.wire.errors import TransportError
+from remote_lsp.wire.paths import ensure_private_dir
+
+CONTROL_PERSIST = 600
+
+
+def _die_with_parent() -> None:
+    """In the ssh child: get SIGTERM if the proxy dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _control_dir(state_dir: Path) -> Path:
+    """Where the shared-connection sockets live. Unix socket paths hold 107
+    bytes, and ssh adds a temporary suffix while binding: a deep state
+    directory falls back to a private one under /tmp."""
+    preferred = state_dir / "ssh"
+    if len(str(preferred)) <= 64:
+        return preferred
+    return Path(tempfile.gettempdir()) / ("remote-lsp-ssh-%d" % os.getuid())
+
+
+class OpenSSHProcess(RemoteProcess):
+    def __init__(self, proc: subprocess.Popen, stderr_path: str) -> None:
+        self.proc = proc
+        self._stderr_path = stderr_path
+        self._channel: Optional[Channel] = None
+        self._err_text: Optional[str] = None
+
+    def start(self, on_data: OnData, on_eof: OnEof) -> None:
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self._channel = Channel(os.dup(self.proc.stdout.fileno()), os.dup(self.proc.stdin.fileno()),
+                                on_data, lambda exc: on_eof())
+        self.proc.stdout.close()
+        self.proc.stdin.close()
+
+    def write(self, data: bytes) -> None:
+        if self._channel is not None:
+            self._channel.write(data)
+
+    def write_eof(self) -> None:
+        if self._channel is not None:
+            self._channel.shutdown_write()
+
+    async def wait(self) -> int:
+        loop = asyncio.get_running_loop()
+        rc = await loop.run_in_executor(None, self.proc.wait)
+        self._err_text = self.stderr()
+        try:
+            os.unlink(self._stderr_path)
+        except OSError:
+            pass
+        return rc
+
+    def stderr(self) -> str:
+        if self._err_text is not None:
+            return self._err_text
+        try:
+            with open(self._stderr_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+
+
+class OpenSSH(Transport):
+    name = "openssh"
+    ssh_failure = 255
+
+    def __init__(self, host, state_dir) -> None:
+        super().__init__(host, state_dir)
+        self.dir = ensure_private_dir(_control_dir(state_dir))
+        # One master per (host as written, ssh config): our own short name,
+        # since ssh's %C (40 characters) overflows socket paths in deep homes.
+        key = "%s\0%s" % (host.text, ssh_config_path())
+        self._tag = hashlib.sha256(key.encode()).hexdigest()[:12]
+        self._seq = 0
+
+    def base_argv(self) -> List[str]:
+        argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                "-o", "ConnectTimeout=%d" % CONNECT_TIMEOUT, "-o", "ServerAliveInterval=15",
+                "-o", "ServerAliveCountMax=3", "-o", "ControlPath=%s/%s" % (self.dir, self._tag)]
+        config = ssh_config_path()
+        if config.exists():
+            argv += ["-F", str(config)]
+        if self.host.port:
+            argv += ["-p", str(self.host.port)]
+        return argv
+
+    def _stderr_file(self) -> str:
+        self._seq += 1
+        return str(self.dir / ("%s-%d-%d.err" % (self._tag, os.getpid(), self._seq)))
+
+    def _ensure_master(self) -> None:
+        """Start the shared connection unless one is up. Serialised per host,
+        so concurrent first connects make one master."""
+        if self._master_up():
+            return
+        with open(self.dir / ("%s.lock" % self._tag), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._master_up():
+                return
+            err = self._stderr_file()
+            with open(err, "wb") as errf:
+                # -f: returns once authenticated, the master going on in the background.
+                rc = subprocess.run(
+                    self.base_argv() + ["-f", "-N", "-M", "-o", "ControlPersist=%d" % CONTROL_PERSIST,
+                                        self.host.destination],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf,
+                    start_new_session=True).returncode
+            message = open(err, errors="replace").read().strip()
+            os.unlink(err)
+            if rc != 0:
+                raise TransportError("ssh %s: %s" % (self.host.text, message or "exit code %d" % rc))
+
+    def _master_up(self) -> bool:
+        """Is a master listening on our control socket? (No ssh process needed.)"""
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(self.dir / self._tag))
+            return True
+        except OSError:
+            return False
+        finally:
+            probe.close()
+
+    async def exec(self, command: str) -> RemoteProcess:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._ensure_master)
+        err = self._stderr_file()
+        with open(err, "wb") as errf:
+            proc = subprocess.Popen(
+                self.base_argv() + ["-o", "ControlMaster=no", self.host.destination, command],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf,
+                preexec_fn=_die_with_parent)
+        return OpenSSHProcess(proc, err)
+
+    def stop_master(self) -> None:
+        subprocess.run(self.base_argv() + ["-O", "exit", self.host.destination],
+                       stdin=subprocess.DEVNULL, capture_output=True)

@@ -1,0 +1,168 @@
+"""Pure-Python SSH with paramiko, for machines without an ssh binary.
+
+Reads the ssh config (Host, HostName, User, Port, IdentityFile,
+UserKnownHostsFile, ProxyCommand, ProxyJump), uses the ssh agent and the
+user's keys, and checks host keys against known_hosts: an unknown or changed
+key is refused with a message saying which.
+"""
+
+import asyncio
+import getpass
+import os
+import threading
+from typing import Any, List, Optional
+
+import paramiko
+
+from remote_lsp.editor.hosts import HostSpec, parse_host
+from remote_lsp.editor.transport import (
+    CONNECT_TIMEOUT,
+    OnData,
+    OnEof,
+    RemoteProcess,
+    Transport,
+    ssh_config_path,
+)
+from remote_lsp.wire.errors import TransportError
+
+
+class ParamikoProcess(RemoteProcess):
+    def __init__(self, chan: paramiko.Channel) -> None:
+        self.chan = chan
+        self._stderr: List[bytes] = []
+
+    def start(self, on_data: OnData, on_eof: OnEof) -> None:
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:
+            # paramiko is blocking: one reader thread hands data to the loop.
+            while True:
+                try:
+                    data = self.chan.recv(256 * 1024)
+                except (OSError, EOFError, paramiko.SSHException):
+                    data = b""
+                if not data:
+                    loop.call_soon_threadsafe(on_eof)
+                    return
+                loop.call_soon_threadsafe(on_data, data)
+
+        def pump_stderr() -> None:
+            while True:
+                try:
+                    data = self.chan.recv_stderr(65536)
+                except (OSError, EOFError, paramiko.SSHException):
+                    return
+                if not data:
+                    return
+                self._stderr.append(data)
+
+        threading.Thread(target=pump, daemon=True).start()
+        threading.Thread(target=pump_stderr, daemon=True).start()
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.chan.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the reader sees the end and reports it
+
+    def write_eof(self) -> None:
+        try:
+            self.chan.shutdown_write()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+
+    async def wait(self) -> int:
+        loop = asyncio.get_running_loop()
+        rc = await loop.run_in_executor(None, self.chan.recv_exit_status)
+        return 255 if rc == -1 else rc
+
+    def stderr(self) -> str:
+        return b"".join(self._stderr).decode(errors="replace")
+
+    def kill(self) -> None:
+        self.chan.close()
+
+
+class ParamikoSSH(Transport):
+    name = "paramiko"
+    ssh_failure = 255
+
+    def __init__(self, host: HostSpec, state_dir, jump_depth: int = 0) -> None:
+        super().__init__(host, state_dir)
+        self._client: Optional[paramiko.SSHClient] = None
+        self._jump: Optional[ParamikoSSH] = None
+        self._jump_depth = jump_depth
+
+    def _options(self) -> Any:
+        config = paramiko.SSHConfig()
+        path = ssh_config_path()
+        if path.exists():
+            config = paramiko.SSHConfig.from_path(str(path))
+        return config.lookup(self.host.host)
+
+    def connect(self) -> paramiko.SSHClient:
+        if self._client is not None:
+            return self._client
+        opts = self._options()
+        hostname = opts.get("hostname", self.host.host)
+        port = self.host.port or int(opts.get("port", 22))
+        user = self.host.user or opts.get("user") or getpass.getuser()
+        client = paramiko.SSHClient()
+        client.load_system_host_keys()
+        for known in opts.get("userknownhostsfile", "~/.ssh/known_hosts").split():
+            known = os.path.expanduser(known)
+            if os.path.exists(known):
+                client.load_host_keys(known)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        where = "%s (%s port %d)" % (self.host.text, hostname, port)
+        try:
+            client.connect(
+                hostname, port=port, username=user, sock=self._sock(opts, hostname, port),
+                key_filename=[os.path.expanduser(k) for k in opts.get("identityfile", [])] or None,
+                timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT,
+                allow_agent=True, look_for_keys=opts.get("identitiesonly", "no") != "yes")
+        except paramiko.BadHostKeyException:
+            raise TransportError("host key for %s has CHANGED: refusing to connect (someone may be "
+                                 "intercepting; fix known_hosts if the change is expected)" % where) from None
+        except paramiko.AuthenticationException as exc:
+            raise TransportError("ssh %s: authentication failed: %s" % (where, exc)) from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise TransportError("host key for %s is unknown: refusing to connect (add it to "
+                                     "known_hosts first, e.g. by connecting once with ssh)" % where) from None
+            raise TransportError("ssh %s: %s" % (where, exc)) from None
+        except (OSError, EOFError) as exc:
+            raise TransportError("cannot reach %s: %s" % (where, exc)) from None
+        self._client = client
+        return client
+
+    def _sock(self, opts: Any, hostname: str, port: int) -> Any:
+        if opts.get("proxycommand") and opts["proxycommand"].lower() != "none":
+            return paramiko.ProxyCommand(opts["proxycommand"])
+        jump = opts.get("proxyjump")
+        if jump and jump.lower() != "none":
+            if self._jump_depth > 4:
+                raise TransportError("ProxyJump chain too long for %s" % self.host.text)
+            self._jump = ParamikoSSH(parse_host(jump.split(",")[0]), self.state_dir, self._jump_depth + 1)
+            transport = self._jump.connect().get_transport()
+            assert transport is not None
+            return transport.open_channel("direct-tcpip", (hostname, port), ("127.0.0.1", 0))
+        return None
+
+    async def exec(self, command: str) -> RemoteProcess:
+        loop = asyncio.get_running_loop()
+        client = await loop.run_in_executor(None, self.connect)
+        transport = client.get_transport()
+        assert transport is not None
+        try:
+            chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+            chan.exec_command(command)
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransportError("ssh %s: %s" % (self.host.text, exc)) from None
+        return ParamikoProcess(chan)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._jump is not None:
+            self._jump.close()

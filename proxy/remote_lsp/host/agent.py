@@ -1,0 +1,429 @@
+"""The agent: one per user per host, holding every shared language server.
+
+It listens on a Unix socket in a 0700 directory, lets in only its own uid
+(SO_PEERCRED), and keeps instances keyed by (argv, realpath(root)). A lock file
+makes it the only agent; whoever holds the lock may replace a stale socket.
+It uses no CPU while idle: everything is driven by I/O and timers.
+"""
+
+import asyncio
+import fcntl
+import gc
+import logging
+import os
+import shutil
+import signal
+import socket
+import time
+from typing import Dict, List, Optional, Tuple, Union
+
+from remote_lsp import __version__
+from remote_lsp.host import attach, procs
+from remote_lsp.host.aio import background
+from remote_lsp.host.instance import Instance, Key
+from remote_lsp.host.session import Session
+from remote_lsp.version import digest
+from remote_lsp.wire import control
+from remote_lsp.wire.errors import (
+    ATTACH_FAILED,
+    FAILED,
+    REFUSED,
+    NoSuchProcess,
+    Refused,
+    RemoteLspError,
+    UsageError,
+    describe_state_error,
+)
+from remote_lsp.wire.paths import StatePaths, ensure_private_dir
+
+log = logging.getLogger("remote_lsp.agent")
+
+# With no instance and no client for this long, the agent exits.
+DEFAULT_AGENT_IDLE = 1800.0
+REQUEST_TIMEOUT = 30.0  # a caller must send its request within this
+
+
+class Agent:
+    def __init__(self, paths: StatePaths, idle_exit: Optional[float] = DEFAULT_AGENT_IDLE) -> None:
+        self.paths = paths
+        self.instances: Dict[Key, Instance] = {}
+        self.started = time.time()
+        self.idle_exit = idle_exit
+        self._lock_fd = -1
+        self._server: Optional[socket.socket] = None
+        self._done: Optional[asyncio.Future] = None
+        self._idle_handle: Optional[asyncio.TimerHandle] = None
+        self._starting: Dict[Key, asyncio.Future] = {}
+        self._conns = 0
+
+    # --- life cycle ----------------------------------------------------------------
+
+    def acquire(self) -> bool:
+        """Take the agent lock; False if another agent holds it."""
+        self.paths.prepare()
+        fd = os.open(str(self.paths.lock), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def holds_lock(self) -> bool:
+        return self._lock_fd >= 0
+
+    def listen(self) -> None:
+        path = str(self.paths.socket)
+        _unlink(path)  # stale: we hold the lock, so no live agent owns it
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        sock.listen(64)
+        sock.setblocking(False)
+        self._server = sock
+        self.paths.pid.write_text("%d\n" % os.getpid())
+
+    async def serve(self, ready_fd: int = -1) -> None:
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, lambda s=sig: background(self.shutdown(
+                "signal %s" % signal.Signals(s).name)))
+        assert self._server is not None
+        loop.add_reader(self._server.fileno(), self._accept)
+        log.info("agent %s listening on %s (pid %d)", __version__, self.paths.socket, os.getpid())
+        _tell(ready_fd, "ready")
+        self._arm_idle()
+        await self._done
+
+    async def shutdown(self, reason: str) -> None:
+        log.info("agent shutting down: %s", reason)
+        for inst in [i for i in self.instances.values() if i.adopted]:
+            try:  # adopted servers are the user's: give them back, never stop them
+                await self._release(inst.pid)
+            except RemoteLspError as exc:
+                log.warning("could not release %d: %s", inst.pid, exc)
+        await asyncio.gather(*(i.stop("agent " + reason) for i in list(self.instances.values())))
+        loop = asyncio.get_running_loop()
+        if self._server is not None:
+            loop.remove_reader(self._server.fileno())
+            self._server.close()
+            self._server = None
+            try:
+                if self.paths.pid.read_text().strip() == str(os.getpid()):
+                    self.paths.socket.unlink()
+                    self.paths.pid.unlink()
+            except OSError:
+                pass
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def _arm_idle(self) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        if self.idle_exit is None or self.instances or self._conns:
+            return
+        self._idle_handle = asyncio.get_running_loop().call_later(
+            self.idle_exit, lambda: background(self.shutdown("idle")))
+
+    # --- connections -----------------------------------------------------------------
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            background(self._handle(conn))
+
+    async def _handle(self, conn: socket.socket) -> None:
+        self._conns += 1
+        self._arm_idle()
+        fds: List[int] = []
+        try:
+            pid, uid, _gid = control.peer_credentials(conn)
+            if uid != os.getuid():
+                log.warning("refused a connection from uid %d (pid %d)", uid, pid)
+                await control.send_async(conn, control.Failure(
+                    REFUSED, "refused: this agent serves uid %d only" % os.getuid()))
+                return
+            conn.setblocking(False)
+            line, fds = await control.recv_async(conn, REQUEST_TIMEOUT)
+            if line is None:
+                return
+            request = control.decode_request(line)
+            if isinstance(request, control.ConnectRequest):
+                fds = await self._connect(conn, pid, request, fds)
+                return
+            await control.send_async(conn, await self._dispatch(request))
+        except RemoteLspError as exc:
+            if isinstance(exc, control.VersionMismatch):
+                log.warning("refused a client of another version: %s", exc)
+            await control.send_async(conn, control.Failure(exc.code, exc.message))
+        except (OSError, ValueError, asyncio.TimeoutError) as exc:
+            log.warning("control connection failed: %r", exc)
+            await control.send_async(conn, control.Failure(FAILED, str(exc) or "control connection failed"))
+        finally:
+            for fd in fds:
+                _close_fd(fd)
+            conn.close()
+            self._conns -= 1
+            self._arm_idle()
+
+    async def _dispatch(self, request: control.Request) -> control.Reply:
+        if isinstance(request, control.StatusRequest):
+            return self.status()
+        if isinstance(request, control.RunRequest):
+            inst, created = await self._instance_for(request)
+            return control.Started(pid=inst.pid, created=created, name=inst.name)
+        if isinstance(request, control.StopRequest):
+            return control.Stopped(stopped=await self._stop(request))
+        if isinstance(request, control.AttachRequest):
+            return await self._attach(request)
+        if isinstance(request, control.ReleaseRequest):
+            return await self._release(request.pid)
+        if isinstance(request, control.ShutdownRequest):
+            asyncio.get_running_loop().call_soon(
+                lambda: background(self.shutdown("asked to stop")))
+            return control.Done()
+        raise UsageError("the agent cannot serve %r here" % request.op)
+
+    async def _connect(self, conn: socket.socket, peer_pid: int, request: control.ConnectRequest,
+                       fds: List[int]) -> List[int]:
+        if len(fds) != 2:
+            raise UsageError("connect needs the client's stdin and stdout")
+        if request.pid is not None:
+            inst, created = self._managed(request.pid), False
+        else:
+            inst, created = await self._instance_for(request)
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+
+        def on_close(session: Session, reason: str) -> None:
+            inst.remove_client(session)
+            if not ended.done():
+                ended.set_result(reason)
+
+        session = inst.add_client(fds[0], fds[1], peer_pid, on_close)
+        # The session's channel owns the fds now.
+        await control.send_async(conn, control.Connected(pid=inst.pid, created=created, client=session.id,
+                                                         clients=len(inst.sessions)))
+        lifeline = background(loop.sock_recv(conn, 1))
+        done, _ = await asyncio.wait([lifeline, ended], return_when=asyncio.FIRST_COMPLETED)
+        if lifeline in done:
+            session.close("the connect process went away")
+        else:
+            lifeline.cancel()
+            await control.send_async(conn, control.SessionEnd(failed=session.failed, message=ended.result()))
+        return []
+
+    async def _instance_for(self, request: Union[control.ConnectRequest, control.RunRequest]
+                            ) -> Tuple[Instance, bool]:
+        argv = request.argv
+        if not argv:
+            raise UsageError("no server command given")
+        env = request.env or dict(os.environ)
+        root = os.path.realpath(request.root or request.cwd or os.getcwd())
+        if not os.path.isdir(root):
+            raise UsageError("root %s is not a directory" % root)
+        exe = shutil.which(argv[0], path=env.get("PATH"))
+        if exe is None:
+            raise RemoteLspError("%s: command not found on this host (PATH=%s)"
+                                 % (argv[0], env.get("PATH", "")))
+        argv = [os.path.abspath(exe)] + list(argv[1:])
+        key: Key = (tuple(argv), root)
+        # Concurrent first connects for one key wait for the one spawn.
+        while key in self._starting:
+            await asyncio.shield(self._starting[key])
+        inst = self.instances.get(key)
+        if inst is not None and not inst.gone and not inst.stopping:
+            return inst, False
+        fut = asyncio.get_running_loop().create_future()
+        self._starting[key] = fut
+        try:
+            inst = Instance(argv, root, request.name or os.path.basename(argv[0]),
+                            request.idle_timeout, self._instance_gone, self.paths.logs)
+            await inst.spawn(env)
+            self.instances[key] = inst
+            self._arm_idle()
+            return inst, True
+        except OSError as exc:
+            raise RemoteLspError("cannot start %s: %s" % (" ".join(argv), exc)) from exc
+        finally:
+            del self._starting[key]
+            fut.set_result(None)
+
+    # --- attach by PID ------------------------------------------------------------------
+
+    async def _attach(self, request: control.AttachRequest) -> control.Attached:
+        pid, method = request.pid, request.method
+        if method not in attach.METHODS:
+            raise UsageError("unknown method %r (auto, ptrace or gdb)" % method)
+        if any(i.pid == pid for i in self.instances.values()):
+            raise Refused("process %d is already managed by this agent; share it with "
+                          "`remote-lsp connect --pid %d`" % (pid, pid))
+        fifo_dir = str(self.paths.fifos)
+        if procs.fd_target(pid, 0).startswith(fifo_dir):
+            raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
+        p, kind = attach.validate(pid, request.name)
+        root = os.path.realpath(request.root or procs.cwd(pid) or "/")
+        ensure_private_dir(self.paths.fifos)
+        base = os.path.join(fifo_dir, "%d-%d" % (pid, p.start_ticks))
+        in_path, out_path = base + ".in", base + ".out"
+        fds: List[int] = []
+        try:
+            for path in (in_path, out_path):
+                _unlink(path)
+                os.mkfifo(path, 0o600)
+            # Our ends first, so the target's opens never block: we hold the
+            # stdin FIFO read-write, and the stdout FIFO's reader.
+            fds.append(os.open(in_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC))
+            fds.append(os.open(out_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            started = time.monotonic()
+            loop = asyncio.get_running_loop()
+            saved, used = await loop.run_in_executor(None, lambda: attach.attach(
+                p, in_path, out_path, method, request.timeout,
+                os.environ.get("REMOTE_LSP_ATTACH_FAIL_AT")))
+            elapsed = time.monotonic() - started
+        except BaseException as exc:
+            for fd in fds:
+                _close_fd(fd)
+            _unlink(in_path, out_path)
+            if isinstance(exc, attach.AttachError) and exc.code == ATTACH_FAILED:
+                raise attach.AttachError("attach to %d failed and was rolled back; the process goes "
+                                         "on as before: %s" % (pid, exc.message)) from None
+            raise
+        inst = Instance(p.argv, root, kind, None, self._instance_gone, self.paths.logs)
+        inst.adopt(pid, p.start_ticks, fds[1], fds[0],
+                   {"saved": saved, "method": used, "fifos": (in_path, out_path)})
+        self.instances[inst.key] = inst
+        self._arm_idle()
+        log.info("attached to %s (pid %d) with %s in %.0f ms", kind, pid, used, elapsed * 1000)
+        return control.Attached(pid=pid, name=kind, root=root, method=used,
+                                initialized=inst.mux.init_result is not None, ms=round(elapsed * 1000, 1))
+
+    async def _release(self, pid: int) -> control.Released:
+        inst = self._managed(pid)
+        if not inst.adopted:
+            raise Refused("process %d was started by the agent, not attached: use `remote-lsp stop "
+                          "%d` to stop it" % (pid, pid))
+        p = procs.read_proc(pid)
+        if p is None:
+            raise NoSuchProcess("process %d is gone" % pid)
+        info = inst.attached
+        loop = asyncio.get_running_loop()
+        inst.releasing = True
+        try:
+            await loop.run_in_executor(None, lambda: attach.release(p, info["saved"], info["method"], 10.0))
+        except BaseException:
+            inst.releasing = False
+            raise
+        inst.let_go("was released: it is back on its own terminal")
+        _unlink(*info["fifos"])
+        log.info("released %s (pid %d)", inst.name, pid)
+        return control.Released(pid=pid)
+
+    def _managed(self, pid: int) -> Instance:
+        for inst in self.instances.values():
+            if inst.pid == pid and not inst.gone and not inst.stopping:
+                return inst
+        raise NoSuchProcess("no language server with pid %d is managed by this agent "
+                            "(start it with `remote-lsp run`, or attach it)" % pid)
+
+    def _instance_gone(self, inst: Instance) -> None:
+        if self.instances.get(inst.key) is inst:
+            del self.instances[inst.key]
+        self._arm_idle()
+
+    async def _stop(self, request: control.StopRequest) -> List[int]:
+        if request.all:
+            targets = list(self.instances.values())
+        else:
+            pid = request.pid
+            targets = [i for i in self.instances.values() if i.pid == pid]
+            if not targets:
+                raise NoSuchProcess("no instance with pid %s is managed by this agent" % pid)
+        await asyncio.gather(*(i.stop("asked to stop") for i in targets))
+        return [i.pid for i in targets]
+
+    def status(self) -> control.Status:
+        return control.Status(
+            agent={
+                "pid": os.getpid(),
+                "version": __version__,
+                "build": digest(),
+                "protocol": control.PROTOCOL,
+                "home": str(self.paths.root),
+                "started": self.started,
+                "rss_kb": procs.rss_kb(os.getpid()),
+            },
+            instances=[i.describe() for i in self.instances.values()],
+        )
+
+
+def _idle(value: Optional[str]) -> Optional[float]:
+    if value is None or value == "never":
+        return None
+    return max(0.0, float(value))
+
+
+def _unlink(*paths: str) -> None:
+    """Remove what of `paths` exists (a dangling symlink included)."""
+    for path in paths:
+        if os.path.lexists(path):
+            os.unlink(path)
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
+    """Run the agent in this process until it is stopped. 0 also when another
+    agent already holds the lock: the caller then simply connects to it."""
+    agent = Agent(paths, _agent_idle_from_env())
+    try:
+        if not agent.acquire():
+            _tell(ready_fd, "busy")
+            return 0
+        logging.basicConfig(
+            filename=str(paths.log), level=logging.INFO,
+            format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+        agent.listen()
+    except (OSError, RemoteLspError) as exc:
+        # A full disk or a read-only state directory: say why to whoever
+        # started us, since the log may be exactly what cannot be written.
+        text = exc.message if isinstance(exc, RemoteLspError) else describe_state_error(exc, paths.root)
+        _tell(ready_fd, "error: %s" % text)
+        if agent.holds_lock():  # then nobody else owns these half-made files
+            _unlink(str(paths.socket), str(paths.pid))
+        return 1
+    # Start-up objects live as long as the agent: keep the collector off them,
+    # so a collection never has to walk them between two messages.
+    gc.collect()
+    gc.freeze()
+    asyncio.run(agent.serve(ready_fd))
+    return 0
+
+
+def _tell(ready_fd: int, word: str) -> None:
+    if ready_fd >= 0:
+        os.write(ready_fd, word.encode() + b"\n")
+        os.close(ready_fd)
+
+
+def _agent_idle_from_env() -> Optional[float]:
+    raw = os.environ.get("REMOTE_LSP_AGENT_IDLE")
+    if raw is None:
+        return DEFAULT_AGENT_IDLE
+    return _idle(raw)

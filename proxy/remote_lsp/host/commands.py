@@ -1,0 +1,255 @@
+"""The subcommands that run on this machine (no `--host`): each one a request
+to the local agent, or a look at the processes here."""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from remote_lsp import __version__
+from remote_lsp.version import digest
+from remote_lsp.wire import control
+from remote_lsp.wire.errors import NoSuchProcess, UsageError
+from remote_lsp.wire.paths import StatePaths
+
+
+def run(args: argparse.Namespace, command: List[str]) -> int:
+    if args.command == "agent":
+        return _agent(args)
+    _precheck(args, command)
+    if args.command == "connect":
+        from remote_lsp.host.connect import connect
+
+        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout))
+    handler = {
+        "run": _run, "status": _status, "list": _discover, "processes": _discover, "attach": _attach,
+        "locate": _locate, "release": _release, "stop": _stop,
+    }.get(args.command)
+    if handler is None:
+        raise UsageError("unknown subcommand %s" % args.command)
+    return handler(args, command)
+
+
+def _precheck(args: argparse.Namespace, command: List[str]) -> None:
+    """Refuse what is plainly wrong here, before an agent is started for it."""
+    if args.command == "connect":
+        if not command and args.pid is None:
+            raise UsageError("connect: give the server command after --, or --pid")
+        if args.protocol is not None:
+            raise UsageError("connect: --protocol names the editor's remote URIs, so it needs --host")
+    if args.command == "run" and not command:
+        raise UsageError("run: give the server command after --")
+    root = getattr(args, "root", None)
+    if root is not None and args.command in ("connect", "run", "attach") and not os.path.isdir(root):
+        raise UsageError("root %s is not a directory" % root)
+    pid = getattr(args, "pid", None)
+    if pid is not None and args.command == "attach" and (pid <= 0 or not os.path.exists("/proc/%d" % pid)):
+        raise NoSuchProcess("no process with pid %d" % pid)
+
+
+def _idle(value: Any) -> Optional[float]:
+    return None if value == "never" else float(value)
+
+
+def _ask(request: control.Request, expected: Any, autostart: bool = False) -> Any:
+    from remote_lsp.host.daemon import ask
+
+    return ask(request, expected, autostart)
+
+
+def _agent(args: argparse.Namespace) -> int:
+    # The agent lives as long as the servers and never speaks TLS: keep asyncio
+    # from loading OpenSSL (1.5 MB of the agent's RSS, measured by make bench).
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
+    from remote_lsp.host.agent import run_agent
+    from remote_lsp.host.daemon import daemonize
+
+    if args.daemonize:
+        daemonize()
+    return run_agent(StatePaths.default(), args.ready_fd)
+
+
+def _run(args: argparse.Namespace, command: List[str]) -> int:
+    reply = _ask(control.RunRequest(argv=command, root=args.root, cwd=os.getcwd(), name=args.name,
+                                    idle_timeout=_idle(args.idle_timeout), env=dict(os.environ)),
+                 control.Started, autostart=True)
+    print(reply.pid)
+    return 0
+
+
+def _status(args: argparse.Namespace, command: List[str]) -> int:
+    status = _agent_status()
+    out = {"agent": status.agent if status else None, "instances": status.instances if status else [],
+           "host": host_facts()}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    if status is None:
+        print("no agent is running: no language servers")
+        return 0
+    agent = status.agent
+    print("agent %s (build %s) pid %d, %d kB, state in %s" % (
+        agent["version"], agent["build"], agent["pid"], agent["rss_kb"], agent["home"]))
+    for inst in status.instances:
+        idle = inst["idle_timeout"]
+        print("\n%s pid %d  root %s  idle %s  %s" % (
+            inst["name"], inst["pid"], inst["root"], "never" if idle is None else "%gs" % idle,
+            "initialized" if inst["initialized"] else "not initialized"))
+        print("  argv: %s" % " ".join(inst["argv"]))
+        for c in inst["clients"]:
+            print("  client %d %s (pid %d), %d document(s), %d pending" % (
+                c["id"], c["name"], c["pid"], len(c["documents"]), c["pending_requests"]))
+        for d in inst["documents"]:
+            print("  document %s v%d, open in %d client(s)" % (d["uri"], d["version"], d["clients"]))
+    if not status.instances:
+        print("no language servers running")
+    return 0
+
+
+def _agent_status() -> Optional[control.Status]:
+    """The agent's status, or None when no agent runs (none is started for it)."""
+    from remote_lsp.host.daemon import NoAgent
+
+    try:
+        return _ask(control.StatusRequest(), control.Status)
+    except NoAgent:
+        return None
+
+
+def _discover(args: argparse.Namespace, command: List[str]) -> int:
+    """`list` and `processes`: what runs here, marked with what the agent manages."""
+    from remote_lsp.host import discovery
+
+    status = _agent_status()
+    managed = {i["pid"]: i for i in (status.instances if status else [])}
+    pattern = getattr(args, "pattern", None)
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UsageError("invalid pattern %r: %s" % (pattern, exc)) from None
+    fifos = str(StatePaths.default().fifos)
+
+    def mark(row: Dict[str, Any], inst: Dict[str, Any]) -> None:
+        row.update(managed=True, clients=len(inst["clients"]), name=inst["name"], root=inst["root"])
+
+    rows = []
+    for row in discovery.find(pattern, our_fifos=fifos):
+        if args.command == "list" and not args.all and row["uid"] != os.getuid():
+            continue
+        inst = managed.pop(row["pid"], None)
+        if inst is not None:
+            mark(row, inst)
+        rows.append(row)
+    if args.command == "list":  # managed servers whose names we would not have guessed
+        for inst in managed.values():
+            found = discovery.describe(inst["pid"], fifos)
+            if found is not None:
+                mark(found, inst)
+                rows.append(found)
+    rows.sort(key=lambda r: r["pid"])
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table([dict(r, age=_age(r["started"]), rss="%d MB" % (r["rss_kb"] // 1024),
+                           managed="yes" if r["managed"] else "no") for r in rows],
+                     ("pid", "name", "root", "rss", "age", "stdin", "managed", "clients"))
+    return 0
+
+
+def _age(started: float) -> str:
+    secs = max(0, int(time.time() - started))
+    if secs >= 86400:
+        return "%dd%02dh" % (secs // 86400, secs % 86400 // 3600)
+    if secs >= 3600:
+        return "%dh%02dm" % (secs // 3600, secs % 3600 // 60)
+    return "%dm%02ds" % (secs // 60, secs % 60)
+
+
+def _locate(args: argparse.Namespace, command: List[str]) -> int:
+    """Walk up from PATH to the nearest directory holding a marker (else PATH's
+    directory), and look up each command in PATH: all on the host, at once."""
+    path = os.path.realpath(args.path)
+    start = path if os.path.isdir(path) else os.path.dirname(path)
+    root = None
+    here = start
+    while args.marker:
+        if any(os.path.exists(os.path.join(here, m)) for m in args.marker):
+            root = here
+            break
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    print(json.dumps({"path": path, "root": root or start, "marker_found": root is not None,
+                      "commands": {c: shutil.which(c) for c in args.commands}}))
+    return 0
+
+
+def host_facts() -> Dict[str, Any]:
+    """What an editor's health check wants to know about this host."""
+    import platform
+
+    from remote_lsp.host.attach.ptrace import yama_scope
+
+    return {"python": platform.python_version(), "machine": platform.machine(),
+            "ptrace_scope": yama_scope(), "version": __version__, "build": digest()}
+
+
+def _attach(args: argparse.Namespace, command: List[str]) -> int:
+    reply = _ask(control.AttachRequest(pid=args.pid, root=args.root, name=args.name, method=args.method,
+                                       timeout=args.timeout), control.Attached, autostart=True)
+    if args.json:
+        print(json.dumps(dict(vars(reply), ok=True)))
+    else:
+        print("attached to %s (pid %d) with %s in %.0f ms; share it with: remote-lsp connect --pid %d"
+              % (reply.name, reply.pid, reply.method, reply.ms, reply.pid))
+    return 0
+
+
+def _release(args: argparse.Namespace, command: List[str]) -> int:
+    reply = _ask(control.ReleaseRequest(pid=args.pid), control.Released)
+    if args.json:
+        print(json.dumps({"ok": True, "pid": reply.pid}))
+    else:
+        print("released %d: it is back on its own stdin and stdout" % reply.pid)
+    return 0
+
+
+def _stop(args: argparse.Namespace, command: List[str]) -> int:
+    from remote_lsp.host.daemon import NoAgent
+
+    if args.pid is None and not args.all and not args.agent:
+        raise UsageError("stop: give a PID, --all or --agent")
+    try:
+        if args.agent:
+            stopped = _ask(control.StopRequest(all=True), control.Stopped).stopped
+            _ask(control.ShutdownRequest(), control.Done)
+        else:
+            stopped = _ask(control.StopRequest(pid=args.pid, all=args.all), control.Stopped).stopped
+    except NoAgent:
+        if not args.agent:
+            raise
+        stopped = []
+    if args.json:
+        print(json.dumps({"stopped": stopped}))
+    else:
+        for pid in stopped:
+            print("stopped %d" % pid)
+    return 0
+
+
+def _print_table(rows: List[Dict[str, Any]], cols: Sequence[str]) -> None:
+    if not rows:
+        print("no language servers running")
+        return
+    cells = [[str(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+

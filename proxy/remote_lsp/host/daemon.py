@@ -1,0 +1,117 @@
+"""Finding the agent, and starting it on demand.
+
+Race-safe by construction: any number of callers may start an agent at once;
+the agent lock lets exactly one of them listen, the others exit, and every
+caller connects to whichever won.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Type
+
+from remote_lsp.wire import control
+from remote_lsp.wire.errors import RemoteLspError, describe_state_error
+from remote_lsp.wire.paths import StatePaths
+
+START_TIMEOUT = 15.0
+
+
+class NoAgent(RemoteLspError):
+    """No agent runs, and none was to be started for this."""
+
+
+def self_command() -> List[str]:
+    """argv that runs this very program (from a checkout, a wheel or a zipapp)."""
+    # -S: the host side needs no site-packages, and skipping them starts faster.
+    return [sys.executable, "-S", "-m", "remote_lsp"]
+
+
+def self_env() -> dict:
+    env = dict(os.environ)
+    # The directory holding the package (or the zipapp itself) goes on the path.
+    here = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def try_connect(paths: StatePaths) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(paths.socket))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def connect_agent(paths: StatePaths, autostart: bool = True) -> socket.socket:
+    """A connected control socket, starting the agent first if needed."""
+    try:
+        return try_connect(paths)
+    except (FileNotFoundError, ConnectionRefusedError):
+        if not autostart:
+            raise NoAgent("no agent is running (state in %s)" % paths.root) from None
+    except OSError as exc:  # permissions, or a state path that is not a directory
+        raise RemoteLspError("cannot reach the agent: %s" % describe_state_error(exc, paths.socket)) from None
+    start_agent(paths)
+    deadline = time.monotonic() + START_TIMEOUT
+    delay = 0.005
+    while True:
+        try:
+            return try_connect(paths)
+        except (FileNotFoundError, ConnectionRefusedError):
+            # Another caller's agent won the lock and is still starting.
+            if time.monotonic() > deadline:
+                raise RemoteLspError("the agent did not start; see %s" % paths.log) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+def ask(request: control.Request, expected: Type[control.R], autostart: bool = False) -> control.R:
+    """One request and its reply, with the local agent (started on demand if
+    `autostart`)."""
+    sock = connect_agent(StatePaths.default(), autostart=autostart)
+    with sock:
+        control.send(sock, request)
+        return control.recv_reply(sock, expected)
+
+
+def start_agent(paths: StatePaths) -> None:
+    """Start a daemonised agent and wait until it listens (or loses the race)."""
+    paths.prepare()
+    read_fd, write_fd = os.pipe()
+    try:
+        try:
+            log = open(str(paths.log), "ab")
+        except OSError as exc:
+            raise RemoteLspError("cannot write the agent log: %s" % describe_state_error(exc)) from None
+        with log:
+            proc = subprocess.Popen(
+                self_command() + ["agent", "--daemonize", "--ready-fd", str(write_fd)],
+                env=self_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                pass_fds=(write_fd,), cwd="/", start_new_session=True)
+        os.close(write_fd)
+        write_fd = -1
+        with os.fdopen(read_fd, "rb") as ready:
+            read_fd = -1
+            word = ready.readline().strip()  # EOF if it died before saying
+        proc.wait()  # the daemonising parent exits at once
+        if word.startswith(b"error: "):
+            raise RemoteLspError("the agent could not start: %s" % word[7:].decode(errors="replace"))
+        if word not in (b"ready", b"busy"):
+            raise RemoteLspError("the agent failed to start; see %s" % paths.log)
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                os.close(fd)
+
+
+def daemonize() -> None:
+    """Detach from the caller: fork, let the parent exit, new session."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()

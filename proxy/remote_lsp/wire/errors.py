@@ -1,0 +1,61 @@
+"""Errors that reach the user, each with the CLI exit code of the contract."""
+
+import errno
+
+USAGE = 2
+NO_SUCH_PROCESS = 3
+REFUSED = 4
+ATTACH_FAILED = 5
+TRANSPORT = 6
+FAILED = 1  # anything else: a server that cannot start, an agent that died
+
+
+class RemoteLspError(Exception):
+    """An error with a message for the user and an exit code."""
+
+    code = FAILED
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+    def to_json(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class UsageError(RemoteLspError):
+    code = USAGE
+
+
+class NoSuchProcess(RemoteLspError):
+    code = NO_SUCH_PROCESS
+
+
+class Refused(RemoteLspError):
+    code = REFUSED
+
+
+class TransportError(RemoteLspError):
+    code = TRANSPORT
+
+
+def describe_os_error(exc: OSError, where: object = None) -> str:
+    """`OSError` in words a user can act on, naming the file (or `where`)."""
+    text = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        text = "no space left on the device"
+    name = exc.filename or where
+    return "%s: %s" % (name, text) if name else text
+
+
+def describe_state_error(exc: OSError, where: object = None) -> str:
+    """The same, for the agent's state directory: says how to move it."""
+    text = describe_os_error(exc, where)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        text += " (the state directory must be writable; set REMOTE_LSP_HOME to move it)"
+    return text

@@ -1,0 +1,267 @@
+"""The sharing contract (DESIGN.md), point by point, against the mux in process.
+
+Exact: every message each side was sent is in a list. Point 8 (the idle
+policy) belongs to the instance and is tested end to end in test_sharing.py,
+as is the wiring of everything here through the real agent.
+"""
+
+import os
+
+from remote_lsp.wire import jsonrpc
+
+from tests.support.muxharness import Harness
+
+DOC = {"uri": "file:///w/a.py", "languageId": "python", "version": 1, "text": "a = 1\n"}
+
+
+def insert(uri, version, line, ch, text):
+    return {"textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"range": {"start": {"line": line, "character": ch},
+                                          "end": {"line": line, "character": ch}}, "text": text}]}
+
+
+# --- 1: initialize once, for everyone --------------------------------------------
+
+def test_1_first_initialize_goes_to_the_server_with_agent_pid_and_utf16():
+    h = Harness()
+    a = h.client()
+    a.request(7, "initialize", {"processId": 4242, "capabilities": {"general": {"positionEncodings":
+                                                                                ["utf-8", "utf-16"]}}})
+    sent = h.last_request("initialize")
+    assert sent["params"]["processId"] == os.getpid()
+    assert sent["params"]["capabilities"]["general"]["positionEncodings"] == ["utf-16"]
+    assert a.responses(7) == []  # waits for the server
+    h.answer("initialize", {"capabilities": {"hoverProvider": True}})
+    assert a.responses(7)[0]["result"] == {"capabilities": {"hoverProvider": True}}
+
+
+def test_1_later_clients_get_the_cached_result_and_initialized_goes_once():
+    h = Harness()
+    a = h.ready_client()
+    b = h.client()
+    b.request("b-init", "initialize", {"processId": 1, "capabilities": {}})
+    assert b.responses("b-init")[0]["result"]["capabilities"]["hoverProvider"] is True
+    b.notify("initialized", {})
+    assert len(h.server_got("initialize")) == 1
+    assert len(h.server_got("initialized")) == 1
+    assert a.closed is None
+
+
+def test_1_clients_initializing_together_share_one_server_initialize():
+    h = Harness()
+    a, b = h.client(), h.client()
+    a.request(1, "initialize", {"capabilities": {}})
+    b.request(1, "initialize", {"capabilities": {}})
+    assert len(h.server_got("initialize")) == 1
+    h.answer("initialize", {"capabilities": {}})
+    assert a.responses(1) and b.responses(1)
+
+
+# --- 2: shutdown and exit end one client ------------------------------------------
+
+def test_2_shutdown_is_answered_by_the_mux_and_exit_ends_that_client_only():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.request("s", "shutdown")
+    assert a.responses("s") == [{"jsonrpc": "2.0", "id": "s", "result": None}]
+    a.notify("exit")
+    assert a.closed == "exit" and b.closed is None
+    assert not h.server_got("shutdown") and not h.server_got("exit")
+
+
+# --- 3: ids and cancellation -----------------------------------------------------------
+
+def test_3_ids_are_rewritten_and_restored_per_client():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.request(5, "textDocument/hover", {"position": {"line": 0, "character": 0}})
+    b.request(5, "textDocument/hover", {"position": {"line": 1, "character": 0}})
+    sa, sb = [m["id"] for m in h.server_got("textDocument/hover")]
+    assert sa != sb
+    h.server_sends(jsonrpc.response(sb, "for b"))
+    h.server_sends(jsonrpc.response(sa, "for a"))
+    assert [m["result"] for m in a.responses(5)] == ["for a"]
+    assert [m["result"] for m in b.responses(5)] == ["for b"]
+
+
+def test_3_cancel_is_translated_to_the_server_id():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.request(9, "test/slow")
+    b.request(9, "test/slow")
+    sa = h.server_got("test/slow")[0]["id"]
+    a.notify("$/cancelRequest", {"id": 9})
+    assert [m["params"] for m in h.server_got("$/cancelRequest")] == [{"id": sa}]
+
+
+def test_3_a_client_leaving_has_its_requests_cancelled_and_late_replies_dropped():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.request(1, "test/slow")
+    sid = h.server_got("test/slow")[0]["id"]
+    a.close("gone")
+    assert [m["params"] for m in h.server_got("$/cancelRequest")] == [{"id": sid}]
+    before = len(b.got)
+    h.server_sends(jsonrpc.response(sid, "late"))
+    assert len(b.got) == before and not a.responses(1)
+
+
+# --- 4: requests from the server --------------------------------------------------------
+
+def test_4_progress_create_refresh_and_registrations_are_answered_and_broadcast():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    for sid, method, params in (
+            (101, "window/workDoneProgress/create", {"token": "t"}),
+            (102, "workspace/semanticTokens/refresh", None),
+            (103, "client/registerCapability", {"registrations": [{"id": "r1", "method": "x/y"}]})):
+        h.server_sends(jsonrpc.request(sid, method, params))
+        assert h.to_server[-1] == {"jsonrpc": "2.0", "id": sid, "result": None}
+        for c in (a, b):
+            assert c.received(method)[-1].get("params") == params
+
+
+def test_4_registrations_are_replayed_to_a_late_joiner_and_unregistrations_remembered():
+    h = Harness()
+    h.ready_client()
+    regs = [{"id": "r1", "method": "a/b"}, {"id": "r2", "method": "c/d"}]
+    h.server_sends(jsonrpc.request(1, "client/registerCapability", {"registrations": regs}))
+    h.server_sends(jsonrpc.request(2, "client/unregisterCapability",
+                                   {"unregisterations": [{"id": "r1", "method": "a/b"}]}))
+    late = h.ready_client()
+    assert [m["params"] for m in late.received("client/registerCapability")] == [{"registrations": regs[1:]}]
+
+
+def test_4_routed_requests_go_to_the_client_waiting_and_its_answer_goes_back():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    b.request("cmd", "workspace/executeCommand", {"command": "fix"})
+    h.server_sends(jsonrpc.request("srv-1", "workspace/applyEdit", {"edit": {}}))
+    assert not a.received("workspace/applyEdit")
+    (asked,) = b.received("workspace/applyEdit")
+    b.send(jsonrpc.response(asked["id"], {"applied": True}))
+    assert h.to_server[-1] == {"jsonrpc": "2.0", "id": "srv-1", "result": {"applied": True}}
+
+
+def test_4_with_no_client_the_mux_answers_with_a_default():
+    h = Harness(init_result={"capabilities": {}})
+    h.server_sends(jsonrpc.request(1, "workspace/configuration", {"items": [{}, {}]}))
+    assert h.to_server[-1] == {"jsonrpc": "2.0", "id": 1, "result": [None, None]}
+    h.server_sends(jsonrpc.request(2, "window/showDocument", {"uri": "file:///w/a.py"}))
+    assert h.to_server[-1]["result"] == {"success": False}
+    h.server_sends(jsonrpc.request(3, "custom/ask", {}))
+    assert h.to_server[-1]["error"]["code"] == jsonrpc.METHOD_NOT_FOUND
+
+
+def test_4_a_client_leaving_with_a_server_request_gets_it_answered_by_default():
+    h = Harness()
+    a = h.ready_client()
+    h.server_sends(jsonrpc.request(8, "workspace/configuration", {"items": [{}]}))
+    assert a.received("workspace/configuration")
+    a.close("gone")
+    assert h.to_server[-1] == {"jsonrpc": "2.0", "id": 8, "result": [None]}
+
+
+def test_4_workspace_folders_are_answered_by_the_mux():
+    h = Harness(root_uri="file:///w/proj")
+    a = h.ready_client()
+    h.server_sends(jsonrpc.request(4, "workspace/workspaceFolders"))
+    assert h.to_server[-1]["result"] == [{"uri": "file:///w/proj", "name": "proj"}]
+    assert not a.received("workspace/workspaceFolders")
+
+
+# --- 5: notifications to everyone ---------------------------------------------------------
+
+def test_5_diagnostics_progress_and_messages_reach_every_ready_client():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    pending = h.client()  # not initialized: it gets nothing yet
+    h.server_sends(jsonrpc.request(1, "window/workDoneProgress/create", {"token": 3}))
+    for method, params in (("textDocument/publishDiagnostics", {"uri": "file:///w/a.py", "diagnostics": []}),
+                           ("$/progress", {"token": 3, "value": {"kind": "begin", "title": "x"}}),
+                           ("window/logMessage", {"type": 3, "message": "hi"}),
+                           ("window/showMessage", {"type": 3, "message": "hi"})):
+        h.server_sends(jsonrpc.notification(method, params))
+        for c in (a, b):
+            assert c.received(method)[-1]["params"] == params
+    assert pending.got == []
+
+
+def test_5_progress_for_a_clients_own_token_goes_to_that_client_only():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.request(1, "workspace/symbol", {"query": "", "workDoneToken": "mine"})
+    h.server_sends(jsonrpc.notification("$/progress", {"token": "mine", "value": {"kind": "begin"}}))
+    assert a.received("$/progress") and not b.received("$/progress")
+
+
+# --- 6: documents -----------------------------------------------------------------------------
+
+def test_6_documents_are_reference_counted_and_closed_with_their_last_client():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.notify("textDocument/didOpen", {"textDocument": DOC})
+    b.notify("textDocument/didOpen", {"textDocument": DOC})
+    assert len(h.server_got("textDocument/didOpen")) == 1
+    a.close("gone")
+    assert not h.server_got("textDocument/didClose")
+    b.notify("textDocument/didClose", {"textDocument": {"uri": DOC["uri"]}})
+    assert len(h.server_got("textDocument/didClose")) == 1
+
+
+def test_6_the_server_holds_the_last_editors_text_with_rising_versions():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.notify("textDocument/didOpen", {"textDocument": DOC})
+    b.notify("textDocument/didOpen", {"textDocument": DOC})
+    a.notify("textDocument/didChange", insert(DOC["uri"], 2, 0, 0, "# a\n"))
+    b.notify("textDocument/didChange", insert(DOC["uri"], 2, 0, 0, "# b\n"))  # b never saw a's line
+    changes = h.server_got("textDocument/didChange")
+    assert changes[-1]["params"]["contentChanges"] == [{"text": "# b\na = 1\n"}]  # full resync
+    versions = [c["params"]["textDocument"]["version"] for c in changes]
+    assert versions == sorted(set(versions))
+
+
+# --- 7: one client's mistakes stay its own; a gone server answers everyone -----------------------
+
+def test_7_ill_typed_messages_never_reach_the_server():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    before = list(h.to_server)
+    a.notify("textDocument/didChange", {"textDocument": None, "contentChanges": []})
+    a.notify("textDocument/didOpen", {"textDocument": {"uri": 5}})
+    a.request("x", "initialize", {"capabilities": "all"})
+    a.request("y", "textDocument/hover", {"workDoneToken": {"no": 1}})
+    a.notify("$/cancelRequest", {"id": [1]})
+    assert h.to_server == before
+    assert a.responses("x")[0]["error"]["code"] == jsonrpc.INVALID_PARAMS
+    assert a.responses("y")[0]["error"]["code"] == jsonrpc.INVALID_PARAMS
+    logged = [m["params"]["message"] for m in a.received("window/logMessage")]
+    assert len(logged) == 3 and "textDocument must be an object" in logged[0]
+    assert a.closed is None and b.closed is None and not b.received("window/logMessage")
+
+
+def test_7_a_gone_server_answers_every_pending_request_with_the_reason():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.request(1, "test/slow")
+    b.request(2, "test/slow")
+    h.mux.fail_pending("remote-lsp: server was killed by SIGKILL")
+    for c, rid in ((a, 1), (b, 2)):
+        assert "SIGKILL" in c.responses(rid)[0]["error"]["message"]
+
+
+# --- 9: the server's own requests keep their ids both ways -------------------------------------------
+
+def test_9_the_servers_cancel_reaches_the_client_with_the_id_it_saw():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    a.request("cmd", "workspace/executeCommand", {"command": "x"})
+    h.server_sends(jsonrpc.request("srv-7", "window/showMessageRequest", {"type": 3, "message": "ok?"}))
+    (asked,) = a.received("window/showMessageRequest")
+    h.server_sends(jsonrpc.notification("$/cancelRequest", {"id": "srv-7"}))
+    assert a.received("$/cancelRequest") == [jsonrpc.notification("$/cancelRequest", {"id": asked["id"]})]
+    assert not b.received("$/cancelRequest")
+    # The client's answer to a cancelled request still reaches the server under its id.
+    a.send(jsonrpc.error(asked["id"], jsonrpc.REQUEST_CANCELLED, "cancelled"))
+    assert h.to_server[-1]["id"] == "srv-7"
