@@ -29,8 +29,15 @@ function M.start(buf, spec)
   local o = config.options
   local proto = spec.proto or 'scp'
   local cmd = host.argv(spec.host, {
-    'connect', '--protocol', proto, '--root', spec.root, '--name', spec.server,
-    '--idle-timeout', o.shared and tostring(o.idle_timeout) or '0',
+    'connect',
+    '--protocol',
+    proto,
+    '--root',
+    spec.root,
+    '--name',
+    spec.server,
+    '--idle-timeout',
+    o.shared and tostring(o.idle_timeout) or '0',
   })
   if spec.pid then
     vim.list_extend(cmd, { '--pid', tostring(spec.pid) })

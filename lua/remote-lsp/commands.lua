@@ -16,7 +16,9 @@ local function scratch(title, lines)
   vim.bo[buf].bufhidden = 'wipe'
   vim.bo[buf].swapfile = false
   pcall(vim.api.nvim_buf_set_name, buf, title)
-  lines = vim.tbl_map(function(l) return (l:gsub('\n', '\\n')) end, lines)
+  lines = vim.tbl_map(function(l)
+    return (l:gsub('\n', '\\n'))
+  end, lines)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
   vim.bo[buf].modifiable = false
   vim.bo[buf].filetype = 'remotelsp'
@@ -25,17 +27,28 @@ end
 
 local function age(started)
   local s = math.max(0, os.time() - math.floor(started))
-  if s >= 86400 then return ('%dd%02dh'):format(s / 86400, s % 86400 / 3600) end
-  if s >= 3600 then return ('%dh%02dm'):format(s / 3600, s % 3600 / 60) end
+  if s >= 86400 then
+    return ('%dd%02dh'):format(s / 86400, s % 86400 / 3600)
+  end
+  if s >= 3600 then
+    return ('%dh%02dm'):format(s / 3600, s % 3600 / 60)
+  end
   return ('%dm%02ds'):format(s / 60, s % 60)
 end
 
 local function rows_to_lines(rows)
-  local lines = { ('%-8s %-16s %-40s %8s %7s %-7s %s'):format('PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE',
-    'MANAGED', 'CLIENTS') }
+  local lines =
+    { ('%-8s %-16s %-40s %8s %7s %-7s %s'):format('PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE', 'MANAGED', 'CLIENTS') }
   for _, r in ipairs(rows) do
-    lines[#lines + 1] = ('%-8d %-16s %-40s %6dMB %7s %-7s %d'):format(r.pid, r.name, r.root,
-      math.floor(r.rss_kb / 1024), age(r.started), r.managed and 'yes' or 'no', r.clients)
+    lines[#lines + 1] = ('%-8d %-16s %-40s %6dMB %7s %-7s %d'):format(
+      r.pid,
+      r.name,
+      r.root,
+      math.floor(r.rss_kb / 1024),
+      age(r.started),
+      r.managed and 'yes' or 'no',
+      r.clients
+    )
   end
   return lines
 end
@@ -54,7 +67,9 @@ function M.list(a)
     if err then
       return notify(('list on %s failed: %s'):format(hostname, err), ERROR)
     end
-    M.last_pids = vim.tbl_map(function(r) return tostring(r.pid) end, rows)
+    M.last_pids = vim.tbl_map(function(r)
+      return tostring(r.pid)
+    end, rows)
     local buf = scratch('remote-lsp://' .. hostname .. '/list', rows_to_lines(rows))
     vim.b[buf].remote_lsp_rows = rows
     vim.keymap.set('n', '<CR>', function()
@@ -76,7 +91,9 @@ function M.processes(a)
     if err then
       return notify(('processes on %s failed: %s'):format(hostname, err), ERROR)
     end
-    M.last_pids = vim.tbl_map(function(r) return tostring(r.pid) end, rows)
+    M.last_pids = vim.tbl_map(function(r)
+      return tostring(r.pid)
+    end, rows)
     local lines = { ('%-8s %-8s %s'):format('PID', 'MEMORY', 'COMMAND') }
     for _, r in ipairs(rows) do
       lines[#lines + 1] = ('%-8d %6dMB %s'):format(r.pid, math.floor(r.rss_kb / 1024), table.concat(r.argv, ' '))
@@ -106,8 +123,8 @@ function M.attach_to(server, hostname, pid, rootdir)
     return
   end
   notify(('attaching to %s (pid %d) on %s...'):format(server, pid, hostname))
-  local args = { 'attach', tostring(pid), '--name', server, '--json',
-    '--timeout', tostring(o.attachment_timeout / 1000) }
+  local args =
+    { 'attach', tostring(pid), '--name', server, '--json', '--timeout', tostring(o.attachment_timeout / 1000) }
   if rootdir then
     vim.list_extend(args, { '--root', rootdir })
   end
@@ -117,16 +134,15 @@ function M.attach_to(server, hostname, pid, rootdir)
     end
     local r = reply and reply.root or rootdir
     if not r then
-      return notify('give the root: :RemoteLspAttach ' .. server .. ' ' .. hostname .. ' ' .. pid .. ' {root}',
-        ERROR)
+      return notify('give the root: :RemoteLspAttach ' .. server .. ' ' .. hostname .. ' ' .. pid .. ' {root}', ERROR)
     end
     local id = clients.start(nil, { server = server, host = hostname, root = r, pid = pid, def = def })
     if not id then
       return notify('could not start the client', ERROR)
     end
     local n = clients.attach_buffers(id, hostname, r)
-    notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n,
-      reply and (' in ' .. reply.ms .. ' ms') or ''))
+    local took = reply and (' in ' .. reply.ms .. ' ms') or ''
+    notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n, took))
   end, o.attachment_timeout)
 end
 
@@ -156,12 +172,17 @@ function M.attach(a)
     if err then
       return notify(('list on %s failed: %s'):format(hostname, err), ERROR)
     end
-    local found = vim.tbl_filter(function(r) return r.name == server end, rows)
+    local found = vim.tbl_filter(function(r)
+      return r.name == server
+    end, rows)
     if #found == 0 then
       return notify(('no %s running on %s'):format(server, hostname), WARN)
     end
     local strategy = config.options.attachment_strategy
-    table.sort(found, function(x, y) return x.started > y.started end) -- newest first
+    -- Newest first.
+    table.sort(found, function(x, y)
+      return x.started > y.started
+    end)
     if strategy == 'newest' or #found == 1 and strategy ~= 'prompt' then
       return M.attach_to(server, hostname, found[1].pid, found[1].root)
     elseif strategy == 'oldest' then
@@ -170,8 +191,13 @@ function M.attach(a)
     vim.ui.select(found, {
       prompt = ('Attach to which %s on %s?'):format(server, hostname),
       format_item = function(r)
-        return ('pid %d  %s  %dMB  up %s%s'):format(r.pid, r.root, math.floor(r.rss_kb / 1024), age(r.started),
-          r.managed and '  (shared)' or '')
+        return ('pid %d  %s  %dMB  up %s%s'):format(
+          r.pid,
+          r.root,
+          math.floor(r.rss_kb / 1024),
+          age(r.started),
+          r.managed and '  (shared)' or ''
+        )
       end,
     }, function(choice)
       if choice then
@@ -204,9 +230,16 @@ function M.detach(a)
   if #pick == 1 then
     return go(pick[1])
   end
-  vim.ui.select(pick, { prompt = 'Detach which client?', format_item = function(c)
-    return ('%d %s (%s)'):format(c.client.id, c.client.name, c.root)
-  end }, function(c) if c then go(c) end end)
+  vim.ui.select(pick, {
+    prompt = 'Detach which client?',
+    format_item = function(c)
+      return ('%d %s (%s)'):format(c.client.id, c.client.name, c.root)
+    end,
+  }, function(c)
+    if c then
+      go(c)
+    end
+  end)
 end
 
 --- :RemoteLspStatus: local clients, and each host's agent.
@@ -215,8 +248,13 @@ function M.status()
   local lines = { 'Local clients:' }
   local hosts = {}
   for _, c in ipairs(mine) do
-    lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s'):format(c.client.id, c.client.name, c.root,
-      vim.tbl_count(c.client.attached_buffers), c.pid and ('  pid ' .. c.pid) or '')
+    lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s'):format(
+      c.client.id,
+      c.client.name,
+      c.root,
+      vim.tbl_count(c.client.attached_buffers),
+      c.pid and ('  pid ' .. c.pid) or ''
+    )
     hosts[c.host] = true
   end
   if #mine == 0 then
@@ -233,8 +271,13 @@ function M.status()
       else
         add[#add + 1] = ('  version %s, pid %d, %d kB'):format(st.agent.version, st.agent.pid, st.agent.rss_kb)
         for _, i in ipairs(st.instances) do
-          add[#add + 1] = ('  %s pid %d  %s  %d client(s)%s'):format(i.name, i.pid, i.root, #i.clients,
-            i.adopted and '  (attached)' or '')
+          add[#add + 1] = ('  %s pid %d  %s  %d client(s)%s'):format(
+            i.name,
+            i.pid,
+            i.root,
+            #i.clients,
+            i.adopted and '  (attached)' or ''
+          )
         end
       end
       if vim.api.nvim_buf_is_valid(buf) then
@@ -249,7 +292,9 @@ end
 -- Completion ----------------------------------------------------------------------------
 
 local function matching(list, lead)
-  return vim.tbl_filter(function(x) return vim.startswith(x, lead) end, list)
+  return vim.tbl_filter(function(x)
+    return vim.startswith(x, lead)
+  end, list)
 end
 
 function M.complete_host(lead)
@@ -258,14 +303,25 @@ end
 
 function M.complete_attach(lead, line)
   local n = #vim.split(line, '%s+', { trimempty = false }) - 1
-  if n == 1 then return matching(config.server_names(), lead) end
-  if n == 2 then return matching(host.ssh_hosts(), lead) end
-  if n == 3 then return matching(M.last_pids, lead) end
+  if n == 1 then
+    return matching(config.server_names(), lead)
+  end
+  if n == 2 then
+    return matching(host.ssh_hosts(), lead)
+  end
+  if n == 3 then
+    return matching(M.last_pids, lead)
+  end
   return {}
 end
 
 function M.complete_detach(lead)
-  return matching(vim.tbl_map(function(c) return tostring(c.client.id) end, clients.list()), lead)
+  return matching(
+    vim.tbl_map(function(c)
+      return tostring(c.client.id)
+    end, clients.list()),
+    lead
+  )
 end
 
 M._uri = uri

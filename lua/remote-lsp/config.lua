@@ -16,17 +16,32 @@ M.defaults = {
 
 -- Used when neither `servers` nor vim.lsp.config says otherwise.
 M.builtin = {
-  pylsp = { cmd = { 'pylsp' }, filetypes = { 'python' },
-    root_markers = { 'pyproject.toml', 'setup.py', 'setup.cfg', 'requirements.txt', '.git' } },
-  pyright = { cmd = { 'pyright-langserver', '--stdio' }, filetypes = { 'python' },
-    root_markers = { 'pyrightconfig.json', 'pyproject.toml', 'setup.py', '.git' } },
+  pylsp = {
+    cmd = { 'pylsp' },
+    filetypes = { 'python' },
+    root_markers = { 'pyproject.toml', 'setup.py', 'setup.cfg', 'requirements.txt', '.git' },
+  },
+  pyright = {
+    cmd = { 'pyright-langserver', '--stdio' },
+    filetypes = { 'python' },
+    root_markers = { 'pyrightconfig.json', 'pyproject.toml', 'setup.py', '.git' },
+  },
   rust_analyzer = { cmd = { 'rust-analyzer' }, filetypes = { 'rust' }, root_markers = { 'Cargo.toml', '.git' } },
-  clangd = { cmd = { 'clangd' }, filetypes = { 'c', 'cpp', 'objc', 'objcpp', 'cuda' },
-    root_markers = { 'compile_commands.json', 'compile_flags.txt', '.clangd', '.git' } },
-  gopls = { cmd = { 'gopls' }, filetypes = { 'go', 'gomod', 'gowork' }, root_markers = { 'go.work', 'go.mod', '.git' } },
-  ts_ls = { cmd = { 'typescript-language-server', '--stdio' },
+  clangd = {
+    cmd = { 'clangd' },
+    filetypes = { 'c', 'cpp', 'objc', 'objcpp', 'cuda' },
+    root_markers = { 'compile_commands.json', 'compile_flags.txt', '.clangd', '.git' },
+  },
+  gopls = {
+    cmd = { 'gopls' },
+    filetypes = { 'go', 'gomod', 'gowork' },
+    root_markers = { 'go.work', 'go.mod', '.git' },
+  },
+  ts_ls = {
+    cmd = { 'typescript-language-server', '--stdio' },
     filetypes = { 'javascript', 'javascriptreact', 'typescript', 'typescriptreact' },
-    root_markers = { 'tsconfig.json', 'jsconfig.json', 'package.json', '.git' } },
+    root_markers = { 'tsconfig.json', 'jsconfig.json', 'package.json', '.git' },
+  },
   lua_ls = { cmd = { 'lua-language-server' }, filetypes = { 'lua' }, root_markers = { '.luarc.json', '.git' } },
 }
 
@@ -52,7 +67,9 @@ end
 function M.setup(opts)
   opts = opts or {}
   vim.validate('opts', opts, 'table')
-  local unknown = vim.tbl_filter(function(k) return M.defaults[k] == nil end, vim.tbl_keys(opts))
+  local unknown = vim.tbl_filter(function(k)
+    return M.defaults[k] == nil
+  end, vim.tbl_keys(opts))
   if #unknown > 0 then
     table.sort(unknown)
     vim.notify('remote-lsp: unknown setup option(s): ' .. table.concat(unknown, ', '), vim.log.levels.WARN)
@@ -78,7 +95,9 @@ end
 function M.server(name)
   local def = vim.deepcopy(M.builtin[name] or {})
   if vim.lsp.config and vim.lsp.config[name] then
-    local ok, user = pcall(function() return vim.lsp.config[name] end)
+    local ok, user = pcall(function()
+      return vim.lsp.config[name]
+    end)
     if ok and type(user) == 'table' and type(user.cmd) == 'table' then
       def = vim.tbl_deep_extend('force', def, user)
     end

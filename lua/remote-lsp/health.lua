@@ -32,8 +32,10 @@ function M.check()
   h.start('remote-lsp: Python (' .. o.python .. ')')
   local res, err = run({ o.python, '-c', 'import sys; print(".".join(map(str, sys.version_info[:3])))' })
   if not res or res.code ~= 0 then
-    h.error(('%s does not run: %s'):format(o.python, err or vim.trim(res.stderr or '')),
-      { 'set the `python` option to a Python 3.8+ interpreter' })
+    h.error(
+      ('%s does not run: %s'):format(o.python, err or vim.trim(res.stderr or '')),
+      { 'set the `python` option to a Python 3.8+ interpreter' }
+    )
   else
     local v = vim.trim(res.stdout)
     local major, minor = v:match('^(%d+)%.(%d+)')
@@ -109,8 +111,10 @@ function M.check()
       if scope == vim.NIL or scope == nil or scope == 0 then
         h.ok('ptrace allowed (Yama ptrace_scope ' .. (scope == vim.NIL and 'absent' or tostring(scope)) .. ')')
       else
-        h.warn(('Yama ptrace_scope = %d: attaching by PID to servers not started by the agent is refused'):format(
-          scope), { 'start servers with `remote-lsp run`', 'or sysctl kernel.yama.ptrace_scope=0' })
+        h.warn(
+          ('Yama ptrace_scope = %d: attaching by PID to servers not started by the agent is refused'):format(scope),
+          { 'start servers with `remote-lsp run`', 'or sysctl kernel.yama.ptrace_scope=0' }
+        )
       end
     end
   end

@@ -69,7 +69,9 @@ function M.run(host, args, cb, timeout)
     end)
   end)
   if not ok then
-    vim.schedule(function() cb('cannot run ' .. options().python .. ': ' .. tostring(job), nil) end)
+    vim.schedule(function()
+      cb('cannot run ' .. options().python .. ': ' .. tostring(job), nil)
+    end)
   end
 end
 
