@@ -58,7 +58,7 @@ function M.start(buf, spec)
     init_options = def.init_options,
     remote = { server = spec.server, host = spec.host, root = spec.root, pid = spec.pid, key = key },
   }
-  for _, c in ipairs(M.list()) do -- one client per key, in every Neovim version
+  for _, c in ipairs(M.list()) do -- one client per key: this decides, not vim.lsp.start's reuse_client
     if c.client.config.remote.key == key then
       if buf then
         vim.lsp.buf_attach_client(buf, c.client.id)
@@ -66,14 +66,8 @@ function M.start(buf, spec)
       return c.client.id
     end
   end
-  if buf then
-    return vim.lsp.start(lsp_config, { bufnr = buf })
-  end
-  -- No buffer yet (attach by PID): start it unattached.
-  if vim.fn.has('nvim-0.11') == 1 then
-    return vim.lsp.start(lsp_config, { attach = false })
-  end
-  return vim.lsp.start_client(lsp_config)
+  -- With no buffer yet (attach by PID) it starts unattached.
+  return vim.lsp.start(lsp_config, { bufnr = buf, attach = buf ~= nil })
 end
 
 --- Attach every loaded buffer of host under root to the client.

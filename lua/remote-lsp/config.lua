@@ -50,17 +50,7 @@ M.configured = false
 
 local function one_of(values)
   return function(v)
-    return vim.tbl_contains(values, v), 'one of ' .. table.concat(values, ', ')
-  end
-end
-
-local function check(specs)
-  if vim.fn.has('nvim-0.11') == 1 then
-    for name, spec in pairs(specs) do
-      vim.validate(name, spec[1], spec[2], spec[3])
-    end
-  else
-    vim.validate(specs)
+    return vim.tbl_contains(values, v)
   end
 end
 
@@ -75,18 +65,17 @@ function M.setup(opts)
     vim.notify('remote-lsp: unknown setup option(s): ' .. table.concat(unknown, ', '), vim.log.levels.WARN)
   end
   local o = vim.tbl_extend('force', vim.deepcopy(M.defaults), opts)
-  check({
-    enable_pid_attachment = { o.enable_pid_attachment, 'boolean' },
-    attachment_timeout = { o.attachment_timeout, 'number' },
-    attachment_strategy = { o.attachment_strategy, one_of({ 'prompt', 'newest', 'oldest' }) },
-    transport = { o.transport, one_of({ 'openssh', 'paramiko' }) },
-    python = { o.python, 'string' },
-    shared = { o.shared, 'boolean' },
-    idle_timeout = { o.idle_timeout, 'number' },
-    servers = { o.servers, 'table' },
-    on_attach = { o.on_attach, 'function', true },
-    capabilities = { o.capabilities, 'table', true },
-  })
+  vim.validate('enable_pid_attachment', o.enable_pid_attachment, 'boolean')
+  vim.validate('attachment_timeout', o.attachment_timeout, 'number')
+  local strategies = one_of({ 'prompt', 'newest', 'oldest' })
+  vim.validate('attachment_strategy', o.attachment_strategy, strategies, "'prompt', 'newest' or 'oldest'")
+  vim.validate('transport', o.transport, one_of({ 'openssh', 'paramiko' }), "'openssh' or 'paramiko'")
+  vim.validate('python', o.python, 'string')
+  vim.validate('shared', o.shared, 'boolean')
+  vim.validate('idle_timeout', o.idle_timeout, 'number')
+  vim.validate('servers', o.servers, 'table')
+  vim.validate('on_attach', o.on_attach, 'function', true)
+  vim.validate('capabilities', o.capabilities, 'table', true)
   M.options = o
   M.configured = true
 end
@@ -94,13 +83,12 @@ end
 --- A server's definition: setup's `servers`, over vim.lsp.config, over the built-ins.
 function M.server(name)
   local def = vim.deepcopy(M.builtin[name] or {})
-  if vim.lsp.config and vim.lsp.config[name] then
-    local ok, user = pcall(function()
-      return vim.lsp.config[name]
-    end)
-    if ok and type(user) == 'table' and type(user.cmd) == 'table' then
-      def = vim.tbl_deep_extend('force', def, user)
-    end
+  -- Reading vim.lsp.config[name] resolves the user's config, which may fail.
+  local ok, user = pcall(function()
+    return vim.lsp.config[name]
+  end)
+  if ok and type(user) == 'table' and type(user.cmd) == 'table' then
+    def = vim.tbl_deep_extend('force', def, user)
   end
   def = vim.tbl_deep_extend('force', def, M.options.servers[name] or {})
   if type(def.cmd) ~= 'table' or #def.cmd == 0 then

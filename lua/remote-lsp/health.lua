@@ -18,10 +18,10 @@ function M.check()
   local o = config.options
 
   h.start('remote-lsp: Neovim')
-  if vim.fn.has('nvim-0.10') == 1 then
+  if vim.fn.has('nvim-0.11') == 1 then
     h.ok('Neovim ' .. tostring(vim.version()))
   else
-    h.error('Neovim 0.10 or newer is needed, this is ' .. tostring(vim.version()))
+    h.error('Neovim 0.11 or newer is needed, this is ' .. tostring(vim.version()))
   end
   if config.configured then
     h.ok("require('remote-ssh').setup() was called")
