@@ -160,7 +160,9 @@ def test_remote_plugin_path_with_the_python3_provider(remote, project, tmux, tmp
     """With the python3 provider, host calls go through the pooled remote plugin."""
     env = dict(remote.env, REMOTE_LSP_SSH_CONFIG=str(remote.sshd.home / ".ssh" / "config"),
                XDG_DATA_HOME=str(tmp_path / "data"))
-    setup = "{ python = %r }" % sys.executable
+    # The job fallback runs the `python` option, here one that does not exist: only the remote
+    # plugin, run by the python3 provider, can answer.
+    setup = "{ python = %r }" % str(tmp_path / "no-such-python")
     scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
     provider = "vim.g.python3_host_prog = %r\n" % sys.executable
     first = Neovim(tmp_path, env, setup, scp, prelude=provider)
@@ -169,12 +171,16 @@ def test_remote_plugin_path_with_the_python3_provider(remote, project, tmux, tmp
     n = Neovim(tmp_path, env, setup, scp, prelude=provider)
     try:
         pid = tmux.start([PYLSP], str(project))
-        n.lua("_G.got = nil; require('remote-lsp.host').run('rlsp-test', { 'list', '--json' }, "
-              "function(err, rows) _G.got = { err = err, rows = rows } end)")
+        run = ("_G.got = nil; require('remote-lsp.host').run('rlsp-test', { 'list', '--json' }, "
+               "function(err, rows) _G.got = { err = err, rows = rows } end)")
+        n.lua(run)
         got = n.wait("return _G.got", "the remote plugin's answer")
         assert got.get("err") is None, got
         assert pid in [r["pid"] for r in got["rows"]]
-        assert n.lua("return require('remote-lsp.host').last_path") == "rplugin"
+        # The control: the same call as a job cannot succeed here.
+        n.lua("vim.g.remote_lsp_use_rplugin = false; " + run)
+        got = n.wait("return _G.got", "the job's answer")
+        assert "cannot run %s" % (tmp_path / "no-such-python") in (got.get("err") or ""), got
     finally:
         n.close()
 

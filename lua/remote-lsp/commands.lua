@@ -3,7 +3,6 @@ local clients = require('remote-lsp.clients')
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
 local notify = require('remote-lsp').notify
-local uri = require('remote-lsp.uri')
 
 local M = {}
 local ERROR, WARN = vim.log.levels.ERROR, vim.log.levels.WARN
@@ -324,5 +323,4 @@ function M.complete_detach(lead)
   )
 end
 
-M._uri = uri
 return M

@@ -34,6 +34,12 @@ local function error_of(res, decoded)
   return err ~= '' and err or ('failed with exit code ' .. res.code)
 end
 
+-- Calls waiting for the remote plugin's answer, by id.
+local waiting = {}
+local counter = 0
+-- False once the remote plugin could not be called: jobs from then on.
+local rplugin = true
+
 --- Run a subcommand on host; cb(err, result) on the main loop. JSON output is decoded.
 ---@param timeout integer|nil ms
 function M.run(host, args, cb, timeout)
@@ -44,19 +50,17 @@ function M.run(host, args, cb, timeout)
       vim.notify('remote-lsp: internal error: ' .. tostring(e), vim.log.levels.ERROR)
     end
   end
-  if M.rplugin ~= false and vim.g.remote_lsp_use_rplugin ~= false then
+  if rplugin and vim.g.remote_lsp_use_rplugin ~= false then
     -- Remote plugins load on first call (FuncUndefined): just try it, once.
-    local id = M._next()
-    M._waiting[id] = cb
-    local ok = pcall(vim.fn.RemoteLspRun, id, host, options().transport, args, timeout or 0)
-    M.rplugin = ok
-    if ok then
-      M.last_path = 'rplugin'
+    counter = counter + 1
+    local id = counter
+    waiting[id] = cb
+    rplugin = pcall(vim.fn.RemoteLspRun, id, host, options().transport, args, timeout or 0)
+    if rplugin then
       return
     end
-    M._waiting[id] = nil
+    waiting[id] = nil
   end
-  M.last_path = 'job'
 
   local ok, job = pcall(vim.system, M.argv(host, args), { text = true, timeout = timeout }, function(res)
     vim.schedule(function()
@@ -75,17 +79,10 @@ function M.run(host, args, cb, timeout)
   end
 end
 
--- Replies from the remote plugin come back here.
-M._waiting = {}
-local counter = 0
-function M._next()
-  counter = counter + 1
-  return counter
-end
-
+--- The remote plugin's answer to call id (rplugin/python3/remote_lsp_rplugin.py calls it).
 function M._resolve(id, err, result)
-  local cb = M._waiting[id]
-  M._waiting[id] = nil
+  local cb = waiting[id]
+  waiting[id] = nil
   if cb then
     cb(err ~= vim.NIL and err or nil, result ~= vim.NIL and result or nil)
   end
