@@ -58,7 +58,7 @@ function M.setup(opts)
   opts = opts or {}
   vim.validate('opts', opts, 'table')
   local unknown = vim.tbl_filter(function(k)
-    return M.defaults[k] == nil
+    return M.defaults[k] == nil and k ~= 'on_attach' and k ~= 'capabilities' -- those two default to nil
   end, vim.tbl_keys(opts))
   if #unknown > 0 then
     table.sort(unknown)
