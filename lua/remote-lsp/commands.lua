@@ -6,7 +6,9 @@ local notify = require('remote-lsp').notify
 
 local M = {}
 local ERROR, WARN = vim.log.levels.ERROR, vim.log.levels.WARN
-M.last_pids = {} -- from the last discovery, for completion
+--- PIDs from the last discovery, for completion.
+---@type string[]
+M.last_pids = {}
 
 local function scratch(title, lines)
   vim.cmd('botright new')
@@ -52,15 +54,60 @@ local function rows_to_lines(rows)
   return lines
 end
 
+-- Validators of command arguments, for vim.validate.
+
 local function valid_host(name)
   return type(name) == 'string' and name:match('^[%w_.@:%[%]-]+$') ~= nil and name:sub(1, 1) ~= '-'
 end
 
+local function non_empty(s)
+  return type(s) == 'string' and s ~= ''
+end
+
+local function absolute(path)
+  return type(path) == 'string' and path:sub(1, 1) == '/'
+end
+
+local function known_server(name)
+  return type(name) == 'string' and config.server(name) ~= nil
+end
+
+local function pid_text(s) -- a pid as typed
+  return type(s) == 'string' and s:match('^%d+$') ~= nil
+end
+
+local function pid_number(n) -- a pid as the host reports it
+  return type(n) == 'number' and n > 0 and n == math.floor(n)
+end
+
+--- A message naming the wrong value: fmt has one %q for it.
+local function naming(fmt)
+  return function(value)
+    return fmt:format(tostring(value))
+  end
+end
+
+--- vim.validate for a command's argument, with the user told what is wrong instead of a traceback.
+---@param msg string|fun(value: any): string what the user reads, as an ERROR, if it fails
+---@param name string
+---@param value any
+---@param validator vim.validate.Validator
+---@param optional? boolean nil passes
+---@return boolean ok
+local function check(msg, name, value, validator, optional)
+  if pcall(vim.validate, name, value, validator, optional) then
+    return true
+  end
+  notify(type(msg) == 'function' and msg(value) or msg, ERROR)
+  return false
+end
+
 --- :RemoteLspList {host}
+---@param a vim.api.keyset.create_user_command.command_args
 function M.list(a)
   local hostname = a.fargs[1]
-  if not valid_host(hostname) then
-    return notify('usage: :RemoteLspList {host}', ERROR)
+  if not check('usage: :RemoteLspList {host}', 'host', hostname, valid_host) then
+    return
   end
   host.run(hostname, { 'list', '--json' }, function(err, rows)
     if err then
@@ -81,10 +128,12 @@ function M.list(a)
 end
 
 --- :RemoteLspProcesses {host} {pattern}
+---@param a vim.api.keyset.create_user_command.command_args
 function M.processes(a)
   local hostname, pattern = a.fargs[1], table.concat(vim.list_slice(a.fargs, 2), ' ')
-  if not valid_host(hostname) or pattern == '' then
-    return notify('usage: :RemoteLspProcesses {host} {pattern}', ERROR)
+  local usage = 'usage: :RemoteLspProcesses {host} {pattern}'
+  if not (check(usage, 'host', hostname, valid_host) and check(usage, 'pattern', pattern, non_empty)) then
+    return
   end
   host.run(hostname, { 'processes', pattern, '--json' }, function(err, rows)
     if err then
@@ -107,18 +156,29 @@ local function attachable(server)
     notify('attaching by PID is off: setup({ enable_pid_attachment = true }) enables it', ERROR)
     return nil
   end
-  local def = config.server(server)
-  if not def then
-    notify(('unknown server %q (known: %s)'):format(server, table.concat(config.server_names(), ', ')), ERROR)
+  local function unknown(name)
+    return ('unknown server %q (known: %s)'):format(tostring(name), table.concat(config.server_names(), ', '))
   end
-  return def
+  if check(unknown, 'server', server, known_server) then
+    return config.server(server)
+  end
+  return nil
 end
 
---- Attach to pid on host (validated there), then start a client sharing it.
+--- Attach to pid on host (validated there too), then start a client sharing it.
+---@param server string a server name config.server() knows
+---@param hostname string
+---@param pid integer the server's process on the host
+---@param rootdir? string absolute, on the host; default: the server's working directory
 function M.attach_to(server, hostname, pid, rootdir)
   local o = config.options
   local def = attachable(server)
-  if not def then
+  if
+    not def
+    or not check(naming('invalid host %q'), 'host', hostname, valid_host)
+    or not check(naming('pid must be a number, not %q'), 'pid', pid, pid_number)
+    or not check(naming('root must be an absolute path on the host, not %q'), 'root', rootdir, absolute, true)
+  then
     return
   end
   notify(('attaching to %s (pid %d) on %s...'):format(server, pid, hostname))
@@ -146,24 +206,21 @@ function M.attach_to(server, hostname, pid, rootdir)
 end
 
 --- :RemoteLspAttach {server} {host} [{pid} [{root}]]
+---@param a vim.api.keyset.create_user_command.command_args
 function M.attach(a)
   local server, hostname, pid, rootdir = unpack(a.fargs)
-  if not server or not hostname then
-    return notify('usage: :RemoteLspAttach {server} {host} [{pid} [{root}]]', ERROR)
-  end
-  if not attachable(server) then
+  local usage = 'usage: :RemoteLspAttach {server} {host} [{pid} [{root}]]'
+  if
+    not check(usage, 'server', server, 'string')
+    or not check(usage, 'host', hostname, 'string')
+    or not attachable(server)
+    or not check(naming('invalid host %q'), 'host', hostname, valid_host)
+    or not check(naming('root must be an absolute path on the host, not %q'), 'root', rootdir, absolute, true)
+    or not check(naming('pid must be a number, not %q'), 'pid', pid, pid_text, true)
+  then
     return
   end
-  if not valid_host(hostname) then
-    return notify(('invalid host %q'):format(hostname), ERROR)
-  end
-  if rootdir and rootdir:sub(1, 1) ~= '/' then
-    return notify(('root must be an absolute path on the host, not %q'):format(rootdir), ERROR)
-  end
   if pid then
-    if not pid:match('^%d+$') then
-      return notify(('pid must be a number, not %q'):format(pid), ERROR)
-    end
     return M.attach_to(server, hostname, tonumber(pid), rootdir)
   end
   -- No pid: discover, then pick by attachment_strategy.
@@ -207,9 +264,13 @@ function M.attach(a)
 end
 
 --- :RemoteLspDetach [{client}]: the editor lets go; the server keeps running.
+---@param a vim.api.keyset.create_user_command.command_args
 function M.detach(a)
-  local mine = clients.list()
   local arg = a.fargs[1]
+  if not check('usage: :RemoteLspDetach [{client}]', 'client', arg, non_empty, true) then
+    return
+  end
+  local mine = clients.list()
   local pick = vim.tbl_filter(function(c)
     if arg then
       return tostring(c.client.id) == arg or c.client.name == arg
@@ -296,10 +357,17 @@ local function matching(list, lead)
   end, list)
 end
 
+--- Completion of :RemoteLspList and :RemoteLspProcesses: hosts of the ssh config.
+---@param lead string
+---@return string[]
 function M.complete_host(lead)
   return matching(host.ssh_hosts(), lead)
 end
 
+--- Completion of :RemoteLspAttach: servers, then hosts, then pids from the last discovery.
+---@param lead string
+---@param line string the command line so far
+---@return string[]
 function M.complete_attach(lead, line)
   local n = #vim.split(line, '%s+', { trimempty = false }) - 1
   if n == 1 then
@@ -314,6 +382,9 @@ function M.complete_attach(lead, line)
   return {}
 end
 
+--- Completion of :RemoteLspDetach: our clients' ids.
+---@param lead string
+---@return string[]
 function M.complete_detach(lead)
   return matching(
     vim.tbl_map(function(c)

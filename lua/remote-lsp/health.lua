@@ -1,6 +1,11 @@
 -- :checkhealth remote-lsp
 local M = {}
 
+--- Run argv to its end (a check may wait); nil and why if it cannot start.
+---@param argv string[]
+---@param timeout? integer ms (default 15000)
+---@return vim.SystemCompleted|nil
+---@return string|nil err
 local function run(argv, timeout)
   local ok, res = pcall(function()
     return vim.system(argv, { text = true }):wait(timeout or 15000)
@@ -11,6 +16,7 @@ local function run(argv, timeout)
   return res
 end
 
+--- :checkhealth remote-lsp: Neovim, Python and its packages, ssh, and each host in use.
 function M.check()
   local h = vim.health
   local config = require('remote-lsp.config')

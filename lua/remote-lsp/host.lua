@@ -6,6 +6,7 @@ local M = {}
 local root = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h:h:h')
 
 --- The proxy executable shipped with this plugin.
+---@return string path
 function M.proxy()
   return root .. '/proxy/proxy.py'
 end
@@ -15,6 +16,9 @@ local function options()
 end
 
 --- argv for `remote-lsp --host HOST ARGS...`.
+---@param host string
+---@param args string[] the subcommand and its arguments
+---@return string[]
 function M.argv(host, args)
   local o = options()
   local argv = { o.python, M.proxy(), '--host', host, '--transport', o.transport }
@@ -35,13 +39,17 @@ local function error_of(res, decoded)
 end
 
 -- Calls waiting for the remote plugin's answer, by id.
+---@type table<integer, fun(err: string|nil, result: any)>
 local waiting = {}
 local counter = 0
 -- False once the remote plugin could not be called: jobs from then on.
 local rplugin = true
 
 --- Run a subcommand on host; cb(err, result) on the main loop. JSON output is decoded.
----@param timeout integer|nil ms
+---@param host string
+---@param args string[] the subcommand and its arguments
+---@param cb fun(err: string|nil, result: any) err is nil on success
+---@param timeout? integer ms
 function M.run(host, args, cb, timeout)
   local inner = cb
   cb = function(err, result) -- a bug of ours reaches the user as a message, not a traceback
@@ -80,6 +88,9 @@ function M.run(host, args, cb, timeout)
 end
 
 --- The remote plugin's answer to call id (rplugin/python3/remote_lsp_rplugin.py calls it).
+---@param id integer
+---@param err string|vim.NIL
+---@param result any
 function M._resolve(id, err, result)
   local cb = waiting[id]
   waiting[id] = nil
@@ -89,6 +100,7 @@ function M._resolve(id, err, result)
 end
 
 --- Host names from the ssh config, for completion (no patterns).
+---@return string[]
 function M.ssh_hosts()
   local path = vim.env.REMOTE_LSP_SSH_CONFIG or vim.fn.expand('~/.ssh/config')
   local hosts = {}

@@ -9,12 +9,16 @@ local M = {}
 -- host .. dir -> the answer of `locate`, so a directory costs one round trip.
 local located = {}
 
+--- Tell the user, through vim.notify, with the plugin's prefix.
+---@param msg string
+---@param level? integer a vim.log.levels value (default INFO)
 local function notify(msg, level)
   vim.notify('remote-lsp: ' .. msg, level or vim.log.levels.INFO)
 end
 M.notify = notify
 
---- Called for every remote buffer once its filetype is known.
+--- Called for every remote buffer once its filetype is known: start or join its server.
+---@param buf integer
 function M.on_remote_buffer(buf)
   if not config.configured or not vim.api.nvim_buf_is_valid(buf) then
     return
