@@ -4,6 +4,7 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/proxy:$(CURDIR)
+STYLUA := $(VENV)/npm/node_modules/.bin/stylua
 
 .PHONY: install test lint demo bench soak clean
 
@@ -16,12 +17,20 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm pyright@1
 	touch $@
 
-install: $(VENV)/.installed
+# stylua (Node package with the binary): lint checks the Lua's formatting. A target of its own,
+# so that a .venv made before it was added gets it too.
+$(STYLUA): | $(VENV)/.installed
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm @johnnymorganz/stylua-bin@2
+
+install: $(VENV)/.installed $(STYLUA)
 
 lint: install
 	$(PY) -m ruff check proxy tests bench demo rplugin
 	# Host-side code must run on Python 3.8 with the standard library only.
 	$(VENV)/bin/vermin --no-tips --violations -t=3.8- proxy/remote_lsp proxy/proxy.py
+	# The Neovim plugin: no globals but vim (.luacheckrc), formatted as stylua.toml says.
+	luacheck lua plugin
+	$(STYLUA) --check lua plugin
 
 test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -1,7 +1,8 @@
 -- The public entry point: require('remote-ssh').setup({...}).
 local M = {}
 
----@param opts table|nil see :help remote-lsp-setup
+--- Set the options (see :help remote-lsp-setup); wrong ones are an error, unknown ones a warning.
+---@param opts? remote_lsp.Options
 function M.setup(opts)
   require('remote-lsp.config').setup(opts)
 end

@@ -16,14 +16,26 @@ local function complete(fn)
   end
 end
 
-command('RemoteLspList', 'list', { nargs = '?', complete = complete('complete_host'),
-  desc = 'Language servers on a host' })
-command('RemoteLspProcesses', 'processes', { nargs = '*', complete = complete('complete_host'),
-  desc = 'Processes on a host matching a pattern' })
-command('RemoteLspAttach', 'attach', { nargs = '*', complete = complete('complete_attach'),
-  desc = 'Attach to a running language server by PID' })
-command('RemoteLspDetach', 'detach', { nargs = '?', complete = complete('complete_detach'),
-  desc = 'Stop the Neovim client; the server keeps running' })
+command('RemoteLspList', 'list', {
+  nargs = '?',
+  complete = complete('complete_host'),
+  desc = 'Language servers on a host',
+})
+command('RemoteLspProcesses', 'processes', {
+  nargs = '*',
+  complete = complete('complete_host'),
+  desc = 'Processes on a host matching a pattern',
+})
+command('RemoteLspAttach', 'attach', {
+  nargs = '*',
+  complete = complete('complete_attach'),
+  desc = 'Attach to a running language server by PID',
+})
+command('RemoteLspDetach', 'detach', {
+  nargs = '?',
+  complete = complete('complete_detach'),
+  desc = 'Stop the Neovim client; the server keeps running',
+})
 command('RemoteLspStatus', 'status', { nargs = 0, desc = 'Remote clients and agents' })
 
 vim.api.nvim_create_autocmd('FileType', {

@@ -60,9 +60,16 @@ def messages_since(n, start):
     return [m["msg"] for m in n.messages()[start:]]
 
 
-def wait_message(n, needle, what):
-    return n.wait("for _, m in ipairs(_G.messages) do if m.msg:find(..., 1, true) then return m.msg end end",
-                  what, 60, needle)
+def wait_message(n, needle, what, start=0, level=None):
+    """The first message from the start'th on that holds needle (at that level, if given)."""
+    return n.wait("""
+        local needle, start, level = ...
+        for i = start + 1, #_G.messages do
+          local m = _G.messages[i]
+          if m.msg:find(needle, 1, true) and (level == nil or level == vim.NIL or m.level == level) then
+            return m.msg
+          end
+        end""", what, 60, needle, start, level)
 
 
 def test_list_attach_hover_detach(editor, remote, project, tmux):
@@ -118,13 +125,45 @@ def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, pr
         ("RemoteLspAttach pylsp rlsp-test 12ab", 'pid must be a number, not "12ab"'),
         ("RemoteLspAttach no_such_server rlsp-test 1", 'unknown server "no_such_server"'),
         ("RemoteLspAttach pylsp bad;host 1", 'invalid host "bad;host"'),
+        ("RemoteLspAttach pylsp rlsp-test 1 rel/root", 'root must be an absolute path on the host, not "rel'),
+        ("RemoteLspProcesses rlsp-test", "usage: :RemoteLspProcesses {host} {pattern}"),
+        ("RemoteLspProcesses -oProxyCommand=x pylsp", "usage: :RemoteLspProcesses {host} {pattern}"),
+        ("RemoteLspDetach nothing-here", 'no remote client "nothing-here"'),
         ("RemoteLspList no-such-host.invalid", "list on no-such-host.invalid failed"),
+        # attach_to (the list's <CR>) checks what it is given too.
+        ("lua require('remote-lsp.commands').attach_to('pylsp', 'rlsp-test', 0)",
+         'pid must be a number, not "0"'),
     ]
+    error = n.lua("return vim.log.levels.ERROR")
     for command, expected in cases:
-        n.nvim.command(command)
-        wait_message(n, expected, command)
+        start = len(n.messages())
+        n.nvim.command(command)  # a Lua error would raise here
+        wait_message(n, expected, command, start, error)
     assert n.lua("return #vim.lsp.get_clients()") == 0
     assert not (remote.sshd.remote_state / "agent.sock").exists()  # nothing started on the host
+
+
+def test_setup_refuses_wrong_options_and_warns_of_unknown_ones(editor):
+    n = editor()
+    refused = n.lua("""
+        local out = {}
+        for _, opts in ipairs({ { transport = 'ssh' }, { attachment_timeout = '10' },
+                                { servers = { x = { cmd = 'x' } } }, { on_attach = 1 }, 'opts' }) do
+          local ok, err = pcall(require('remote-ssh').setup, opts)
+          out[#out + 1] = ok and 'accepted' or err
+        end
+        return out""")
+    for err, expected in zip(refused, ["transport: expected 'openssh' or 'paramiko', got ssh",
+                                       "attachment_timeout: expected a positive number of ms, got 10",
+                                       "servers.x.cmd: expected a non-empty list of strings, got x",
+                                       "on_attach: expected callable, got number",
+                                       "opts: expected table, got string"]):
+        assert expected in err, refused
+    assert n.lua("return require('remote-lsp.config').options.transport") == "openssh"  # unchanged
+    start = len(n.messages())
+    n.lua("require('remote-ssh').setup({ python = ..., bogus = 1, on_attach = print, capabilities = {} })",
+          sys.executable)
+    assert messages_since(n, start) == ["remote-lsp: unknown setup option(s): bogus"]
 
 
 def test_checkhealth_reports_each_part(editor, remote, project):
@@ -160,7 +199,9 @@ def test_remote_plugin_path_with_the_python3_provider(remote, project, tmux, tmp
     """With the python3 provider, host calls go through the pooled remote plugin."""
     env = dict(remote.env, REMOTE_LSP_SSH_CONFIG=str(remote.sshd.home / ".ssh" / "config"),
                XDG_DATA_HOME=str(tmp_path / "data"))
-    setup = "{ python = %r }" % sys.executable
+    # The job fallback runs the `python` option, here one that does not exist: only the remote
+    # plugin, run by the python3 provider, can answer.
+    setup = "{ python = %r }" % str(tmp_path / "no-such-python")
     scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
     provider = "vim.g.python3_host_prog = %r\n" % sys.executable
     first = Neovim(tmp_path, env, setup, scp, prelude=provider)
@@ -169,12 +210,16 @@ def test_remote_plugin_path_with_the_python3_provider(remote, project, tmux, tmp
     n = Neovim(tmp_path, env, setup, scp, prelude=provider)
     try:
         pid = tmux.start([PYLSP], str(project))
-        n.lua("_G.got = nil; require('remote-lsp.host').run('rlsp-test', { 'list', '--json' }, "
-              "function(err, rows) _G.got = { err = err, rows = rows } end)")
+        run = ("_G.got = nil; require('remote-lsp.host').run('rlsp-test', { 'list', '--json' }, "
+               "function(err, rows) _G.got = { err = err, rows = rows } end)")
+        n.lua(run)
         got = n.wait("return _G.got", "the remote plugin's answer")
         assert got.get("err") is None, got
         assert pid in [r["pid"] for r in got["rows"]]
-        assert n.lua("return require('remote-lsp.host').last_path") == "rplugin"
+        # The control: the same call as a job cannot succeed here.
+        n.lua("vim.g.remote_lsp_use_rplugin = false; " + run)
+        got = n.wait("return _G.got", "the job's answer")
+        assert "cannot run %s" % (tmp_path / "no-such-python") in (got.get("err") or ""), got
     finally:
         n.close()
 

@@ -5,11 +5,34 @@ local uri = require('remote-lsp.uri')
 
 local M = {}
 
+--- What clients.start() is to run: a server on a host for a project root.
+---@class remote_lsp.ClientSpec
+---@field server string the server's name (a key of config.server())
+---@field host string as ssh knows it: [user@]host[:port]
+---@field root string the project root, an absolute path on the host
+---@field proto? 'scp'|'rsync' how the buffers are named (default 'scp')
+---@field def? remote_lsp.ServerDef how to start the server; needed unless pid is given
+---@field pid? integer share this running server (attached by PID) instead of starting def.cmd
+
+--- One of our clients, with what it runs.
+---@class remote_lsp.RemoteClient
+---@field client vim.lsp.Client
+---@field server string
+---@field host string
+---@field root string
+---@field pid? integer the server's, when it was attached to by PID
+
+--- The key of a client: one per server, host and root.
+---@param server string
+---@param hostname string
+---@param rootdir string
+---@return string
 function M.key(server, hostname, rootdir)
   return table.concat({ server, hostname, rootdir }, '\n')
 end
 
 --- Our clients, each with its server, host and root.
+---@return remote_lsp.RemoteClient[]
 function M.list()
   local out = {}
   -- Starting ones too: a second buffer opened meanwhile must join, not duplicate.
@@ -22,15 +45,45 @@ function M.list()
   return out
 end
 
+local function absolute(path)
+  return type(path) == 'string' and path:sub(1, 1) == '/'
+end
+
+local function positive_integer(n)
+  return type(n) == 'number' and n > 0 and n == math.floor(n)
+end
+
 --- Start (or join) the client for server on host at root, and attach buf to it.
----@param spec {server:string, host:string, root:string, proto:string|nil, def:table|nil, pid:integer|nil}
----@return integer|nil client id
+---@param buf integer|nil the buffer to attach; nil starts the client unattached
+---@param spec remote_lsp.ClientSpec
+---@return integer|nil client_id nil if the client could not start
 function M.start(buf, spec)
+  vim.validate('buf', buf, 'number', true)
+  vim.validate('spec', spec, 'table')
+  vim.validate('spec.server', spec.server, 'string')
+  vim.validate('spec.host', spec.host, 'string')
+  vim.validate('spec.root', spec.root, absolute, 'an absolute path')
+  vim.validate('spec.proto', spec.proto, function(p)
+    return p == 'scp' or p == 'rsync'
+  end, true, "'scp' or 'rsync'")
+  vim.validate('spec.pid', spec.pid, positive_integer, true, 'a PID')
+  vim.validate('spec.def', spec.def, 'table', spec.pid ~= nil)
+  if not spec.pid then
+    vim.validate('spec.def.cmd', spec.def.cmd, 'table')
+  end
+
   local o = config.options
   local proto = spec.proto or 'scp'
   local cmd = host.argv(spec.host, {
-    'connect', '--protocol', proto, '--root', spec.root, '--name', spec.server,
-    '--idle-timeout', o.shared and tostring(o.idle_timeout) or '0',
+    'connect',
+    '--protocol',
+    proto,
+    '--root',
+    spec.root,
+    '--name',
+    spec.server,
+    '--idle-timeout',
+    o.shared and tostring(o.idle_timeout) or '0',
   })
   if spec.pid then
     vim.list_extend(cmd, { '--pid', tostring(spec.pid) })
@@ -51,7 +104,7 @@ function M.start(buf, spec)
     init_options = def.init_options,
     remote = { server = spec.server, host = spec.host, root = spec.root, pid = spec.pid, key = key },
   }
-  for _, c in ipairs(M.list()) do -- one client per key, in every Neovim version
+  for _, c in ipairs(M.list()) do -- one client per key: this decides, not vim.lsp.start's reuse_client
     if c.client.config.remote.key == key then
       if buf then
         vim.lsp.buf_attach_client(buf, c.client.id)
@@ -59,17 +112,15 @@ function M.start(buf, spec)
       return c.client.id
     end
   end
-  if buf then
-    return vim.lsp.start(lsp_config, { bufnr = buf })
-  end
-  -- No buffer yet (attach by PID): start it unattached.
-  if vim.fn.has('nvim-0.11') == 1 then
-    return vim.lsp.start(lsp_config, { attach = false })
-  end
-  return vim.lsp.start_client(lsp_config)
+  -- With no buffer yet (attach by PID) it starts unattached.
+  return vim.lsp.start(lsp_config, { bufnr = buf, attach = buf ~= nil })
 end
 
 --- Attach every loaded buffer of host under root to the client.
+---@param client_id integer
+---@param hostname string
+---@param rootdir string absolute, on the host
+---@return integer count of buffers attached
 function M.attach_buffers(client_id, hostname, rootdir)
   local n = 0
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do

@@ -3,11 +3,12 @@ local clients = require('remote-lsp.clients')
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
 local notify = require('remote-lsp').notify
-local uri = require('remote-lsp.uri')
 
 local M = {}
 local ERROR, WARN = vim.log.levels.ERROR, vim.log.levels.WARN
-M.last_pids = {} -- from the last discovery, for completion
+--- PIDs from the last discovery, for completion.
+---@type string[]
+M.last_pids = {}
 
 local function scratch(title, lines)
   vim.cmd('botright new')
@@ -16,7 +17,9 @@ local function scratch(title, lines)
   vim.bo[buf].bufhidden = 'wipe'
   vim.bo[buf].swapfile = false
   pcall(vim.api.nvim_buf_set_name, buf, title)
-  lines = vim.tbl_map(function(l) return (l:gsub('\n', '\\n')) end, lines)
+  lines = vim.tbl_map(function(l)
+    return (l:gsub('\n', '\\n'))
+  end, lines)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
   vim.bo[buf].modifiable = false
   vim.bo[buf].filetype = 'remotelsp'
@@ -25,36 +28,94 @@ end
 
 local function age(started)
   local s = math.max(0, os.time() - math.floor(started))
-  if s >= 86400 then return ('%dd%02dh'):format(s / 86400, s % 86400 / 3600) end
-  if s >= 3600 then return ('%dh%02dm'):format(s / 3600, s % 3600 / 60) end
+  if s >= 86400 then
+    return ('%dd%02dh'):format(s / 86400, s % 86400 / 3600)
+  end
+  if s >= 3600 then
+    return ('%dh%02dm'):format(s / 3600, s % 3600 / 60)
+  end
   return ('%dm%02ds'):format(s / 60, s % 60)
 end
 
 local function rows_to_lines(rows)
-  local lines = { ('%-8s %-16s %-40s %8s %7s %-7s %s'):format('PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE',
-    'MANAGED', 'CLIENTS') }
+  local lines =
+    { ('%-8s %-16s %-40s %8s %7s %-7s %s'):format('PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE', 'MANAGED', 'CLIENTS') }
   for _, r in ipairs(rows) do
-    lines[#lines + 1] = ('%-8d %-16s %-40s %6dMB %7s %-7s %d'):format(r.pid, r.name, r.root,
-      math.floor(r.rss_kb / 1024), age(r.started), r.managed and 'yes' or 'no', r.clients)
+    lines[#lines + 1] = ('%-8d %-16s %-40s %6dMB %7s %-7s %d'):format(
+      r.pid,
+      r.name,
+      r.root,
+      math.floor(r.rss_kb / 1024),
+      age(r.started),
+      r.managed and 'yes' or 'no',
+      r.clients
+    )
   end
   return lines
 end
+
+-- Validators of command arguments, for vim.validate.
 
 local function valid_host(name)
   return type(name) == 'string' and name:match('^[%w_.@:%[%]-]+$') ~= nil and name:sub(1, 1) ~= '-'
 end
 
+local function non_empty(s)
+  return type(s) == 'string' and s ~= ''
+end
+
+local function absolute(path)
+  return type(path) == 'string' and path:sub(1, 1) == '/'
+end
+
+local function known_server(name)
+  return type(name) == 'string' and config.server(name) ~= nil
+end
+
+local function pid_text(s) -- a pid as typed
+  return type(s) == 'string' and s:match('^%d+$') ~= nil
+end
+
+local function pid_number(n) -- a pid as the host reports it
+  return type(n) == 'number' and n > 0 and n == math.floor(n)
+end
+
+--- A message naming the wrong value: fmt has one %q for it.
+local function naming(fmt)
+  return function(value)
+    return fmt:format(tostring(value))
+  end
+end
+
+--- vim.validate for a command's argument, with the user told what is wrong instead of a traceback.
+---@param msg string|fun(value: any): string what the user reads, as an ERROR, if it fails
+---@param name string
+---@param value any
+---@param validator vim.validate.Validator
+---@param optional? boolean nil passes
+---@return boolean ok
+local function check(msg, name, value, validator, optional)
+  if pcall(vim.validate, name, value, validator, optional) then
+    return true
+  end
+  notify(type(msg) == 'function' and msg(value) or msg, ERROR)
+  return false
+end
+
 --- :RemoteLspList {host}
+---@param a vim.api.keyset.create_user_command.command_args
 function M.list(a)
   local hostname = a.fargs[1]
-  if not valid_host(hostname) then
-    return notify('usage: :RemoteLspList {host}', ERROR)
+  if not check('usage: :RemoteLspList {host}', 'host', hostname, valid_host) then
+    return
   end
   host.run(hostname, { 'list', '--json' }, function(err, rows)
     if err then
       return notify(('list on %s failed: %s'):format(hostname, err), ERROR)
     end
-    M.last_pids = vim.tbl_map(function(r) return tostring(r.pid) end, rows)
+    M.last_pids = vim.tbl_map(function(r)
+      return tostring(r.pid)
+    end, rows)
     local buf = scratch('remote-lsp://' .. hostname .. '/list', rows_to_lines(rows))
     vim.b[buf].remote_lsp_rows = rows
     vim.keymap.set('n', '<CR>', function()
@@ -67,16 +128,20 @@ function M.list(a)
 end
 
 --- :RemoteLspProcesses {host} {pattern}
+---@param a vim.api.keyset.create_user_command.command_args
 function M.processes(a)
   local hostname, pattern = a.fargs[1], table.concat(vim.list_slice(a.fargs, 2), ' ')
-  if not valid_host(hostname) or pattern == '' then
-    return notify('usage: :RemoteLspProcesses {host} {pattern}', ERROR)
+  local usage = 'usage: :RemoteLspProcesses {host} {pattern}'
+  if not (check(usage, 'host', hostname, valid_host) and check(usage, 'pattern', pattern, non_empty)) then
+    return
   end
   host.run(hostname, { 'processes', pattern, '--json' }, function(err, rows)
     if err then
       return notify(('processes on %s failed: %s'):format(hostname, err), ERROR)
     end
-    M.last_pids = vim.tbl_map(function(r) return tostring(r.pid) end, rows)
+    M.last_pids = vim.tbl_map(function(r)
+      return tostring(r.pid)
+    end, rows)
     local lines = { ('%-8s %-8s %s'):format('PID', 'MEMORY', 'COMMAND') }
     for _, r in ipairs(rows) do
       lines[#lines + 1] = ('%-8d %6dMB %s'):format(r.pid, math.floor(r.rss_kb / 1024), table.concat(r.argv, ' '))
@@ -91,23 +156,34 @@ local function attachable(server)
     notify('attaching by PID is off: setup({ enable_pid_attachment = true }) enables it', ERROR)
     return nil
   end
-  local def = config.server(server)
-  if not def then
-    notify(('unknown server %q (known: %s)'):format(server, table.concat(config.server_names(), ', ')), ERROR)
+  local function unknown(name)
+    return ('unknown server %q (known: %s)'):format(tostring(name), table.concat(config.server_names(), ', '))
   end
-  return def
+  if check(unknown, 'server', server, known_server) then
+    return config.server(server)
+  end
+  return nil
 end
 
---- Attach to pid on host (validated there), then start a client sharing it.
+--- Attach to pid on host (validated there too), then start a client sharing it.
+---@param server string a server name config.server() knows
+---@param hostname string
+---@param pid integer the server's process on the host
+---@param rootdir? string absolute, on the host; default: the server's working directory
 function M.attach_to(server, hostname, pid, rootdir)
   local o = config.options
   local def = attachable(server)
-  if not def then
+  if
+    not def
+    or not check(naming('invalid host %q'), 'host', hostname, valid_host)
+    or not check(naming('pid must be a number, not %q'), 'pid', pid, pid_number)
+    or not check(naming('root must be an absolute path on the host, not %q'), 'root', rootdir, absolute, true)
+  then
     return
   end
   notify(('attaching to %s (pid %d) on %s...'):format(server, pid, hostname))
-  local args = { 'attach', tostring(pid), '--name', server, '--json',
-    '--timeout', tostring(o.attachment_timeout / 1000) }
+  local args =
+    { 'attach', tostring(pid), '--name', server, '--json', '--timeout', tostring(o.attachment_timeout / 1000) }
   if rootdir then
     vim.list_extend(args, { '--root', rootdir })
   end
@@ -117,38 +193,34 @@ function M.attach_to(server, hostname, pid, rootdir)
     end
     local r = reply and reply.root or rootdir
     if not r then
-      return notify('give the root: :RemoteLspAttach ' .. server .. ' ' .. hostname .. ' ' .. pid .. ' {root}',
-        ERROR)
+      return notify('give the root: :RemoteLspAttach ' .. server .. ' ' .. hostname .. ' ' .. pid .. ' {root}', ERROR)
     end
     local id = clients.start(nil, { server = server, host = hostname, root = r, pid = pid, def = def })
     if not id then
       return notify('could not start the client', ERROR)
     end
     local n = clients.attach_buffers(id, hostname, r)
-    notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n,
-      reply and (' in ' .. reply.ms .. ' ms') or ''))
+    local took = reply and (' in ' .. reply.ms .. ' ms') or ''
+    notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n, took))
   end, o.attachment_timeout)
 end
 
 --- :RemoteLspAttach {server} {host} [{pid} [{root}]]
+---@param a vim.api.keyset.create_user_command.command_args
 function M.attach(a)
   local server, hostname, pid, rootdir = unpack(a.fargs)
-  if not server or not hostname then
-    return notify('usage: :RemoteLspAttach {server} {host} [{pid} [{root}]]', ERROR)
-  end
-  if not attachable(server) then
+  local usage = 'usage: :RemoteLspAttach {server} {host} [{pid} [{root}]]'
+  if
+    not check(usage, 'server', server, 'string')
+    or not check(usage, 'host', hostname, 'string')
+    or not attachable(server)
+    or not check(naming('invalid host %q'), 'host', hostname, valid_host)
+    or not check(naming('root must be an absolute path on the host, not %q'), 'root', rootdir, absolute, true)
+    or not check(naming('pid must be a number, not %q'), 'pid', pid, pid_text, true)
+  then
     return
   end
-  if not valid_host(hostname) then
-    return notify(('invalid host %q'):format(hostname), ERROR)
-  end
-  if rootdir and rootdir:sub(1, 1) ~= '/' then
-    return notify(('root must be an absolute path on the host, not %q'):format(rootdir), ERROR)
-  end
   if pid then
-    if not pid:match('^%d+$') then
-      return notify(('pid must be a number, not %q'):format(pid), ERROR)
-    end
     return M.attach_to(server, hostname, tonumber(pid), rootdir)
   end
   -- No pid: discover, then pick by attachment_strategy.
@@ -156,12 +228,17 @@ function M.attach(a)
     if err then
       return notify(('list on %s failed: %s'):format(hostname, err), ERROR)
     end
-    local found = vim.tbl_filter(function(r) return r.name == server end, rows)
+    local found = vim.tbl_filter(function(r)
+      return r.name == server
+    end, rows)
     if #found == 0 then
       return notify(('no %s running on %s'):format(server, hostname), WARN)
     end
     local strategy = config.options.attachment_strategy
-    table.sort(found, function(x, y) return x.started > y.started end) -- newest first
+    -- Newest first.
+    table.sort(found, function(x, y)
+      return x.started > y.started
+    end)
     if strategy == 'newest' or #found == 1 and strategy ~= 'prompt' then
       return M.attach_to(server, hostname, found[1].pid, found[1].root)
     elseif strategy == 'oldest' then
@@ -170,8 +247,13 @@ function M.attach(a)
     vim.ui.select(found, {
       prompt = ('Attach to which %s on %s?'):format(server, hostname),
       format_item = function(r)
-        return ('pid %d  %s  %dMB  up %s%s'):format(r.pid, r.root, math.floor(r.rss_kb / 1024), age(r.started),
-          r.managed and '  (shared)' or '')
+        return ('pid %d  %s  %dMB  up %s%s'):format(
+          r.pid,
+          r.root,
+          math.floor(r.rss_kb / 1024),
+          age(r.started),
+          r.managed and '  (shared)' or ''
+        )
       end,
     }, function(choice)
       if choice then
@@ -182,9 +264,13 @@ function M.attach(a)
 end
 
 --- :RemoteLspDetach [{client}]: the editor lets go; the server keeps running.
+---@param a vim.api.keyset.create_user_command.command_args
 function M.detach(a)
-  local mine = clients.list()
   local arg = a.fargs[1]
+  if not check('usage: :RemoteLspDetach [{client}]', 'client', arg, non_empty, true) then
+    return
+  end
+  local mine = clients.list()
   local pick = vim.tbl_filter(function(c)
     if arg then
       return tostring(c.client.id) == arg or c.client.name == arg
@@ -204,9 +290,16 @@ function M.detach(a)
   if #pick == 1 then
     return go(pick[1])
   end
-  vim.ui.select(pick, { prompt = 'Detach which client?', format_item = function(c)
-    return ('%d %s (%s)'):format(c.client.id, c.client.name, c.root)
-  end }, function(c) if c then go(c) end end)
+  vim.ui.select(pick, {
+    prompt = 'Detach which client?',
+    format_item = function(c)
+      return ('%d %s (%s)'):format(c.client.id, c.client.name, c.root)
+    end,
+  }, function(c)
+    if c then
+      go(c)
+    end
+  end)
 end
 
 --- :RemoteLspStatus: local clients, and each host's agent.
@@ -215,8 +308,13 @@ function M.status()
   local lines = { 'Local clients:' }
   local hosts = {}
   for _, c in ipairs(mine) do
-    lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s'):format(c.client.id, c.client.name, c.root,
-      vim.tbl_count(c.client.attached_buffers), c.pid and ('  pid ' .. c.pid) or '')
+    lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s'):format(
+      c.client.id,
+      c.client.name,
+      c.root,
+      vim.tbl_count(c.client.attached_buffers),
+      c.pid and ('  pid ' .. c.pid) or ''
+    )
     hosts[c.host] = true
   end
   if #mine == 0 then
@@ -233,8 +331,13 @@ function M.status()
       else
         add[#add + 1] = ('  version %s, pid %d, %d kB'):format(st.agent.version, st.agent.pid, st.agent.rss_kb)
         for _, i in ipairs(st.instances) do
-          add[#add + 1] = ('  %s pid %d  %s  %d client(s)%s'):format(i.name, i.pid, i.root, #i.clients,
-            i.adopted and '  (attached)' or '')
+          add[#add + 1] = ('  %s pid %d  %s  %d client(s)%s'):format(
+            i.name,
+            i.pid,
+            i.root,
+            #i.clients,
+            i.adopted and '  (attached)' or ''
+          )
         end
       end
       if vim.api.nvim_buf_is_valid(buf) then
@@ -249,24 +352,46 @@ end
 -- Completion ----------------------------------------------------------------------------
 
 local function matching(list, lead)
-  return vim.tbl_filter(function(x) return vim.startswith(x, lead) end, list)
+  return vim.tbl_filter(function(x)
+    return vim.startswith(x, lead)
+  end, list)
 end
 
+--- Completion of :RemoteLspList and :RemoteLspProcesses: hosts of the ssh config.
+---@param lead string
+---@return string[]
 function M.complete_host(lead)
   return matching(host.ssh_hosts(), lead)
 end
 
+--- Completion of :RemoteLspAttach: servers, then hosts, then pids from the last discovery.
+---@param lead string
+---@param line string the command line so far
+---@return string[]
 function M.complete_attach(lead, line)
   local n = #vim.split(line, '%s+', { trimempty = false }) - 1
-  if n == 1 then return matching(config.server_names(), lead) end
-  if n == 2 then return matching(host.ssh_hosts(), lead) end
-  if n == 3 then return matching(M.last_pids, lead) end
+  if n == 1 then
+    return matching(config.server_names(), lead)
+  end
+  if n == 2 then
+    return matching(host.ssh_hosts(), lead)
+  end
+  if n == 3 then
+    return matching(M.last_pids, lead)
+  end
   return {}
 end
 
+--- Completion of :RemoteLspDetach: our clients' ids.
+---@param lead string
+---@return string[]
 function M.complete_detach(lead)
-  return matching(vim.tbl_map(function(c) return tostring(c.client.id) end, clients.list()), lead)
+  return matching(
+    vim.tbl_map(function(c)
+      return tostring(c.client.id)
+    end, clients.list()),
+    lead
+  )
 end
 
-M._uri = uri
 return M

@@ -1,6 +1,28 @@
 -- Options, their validation, and the language server definitions.
 local M = {}
 
+--- A language server: how to start it and where its projects begin.
+---@class remote_lsp.ServerDef
+---@field cmd string[] the command, run on the host
+---@field filetypes? string[] buffers of these filetypes start it
+---@field root_markers? string[] the nearest directory holding one of these is the root (default: .git)
+---@field settings? table workspace/configuration answers
+---@field init_options? table initializationOptions
+
+--- setup()'s options; every one may be left out (M.defaults).
+---@class remote_lsp.Options
+---@field enable_pid_attachment? boolean allow :RemoteLspAttach (default false)
+---@field attachment_timeout? number ms allowed for a host call: discovery, an attach as a whole (default 10000)
+---@field attachment_strategy? 'prompt'|'newest'|'oldest' which server :RemoteLspAttach without a pid takes
+---@field transport? 'openssh'|'paramiko' how this machine reaches a host (default 'openssh')
+---@field python? string the Python that runs proxy/proxy.py on this machine (default 'python3')
+---@field shared? boolean keep servers for other clients after this one leaves (default true)
+---@field idle_timeout? number seconds a shared server outlives its last client (default 600)
+---@field servers? table<string, remote_lsp.ServerDef> name -> definition; when given, only these start
+---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) for every remote client
+---@field capabilities? lsp.ClientCapabilities for every remote client
+
+---@type remote_lsp.Options
 M.defaults = {
   enable_pid_attachment = false,
   attachment_timeout = 10000, -- ms, bounds discovery plus the attach itself
@@ -14,74 +36,117 @@ M.defaults = {
   capabilities = nil,
 }
 
--- Used when neither `servers` nor vim.lsp.config says otherwise.
+--- Used when neither `servers` nor vim.lsp.config says otherwise.
+---@type table<string, remote_lsp.ServerDef>
 M.builtin = {
-  pylsp = { cmd = { 'pylsp' }, filetypes = { 'python' },
-    root_markers = { 'pyproject.toml', 'setup.py', 'setup.cfg', 'requirements.txt', '.git' } },
-  pyright = { cmd = { 'pyright-langserver', '--stdio' }, filetypes = { 'python' },
-    root_markers = { 'pyrightconfig.json', 'pyproject.toml', 'setup.py', '.git' } },
+  pylsp = {
+    cmd = { 'pylsp' },
+    filetypes = { 'python' },
+    root_markers = { 'pyproject.toml', 'setup.py', 'setup.cfg', 'requirements.txt', '.git' },
+  },
+  pyright = {
+    cmd = { 'pyright-langserver', '--stdio' },
+    filetypes = { 'python' },
+    root_markers = { 'pyrightconfig.json', 'pyproject.toml', 'setup.py', '.git' },
+  },
   rust_analyzer = { cmd = { 'rust-analyzer' }, filetypes = { 'rust' }, root_markers = { 'Cargo.toml', '.git' } },
-  clangd = { cmd = { 'clangd' }, filetypes = { 'c', 'cpp', 'objc', 'objcpp', 'cuda' },
-    root_markers = { 'compile_commands.json', 'compile_flags.txt', '.clangd', '.git' } },
-  gopls = { cmd = { 'gopls' }, filetypes = { 'go', 'gomod', 'gowork' }, root_markers = { 'go.work', 'go.mod', '.git' } },
-  ts_ls = { cmd = { 'typescript-language-server', '--stdio' },
+  clangd = {
+    cmd = { 'clangd' },
+    filetypes = { 'c', 'cpp', 'objc', 'objcpp', 'cuda' },
+    root_markers = { 'compile_commands.json', 'compile_flags.txt', '.clangd', '.git' },
+  },
+  gopls = {
+    cmd = { 'gopls' },
+    filetypes = { 'go', 'gomod', 'gowork' },
+    root_markers = { 'go.work', 'go.mod', '.git' },
+  },
+  ts_ls = {
+    cmd = { 'typescript-language-server', '--stdio' },
     filetypes = { 'javascript', 'javascriptreact', 'typescript', 'typescriptreact' },
-    root_markers = { 'tsconfig.json', 'jsconfig.json', 'package.json', '.git' } },
+    root_markers = { 'tsconfig.json', 'jsconfig.json', 'package.json', '.git' },
+  },
   lua_ls = { cmd = { 'lua-language-server' }, filetypes = { 'lua' }, root_markers = { '.luarc.json', '.git' } },
 }
 
+--- The options in force: the defaults until setup() is called.
+---@type remote_lsp.Options
 M.options = vim.deepcopy(M.defaults)
+--- Whether setup() was called: remote buffers start servers only then.
 M.configured = false
 
 local function one_of(values)
   return function(v)
-    return vim.tbl_contains(values, v), 'one of ' .. table.concat(values, ', ')
+    return vim.tbl_contains(values, v)
   end
 end
 
-local function check(specs)
-  if vim.fn.has('nvim-0.11') == 1 then
-    for name, spec in pairs(specs) do
-      vim.validate(name, spec[1], spec[2], spec[3])
-    end
-  else
-    vim.validate(specs)
-  end
+local function list_of_strings(v)
+  return vim.islist(v) and #vim.tbl_filter(function(x)
+    return type(x) ~= 'string'
+  end, v) == 0
 end
 
+--- Check one server definition of `servers`.
+---@param name string
+---@param def any
+local function check_server(name, def)
+  local where = 'servers.' .. tostring(name)
+  vim.validate(where, def, 'table')
+  vim.validate(where .. '.cmd', def.cmd, function(v)
+    return list_of_strings(v) and #v > 0
+  end, true, 'a non-empty list of strings')
+  vim.validate(where .. '.filetypes', def.filetypes, list_of_strings, true, 'a list of strings')
+  vim.validate(where .. '.root_markers', def.root_markers, list_of_strings, true, 'a list of strings')
+  vim.validate(where .. '.settings', def.settings, 'table', true)
+  vim.validate(where .. '.init_options', def.init_options, 'table', true)
+end
+
+--- Set the options; unknown ones are reported, wrong ones refused (an error).
+---@param opts? remote_lsp.Options
 function M.setup(opts)
+  vim.validate('opts', opts, 'table', true)
   opts = opts or {}
-  vim.validate('opts', opts, 'table')
-  local unknown = vim.tbl_filter(function(k) return M.defaults[k] == nil end, vim.tbl_keys(opts))
+  local unknown = vim.tbl_filter(function(k)
+    return M.defaults[k] == nil and k ~= 'on_attach' and k ~= 'capabilities' -- those two default to nil
+  end, vim.tbl_keys(opts))
   if #unknown > 0 then
     table.sort(unknown)
     vim.notify('remote-lsp: unknown setup option(s): ' .. table.concat(unknown, ', '), vim.log.levels.WARN)
   end
   local o = vim.tbl_extend('force', vim.deepcopy(M.defaults), opts)
-  check({
-    enable_pid_attachment = { o.enable_pid_attachment, 'boolean' },
-    attachment_timeout = { o.attachment_timeout, 'number' },
-    attachment_strategy = { o.attachment_strategy, one_of({ 'prompt', 'newest', 'oldest' }) },
-    transport = { o.transport, one_of({ 'openssh', 'paramiko' }) },
-    python = { o.python, 'string' },
-    shared = { o.shared, 'boolean' },
-    idle_timeout = { o.idle_timeout, 'number' },
-    servers = { o.servers, 'table' },
-    on_attach = { o.on_attach, 'function', true },
-    capabilities = { o.capabilities, 'table', true },
-  })
+  vim.validate('enable_pid_attachment', o.enable_pid_attachment, 'boolean')
+  vim.validate('attachment_timeout', o.attachment_timeout, function(v)
+    return type(v) == 'number' and v > 0
+  end, 'a positive number of ms')
+  local strategies = one_of({ 'prompt', 'newest', 'oldest' })
+  vim.validate('attachment_strategy', o.attachment_strategy, strategies, "'prompt', 'newest' or 'oldest'")
+  vim.validate('transport', o.transport, one_of({ 'openssh', 'paramiko' }), "'openssh' or 'paramiko'")
+  vim.validate('python', o.python, 'string')
+  vim.validate('shared', o.shared, 'boolean')
+  vim.validate('idle_timeout', o.idle_timeout, function(v)
+    return type(v) == 'number' and v >= 0
+  end, 'a number of seconds, 0 or more')
+  vim.validate('servers', o.servers, 'table')
+  for name, def in pairs(o.servers) do
+    check_server(name, def)
+  end
+  vim.validate('on_attach', o.on_attach, 'callable', true)
+  vim.validate('capabilities', o.capabilities, 'table', true)
   M.options = o
   M.configured = true
 end
 
 --- A server's definition: setup's `servers`, over vim.lsp.config, over the built-ins.
+---@param name string
+---@return remote_lsp.ServerDef|nil def nil when nothing says how to start it
 function M.server(name)
   local def = vim.deepcopy(M.builtin[name] or {})
-  if vim.lsp.config and vim.lsp.config[name] then
-    local ok, user = pcall(function() return vim.lsp.config[name] end)
-    if ok and type(user) == 'table' and type(user.cmd) == 'table' then
-      def = vim.tbl_deep_extend('force', def, user)
-    end
+  -- Reading vim.lsp.config[name] resolves the user's config, which may fail.
+  local ok, user = pcall(function()
+    return vim.lsp.config[name]
+  end)
+  if ok and type(user) == 'table' and type(user.cmd) == 'table' then
+    def = vim.tbl_deep_extend('force', def, user)
   end
   def = vim.tbl_deep_extend('force', def, M.options.servers[name] or {})
   if type(def.cmd) ~= 'table' or #def.cmd == 0 then
@@ -92,6 +157,7 @@ function M.server(name)
 end
 
 --- Names a server may be known by.
+---@return string[] sorted
 function M.server_names()
   local names = vim.tbl_keys(M.builtin)
   for name in pairs(M.options.servers) do
@@ -104,6 +170,8 @@ function M.server_names()
 end
 
 --- Servers for a filetype: those in `servers` if any are given, else the built-ins.
+---@param ft string
+---@return {name: string, def: remote_lsp.ServerDef}[] in name order
 function M.servers_for(ft)
   local pool = next(M.options.servers) and vim.tbl_keys(M.options.servers) or vim.tbl_keys(M.builtin)
   table.sort(pool)

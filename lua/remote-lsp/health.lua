@@ -1,6 +1,11 @@
 -- :checkhealth remote-lsp
 local M = {}
 
+--- Run argv to its end (a check may wait); nil and why if it cannot start.
+---@param argv string[]
+---@param timeout? integer ms (default 15000)
+---@return vim.SystemCompleted|nil
+---@return string|nil err
 local function run(argv, timeout)
   local ok, res = pcall(function()
     return vim.system(argv, { text = true }):wait(timeout or 15000)
@@ -11,6 +16,7 @@ local function run(argv, timeout)
   return res
 end
 
+--- :checkhealth remote-lsp: Neovim, Python and its packages, ssh, and each host in use.
 function M.check()
   local h = vim.health
   local config = require('remote-lsp.config')
@@ -18,10 +24,10 @@ function M.check()
   local o = config.options
 
   h.start('remote-lsp: Neovim')
-  if vim.fn.has('nvim-0.10') == 1 then
+  if vim.fn.has('nvim-0.11') == 1 then
     h.ok('Neovim ' .. tostring(vim.version()))
   else
-    h.error('Neovim 0.10 or newer is needed, this is ' .. tostring(vim.version()))
+    h.error('Neovim 0.11 or newer is needed, this is ' .. tostring(vim.version()))
   end
   if config.configured then
     h.ok("require('remote-ssh').setup() was called")
@@ -32,8 +38,10 @@ function M.check()
   h.start('remote-lsp: Python (' .. o.python .. ')')
   local res, err = run({ o.python, '-c', 'import sys; print(".".join(map(str, sys.version_info[:3])))' })
   if not res or res.code ~= 0 then
-    h.error(('%s does not run: %s'):format(o.python, err or vim.trim(res.stderr or '')),
-      { 'set the `python` option to a Python 3.8+ interpreter' })
+    h.error(
+      ('%s does not run: %s'):format(o.python, err or vim.trim(res.stderr or '')),
+      { 'set the `python` option to a Python 3.8+ interpreter' }
+    )
   else
     local v = vim.trim(res.stdout)
     local major, minor = v:match('^(%d+)%.(%d+)')
@@ -109,8 +117,10 @@ function M.check()
       if scope == vim.NIL or scope == nil or scope == 0 then
         h.ok('ptrace allowed (Yama ptrace_scope ' .. (scope == vim.NIL and 'absent' or tostring(scope)) .. ')')
       else
-        h.warn(('Yama ptrace_scope = %d: attaching by PID to servers not started by the agent is refused'):format(
-          scope), { 'start servers with `remote-lsp run`', 'or sysctl kernel.yama.ptrace_scope=0' })
+        h.warn(
+          ('Yama ptrace_scope = %d: attaching by PID to servers not started by the agent is refused'):format(scope),
+          { 'start servers with `remote-lsp run`', 'or sysctl kernel.yama.ptrace_scope=0' }
+        )
       end
     end
   end

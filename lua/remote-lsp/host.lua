@@ -6,6 +6,7 @@ local M = {}
 local root = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h:h:h')
 
 --- The proxy executable shipped with this plugin.
+---@return string path
 function M.proxy()
   return root .. '/proxy/proxy.py'
 end
@@ -15,6 +16,9 @@ local function options()
 end
 
 --- argv for `remote-lsp --host HOST ARGS...`.
+---@param host string
+---@param args string[] the subcommand and its arguments
+---@return string[]
 function M.argv(host, args)
   local o = options()
   local argv = { o.python, M.proxy(), '--host', host, '--transport', o.transport }
@@ -34,8 +38,18 @@ local function error_of(res, decoded)
   return err ~= '' and err or ('failed with exit code ' .. res.code)
 end
 
+-- Calls waiting for the remote plugin's answer, by id.
+---@type table<integer, fun(err: string|nil, result: any)>
+local waiting = {}
+local counter = 0
+-- False once the remote plugin could not be called: jobs from then on.
+local rplugin = true
+
 --- Run a subcommand on host; cb(err, result) on the main loop. JSON output is decoded.
----@param timeout integer|nil ms
+---@param host string
+---@param args string[] the subcommand and its arguments
+---@param cb fun(err: string|nil, result: any) err is nil on success
+---@param timeout? integer ms
 function M.run(host, args, cb, timeout)
   local inner = cb
   cb = function(err, result) -- a bug of ours reaches the user as a message, not a traceback
@@ -44,19 +58,17 @@ function M.run(host, args, cb, timeout)
       vim.notify('remote-lsp: internal error: ' .. tostring(e), vim.log.levels.ERROR)
     end
   end
-  if M.rplugin ~= false and vim.g.remote_lsp_use_rplugin ~= false then
+  if rplugin and vim.g.remote_lsp_use_rplugin ~= false then
     -- Remote plugins load on first call (FuncUndefined): just try it, once.
-    local id = M._next()
-    M._waiting[id] = cb
-    local ok = pcall(vim.fn.RemoteLspRun, id, host, options().transport, args, timeout or 0)
-    M.rplugin = ok
-    if ok then
-      M.last_path = 'rplugin'
+    counter = counter + 1
+    local id = counter
+    waiting[id] = cb
+    rplugin = pcall(vim.fn.RemoteLspRun, id, host, options().transport, args, timeout or 0)
+    if rplugin then
       return
     end
-    M._waiting[id] = nil
+    waiting[id] = nil
   end
-  M.last_path = 'job'
 
   local ok, job = pcall(vim.system, M.argv(host, args), { text = true, timeout = timeout }, function(res)
     vim.schedule(function()
@@ -69,27 +81,26 @@ function M.run(host, args, cb, timeout)
     end)
   end)
   if not ok then
-    vim.schedule(function() cb('cannot run ' .. options().python .. ': ' .. tostring(job), nil) end)
+    vim.schedule(function()
+      cb('cannot run ' .. options().python .. ': ' .. tostring(job), nil)
+    end)
   end
 end
 
--- Replies from the remote plugin come back here.
-M._waiting = {}
-local counter = 0
-function M._next()
-  counter = counter + 1
-  return counter
-end
-
+--- The remote plugin's answer to call id (rplugin/python3/remote_lsp_rplugin.py calls it).
+---@param id integer
+---@param err string|vim.NIL
+---@param result any
 function M._resolve(id, err, result)
-  local cb = M._waiting[id]
-  M._waiting[id] = nil
+  local cb = waiting[id]
+  waiting[id] = nil
   if cb then
     cb(err ~= vim.NIL and err or nil, result ~= vim.NIL and result or nil)
   end
 end
 
 --- Host names from the ssh config, for completion (no patterns).
+---@return string[]
 function M.ssh_hosts()
   local path = vim.env.REMOTE_LSP_SSH_CONFIG or vim.fn.expand('~/.ssh/config')
   local hosts = {}

@@ -9,12 +9,16 @@ local M = {}
 -- host .. dir -> the answer of `locate`, so a directory costs one round trip.
 local located = {}
 
+--- Tell the user, through vim.notify, with the plugin's prefix.
+---@param msg string
+---@param level? integer a vim.log.levels value (default INFO)
 local function notify(msg, level)
   vim.notify('remote-lsp: ' .. msg, level or vim.log.levels.INFO)
 end
 M.notify = notify
 
---- Called for every remote buffer once its filetype is known.
+--- Called for every remote buffer once its filetype is known: start or join its server.
+---@param buf integer
 function M.on_remote_buffer(buf)
   if not config.configured or not vim.api.nvim_buf_is_valid(buf) then
     return
@@ -40,14 +44,22 @@ function M.on_remote_buffer(buf)
     for _, cand in ipairs(candidates) do
       if found.commands[cand.def.cmd[1]] ~= nil and found.commands[cand.def.cmd[1]] ~= vim.NIL then
         if vim.api.nvim_buf_is_valid(buf) then
-          clients.start(buf, { server = cand.name, host = hostname, root = found.root, proto = proto,
-            def = cand.def })
+          clients.start(buf, {
+            server = cand.name,
+            host = hostname,
+            root = found.root,
+            proto = proto,
+            def = cand.def,
+          })
         end
         return
       end
     end
-    notify(('no language server for %s found on %s (looked for %s)'):format(vim.bo[buf].filetype, hostname,
-      table.concat(vim.tbl_map(function(c) return c.def.cmd[1] end, candidates), ', ')), vim.log.levels.WARN)
+    local looked = vim.tbl_map(function(c)
+      return c.def.cmd[1]
+    end, candidates)
+    local msg = 'no language server for %s found on %s (looked for %s)'
+    notify(msg:format(vim.bo[buf].filetype, hostname, table.concat(looked, ', ')), vim.log.levels.WARN)
   end
   local cache_key = hostname .. '\n' .. dir
   if located[cache_key] then
