@@ -41,9 +41,9 @@ demo: install
 bench: install
 	$(PY) bench/bench.py
 
-# 8 clients x 5,000 requests with random kills (a short one runs in `make test`).
+# 8 clients x 5,000 requests with random kills of clients and of the agent (a short one runs in `make test`).
 soak: install
-	$(PY) -m tests.support.soak --clients 8 --requests 5000 --kills 12
+	$(PY) -m tests.support.soak --clients 8 --requests 5000 --kills 12 --agent-kills 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

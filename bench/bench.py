@@ -43,8 +43,10 @@ IDLE_SECONDS = 5.0
 class Wire:
     """The leanest possible client: blocking writes and reads, one thread."""
 
-    def __init__(self, argv: List[str], root: str, env: Optional[Dict[str, str]] = None) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=root, env=env)
+    def __init__(self, argv: List[str], root: str, env: Optional[Dict[str, str]] = None,
+                 stderr: Optional[int] = None) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=root,
+                                     env=env)
         self.parser = FrameParser()
         self.backlog: List[bytes] = []
         self.next_id = 0
@@ -175,6 +177,33 @@ def attach_rows(work: Path) -> List[Tuple[str, ...]]:
     return rows
 
 
+def survival_rows(root: str, runs: int = 7) -> List[Tuple[str, ...]]:
+    """From the agent's SIGKILL to the next connect's initialize result, answered
+    by the same server: a new agent starts and takes the server over."""
+    import signal
+
+    connect = PROXY + ["connect", "--root", root, "--"] + SERVER
+    times = []
+    for _ in range(runs):
+        wire = Wire(connect, root, stderr=subprocess.DEVNULL)  # it is told the agent died
+        pid = wire.call("test/state", None)["pid"]
+        agent = int((Path(os.environ["REMOTE_LSP_HOME"]) / "agent.pid").read_text())
+        t = time.perf_counter()
+        os.kill(agent, signal.SIGKILL)
+        again = Wire(connect, root)
+        times.append(time.perf_counter() - t)
+        if again.call("test/state", None)["pid"] != pid:
+            return [row("agent killed -> next connect answered", "-", "a new server answered", "<= 1000 ms",
+                        False)]
+        wire.proc.kill()
+        wire.proc.wait()
+        again.close()
+    subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
+    med = statistics.median(times) * 1000
+    return [row("agent killed -> next connect answered (median of %d)" % runs, "-", "%.0f ms" % med,
+                "<= 1000 ms", med <= 1000)]
+
+
 def ssh_rows(work: Path) -> List[Tuple[str, ...]]:
     """Connect over SSH (a private sshd on 127.0.0.1), agent and server already up."""
     from remote_lsp.editor.hosts import parse_host
@@ -260,6 +289,7 @@ def main() -> int:
         for w in [via, *others]:
             w.close()
         subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
+        rows += survival_rows(root)
         rows += attach_rows(work)
         rows += ssh_rows(work)
         if "--no-sharing" not in sys.argv:

@@ -8,6 +8,7 @@ compute it from the same files, so the editor and the agent agree on it.
 
 import hashlib
 import os
+import re
 from typing import List, Optional, Tuple
 
 from remote_lsp import __version__
@@ -61,8 +62,12 @@ def host_files() -> List[Tuple[str, bytes]]:
 
 def digest() -> str:
     """A hash of exactly what goes into the host bundle. Cheap (no
-    compression), as every remote command needs it."""
+    compression), as every remote command needs it; free on a host, where the
+    installed bundle's directory is named by it."""
     global _digest
+    installed = re.match(r"remote-lsp-([0-9a-f]{16})$", os.path.basename(os.path.dirname(PACKAGE)))
+    if _digest is None and installed:
+        _digest = installed.group(1)
     if _digest is None:
         h = hashlib.sha256()
         for name, data in host_files():
@@ -74,6 +79,14 @@ def digest() -> str:
 
 def describe() -> str:
     return "remote-lsp %s (build %s)" % (__version__, digest())
+
+
+def release_key(version: str) -> Tuple[int, ...]:
+    """'0.2.0' -> (0, 2, 0), for ordering releases; anything unparsable is oldest."""
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return ()
 
 
 def _read(path: str) -> bytes:

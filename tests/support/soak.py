@@ -2,10 +2,12 @@
 
 Each client slot sends its share of requests through `remote-lsp connect`,
 a window of them in flight at a time, with its own document open. A killer
-SIGKILLs random clients as the run progresses; a killed slot reconnects and
-carries on. Checked at the end:
+SIGKILLs random clients, and the agent itself, as the run progresses; a
+killed slot reconnects and carries on (after an agent kill, every slot does:
+the next agent takes the server over). Checked at the end:
 - every request of a client that was not killed got exactly one response,
-  carrying its own payload;
+  carrying its own payload, and no request was left hanging;
+- the server is the one the run started with: none was lost;
 - the server holds exactly the documents of the clients still connected;
 - agent and server resident memory, after warm-up and at the end.
 
@@ -47,6 +49,7 @@ class Slot:
         self.generation = 0
         self.client: Optional[LspClient] = None
         self.doomed: Optional[LspClient] = None  # the connection the killer chose
+        self.agent_epoch = 0  # agent kills so far when this connection started
         self.uri = ""
         self.killed = 0
         self.checked = 0  # requests of surviving connections verified
@@ -54,6 +57,7 @@ class Slot:
 
     def connect(self) -> None:
         self.generation += 1
+        self.agent_epoch = self.run.agent_epoch
         self.client = LspClient(
             [sys.executable, str(PROXY), "connect", "--root", self.run.root, "--"] + SERVER,
             cwd=self.run.root, env=self.run.env, name="soak-%d.%d" % (self.index, self.generation))
@@ -67,7 +71,7 @@ class Slot:
                 try:
                     self.connect()
                 except (ConnectionError, OSError):
-                    if self.doomed is None or self.doomed is not self.client:
+                    if not self._excused(self.client):
                         raise
                     self.killed += 1  # killed while connecting: try again
                     continue
@@ -92,7 +96,7 @@ class Slot:
                 if answer.get("result") != payload:
                     self.problems.append("slot %d: %r answered with %r" % (self.index, payload, answer))
         except (ConnectionError, OSError):
-            if self.doomed is not client:
+            if not self._excused(client):
                 raise  # a connection the killer never touched: a real failure
             self.killed += 1
             return False
@@ -100,6 +104,16 @@ class Slot:
             self.done += n
         self.run.progress(n)
         return True
+
+    def _excused(self, client: Optional[LspClient]) -> bool:
+        """Its connection ended because the killer killed it, or the agent."""
+        return client is not None and (self.doomed is client or self.agent_epoch != self.run.agent_epoch)
+
+    def reconnect_if_gone(self) -> None:
+        """After the run: a connection the agent's death ended comes back, as an
+        editor's would (so the document check counts it)."""
+        if self.client is not None and self.client.proc.poll() is not None:
+            self.connect()
 
     def killable(self) -> bool:
         """At least one more batch to come (decisive with `lock` held): a kill is
@@ -119,10 +133,12 @@ class Slot:
 
 
 class Soak:
-    def __init__(self, clients: int, requests: int, kills: int, seed: int) -> None:
+    def __init__(self, clients: int, requests: int, kills: int, seed: int, agent_kills: int = 0) -> None:
         self.clients = clients
         self.requests = requests
         self.kills = kills
+        self.agent_kills = agent_kills
+        self.agent_epoch = 0
         self.random = random.Random(seed)
         self.base = Path(tempfile.mkdtemp(prefix="rl-soak-", dir="/tmp"))
         self.root = str(self.base / "proj")
@@ -133,6 +149,7 @@ class Soak:
         self._cond = threading.Condition()
         self._total = 0
         self.memory: Dict[str, Any] = {}
+        self.agent_killed = 0
 
     def progress(self, n: int) -> None:
         with self._cond:
@@ -147,11 +164,16 @@ class Soak:
         return all(s.done >= self.requests for s in self.slots)
 
     def _killer(self) -> None:
-        """SIGKILL a random live client at evenly spread points of the run."""
+        """SIGKILL a random live client, or the agent, at evenly spread points of the run."""
         total = self.clients * self.requests
-        for k in range(self.kills):
-            if not self._wait_total(total * (k + 1) // (self.kills + 1)) or self._finished():
+        events = ["client"] * self.kills + ["agent"] * self.agent_kills
+        self.random.shuffle(events)
+        for k, event in enumerate(events):
+            if not self._wait_total(total * (k + 1) // (len(events) + 1)) or self._finished():
                 return
+            if event == "agent":
+                self._kill_agent()
+                continue
             candidates = [s for s in self.slots if s.killable()]
             if not candidates:
                 return
@@ -162,10 +184,16 @@ class Soak:
                     slot.doomed = victim
                     victim.proc.send_signal(signal.SIGKILL)
 
+    def _kill_agent(self) -> None:
+        pid = int((self.base / "state" / "agent.pid").read_text())
+        self.agent_epoch += 1  # before the kill: every connection it ends is excused
+        os.kill(pid, signal.SIGKILL)
+        self.agent_killed += 1
+
     def _sample(self, label: str) -> None:
         agent = int((self.base / "state" / "agent.pid").read_text())
         server = self.server_state()["pid"]
-        self.memory[label] = {"agent_kb": rss_kb(agent), "server_kb": rss_kb(server)}
+        self.memory[label] = {"agent_kb": rss_kb(agent), "server_kb": rss_kb(server), "server_pid": server}
 
     def server_state(self) -> Dict[str, Any]:
         live = next(s.client for s in self.slots if s.client is not None and s.client.proc.poll() is None)
@@ -186,6 +214,7 @@ class Soak:
             killer.join()
             for s in self.slots:
                 s.verify_survivor()
+                s.reconnect_if_gone()
             self._sample("at the end")
             docs = set(self.server_state()["docs"])
             live = {s.uri for s in self.slots}
@@ -193,10 +222,13 @@ class Soak:
             if docs != live:
                 problems.append("documents open at the server %s, clients connected %s"
                                 % (sorted(docs - live), sorted(live - docs)))
+            servers = {m["server_pid"] for m in self.memory.values()}
+            if len(servers) != 1:
+                problems.append("the server changed during the run: %s" % sorted(servers))
             return {
                 "clients": self.clients, "requests_each": self.requests,
                 "answered": sum(s.done for s in self.slots),
-                "kills": sum(s.killed for s in self.slots),
+                "kills": sum(s.killed for s in self.slots), "agent_kills": self.agent_killed,
                 "reconnects": sum(s.generation - 1 for s in self.slots),
                 "survivor_requests_checked": sum(s.checked for s in self.slots),
                 "documents_at_server": len(docs), "memory": self.memory, "problems": problems,
@@ -221,9 +253,10 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--kills", type=int, default=12)
+    ap.add_argument("--agent-kills", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    report = Soak(args.clients, args.requests, args.kills, args.seed).run()
+    report = Soak(args.clients, args.requests, args.kills, args.seed, args.agent_kills).run()
     print(json.dumps(report, indent=2))
     return 1 if report["problems"] else 0
 

@@ -15,12 +15,13 @@ import shutil
 import signal
 import socket
 import time
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from remote_lsp import __version__
 from remote_lsp.host import attach, procs
 from remote_lsp.host.aio import background
 from remote_lsp.host.instance import Instance, Key
+from remote_lsp.host.registry import Registry
 from remote_lsp.host.session import Session
 from remote_lsp.version import digest
 from remote_lsp.wire import control
@@ -34,7 +35,7 @@ from remote_lsp.wire.errors import (
     UsageError,
     describe_state_error,
 )
-from remote_lsp.wire.paths import StatePaths, ensure_private_dir
+from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
 
 log = logging.getLogger("remote_lsp.agent")
 
@@ -75,7 +76,7 @@ class Agent:
 
     def listen(self) -> None:
         path = str(self.paths.socket)
-        _unlink(path)  # stale: we hold the lock, so no live agent owns it
+        remove_files(path)  # stale: we hold the lock, so no live agent owns it
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
@@ -95,11 +96,62 @@ class Agent:
             loop.add_signal_handler(sig, lambda s=sig: background(self.shutdown(
                 "signal %s" % signal.Signals(s).name)))
         assert self._server is not None
+        self._take_over_instances()
         loop.add_reader(self._server.fileno(), self._accept)
         log.info("agent %s listening on %s (pid %d)", __version__, self.paths.socket, os.getpid())
         _tell(ready_fd, "ready")
         self._arm_idle()
         await self._done
+
+    def _take_over_instances(self) -> None:
+        """Serve again every server a previous agent left running (it died, or
+        handed over); clean up after the ones that are gone."""
+        for entry, record in Registry(self.paths.registry).load_all():
+            try:
+                pid, ticks = int(record["pid"]), int(record["start_ticks"])
+                p = procs.read_proc(pid)
+                if p is None or p.start_ticks != ticks or p.state == "Z":
+                    log.info("%s (pid %d) ended while no agent held it", record.get("name"), pid)
+                    self._forget(entry, record)
+                    continue
+                inst = Instance.from_record(record, self._instance_gone, self.paths, _decode_attached)
+            except (OSError, KeyError, TypeError, ValueError, IndexError) as exc:
+                log.warning("could not take over the registry entry %s: %r", entry, exc)
+                self._forget(entry, record)
+                continue
+            self.instances[inst.key] = inst
+
+    def _forget(self, entry: str, record: Dict[str, Any]) -> None:
+        Registry(self.paths.registry).remove(entry)
+        fifos = record.get("fifos")
+        if isinstance(fifos, list) and all(isinstance(f, str) and f.startswith(str(self.paths.fifos))
+                                           for f in fifos):
+            remove_files(*fifos)
+
+    async def hand_over(self, pid: int) -> None:
+        """A newer build asked (pid `pid`): leave every server running for the
+        agent it starts, which takes them over from the registry."""
+        log.info("handing over to a newer remote-lsp (asked by pid %d)", pid)
+        self._close_socket()
+        for inst in list(self.instances.values()):
+            inst.hand_over("remote-lsp: the agent was upgraded; %s (pid %d) runs on: connect again"
+                           % (inst.name, inst.pid))
+        await asyncio.gather(*(inst.flush(2.0) for inst in self.instances.values()))
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def _close_socket(self) -> None:
+        if self._server is None:
+            return
+        asyncio.get_running_loop().remove_reader(self._server.fileno())
+        self._server.close()
+        self._server = None
+        try:
+            if self.paths.pid.read_text().strip() == str(os.getpid()):
+                self.paths.socket.unlink()
+                self.paths.pid.unlink()
+        except OSError:
+            pass
 
     async def shutdown(self, reason: str) -> None:
         log.info("agent shutting down: %s", reason)
@@ -109,17 +161,7 @@ class Agent:
             except RemoteLspError as exc:
                 log.warning("could not release %d: %s", inst.pid, exc)
         await asyncio.gather(*(i.stop("agent " + reason) for i in list(self.instances.values())))
-        loop = asyncio.get_running_loop()
-        if self._server is not None:
-            loop.remove_reader(self._server.fileno())
-            self._server.close()
-            self._server = None
-            try:
-                if self.paths.pid.read_text().strip() == str(os.getpid()):
-                    self.paths.socket.unlink()
-                    self.paths.pid.unlink()
-            except OSError:
-                pass
+        self._close_socket()
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
 
@@ -157,6 +199,13 @@ class Agent:
             conn.setblocking(False)
             line, fds = await control.recv_async(conn, REQUEST_TIMEOUT)
             if line is None:
+                return
+            newer = control.compare_client(line)
+            if newer < 0:
+                raise control.VersionMismatch(line)
+            if newer > 0:
+                await control.send_async(conn, control.HandingOver(pid=os.getpid()))
+                background(self.hand_over(pid))
                 return
             request = control.decode_request(line)
             if isinstance(request, control.ConnectRequest):
@@ -221,7 +270,9 @@ class Agent:
             session.close("the connect process went away")
         else:
             lifeline.cancel()
-            await control.send_async(conn, control.SessionEnd(failed=session.failed, message=ended.result()))
+            end = control.SessionEnd(failed=session.failed or session.restart, restart=session.restart,
+                                     message=ended.result())
+            await control.send_async(conn, end)
         return []
 
     async def _instance_for(self, request: Union[control.ConnectRequest, control.RunRequest]
@@ -249,7 +300,7 @@ class Agent:
         self._starting[key] = fut
         try:
             inst = Instance(argv, root, request.name or os.path.basename(argv[0]),
-                            request.idle_timeout, self._instance_gone, self.paths.logs)
+                            request.idle_timeout, self._instance_gone, self.paths)
             await inst.spawn(env)
             self.instances[key] = inst
             self._arm_idle()
@@ -280,7 +331,7 @@ class Agent:
         fds: List[int] = []
         try:
             for path in (in_path, out_path):
-                _unlink(path)
+                remove_files(path)
                 os.mkfifo(path, 0o600)
             # Our ends first, so the target's opens never block: we hold the
             # stdin FIFO read-write, and the stdout FIFO's reader.
@@ -295,14 +346,14 @@ class Agent:
         except BaseException as exc:
             for fd in fds:
                 _close_fd(fd)
-            _unlink(in_path, out_path)
+            remove_files(in_path, out_path)
             if isinstance(exc, attach.AttachError) and exc.code == ATTACH_FAILED:
                 raise attach.AttachError("attach to %d failed and was rolled back; the process goes "
                                          "on as before: %s" % (pid, exc.message)) from None
             raise
-        inst = Instance(p.argv, root, kind, None, self._instance_gone, self.paths.logs)
-        inst.adopt(pid, p.start_ticks, fds[1], fds[0],
-                   {"saved": saved, "method": used, "fifos": (in_path, out_path)})
+        inst = Instance(p.argv, root, kind, None, self._instance_gone, self.paths,
+                        entry="%d-%d" % (pid, p.start_ticks))
+        inst.adopt(pid, p.start_ticks, fds[1], fds[0], {"saved": saved, "method": used}, (in_path, out_path))
         self.instances[inst.key] = inst
         self._arm_idle()
         log.info("attached to %s (pid %d) with %s in %.0f ms", kind, pid, used, elapsed * 1000)
@@ -326,7 +377,7 @@ class Agent:
             inst.releasing = False
             raise
         inst.let_go("was released: it is back on its own terminal")
-        _unlink(*info["fifos"])
+        remove_files(*inst.fifos)
         log.info("released %s (pid %d)", inst.name, pid)
         return control.Released(pid=pid)
 
@@ -374,13 +425,6 @@ def _idle(value: Optional[str]) -> Optional[float]:
     return max(0.0, float(value))
 
 
-def _unlink(*paths: str) -> None:
-    """Remove what of `paths` exists (a dangling symlink included)."""
-    for path in paths:
-        if os.path.lexists(path):
-            os.unlink(path)
-
-
 def _close_fd(fd: int) -> None:
     try:
         os.close(fd)
@@ -406,7 +450,7 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
         text = exc.message if isinstance(exc, RemoteLspError) else describe_state_error(exc, paths.root)
         _tell(ready_fd, "error: %s" % text)
         if agent.holds_lock():  # then nobody else owns these half-made files
-            _unlink(str(paths.socket), str(paths.pid))
+            remove_files(str(paths.socket), str(paths.pid))
         return 1
     # Start-up objects live as long as the agent: keep the collector off them,
     # so a collection never has to walk them between two messages.
@@ -414,6 +458,10 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     gc.freeze()
     asyncio.run(agent.serve(ready_fd))
     return 0
+
+
+def _decode_attached(record: Dict[str, Any]) -> Dict[str, Any]:
+    return dict(record, saved=attach.Saved.from_record(record["saved"]))
 
 
 def _tell(ready_fd: int, word: str) -> None:

@@ -36,9 +36,7 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
     _check_stdio()
     request = control.ConnectRequest(argv=argv, root=root, cwd=os.getcwd(), name=name, pid=pid,
                                      idle_timeout=idle_timeout, env=dict(os.environ))
-    sock = daemon.connect_agent(StatePaths.default())
-    control.send(sock, request, fds=[0, 1])
-    reply = control.recv_reply(sock, control.Connected)
+    sock, reply = daemon.request(request, control.Connected, autostart=True, fds=[0, 1])
     # The agent holds the editor's pipes now. Ours go (stdin must not keep
     # the editor's writes alive), but one copy of stdout stays for a last
     # word should the agent die: the editor sees end-of-file when we exit.
@@ -58,22 +56,27 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
 # session keeps it for its whole life: so it becomes a shell (0.5 MB, against
 # 4.6 MB for even a bare Python). fd 3 is the control socket: the agent sends
 # one line when the session ends, and end-of-file without it means the agent
-# died. fd 4 is the editor's stdout, for a last word then. The failure text
-# is the message of the agent's SessionEnd line, taken out by its fixed
-# framing (control.encode); a quote in it would keep its JSON backslash.
+# died. fd 4 is the editor's stdout, for a last word then. Exit codes: 0 a
+# normal end, 1 a failed session, 7 (AGENT_GONE) the agent went away and the
+# server lives on, so connecting again finds it. The failure text is the
+# message of the agent's SessionEnd line, taken out by its fixed framing
+# (control.encode); a quote in it would keep its JSON backslash.
 WAITER_SHELL = "/bin/sh"
 _WAITER_SCRIPT = r"""
 trap 'exit 0' TERM INT HUP
 if ! IFS= read -r line <&3; then
   printf '%s' "$1" >&4
   printf '%s\n' "$2" >&2
-  exit 1
+  exit 7
 fi
 case $line in
-  '{"reply":"end","failed":true,"message":"'*)
-    text=${line#'{"reply":"end","failed":true,"message":"'}
+  '{"reply":"end","failed":true,"restart":'*)
+    text=${line#'{"reply":"end","failed":true,"restart":'}
+    code=1
+    case $text in true,*) code=7;; esac
+    text=${text#*,'"message":"'}
     printf '%s\n' "${text%'"}'}" >&2
-    exit 1;;
+    exit $code;;
 esac
 """
 
@@ -94,6 +97,6 @@ def _become_waiter(sock: Any, editor_out: int, paths: StatePaths) -> None:
 def _agent_died_note(paths: StatePaths) -> Dict[str, Any]:
     """What the editor is told if the agent goes away without ending the
     session: its pending requests will never be answered."""
-    text = ("remote-lsp: the agent ended unexpectedly; requests in flight are lost. "
-            "Restart the language client: the next connect starts a new agent (log: %s)" % paths.log)
+    text = ("remote-lsp: the agent ended unexpectedly; requests in flight are lost. The language server "
+            "runs on: connect again and a new agent takes it over (log: %s)" % paths.log)
     return {"jsonrpc": "2.0", "method": "window/showMessage", "params": {"type": 1, "message": text}}

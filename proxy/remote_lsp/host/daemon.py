@@ -11,8 +11,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Type
+from typing import List, Optional, Tuple, Type
 
+from remote_lsp.host import procs
 from remote_lsp.wire import control
 from remote_lsp.wire.errors import RemoteLspError, describe_state_error
 from remote_lsp.wire.paths import StatePaths
@@ -71,13 +72,54 @@ def connect_agent(paths: StatePaths, autostart: bool = True) -> socket.socket:
             delay = min(delay * 2, 0.1)
 
 
-def ask(request: control.Request, expected: Type[control.R], autostart: bool = False) -> control.R:
-    """One request and its reply, with the local agent (started on demand if
-    `autostart`)."""
-    sock = connect_agent(StatePaths.default(), autostart=autostart)
-    with sock:
-        control.send(sock, request)
-        return control.recv_reply(sock, expected)
+def request(req: control.Request, expected: Type[control.R], autostart: bool = False,
+            fds: Optional[List[int]] = None) -> Tuple[socket.socket, control.R]:
+    """Send `req` to the local agent (started on demand if `autostart`) and
+    read its reply; the socket stays open for the caller. An agent of an older
+    build hands its servers over instead: then the next agent is started, and
+    it takes them over, and the request goes to it."""
+    paths = StatePaths.default()
+    for _ in range(2):
+        sock = connect_agent(paths, autostart=autostart)
+        try:
+            control.send(sock, req, fds)
+            obj = control.recv(sock)
+        except BaseException:
+            sock.close()
+            raise
+        if isinstance(obj, dict) and obj.get("reply") == control.HandingOver.kind:
+            sock.close()
+            _wait_gone(control.decode_reply(obj, control.HandingOver).pid)
+            autostart = True
+            continue
+        try:
+            if obj is None:
+                raise RemoteLspError("the agent closed the connection without answering")
+            return sock, control.decode_reply(obj, expected)
+        except BaseException:
+            sock.close()
+            raise
+    raise RemoteLspError("the agent kept handing over; see %s" % paths.log)
+
+
+def ask(req: control.Request, expected: Type[control.R], autostart: bool = False) -> control.R:
+    """One request and its reply, with the local agent."""
+    sock, reply = request(req, expected, autostart)
+    sock.close()
+    return reply
+
+
+def _wait_gone(pid: int) -> None:
+    """Until the agent that is handing over has exited (and let go of its lock)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    delay = 0.005
+    while time.monotonic() < deadline:
+        p = procs.read_proc(pid)
+        if p is None or p.state == "Z":
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    raise RemoteLspError("the agent (pid %d) did not finish handing over" % pid)
 
 
 def start_agent(paths: StatePaths) -> None:

@@ -1,90 +1,224 @@
 """One language server process held by the agent, and its mux.
 
-The agent owns the server's stdin and stdout, so clients come and go without
-the server ever seeing its input close. Stopping is graceful: shutdown and
-exit first, signals only when the server does not go by itself.
+The server's stdin and stdout are FIFOs in the agent's state directory, and
+the server holds each of them read-write: it is always a writer of its own
+input and a reader of its own output. So no agent's death ever gives it
+end-of-file or a broken pipe; its output waits in the pipe until the next
+agent, which finds it through the registry, reads on. Frames go to the server
+one at a time, and a frame cut short by a full pipe is noted in the registry
+(`owed`), so a successor can complete it and the server's framing holds.
+
+Stopping is graceful: shutdown and exit first, signals only when the server
+does not go by itself.
 """
 
 import asyncio
+import collections
 import json
 import logging
 import os
 import re
+import secrets
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
 from remote_lsp.host.mux import Mux
+from remote_lsp.host.registry import Registry
 from remote_lsp.host.session import Session
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.channel import Channel
+from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
 
 log = logging.getLogger("remote_lsp.instance")
 
 Key = Tuple[Tuple[str, ...], str]
 NEVER = None  # idle timeout meaning "keep running with no clients"
+_OURS = os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class Instance:
     def __init__(self, argv: List[str], root: str, name: str, idle_timeout: Optional[float],
-                 on_gone: Callable[["Instance"], None], log_dir: Path,
-                 max_frame: int = framing.DEFAULT_MAX_FRAME) -> None:
+                 on_gone: Callable[["Instance"], None], paths: StatePaths, entry: str = "",
+                 generation: int = 0, max_frame: int = framing.DEFAULT_MAX_FRAME) -> None:
         self.argv = argv
         self.root = root
         self.name = name
         self.idle_timeout = idle_timeout
         self.adopted = False
-        self.attached: Any = None
+        self.attached: Any = None  # for an adopted server: what `release` needs
         self.releasing = False
         self.max_frame = max_frame
         self.started = time.time()
         self.pid = 0
-        self.sessions: Dict[int, Session] = {}
-        self.mux = Mux(self._write_server, Path(root).as_uri(), on_initialized=self._remember_init)
         self.start_ticks = 0
+        self.entry = entry or secrets.token_hex(6)  # names its registry file and FIFOs
+        self.fifos: Tuple[str, str] = ("", "")
+        # Each agent numbers its requests in a range of its own, so a late
+        # answer to a dead agent's request is never taken for one of ours.
+        self.generation = generation
+        self.sessions: Dict[int, Session] = {}
+        self.mux = Mux(self._write_server, Path(root).as_uri(), on_initialized=self._remember_init,
+                       first_server_id=generation << 32, on_change=self._changed)
         self.stopping = False
         self.gone = False
+        self._paths = paths
+        self._registry = Registry(paths.registry)
         self._on_gone = on_gone
-        self._log_dir = log_dir
         self._proc: Optional[subprocess.Popen] = None
         self._channel: Optional[Channel] = None
-        # Not strict: a server's output may start mid-message after an attach.
+        self._queue: Deque[bytes] = collections.deque()  # frames waiting for the server to read
+        self._owed = 0  # bytes of a frame cut short, still to write
+        # Not strict: output may start mid-message after an attach or a new agent.
         self._parser = framing.FrameParser(max_frame=max_frame, strict=False)
         self._idle_handle: Optional[asyncio.TimerHandle] = None
+        self._save_pending = False
         self._exited = asyncio.get_event_loop().create_future()
 
     @property
     def key(self) -> Key:
         return (tuple(self.argv), self.root)
 
+    # --- starting, adopting, taking over from a dead agent ----------------------------
+
     async def spawn(self, env: Dict[str, str]) -> None:
-        # The name is the user's (--name): only safe characters reach a file name.
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.name)[:64] or "server"
-        log_path = self._log_dir / ("%s-%d.log" % (safe, int(self.started * 1000)))
-        with open(log_path, "ab") as errlog:
-            self._proc = subprocess.Popen(
-                self.argv, cwd=self.root, env=env, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=errlog, start_new_session=True, close_fds=True)
+        ensure_private_dir(self._paths.fifos)
+        base = os.path.join(str(self._paths.fifos), self.entry)
+        self.fifos = (base + ".in", base + ".out")
+        ours: List[int] = []
+        try:
+            for path in self.fifos:
+                os.mkfifo(path, 0o600)
+            # The server's own ends, read-write (see the module's docstring).
+            theirs = [os.open(path, os.O_RDWR | os.O_CLOEXEC) for path in self.fifos]
+            try:
+                ours.append(os.open(self.fifos[1], os.O_RDONLY | _OURS))
+                ours.append(os.open(self.fifos[0], os.O_WRONLY | _OURS))
+                with open(self._stderr_log(), "ab") as errlog:
+                    self._proc = subprocess.Popen(
+                        self.argv, cwd=self.root, env=env, stdin=theirs[0], stdout=theirs[1],
+                        stderr=errlog, start_new_session=True, close_fds=True)
+            finally:
+                for fd in theirs:
+                    os.close(fd)
+        except OSError:
+            for fd in ours:
+                os.close(fd)
+            remove_files(*self.fifos)
+            raise
         self.pid = self._proc.pid
         proc = procs.read_proc(self.pid)
         self.start_ticks = proc.start_ticks if proc else 0
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        # The channel owns the pipe fds from here on.
-        self._channel = Channel(os.dup(self._proc.stdout.fileno()), os.dup(self._proc.stdin.fileno()),
-                                self._from_server, self._server_closed)
-        self._proc.stdin.close()
-        self._proc.stdout.close()
+        self._open_channel(ours[0], ours[1])
         log.info("started %s (pid %d) in %s", self.name, self.pid, self.root)
+        self._save()
         self._arm_idle()
 
-    # --- the initialize result, kept across agents -----------------------------------
+    def _stderr_log(self) -> Path:
+        # The name is the user's (--name): only safe characters reach a file name.
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.name)[:64] or "server"
+        return self._paths.logs / ("%s-%d.log" % (safe, int(self.started * 1000)))
+
+    def adopt(self, pid: int, start_ticks: int, fd_read: int, fd_write: int, attached: Dict[str, Any],
+              fifos: Tuple[str, str]) -> None:
+        """Take over an existing process whose stdio now is our FIFOs."""
+        self.adopted = True
+        self.pid = pid
+        self.start_ticks = start_ticks
+        self.fifos = fifos
+        self.attached = attached
+        init_result = self.cached_init()
+        if init_result is not None:
+            self.mux.init_result = init_result
+            self.mux.initialized_sent = True
+        self._open_channel(fd_read, fd_write)
+        log.info("adopted %s (pid %d) in %s", self.name, self.pid, self.root)
+        self._save()
+
+    @classmethod
+    def from_record(cls, record: Dict[str, Any], on_gone: Callable[["Instance"], None],
+                    paths: StatePaths, decode_attached: Callable[[Any], Any]) -> "Instance":
+        """Serve again a live server whose agent died: its FIFOs, its cached
+        state; the dead agent's clients' documents closed and the server's
+        requests they left waiting answered."""
+        inst = cls(list(record["argv"]), record["root"], record["name"], record["idle_timeout"], on_gone,
+                   paths, entry=record["entry"], generation=int(record["generation"]) + 1)
+        inst.pid, inst.start_ticks = int(record["pid"]), int(record["start_ticks"])
+        inst.started = float(record["started"])
+        inst.adopted = bool(record["adopted"])
+        inst.attached = decode_attached(record["attached"]) if record.get("attached") else None
+        inst.fifos = (record["fifos"][0], record["fifos"][1])
+        inst.mux.restore(record.get("init_result"), bool(record.get("initialized_sent")),
+                         record.get("registrations") or {})
+        fd_read = os.open(inst.fifos[1], os.O_RDONLY | _OURS)
+        try:
+            fd_write = os.open(inst.fifos[0], os.O_WRONLY | _OURS)
+        except OSError:
+            os.close(fd_read)
+            raise
+        inst._open_channel(fd_read, fd_write)
+        owed = int(record.get("owed") or 0)
+        if owed:
+            # The dead agent left a frame cut short: complete it with spaces
+            # (the server rejects that one message) so the next frame parses.
+            inst._write_frame(b" " * owed)
+        for doc in record.get("documents") or []:
+            inst._write_server(jsonrpc.encode(jsonrpc.notification(
+                "textDocument/didClose", {"textDocument": {"uri": doc["uri"]}})))
+        for sid, answer in record.get("server_requests") or []:
+            inst._write_server(jsonrpc.encode(dict({"jsonrpc": "2.0", "id": sid}, **answer)))
+        log.info("took over %s (pid %d) in %s from a previous agent; closed %d document(s), answered %d "
+                 "waiting request(s)", inst.name, inst.pid, inst.root, len(record.get("documents") or []),
+                 len(record.get("server_requests") or []))
+        inst._save()
+        inst._arm_idle()
+        return inst
+
+    def _open_channel(self, fd_read: int, fd_write: int) -> None:
+        self._channel = Channel(fd_read, fd_write, self._from_server, self._server_closed,
+                                on_drained=self._drained)
+
+    # --- the registry ------------------------------------------------------------------
+
+    def record(self) -> Dict[str, Any]:
+        """What a successor needs to serve this server again (never document text)."""
+        attached = None
+        if self.attached is not None:
+            attached = {k: v for k, v in self.attached.items() if k != "saved"}
+            attached["saved"] = self.attached["saved"].to_record()
+        return {
+            "entry": self.entry, "argv": self.argv, "root": self.root, "name": self.name, "pid": self.pid,
+            "start_ticks": self.start_ticks, "started": self.started, "adopted": self.adopted,
+            "attached": attached, "fifos": list(self.fifos), "idle_timeout": self.idle_timeout,
+            "generation": self.generation, "owed": self._owed,
+            "init_result": self.mux.init_result, "initialized_sent": self.mux.initialized_sent,
+            "registrations": self.mux.registrations,
+            "documents": [{"uri": d["uri"], "version": d["version"]} for d in self.mux.docs.snapshot()],
+            "server_requests": self.mux.waiting_server_requests(),
+        }
+
+    def _changed(self, now: bool) -> None:
+        """Something a successor needs changed: save at once, or once this turn
+        of the loop is over."""
+        if now:
+            self._save()
+        elif not self._save_pending and not self.gone:
+            self._save_pending = True
+            asyncio.get_event_loop().call_soon(self._save)
+
+    def _save(self) -> None:
+        self._save_pending = False
+        if not self.gone:
+            self._registry.save(self.entry, self.record())
+
+    # --- the initialize result, kept for a later attach -----------------------------------
 
     def _init_cache(self) -> Path:
-        return self._log_dir.parent / "init" / ("%d-%d.json" % (self.pid, self.start_ticks))
+        return self._paths.root / "init" / ("%d-%d.json" % (self.pid, self.start_ticks))
 
     def _remember_init(self, result: Dict[str, Any]) -> None:
         """So a later attach to this very process can serve clients at once."""
@@ -100,19 +234,6 @@ class Instance:
             return json.loads(self._init_cache().read_text())
         except (OSError, ValueError):
             return None
-
-    def adopt(self, pid: int, start_ticks: int, fd_read: int, fd_write: int, attached: Any) -> None:
-        """Take over an existing process whose stdio now is our FIFOs."""
-        self.adopted = True
-        self.pid = pid
-        self.start_ticks = start_ticks
-        init_result = self.cached_init()
-        self.attached = attached  # what `release` needs to give its stdio back
-        if init_result is not None:
-            self.mux.init_result = init_result
-            self.mux.initialized_sent = True
-        self._channel = Channel(fd_read, fd_write, self._from_server, self._server_closed)
-        log.info("adopted %s (pid %d) in %s", self.name, self.pid, self.root)
 
     def let_go(self, why: str) -> None:
         """Stop serving an adopted process without stopping it (release)."""
@@ -154,11 +275,30 @@ class Instance:
             self._idle_handle.cancel()
             self._idle_handle = None
 
-    # --- the server going away ---------------------------------------------------------
+    # --- to and from the server ---------------------------------------------------------
 
     def _write_server(self, frame_body: bytes) -> None:
-        if self._channel is not None:
-            self._channel.write(framing.encode(frame_body))
+        self._write_frame(framing.encode(frame_body))
+
+    def _write_frame(self, frame: bytes) -> None:
+        """One whole frame at a time: while one is still going out, later ones
+        wait here, so at most one frame is ever cut short."""
+        if self._channel is None:
+            return
+        if self._queue or self._channel.backlog:
+            self._queue.append(frame)
+            return
+        self._channel.write(frame)
+        if self._channel.backlog:  # the pipe is full: note what is owed, now
+            self._owed = self._channel.backlog
+            self._save()
+
+    def _drained(self) -> None:
+        if self._owed:
+            self._owed = 0
+            self._changed(False)
+        while self._queue and self._channel is not None and not self._channel.backlog:
+            self._write_frame(self._queue.popleft())
 
     def _from_server(self, data: bytes) -> None:
         try:
@@ -191,10 +331,16 @@ class Instance:
         message = "remote-lsp: %s (pid %d) %s" % (self.name, self.pid, why or "was stopped")
         if why is not None:
             log.error(message)
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()  # it stopped talking to us: don't leave it behind
+        if not self.adopted and self._still_running():
+            self._signal(signal.SIGKILL)  # it stopped talking to us: don't leave it behind
         # (an adopted process is the user's: it is never killed here)
         self._end(message, failed=why is not None)
+
+    def _still_running(self) -> bool:
+        if self._proc is not None:
+            return self._proc.poll() is None
+        p = procs.read_proc(self.pid)  # not our child: make sure the pid is still it
+        return p is not None and p.start_ticks == self.start_ticks and p.state != "Z"
 
     def _end(self, message: str, failed: bool) -> None:
         """Tell every client why, answer what is pending, let go of the server."""
@@ -207,9 +353,29 @@ class Instance:
             session.close(message)
         if self._channel is not None:
             self._channel.close()
+        self._registry.remove(self.entry)
+        if not self.adopted:
+            remove_files(*self.fifos)  # an adopted server's are removed by release
         if not self._exited.done():
             self._exited.set_result(None)
         self._on_gone(self)
+
+    def hand_over(self, message: str) -> None:
+        """The agent is going but the server stays (an upgrade): end every
+        session asking its client to connect again, and leave the rest to the
+        registry, saved now."""
+        for session in list(self.sessions.values()):
+            session.restart = True
+            session.send(jsonrpc.show_message(message, 2))
+            session.close(message)
+        self._save()
+
+    async def flush(self, timeout: float) -> None:
+        """Let what is written to the server go out before the agent exits."""
+        deadline = time.monotonic() + timeout
+        while self._channel is not None and (self._queue or self._channel.backlog) \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     async def stop(self, reason: str, grace: float = 5.0) -> None:
         """Point 2: shutdown and exit, then SIGTERM, then SIGKILL."""
@@ -233,7 +399,7 @@ class Instance:
                 log.warning("%s (pid %d) did not answer shutdown", self.name, self.pid)
         self._write_server(jsonrpc.encode(jsonrpc.notification("exit")))
         for sig, wait in ((None, grace), (signal.SIGTERM, grace), (signal.SIGKILL, grace)):
-            if sig is not None:
+            if sig is not None and self._still_running():
                 self._signal(sig)
             try:
                 await asyncio.wait_for(asyncio.shield(self._exited), wait)
@@ -262,14 +428,15 @@ class Instance:
             "started": self.started,
             "idle_timeout": self.idle_timeout,
             "initialized": self.mux.init_result is not None,
+            "generation": self.generation,
             "clients": [self._describe_client(s) for s in self.sessions.values()],
             "documents": self.mux.docs.snapshot(),
         }
 
 
 def _how_it_ended(code: Optional[int]) -> str:
-    if code is None:  # adopted: not our child, only its output tells
-        return "closed its output"
+    if code is None:  # not our child (adopted, or started by an earlier agent)
+        return "exited"
     if code < 0:
         try:
             return "was killed by %s" % signal.Signals(-code).name

@@ -85,9 +85,14 @@ class _ServerRequest:
 class Mux:
     def __init__(self, write_server: Callable[[bytes], None], root_uri: str,
                  init_result: Optional[Dict[str, Any]] = None,
-                 on_initialized: Optional[Callable[[Dict[str, Any]], None]] = None) -> None:
+                 on_initialized: Optional[Callable[[Dict[str, Any]], None]] = None,
+                 first_server_id: int = 0, on_change: Callable[[bool], None] = lambda now: None) -> None:
         self._write_server = write_server
         self.on_initialized = on_initialized
+        # What a successor agent needs has changed; now=True: record it before
+        # going on, as a successor must never miss it (a document the server
+        # has open, a server request waiting on a client).
+        self._on_change = on_change
         self.root_uri = root_uri
         self.clients: Dict[int, _Client] = {}
         self.docs = Documents()
@@ -96,7 +101,7 @@ class Mux:
         self._init_params: Optional[Dict[str, Any]] = None
         self._init_waiters: List[Tuple[_Client, Id]] = []
         self._init_inflight = False
-        self._next_server_id = 0
+        self._next_server_id = first_server_id
         self._pending: Dict[int, _Pending] = {}
         self._next_client_id = 0
         self._to_clients: Dict[int, _ServerRequest] = {}  # our id at the client -> the request
@@ -104,6 +109,19 @@ class Mux:
         self.registrations: Dict[str, Dict[str, Any]] = {}
         self._token_owner: Dict[Id, int] = {}  # progress tokens a client chose -> that client
         self._progress: Dict[Id, Set[int]] = {}  # server tokens -> clients told of them
+
+    def restore(self, init_result: Optional[Dict[str, Any]], initialized_sent: bool,
+                registrations: Dict[str, Dict[str, Any]]) -> None:
+        """What an earlier agent had cached of this server."""
+        self.init_result = init_result
+        self.initialized_sent = initialized_sent
+        self.registrations = dict(registrations)
+
+    def waiting_server_requests(self) -> List[List[Any]]:
+        """The server's requests still waiting on a client, each with the
+        answer it gets should the agent go: [[server id, {result|error}], ...]."""
+        return [[req.server_id, self._default_answer(req.method, req.default)]
+                for req in self._to_clients.values() if req.server_id is not None]
 
     # --- clients joining and leaving -------------------------------------------------
 
@@ -140,6 +158,7 @@ class Mux:
             self._token_owner.pop(tok, None)
         for msg in self.docs.close_all(client.id):
             self._to_server(msg)
+        self._on_change(False)
 
     # --- client -> server ------------------------------------------------------------
 
@@ -205,11 +224,14 @@ class Mux:
             if sid is not None:
                 self._to_server(jsonrpc.notification("$/cancelRequest", {"id": sid}))
         elif method == "textDocument/didOpen":
-            self._send_all(self.docs.did_open(client.id, params))
+            msgs = self.docs.did_open(client.id, params)
+            self._on_change(True)
+            self._send_all(msgs)
         elif method == "textDocument/didChange":
             self._send_all(self.docs.did_change(client.id, params))
         elif method == "textDocument/didClose":
             self._send_all(self.docs.did_close(client.id, params["textDocument"]["uri"]))
+            self._on_change(False)
         elif method in ("textDocument/didSave", "textDocument/willSave"):
             if self.docs.is_open_by(client.id, params["textDocument"]["uri"]):
                 self._to_server(msg)
@@ -262,6 +284,7 @@ class Mux:
             self.init_result = msg["result"]
             if self.on_initialized is not None:
                 self.on_initialized(self.init_result)
+            self._on_change(False)
             for client, cid in waiters:
                 self._send_init_result(client, cid)
             return
@@ -358,6 +381,7 @@ class Mux:
             mid = self._new_client_side_id()
             self._to_clients[mid] = _ServerRequest(sid, target, method, default)
             self._routed[sid] = mid
+            self._on_change(True)
             target.send(jsonrpc.request(mid, method, params))
 
     def _server_notification(self, msg: Message, method: str, body: bytes) -> None:
@@ -436,9 +460,11 @@ class Mux:
         if method == "client/registerCapability":
             for reg in params["registrations"]:
                 self.registrations[reg["id"]] = reg
+            self._on_change(False)
         elif method == "client/unregisterCapability":
             for reg in params.get("unregisterations", params.get("unregistrations")):
                 self.registrations.pop(reg["id"], None)
+            self._on_change(False)
 
     def _replay_registrations(self, client: _Client) -> None:
         if self.registrations and client.ready:
@@ -460,13 +486,17 @@ class Mux:
         req = self._to_clients.pop(mid, None)
         if req is not None and req.server_id is not None:
             self._routed.pop(req.server_id, None)
+            self._on_change(False)
 
     def _answer_default(self, sid: Id, method: str, default: Any) -> None:
+        self._to_server(dict({"jsonrpc": "2.0", "id": sid}, **self._default_answer(method, default)))
+
+    @staticmethod
+    def _default_answer(method: str, default: Any) -> Dict[str, Any]:
         if default is _MISSING:
-            self._to_server(jsonrpc.error(sid, jsonrpc.METHOD_NOT_FOUND,
-                                          "no client is connected to answer %s" % method))
-        else:
-            self._to_server(jsonrpc.response(sid, default))
+            return {"error": {"code": jsonrpc.METHOD_NOT_FOUND,
+                              "message": "no client is connected to answer %s" % method}}
+        return {"result": default}
 
     def _originator(self) -> Optional[_Client]:
         """The client that most likely caused a server request: one waiting on

@@ -31,6 +31,7 @@ class Session:
         self.closed = False
         self.close_reason = ""
         self.failed = False  # dropped for misbehaving, not a normal goodbye
+        self.restart = False  # the agent is going, the server stays: connect again
         self._on_message = on_message
         self._on_close = on_close
         self._parser = framing.FrameParser(max_frame=max_frame, strict=True)

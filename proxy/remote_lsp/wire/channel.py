@@ -29,8 +29,10 @@ def _widen_pipe(fd: int) -> None:
 
 class Channel:
     def __init__(self, fd_in: int, fd_out: int, on_data: Callable[[bytes], None],
-                 on_close: Callable[[Optional[BaseException]], None]) -> None:
+                 on_close: Callable[[Optional[BaseException]], None],
+                 on_drained: Optional[Callable[[], None]] = None) -> None:
         self._loop = asyncio.get_event_loop()
+        self._on_drained = on_drained  # called when a backlog has gone out
         self.fd_in = fd_in
         self.fd_out = fd_out
         self._on_data = on_data
@@ -62,6 +64,11 @@ class Channel:
         if n < len(data):
             self._pending += data[n:]
             self._loop.add_writer(self.fd_out, self._writable)
+
+    @property
+    def backlog(self) -> int:
+        """Bytes written to us that the peer has not taken yet."""
+        return len(self._pending)
 
     def shutdown_write(self) -> None:
         """Send end-of-file once what was written has gone out; keep reading."""
@@ -135,6 +142,8 @@ class Channel:
                 self._finish(None)
             elif self._eof_after_flush:
                 self._close_out()
+            elif self._on_drained is not None:
+                self._on_drained()
 
     def _fail(self, exc: Optional[BaseException]) -> None:
         """End of input or a broken pipe: close at once and tell the owner."""

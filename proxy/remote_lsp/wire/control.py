@@ -6,8 +6,10 @@ line. For `connect` the caller passes its own stdin and stdout, so the editor's
 bytes flow straight into the agent; the socket then stays open as a lifeline
 and carries a `SessionEnd` line when the session ends.
 
-Every request names the protocol version it speaks (`v`); the agent refuses
-another version with a message naming both. This module is the only place
+Every request names the protocol version it speaks (`v`) and the build it
+comes from. An agent hands its servers over to a newer build (replying
+`HandingOver` and exiting; the next agent re-adopts them from the registry)
+and refuses an older one with a message naming both. This module is the only place
 that encodes or decodes the protocol: the agent and every caller use
 `send`/`recv` (or `recv_async` in the agent's event loop) and the records below.
 """
@@ -21,7 +23,7 @@ import sys
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
-from remote_lsp.wire.errors import USAGE, Refused, RemoteLspError
+from remote_lsp.wire.errors import REFUSED, USAGE, Refused, RemoteLspError
 
 PROTOCOL = 2  # 1 was the untyped protocol of remote-lsp 0.1, which sent no version
 MAX_LINE = 1 << 20
@@ -125,12 +127,23 @@ class Connected(Reply):
 
 @dataclass
 class SessionEnd(Reply):
-    """The last line of a connect: why the session ended. Field order is part
-    of the protocol: connect's shell waiter matches this line as text."""
+    """The last line of a connect: why the session ended; `restart` when the
+    agent is going but the server lives on (connect again). Field order is
+    part of the protocol: connect's shell waiter matches this line as text."""
 
     kind: ClassVar[str] = "end"
     failed: bool = False
+    restart: bool = False
     message: str = ""
+
+
+@dataclass
+class HandingOver(Reply):
+    """The agent is older than the caller: it hands its servers over and
+    exits; the caller starts the next agent once `pid` is gone."""
+
+    kind: ClassVar[str] = "handing-over"
+    pid: int = 0
 
 
 @dataclass
@@ -189,8 +202,8 @@ class Failure(Reply):
 
 
 REPLIES: Dict[str, Type[Reply]] = {
-    cls.kind: cls for cls in (Connected, SessionEnd, Started, Attached, Released, Stopped, Status, Done,
-                              Failure)
+    cls.kind: cls for cls in (Connected, SessionEnd, HandingOver, Started, Attached, Released, Stopped,
+                              Status, Done, Failure)
 }
 Record = Union[Request, Reply]
 R = TypeVar("R", bound=Reply)
@@ -200,24 +213,49 @@ R = TypeVar("R", bound=Reply)
 
 
 def encode(record: Record) -> bytes:
-    """One line: `{"v":2,"op":...,fields}` or `{"reply":...,fields}`. Compact
-    separators and field order are fixed (the shell waiter reads SessionEnd)."""
+    """One line: `{"v":2,"from":{...},"op":...,fields}` or `{"reply":...,fields}`.
+    Compact separators and field order are fixed (the shell waiter reads SessionEnd)."""
     if isinstance(record, Request):
-        head: Dict[str, Any] = {"v": PROTOCOL, "op": record.op}
+        head: Dict[str, Any] = {"v": PROTOCOL, "from": _me(), "op": record.op}
     else:
         head = {"reply": record.kind}
     head.update(asdict(record))
     return json.dumps(head, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
+def _me() -> Dict[str, str]:
+    from remote_lsp import __version__
+    from remote_lsp.version import digest
+
+    return {"version": __version__, "build": digest()}
+
+
+def compare_client(obj: Any) -> int:
+    """Who is newer: < 0 the client that sent `obj` is older than this code,
+    0 the same build, > 0 newer (a newer protocol, release, or another build
+    of this release: the build that is being started now wins)."""
+    from remote_lsp.version import release_key
+
+    theirs = obj.get("v") if isinstance(obj, dict) else None
+    if not isinstance(theirs, int) or theirs < PROTOCOL:
+        return -1
+    if theirs > PROTOCOL:
+        return 1
+    sender = obj.get("from") if isinstance(obj.get("from"), dict) else {}
+    me = _me()
+    ours, their_release = release_key(me["version"]), release_key(str(sender.get("version", "")))
+    if their_release != ours:
+        return 1 if their_release > ours else -1
+    return 0 if sender.get("build") == me["build"] else 1
+
+
 def decode_request(obj: Any) -> Request:
-    """A request from one decoded line; Refused for another protocol version,
-    RemoteLspError (usage) for anything ill-typed."""
+    """A request from one decoded line (of this protocol version: see
+    compare_client); RemoteLspError (usage) for anything ill-typed."""
     if not isinstance(obj, dict):
         raise RemoteLspError("control request is not a JSON object", USAGE)
-    version = obj.get("v")
-    if version != PROTOCOL:
-        raise VersionMismatch(version)
+    if obj.get("v") != PROTOCOL:
+        raise VersionMismatch(obj)
     cls = REQUESTS.get(obj.get("op"))  # type: ignore[arg-type]
     if cls is None:
         raise RemoteLspError("unknown control request %r" % (obj.get("op"),), USAGE)
@@ -229,9 +267,13 @@ def decode_reply(obj: Any, expected: Type[R]) -> R:
     carries, anything else unexpected is an error too."""
     if not isinstance(obj, dict):
         raise RemoteLspError("the agent sent a reply that is not a JSON object")
-    if "error" in obj and "reply" not in obj:  # how an agent refuses before it reads anything
+    if "error" in obj and "reply" not in obj:  # how remote-lsp 0.1 refused
         err = obj["error"] if isinstance(obj["error"], dict) else {}
         raise RemoteLspError(str(err.get("message", "agent error")), int(err.get("code", 1)))
+    if "reply" not in obj:
+        raise RemoteLspError("the agent running is from remote-lsp 0.1, which cannot hand its servers over: "
+                             "stop it with that version's `remote-lsp stop --agent` (its servers stop too)",
+                             REFUSED)
     cls = REPLIES.get(obj.get("reply"))  # type: ignore[arg-type]
     if cls is Failure:
         failure = _build(Failure, obj)
@@ -243,17 +285,20 @@ def decode_reply(obj: Any, expected: Type[R]) -> R:
 
 
 class VersionMismatch(Refused):
-    """A request of another protocol version than this agent's."""
+    """A client older than this agent: it is refused, naming both."""
 
-    def __init__(self, theirs: Any) -> None:
-        from remote_lsp import __version__
-
-        said = "protocol %s" % theirs if isinstance(theirs, int) else "no protocol version (remote-lsp 0.1)"
+    def __init__(self, obj: Any) -> None:
+        me = _me()
+        v = obj.get("v") if isinstance(obj, dict) else None
+        sender = obj.get("from") if isinstance(obj, dict) and isinstance(obj.get("from"), dict) else {}
+        if isinstance(v, int):
+            theirs = "remote-lsp %s (build %s, control protocol %d)" % (
+                sender.get("version", "?"), sender.get("build", "?"), v)
+        else:
+            theirs = "remote-lsp 0.1 (no control protocol version)"
         super().__init__(
-            "this agent (remote-lsp %s) speaks control protocol %d; the client speaks %s. Use the same "
-            "remote-lsp on both ends, or stop the agent (`remote-lsp stop --agent`) so the next client "
-            "starts its own" % (__version__, PROTOCOL, said))
-        self.theirs = theirs
+            "this client is %s, older than the agent, remote-lsp %s (build %s, control protocol %d); "
+            "use the newer remote-lsp for this client too" % (theirs, me["version"], me["build"], PROTOCOL))
 
 
 def _build(cls: Any, obj: Dict[str, Any]) -> Any:

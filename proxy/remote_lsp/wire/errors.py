@@ -7,7 +7,8 @@ NO_SUCH_PROCESS = 3
 REFUSED = 4
 ATTACH_FAILED = 5
 TRANSPORT = 6
-FAILED = 1  # anything else: a server that cannot start, an agent that died
+AGENT_GONE = 7  # connect: the agent went away (died, or handed over to a newer one); connect again
+FAILED = 1  # anything else: a server that cannot start
 
 
 class RemoteLspError(Exception):

@@ -44,7 +44,8 @@ class StatePaths:
         self.pid = root / "agent.pid"
         self.log = root / "agent.log"
         self.logs = root / "logs"  # one stderr log per server
-        self.fifos = root / "fifos"  # attach FIFOs
+        self.fifos = root / "fifos"  # every server's stdin and stdout
+        self.registry = root / "instances"  # one record per server, for a successor agent
 
     @classmethod
     def default(cls) -> "StatePaths":
@@ -57,3 +58,10 @@ class StatePaths:
         except OSError as exc:
             raise RemoteLspError("cannot use the state directory: %s" % describe_state_error(exc)) from None
         return self
+
+
+def remove_files(*paths: str) -> None:
+    """Remove what of `paths` exists (a dangling symlink included)."""
+    for path in paths:
+        if path and os.path.lexists(path):
+            os.unlink(path)

@@ -9,12 +9,12 @@ import os
 import re
 import stat
 import struct
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from remote_lsp.host.attach.tracee import AttachError, Tracee
 from remote_lsp.wire.errors import REFUSED
 
-O_WRONLY, O_NONBLOCK, O_CLOEXEC = 0o1, 0o4000, 0o2000000
+O_RDWR, O_NONBLOCK, O_CLOEXEC = 0o2, 0o4000, 0o2000000
 AT_FDCWD = -100
 F_GETFL, F_DUPFD_CLOEXEC = 3, 1030
 EPOLL_CTL_ADD, EPOLL_CTL_DEL = 1, 2
@@ -38,6 +38,16 @@ class Saved(NamedTuple):
 
     spares: Dict[int, int]  # replaced fd -> spare fd holding the original
     watches: List[Watch]
+
+    def to_record(self) -> Dict[str, Any]:
+        """For the registry, so a successor agent can still give them back."""
+        return {"spares": [[fd, spare] for fd, spare in self.spares.items()],
+                "watches": [list(w) for w in self.watches]}
+
+    @classmethod
+    def from_record(cls, record: Dict[str, Any]) -> "Saved":
+        return cls({int(fd): int(spare) for fd, spare in record["spares"]},
+                   [Watch(*(int(x) for x in w)) for w in record["watches"]])
 
 
 def stdio_fds(pid: int) -> Tuple[List[int], List[int]]:
@@ -158,8 +168,10 @@ def take_over(t: Tracee, in_path: str, out_path: str, in_fds: List[int], out_fds
             spares[fd] = spare
         opened = {}
         for fd in targets:
-            # Each keeps its own access mode and O_NONBLOCK, as before the swap.
-            mode = (O_WRONLY if fd in out_fds else 0) | (flags[fd] & O_NONBLOCK) | O_CLOEXEC
+            # Read-write: the process then holds both ends of each FIFO, so no
+            # agent's death ever gives it end-of-file or a broken pipe. Each fd
+            # keeps its O_NONBLOCK, as before the swap.
+            mode = O_RDWR | (flags[fd] & O_NONBLOCK) | O_CLOEXEC
             new = s.call("open fifo", "openat", AT_FDCWD, path_of[fd], mode)
             s.undo.append(lambda new=new: t.syscall("close", new))
             opened[fd] = new
