@@ -45,8 +45,8 @@ class Wire:
 
     def __init__(self, argv: List[str], root: str, env: Optional[Dict[str, str]] = None,
                  stderr: Optional[int] = None) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=root,
-                                     env=env)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                     cwd=root, env=env)
         self.parser = FrameParser()
         self.backlog: List[bytes] = []
         self.next_id = 0
