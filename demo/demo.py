@@ -3,13 +3,16 @@
 
 Starts two LSP clients through `remote-lsp connect -- pylsp` on a small
 project, shows both getting hover and diagnostics from ONE pylsp process,
-prints what `remote-lsp status` says, and cleans up after itself. It uses a
-private agent home, so it never touches a real agent of yours.
+prints what `remote-lsp status` says, kills the agent and shows pylsp
+living on for the next client, then attaches by PID and goes over SSH, and
+cleans up after itself. It uses a private agent home, so it never touches a
+real agent of yours.
 """
 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -97,7 +100,8 @@ def main() -> int:
         clients[0].close()
         uri = (project / "hello.py").as_uri()
         print("   editor-2 hover: %s" % hover_text(clients[1].hover(uri, 3, 5)).strip().splitlines()[1])
-        clients[1].close()
+        if survive_the_agent(project, clients, inst["pid"]) != 0:
+            return 1
 
         step("clean up: stop the server and the agent")
         print("   " + remote_lsp("stop", "--agent").strip())
@@ -112,6 +116,35 @@ def main() -> int:
                 client.proc.kill()
         subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def survive_the_agent(project: Path, clients: list, server: int) -> int:
+    """SIGKILL the agent: pylsp lives on, and the next connect reaches it, warm."""
+    agent = json.loads(remote_lsp("status", "--json"))["agent"]["pid"]
+    step("the agent (pid %d) is killed with SIGKILL; pylsp (pid %d) lives on" % (agent, server))
+    os.kill(agent, signal.SIGKILL)
+    clients[1].wait_closed(15)
+    print("   editor-2's connect exits %d: %s" % (clients[1].proc.wait(10), clients[1].stderr.strip()[:96]))
+    print("   pylsp pid %d alive: %s" % (server, os.path.exists("/proc/%d" % server)))
+    step("editor-3 connects: a new agent takes pylsp over from the registry")
+    argv = PROXY + ["connect", "--root", str(project), "--", "pylsp"]
+    started = time.monotonic()
+    editor = LspClient(argv, cwd=str(project), name="editor-3")
+    clients.append(editor)
+    editor.initialize(str(project))
+    uri = editor.open(str(project / "hello.py"))
+    text = hover_text(editor.hover(uri, 8, 7)).strip().splitlines()
+    print("   editor-3 hover after %.0f ms: %s" % ((time.monotonic() - started) * 1000,
+                                                 " | ".join(t for t in text if t.strip())))
+    status = json.loads(remote_lsp("status", "--json"))
+    (inst,) = status["instances"]
+    print("   agent pid %d (was %d), pylsp pid %d (was %d), taken over %d time(s)"
+          % (status["agent"]["pid"], agent, inst["pid"], server, inst["generation"]))
+    editor.close()
+    if inst["pid"] != server:
+        print("demo FAILED: pylsp did not survive its agent")
+        return 1
+    return 0
 
 
 def attach_by_pid(project: Path) -> int:

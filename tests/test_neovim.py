@@ -266,3 +266,25 @@ def test_processes_status_list_enter_and_completion(editor, remote, project, tmu
                     "the status buffer")
     text = "\n".join(status)
     assert "pylsp@rlsp-test" in text and "pid %d" % pid in text
+
+
+def test_agent_killed_neovim_reconnects_to_the_same_warm_server(editor, remote, project):
+    import json
+    import signal
+
+    n = editor()
+    open_remote(n, remote, project / "a.py")
+    assert "Say hello to NAME" in n.hover(8, 7)
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    old = n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id")
+    start = len(n.messages())
+    os.kill(int((remote.sshd.remote_state / "agent.pid").read_text()), signal.SIGKILL)
+    n.wait("""
+        local c = vim.lsp.get_clients({ bufnr = 0 })[1]
+        return c and c.initialized and c.id ~= ...""", "a new client on the buffer", 60, old)
+    assert "Say hello to NAME" in n.hover(8, 7)
+    shown = messages_since(n, start)
+    assert len(shown) == 1
+    assert "the agent was restarted and the server ran on; reconnected 1 buffer" in shown[0]
+    (again,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert again["pid"] == inst["pid"] and [c["name"] for c in again["clients"]] == ["Neovim"]

@@ -5,6 +5,12 @@ local uri = require('remote-lsp.uri')
 
 local M = {}
 
+-- connect's exit code when its agent went away (died, or handed over to a
+-- newer one) and the server runs on: connecting again finds it, warm.
+local AGENT_GONE = 7
+-- Keys whose client ended that way, and when each was last restarted.
+local gone, restarted = {}, {}
+
 --- What clients.start() is to run: a server on a host for a project root.
 ---@class remote_lsp.ClientSpec
 ---@field server string the server's name (a key of config.server())
@@ -47,6 +53,35 @@ end
 
 local function absolute(path)
   return type(path) == 'string' and path:sub(1, 1) == '/'
+end
+
+--- The client's command, run so that an agent going away ends in a restart
+--- (one notification, ours) rather than in Neovim's exit warning.
+local function command(argv, key)
+  return function(dispatchers)
+    return vim.lsp.rpc.start(
+      argv,
+      vim.tbl_extend('force', dispatchers, {
+        on_exit = function(code, signal)
+          if code == AGENT_GONE then
+            gone[key] = true
+            code = 0
+          end
+          dispatchers.on_exit(code, signal)
+        end,
+      })
+    )
+  end
+end
+
+--- Our own word on the agent going away replaces the host side's.
+local function show_message(err, result, ctx)
+  if type(result) == 'table' and type(result.message) == 'string' then
+    if vim.startswith(result.message, 'remote-lsp: the agent ') then
+      return
+    end
+  end
+  return vim.lsp.handlers['window/showMessage'](err, result, ctx)
 end
 
 local function positive_integer(n)
@@ -95,7 +130,18 @@ function M.start(buf, spec)
   local def = spec.def or {}
   local lsp_config = {
     name = spec.server .. '@' .. spec.host,
-    cmd = cmd,
+    cmd = command(cmd, key),
+    handlers = { ['window/showMessage'] = show_message },
+    on_exit = function(_, _, client_id)
+      if gone[key] then
+        gone[key] = nil
+        local client = vim.lsp.get_client_by_id(client_id)
+        local buffers = client and vim.tbl_keys(client.attached_buffers) or {}
+        vim.schedule(function()
+          M.restart(spec, buffers)
+        end)
+      end
+    end,
     -- root_dir is a local path to Neovim; the proxy gives the server the remote root.
     workspace_folders = { { uri = uri.make(proto, spec.host, spec.root), name = spec.root } },
     capabilities = o.capabilities,
@@ -105,7 +151,7 @@ function M.start(buf, spec)
     remote = { server = spec.server, host = spec.host, root = spec.root, pid = spec.pid, key = key },
   }
   for _, c in ipairs(M.list()) do -- one client per key: this decides, not vim.lsp.start's reuse_client
-    if c.client.config.remote.key == key then
+    if c.client.config.remote.key == key and not c.client:is_stopped() then
       if buf then
         vim.lsp.buf_attach_client(buf, c.client.id)
       end
@@ -114,6 +160,40 @@ function M.start(buf, spec)
   end
   -- With no buffer yet (attach by PID) it starts unattached.
   return vim.lsp.start(lsp_config, { bufnr = buf, attach = buf ~= nil })
+end
+
+--- A client's agent went away while its server ran on: start it again (the
+--- server is found, warm) and re-attach the buffers it served. Once per 30 s
+--- per key, so a host whose agent keeps dying is not restarted in a loop.
+---@param spec remote_lsp.ClientSpec
+---@param buffers integer[]
+function M.restart(spec, buffers)
+  local key = M.key(spec.server, spec.host, spec.root)
+  local notify = require('remote-lsp').notify
+  local now = vim.uv.now()
+  if restarted[key] and now - restarted[key] < 30000 then
+    return notify(
+      ('%s on %s: the agent went away again; not reconnecting (see :RemoteLspStatus)'):format(spec.server, spec.host),
+      vim.log.levels.ERROR
+    )
+  end
+  restarted[key] = now
+  local id = M.start(nil, spec)
+  if not id then
+    return notify(('%s on %s: could not reconnect'):format(spec.server, spec.host), vim.log.levels.ERROR)
+  end
+  for _, buf in ipairs(buffers) do
+    if vim.api.nvim_buf_is_loaded(buf) then
+      vim.lsp.buf_attach_client(buf, id)
+    end
+  end
+  notify(
+    ('%s on %s: the agent was restarted and the server ran on; reconnected %d buffer(s)'):format(
+      spec.server,
+      spec.host,
+      #buffers
+    )
+  )
 end
 
 --- Attach every loaded buffer of host under root to the client.

@@ -18,7 +18,7 @@ from remote_lsp.editor.transport import RemoteProcess, Transport
 from remote_lsp.editor.uri import UriMapper
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.channel import Channel
-from remote_lsp.wire.errors import TRANSPORT, TransportError
+from remote_lsp.wire.errors import AGENT_GONE, TRANSPORT, TransportError
 
 WIND_DOWN = 5.0  # seconds the host gets to finish after the editor leaves
 DRAIN = 30.0  # seconds a slow editor gets to take the last frames and the error
@@ -164,18 +164,25 @@ class Bridge:
         if self.editor_done:
             return 0
         err = self._remote.stderr().strip() if self._remote else ""
-        why = "remote-lsp: lost the connection to %s (exit code %d%s)" % (
-            self.transport.host.text, rc, (": " + err.splitlines()[-1]) if err else "")
+        if rc == AGENT_GONE:
+            # The host's agent went away and the server runs on there: the
+            # host side has told the editor; connecting again finds the server.
+            host = self.transport.host.text
+            why = err.splitlines()[-1] if err else "remote-lsp: the agent on %s went away" % host
+        else:
+            why = "remote-lsp: lost the connection to %s (exit code %d%s)" % (
+                self.transport.host.text, rc, (": " + err.splitlines()[-1]) if err else "")
         for rid in sorted(self.pending, key=str):
             self._tell_editor(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, why))
-        self._tell_editor(jsonrpc.show_message(why))
+        if rc != AGENT_GONE:
+            self._tell_editor(jsonrpc.show_message(why))
         sys.stderr.write(why + "\n")
         if self._editor is not None:
             # A busy editor may be far behind (a flood was in flight): exiting
             # now would drop what it has not read, the errors with it.
             self._editor.close()
             await self._editor.wait_closed(DRAIN)
-        return TRANSPORT
+        return AGENT_GONE if rc == AGENT_GONE else TRANSPORT
 
     def _tell_editor(self, msg: Any) -> None:
         self._tell_editor_body(jsonrpc.encode(msg))
