@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
@@ -147,19 +147,34 @@ class Remote:
         return proc
 
     def connect_argv(self, server: List[str], root: str, transport: str = "openssh",
-                     host: str = "") -> List[str]:
+                     host: str = "", opts: Sequence[str] = ()) -> List[str]:
         return [sys.executable, str(PROXY), "--host", host or self.alias, "--transport", transport,
-                "connect", "--root", root, "--", *server]
+                "connect", "--root", root, *opts, "--", *server]
 
     def client(self, server: List[str], root: str, transport: str = "openssh",
-               name: str = "remote-client", host: str = "") -> LspClient:
-        c = LspClient(self.connect_argv(server, root, transport, host), env=self.env, name=name)
+               name: str = "remote-client", host: str = "", opts: Sequence[str] = ()) -> LspClient:
+        c = LspClient(self.connect_argv(server, root, transport, host, opts), env=self.env, name=name)
         self.clients.append(c)
         self.hosts.add(host or self.alias)
         return c
 
     def uri(self, path: Path) -> str:
         return "scp://%s/%s" % (self.alias, path)
+
+    def leftovers(self) -> List[str]:
+        """ssh session processes (not the shared master) and host-side connects,
+        also once they wait as a shell."""
+        out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        found = []
+        for line in out.splitlines()[1:]:
+            pid, _, args = line.strip().partition(" ")
+            if "ssh " in args and self.alias in args and " -M" not in args and "-O " not in args:
+                found.append(line)
+            if str(self.sshd.remote_cache) in args and " connect " in args:
+                found.append(line)
+            if "read -r line <&3" in args and _environ_has(int(pid), str(self.sshd.remote_state)):
+                found.append(line)
+        return found
 
     def cleanup(self) -> None:
         for c in self.clients:
@@ -179,6 +194,14 @@ class Remote:
                     OpenSSH(parse_host(host), self.local_state).stop_master()
         finally:
             os.environ["HOME"] = saved or ""
+
+
+def _environ_has(pid: int, text: str) -> bool:
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return text.encode() in f.read()
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Document sharing (sharing contract, point 6) at the unit level."""
 
-from remote_lsp.host.documents import Documents, apply_change, utf16_offset
+from remote_lsp.host.documents import Documents
+from remote_lsp.wire.text import apply_change, utf16_offset
 
 
 def change(line, ch, line2, ch2, text):

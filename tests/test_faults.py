@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROXY, pid_alive, wait_for
-from tests.support.proc import child_pids, waits_to_write
+from tests.support.proc import waits_to_write
 
 SLOW = {"seconds": 60}
 
@@ -43,6 +43,8 @@ def test_server_sigkilled_mid_request(agent, scripted, project):
 
 
 def test_ssh_connection_cut_mid_stream(remote, project, scripted):
+    """A flood in flight and the editor behind when the connection dies: the
+    bridge reconnects and resumes, and the answer comes whole, after the backlog."""
     argv, _, _ = scripted
     c = remote.client(argv, str(project), name="cut")
     c.initialize(str(project))
@@ -54,18 +56,14 @@ def test_ssh_connection_cut_mid_stream(remote, project, scripted):
     wait_for(lambda: waits_to_write(c.proc.pid, 1), 15, "the bridge to hold a backlog")
     for pid in remote.sshd.session_pids():
         subprocess.run(["kill", "-9", str(pid)])
-    wait_for(lambda: not child_pids(c.proc.pid), 15, "the bridge's ssh to end")
     c.reading.set()
-    answer = c.wait_response(rid, 15)  # after the backlog, not instead of it
-    assert "lost the connection to rlsp-test" in answer["error"]["message"]
-    assert "lost the connection to rlsp-test" in c.stderr
-    c.wait_closed(15)
+    answer = c.wait_response(rid, 60)  # after the backlog and the resume, whole
+    assert answer["result"] == 200000, answer
     assert c.read_error is None  # no torn frame reached the editor
-    assert c.proc.wait(10) == 6
-    # The host kept the server; a new connection finds it.
-    again = remote.client(argv, str(project), name="again")
-    again.initialize(str(project))
-    assert again.request("test/state")["pid"] == server_pid
+    assert c.proc.poll() is None  # the session goes on
+    assert c.request("test/state")["pid"] == server_pid
+    states = [n["params"]["state"] for n in c.notifications if n["method"] == "$/remote-lsp/link"]
+    assert states == ["down", "up"]
 
 
 @pytest.fixture

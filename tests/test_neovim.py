@@ -268,7 +268,9 @@ def test_processes_status_list_enter_and_completion(editor, remote, project, tmu
     assert "pylsp@rlsp-test" in text and "pid %d" % pid in text
 
 
-def test_agent_killed_neovim_reconnects_to_the_same_warm_server(editor, remote, project):
+def test_agent_killed_the_session_goes_on_with_the_same_warm_server(editor, remote, project):
+    """The host's agent dies: the bridge starts a new session by itself (the
+    server ran on, and the next agent took it over); Neovim keeps its client."""
     import json
     import signal
 
@@ -276,15 +278,45 @@ def test_agent_killed_neovim_reconnects_to_the_same_warm_server(editor, remote, 
     open_remote(n, remote, project / "a.py")
     assert "Say hello to NAME" in n.hover(8, 7)
     (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
-    old = n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id")
+    client = n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id")
     start = len(n.messages())
     os.kill(int((remote.sshd.remote_state / "agent.pid").read_text()), signal.SIGKILL)
-    n.wait("""
-        local c = vim.lsp.get_clients({ bufnr = 0 })[1]
-        return c and c.initialized and c.id ~= ...""", "a new client on the buffer", 60, old)
+    wait_message(n, "a new session", "the new session to be told", start)
     assert "Say hello to NAME" in n.hover(8, 7)
-    shown = messages_since(n, start)
-    assert len(shown) == 1
-    assert "the agent was restarted and the server ran on; reconnected 1 buffer" in shown[0]
+    assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id") == client
+    shown = n.messages()[start:]  # one when the link dropped, one when the session was back
+    assert [m["level"] for m in shown] == [3, 2], shown
+    assert "the link to rlsp-test is down" in shown[0]["msg"]
+    assert "1 document(s) opened again" in shown[1]["msg"]
     (again,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert again["pid"] == inst["pid"] and [c["name"] for c in again["clients"]] == ["Neovim"]
+
+
+def test_a_link_cut_while_typing_keeps_the_client_and_diagnostics_follow(editor, remote, project):
+    from tests.support.outage import hold, outage
+
+    n = editor()
+    open_remote(n, remote, project / "a.py")
+    diags = "return vim.tbl_map(function(d) return d.message end, vim.diagnostic.get(0))"
+    n.wait("for _, d in ipairs(vim.diagnostic.get(0)) do "
+           "if d.message:find('undefined_name', 1, true) then return true end end",
+           "the first diagnostics")
+    client = n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id")
+    start = len(n.messages())
+    with outage(remote.sshd):
+        n.wait("return require('remote-lsp').status():find('rlsp-test: reconnecting', 1, true)",
+               "the statusline to say so")
+        n.lua("vim.api.nvim_buf_set_lines(0, 9, 10, false, { 'print(typed_offline)' })")
+        hold(3)
+    n.wait("for _, d in ipairs(vim.diagnostic.get(0)) do "
+           "if d.message:find('typed_offline', 1, true) then return true end end",
+           "diagnostics of the text typed offline")
+    assert not [m for m in n.lua(diags) if "'undefined_name'" in m]
+    assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id") == client
+    assert n.lua("return require('remote-lsp').status()") == ""
+    shown = n.messages()[start:]
+    assert [m["level"] for m in shown] == [3, 2], shown  # WARN when it dropped, INFO when back
+    assert "the link to rlsp-test is down" in shown[0]["msg"] and "is back after" in shown[1]["msg"]
+    n.nvim.command("RemoteLspStatus")
+    assert any("link: connected; resumed after" in line for line in n.lua(
+        "return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))

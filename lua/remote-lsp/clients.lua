@@ -74,10 +74,17 @@ local function command(argv, key)
   end
 end
 
---- Our own word on the agent going away replaces the host side's.
+--- remote-lsp's own messages go through vim.notify, like the plugin's others
+--- (Neovim would echo an Info one); its word on an agent that went away is
+--- replaced by ours, given once the client is back.
+local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
 local function show_message(err, result, ctx)
   if type(result) == 'table' and type(result.message) == 'string' then
     if vim.startswith(result.message, 'remote-lsp: the agent ') then
+      return
+    end
+    if vim.startswith(result.message, 'remote-lsp: ') then
+      vim.notify(result.message, LEVELS[result.type] or vim.log.levels.INFO)
       return
     end
   end
@@ -131,7 +138,10 @@ function M.start(buf, spec)
   local lsp_config = {
     name = spec.server .. '@' .. spec.host,
     cmd = command(cmd, key),
-    handlers = { ['window/showMessage'] = show_message },
+    handlers = {
+      ['window/showMessage'] = show_message,
+      ['$/remote-lsp/link'] = require('remote-lsp.link').handler,
+    },
     on_exit = function(_, _, client_id)
       if gone[key] then
         gone[key] = nil

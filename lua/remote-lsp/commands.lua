@@ -308,12 +308,13 @@ function M.status()
   local lines = { 'Local clients:' }
   local hosts = {}
   for _, c in ipairs(mine) do
-    lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s'):format(
+    lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s  link: %s'):format(
       c.client.id,
       c.client.name,
       c.root,
       vim.tbl_count(c.client.attached_buffers),
-      c.pid and ('  pid ' .. c.pid) or ''
+      c.pid and ('  pid ' .. c.pid) or '',
+      require('remote-lsp.link').describe(c.client.id)
     )
     hosts[c.host] = true
   end

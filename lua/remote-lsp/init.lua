@@ -17,6 +17,12 @@ local function notify(msg, level)
 end
 M.notify = notify
 
+--- For a statusline: the hosts whose link is down, with how long ('' when all are up).
+---@return string
+function M.status()
+  return require('remote-lsp.link').statusline()
+end
+
 --- Called for every remote buffer once its filetype is known: start or join its server.
 ---@param buf integer
 function M.on_remote_buffer(buf)

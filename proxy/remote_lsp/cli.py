@@ -31,6 +31,16 @@ def _idle_timeout(text: str) -> Any:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # Subcommands add their name; the program's own is already "remote-lsp: ".
@@ -54,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "or 'never' (default 600)")
     c.add_argument("--protocol", choices=PROTOCOLS,
                    help="with --host: the editor's URI scheme for remote files (default scp)")
+    c.add_argument("--heartbeat", type=_seconds, default=None,
+                   help="with --host: a link silent this long is dead and reconnected (default 15)")
+    c.add_argument("--grace", type=_seconds, default=None,
+                   help="with --host: how long the host keeps a session while its link is down "
+                        "(default 600)")
+    c.add_argument("--request-timeout", type=_seconds, default=None,
+                   help="with --host: an outage longer than this answers waiting requests with an "
+                        "error (default 10)")
+    c.add_argument("--link", action="store_true", help=argparse.SUPPRESS)  # what the bridge runs
 
     r = sub.add_parser("run", help="start a shareable server now, with no client; print its pid")
     r.add_argument("--root")

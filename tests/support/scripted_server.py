@@ -14,8 +14,8 @@ from typing import Any, Dict
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proxy"))
 
-from remote_lsp.host.documents import apply_change
 from remote_lsp.wire.framing import FrameParser, encode
+from remote_lsp.wire.text import apply_change
 
 _lock = threading.Lock()
 _out = os.fdopen(1, "wb", buffering=0)

@@ -15,7 +15,7 @@ from remote_lsp.editor.hosts import parse_host
 from remote_lsp.editor.remote import run_subcommand
 from remote_lsp.editor.transport import Transport, make_transport
 from remote_lsp.editor.uri import UriMapper
-from remote_lsp.wire import framing, jsonrpc
+from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.errors import TransportError, UsageError
 from remote_lsp.wire.paths import StatePaths
 
@@ -56,7 +56,9 @@ def _connect(args: argparse.Namespace, command: List[str], transport: Transport)
         raise UsageError("connect: give the server command after --, or --pid")
     mapper = UriMapper(args.protocol or "scp", transport.host.text)
     root = mapper.path_of(args.root) if args.root else None
-    remote = ["connect"]
+    heartbeat = args.heartbeat or link.DEFAULT_HEARTBEAT
+    grace = args.grace or link.DEFAULT_GRACE
+    remote = ["connect", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace)]
     if root:
         remote += ["--root", root]
     if args.name:
@@ -67,7 +69,8 @@ def _connect(args: argparse.Namespace, command: List[str], transport: Transport)
     if command:
         remote += ["--"] + command
     try:
-        return asyncio.run(Bridge(transport, mapper, root).run(remote))
+        bridge = Bridge(transport, mapper, remote, root, heartbeat, args.request_timeout or 10.0)
+        return asyncio.run(bridge.run())
     except TransportError as exc:
         # Tell the editor too, in its own protocol, before going.
         note = jsonrpc.show_message("remote-lsp: %s" % exc.message)

@@ -24,7 +24,8 @@ from remote_lsp.host.instance import Instance, Key
 from remote_lsp.host.registry import Registry
 from remote_lsp.host.session import Session
 from remote_lsp.version import digest
-from remote_lsp.wire import control
+from remote_lsp.wire import control, framing, link
+from remote_lsp.wire.channel import wait_readable
 from remote_lsp.wire.errors import (
     ATTACH_FAILED,
     FAILED,
@@ -55,6 +56,7 @@ class Agent:
         self._done: Optional[asyncio.Future] = None
         self._idle_handle: Optional[asyncio.TimerHandle] = None
         self._starting: Dict[Key, asyncio.Future] = {}
+        self._links: Dict[str, Session] = {}  # a linked session's token -> the session
         self._conns = 0
 
     # --- life cycle ----------------------------------------------------------------
@@ -248,32 +250,61 @@ class Agent:
                        fds: List[int]) -> List[int]:
         if len(fds) != 2:
             raise UsageError("connect needs the client's stdin and stdout")
+        parser = framing.FrameParser(strict=True)
+        bodies: List[bytes] = []
+        linked = None
+        if request.link:
+            # A remote editor's bridge: its first frame says whether it resumes a session.
+            bodies = await _read_frames(fds[0], parser, REQUEST_TIMEOUT)
+            hello = link.parse_control(bodies.pop(0)) or {}
+            if hello.get("$link") != "hello":
+                raise UsageError("a linked connect begins with the link's hello")
+            old = self._links.get(hello.get("token")) if isinstance(hello.get("token"), str) else None
+            if old is not None and not old.closed:
+                old.resume(fds[0], fds[1], hello.get("received"), parser, bodies)
+                inst = self._instance_of(old)
+                await control.send_async(conn, control.Connected(pid=inst.pid, client=old.id,
+                                                                 clients=len(inst.sessions)))
+                await self._attend(conn, old)
+                return []
+            linked = (request.heartbeat, request.grace)
         if request.pid is not None:
             inst, created = self._managed(request.pid), False
         else:
             inst, created = await self._instance_for(request)
-        loop = asyncio.get_running_loop()
-        ended = loop.create_future()
-
-        def on_close(session: Session, reason: str) -> None:
-            inst.remove_client(session)
-            if not ended.done():
-                ended.set_result(reason)
-
-        session = inst.add_client(fds[0], fds[1], peer_pid, on_close)
+        session = inst.add_client(fds[0], fds[1], peer_pid, linked, parser, bodies)
+        if session.token:
+            self._links[session.token] = session
+            session.ended.add_done_callback(lambda _: self._links.pop(session.token, None))
         # The session's channel owns the fds now.
         await control.send_async(conn, control.Connected(pid=inst.pid, created=created, client=session.id,
                                                          clients=len(inst.sessions)))
-        lifeline = background(loop.sock_recv(conn, 1))
-        done, _ = await asyncio.wait([lifeline, ended], return_when=asyncio.FIRST_COMPLETED)
-        if lifeline in done:
-            session.close("the connect process went away")
-        else:
-            lifeline.cancel()
-            end = control.SessionEnd(failed=session.failed or session.restart, restart=session.restart,
-                                     message=ended.result())
-            await control.send_async(conn, end)
+        await self._attend(conn, session)
         return []
+
+    async def _attend(self, conn: socket.socket, session: Session) -> None:
+        """Keep the connect process informed: its session's end, or (a linked
+        session) the end of this connection's part in it, so it never lingers.
+        A plain session ends when its connect process goes; a linked one lives
+        by its link."""
+        loop = asyncio.get_running_loop()
+        lifeline = background(loop.sock_recv(conn, 1))
+        detached = session.detached
+        done, _ = await asyncio.wait([lifeline, session.ended, detached], return_when=asyncio.FIRST_COMPLETED)
+        if lifeline in done:
+            if session.link is None:
+                session.close("the connect process went away")
+            return
+        lifeline.cancel()
+        if session.ended.done():
+            end = control.SessionEnd(failed=session.failed or session.restart, restart=session.restart,
+                                     message=session.ended.result())
+        else:
+            end = control.SessionEnd(message=detached.result())
+        await control.send_async(conn, end)
+
+    def _instance_of(self, session: Session) -> Instance:
+        return next(i for i in self.instances.values() if session.id in i.sessions)
 
     async def _instance_for(self, request: Union[control.ConnectRequest, control.RunRequest]
                             ) -> Tuple[Instance, bool]:
@@ -458,6 +489,24 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     gc.freeze()
     asyncio.run(agent.serve(ready_fd))
     return 0
+
+
+async def _read_frames(fd: int, parser: framing.FrameParser, timeout: float) -> List[bytes]:
+    """At least one whole frame from `fd` (and whatever came with it)."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    deadline = loop.time() + timeout
+    while True:
+        await wait_readable(fd, max(0.0, deadline - loop.time()))
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            continue
+        if not data:
+            raise RemoteLspError("the client closed its connection before it said hello")
+        bodies = parser.feed(data)
+        if bodies:
+            return bodies
 
 
 def _decode_attached(record: Dict[str, Any]) -> Dict[str, Any]:

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "connect":
         from remote_lsp.host.connect import connect
 
-        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout))
+        link = (args.heartbeat or 15.0, args.grace or 600.0) if args.link else None
+        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link)
     handler = {
         "run": _run, "status": _status, "list": _discover, "processes": _discover, "attach": _attach,
         "locate": _locate, "release": _release, "stop": _stop,
@@ -41,6 +42,9 @@ def _precheck(args: argparse.Namespace, command: List[str]) -> None:
             raise UsageError("connect: give the server command after --, or --pid")
         if args.protocol is not None:
             raise UsageError("connect: --protocol names the editor's remote URIs, so it needs --host")
+        if args.request_timeout is not None or (not args.link and (args.heartbeat or args.grace)):
+            raise UsageError("connect: --heartbeat, --grace and --request-timeout are for a session over "
+                             "the network, so they need --host")
     if args.command == "run" and not command:
         raise UsageError("run: give the server command after --")
     root = getattr(args, "root", None)

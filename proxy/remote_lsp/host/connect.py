@@ -12,7 +12,7 @@ import json
 import os
 import stat
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from remote_lsp.host import daemon
 from remote_lsp.wire import control
@@ -32,10 +32,14 @@ def _check_stdio() -> None:
 
 
 def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Optional[int],
-            idle_timeout: Optional[float]) -> int:
+            idle_timeout: Optional[float], link: Optional[Tuple[float, float]] = None) -> int:
+    """`link` (heartbeat, grace): the bridge of a remote editor runs us, and
+    the session survives its connection (the bridge's first frame says which)."""
     _check_stdio()
     request = control.ConnectRequest(argv=argv, root=root, cwd=os.getcwd(), name=name, pid=pid,
-                                     idle_timeout=idle_timeout, env=dict(os.environ))
+                                     idle_timeout=idle_timeout, env=dict(os.environ), link=link is not None)
+    if link is not None:
+        request.heartbeat, request.grace = link
     sock, reply = daemon.request(request, control.Connected, autostart=True, fds=[0, 1])
     # The agent holds the editor's pipes now. Ours go (stdin must not keep
     # the editor's writes alive), but one copy of stdout stays for a last
@@ -48,7 +52,7 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
     if os.environ.get("REMOTE_LSP_VERBOSE"):
         sys.stderr.write("remote-lsp: connected to %s (pid %d), %d client(s)\n"
                          % (" ".join(argv), reply.pid, reply.clients))
-    _become_waiter(sock, editor_out, StatePaths.default())
+    _become_waiter(sock, editor_out, StatePaths.default(), last_word=link is None)
     return FAILED  # not reached
 
 
@@ -81,15 +85,16 @@ esac
 """
 
 
-def _become_waiter(sock: Any, editor_out: int, paths: StatePaths) -> None:
-    """exec the waiter, the control socket on its fd 3 and the editor's stdout on 4."""
+def _become_waiter(sock: Any, editor_out: int, paths: StatePaths, last_word: bool) -> None:
+    """exec the waiter, the control socket on its fd 3 and the editor's stdout on 4.
+    `last_word`: tell the editor if the agent dies (a bridge finds out by itself)."""
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (sock.fileno(), editor_out)]
     for target, fd in zip((3, 4), high):
         os.dup2(fd, target)  # inheritable, unlike everything else we hold
         os.close(fd)
     note = _agent_died_note(paths)
     body = json.dumps(note)  # ASCII, so its length in characters is its length in bytes
-    frame = "Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    frame = "Content-Length: %d\r\n\r\n%s" % (len(body), body) if last_word else ""
     text = note["params"]["message"]
     os.execv(WAITER_SHELL, [WAITER_SHELL, "-c", _WAITER_SCRIPT, "remote-lsp", frame, text])
 

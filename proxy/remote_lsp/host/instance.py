@@ -243,11 +243,18 @@ class Instance:
     # --- clients ---------------------------------------------------------------------
 
     def add_client(self, fd_in: int, fd_out: int, peer_pid: int,
-                   on_close: Callable[[Session, str], None]) -> Session:
-        session = Session(peer_pid, lambda s, msg: self.mux.from_client(s.id, msg), on_close, self.max_frame)
+                   linked: Optional[Tuple[float, float]] = None, parser: Optional[framing.FrameParser] = None,
+                   bodies: Optional[List[bytes]] = None) -> Session:
+        """A new client on these fds; `linked` (heartbeat, grace) for one that
+        survives its connection; `parser` and `bodies`: what was read already."""
+        session = Session(peer_pid, lambda s, msg: self.mux.from_client(s.id, msg),
+                          lambda s, reason: self.remove_client(s), self.max_frame)
+        if linked is not None:
+            session.linked(*linked)
+            session.on_suspend = lambda s, suspended: self.mux.set_suspended(s.id, suspended)
         self.sessions[session.id] = session
         self.mux.add_client(session.id, session.send_body, session.close)
-        session.open(fd_in, fd_out)
+        session.open(fd_in, fd_out, parser, bodies)
         self._cancel_idle()
         return session
 

@@ -40,7 +40,8 @@ _LOG_WARNING = 2  # window/logMessage type
 class _Client:
     """The mux's state for one connected client, and how to reach it."""
 
-    __slots__ = ("close", "id", "inflight", "last_active", "name", "ready", "send_body", "tokens")
+    __slots__ = ("close", "id", "inflight", "last_active", "name", "ready", "send_body", "suspended",
+                 "tokens")
 
     def __init__(self, client_id: int, send_body: Callable[[bytes], None],
                  close: Callable[[str], None]) -> None:
@@ -50,6 +51,7 @@ class _Client:
         self.last_active = time.monotonic()
         self.inflight: Dict[Id, int] = {}  # the client's request id -> server id
         self.tokens: Set[Id] = set()  # progress tokens this client chose
+        self.suspended = False  # its link is down: it hears everything later, but is asked nothing
         self.send_body = send_body
         self.close = close
 
@@ -128,6 +130,11 @@ class Mux:
     def add_client(self, client_id: int, send_body: Callable[[bytes], None],
                    close: Callable[[str], None]) -> None:
         self.clients[client_id] = _Client(client_id, send_body, close)
+
+    def set_suspended(self, client_id: int, suspended: bool) -> None:
+        client = self.clients.get(client_id)
+        if client is not None:
+            client.suspended = suspended
 
     def describe_client(self, client_id: int) -> Dict[str, Any]:
         client = self.clients.get(client_id)
@@ -502,7 +509,7 @@ class Mux:
         """The client that most likely caused a server request: one waiting on
         the server (e.g. for workspace/executeCommand), else the most recently
         active one."""
-        ready = self._ready_clients()
+        ready = [c for c in self._ready_clients() if not c.suspended]
         if not ready:
             return None
         waiting = [c for c in ready if c.inflight]

@@ -1,24 +1,35 @@
 """One connected client's I/O inside the agent: frames in, frames out.
 
 The `connect` process hands the agent its stdin and stdout, so the session
-reads and writes the editor's own pipes. It turns frames into well-formed
-JSON-RPC messages for its owner (the instance, which gives them to the mux)
-and writes what it is given; all routing state lives in the mux. Its control
-socket stays open as a lifeline: if the `connect` process dies, the session
-ends too.
+reads and writes the editor's own pipes (or, over SSH, sshd's). It turns
+frames into well-formed JSON-RPC messages for its owner (the instance, which
+gives them to the mux) and writes what it is given; all routing state lives
+in the mux.
+
+A session of a remote editor is linked (wire/link.py): when its connection
+drops or falls silent it is suspended, not ended. The mux keeps serving it,
+what the server sends it waits in an outbox (bounded: the latest diagnostics
+per document, the progress of ended work dropped), and a new connection that
+names its token resumes it, each side sending again what the other missed.
+After the grace period without one, it ends as a client leaving does.
 """
 
+import asyncio
+import collections
 import itertools
+import json
 import logging
+import secrets
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional
 
-from remote_lsp.wire import framing, jsonrpc
+from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.jsonrpc import Message
 
 log = logging.getLogger("remote_lsp.session")
 _ids = itertools.count(1)
+OUTBOX_LIMIT = 64 * 1024 * 1024  # bytes a suspended session may hold before it is ended
 
 
 class Session:
@@ -32,16 +43,114 @@ class Session:
         self.close_reason = ""
         self.failed = False  # dropped for misbehaving, not a normal goodbye
         self.restart = False  # the agent is going, the server stays: connect again
+        self.on_suspend: Callable[[Session, bool], None] = lambda s, suspended: None
         self._on_message = on_message
         self._on_close = on_close
         self._parser = framing.FrameParser(max_frame=max_frame, strict=True)
         self._channel: Optional[Channel] = None
+        # Linked sessions only:
+        self.link: Optional[link.Link] = None
+        self.token = ""
+        self.heartbeat = link.DEFAULT_HEARTBEAT
+        self.grace = link.DEFAULT_GRACE
+        self.suspended_since: Optional[float] = None
+        self._outbox: Deque[Any] = collections.deque()  # (body, what it is) for the client while suspended
+        self._outbox_bytes = 0
+        self._timers: List[asyncio.TimerHandle] = []
+        loop = asyncio.get_event_loop()
+        self.ended = loop.create_future()  # the reason, when it ends
+        # Set when the current connection is over (suspended, or a newer one took over).
+        self.detached = loop.create_future()
 
-    def open(self, fd_in: int, fd_out: int) -> None:
+    # --- opening, and the link's life -----------------------------------------------------
+
+    def open(self, fd_in: int, fd_out: int, parser: Optional[framing.FrameParser] = None,
+             bodies: Optional[List[bytes]] = None) -> None:
+        """Start on these fds; `parser` and `bodies` hold what was already read."""
+        if parser is not None:
+            self._parser = parser
         self._channel = Channel(fd_in, fd_out, self.feed, self._lost)
+        if self.link is not None:
+            self._channel.write(link.control("welcome", token=self.token, resumed=False, received=0))
+            self._tick()
+        self._take(bodies or [])
+
+    def linked(self, heartbeat: float, grace: float) -> str:
+        """Make this a session that survives its connection; its token."""
+        self.link = link.Link()
+        self.token = secrets.token_urlsafe(18)
+        self.heartbeat = heartbeat
+        self.grace = grace
+        return self.token
+
+    def resume(self, fd_in: int, fd_out: int, peer_received: Any, parser: framing.FrameParser,
+               bodies: List[bytes]) -> None:
+        """A new connection for this session: send what the client missed, then go on."""
+        assert self.link is not None
+        if self._channel is not None:  # the old one may not know it is dead yet
+            self._drop_channel()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers = []
+        self._parser = parser
+        self._channel = Channel(fd_in, fd_out, self.feed, self._lost)
+        detached, self.detached = self.detached, asyncio.get_event_loop().create_future()
+        if not detached.done():
+            detached.set_result("resumed on a newer connection")
+        welcome = link.control("welcome", token=self.token, resumed=True, received=self.link.received)
+        self._channel.write(welcome)
+        for frame in self.link.unconfirmed(peer_received):
+            self._channel.write(frame)
+        was = self.suspended_since
+        self.suspended_since = None
+        while self._outbox:
+            self._write(self._outbox.popleft()[0])
+        self._outbox_bytes = 0
+        self.link.heard()
+        log.info("client %d resumed%s", self.id, " after %.1f s" % (time.time() - was) if was else "")
+        self.on_suspend(self, False)
+        self._tick()
+        self._take(bodies)
 
     def _lost(self, exc: Optional[BaseException]) -> None:
-        self.close("the editor closed its connection" if exc is None else "connection lost: %s" % exc)
+        if self.link is not None:
+            self.suspend("its connection closed" if exc is None else "connection lost: %s" % exc)
+        else:
+            self.close("the editor closed its connection" if exc is None else "connection lost: %s" % exc)
+
+    def suspend(self, why: str) -> None:
+        """The link is gone: keep the session for the grace period."""
+        if self.closed or self.suspended_since is not None:
+            return
+        self._drop_channel()
+        for timer in self._timers:
+            timer.cancel()
+        self.suspended_since = time.time()
+        log.info("client %d suspended (%s); kept for %g s", self.id, why, self.grace)
+        if not self.detached.done():
+            self.detached.set_result("the link is down (%s); the session waits %g s" % (why, self.grace))
+        loop = asyncio.get_event_loop()
+        self._timers = [loop.call_later(self.grace, lambda: self.close(
+            "its connection did not come back within %g s" % self.grace))]
+        self.on_suspend(self, True)
+
+    def _drop_channel(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+    def _tick(self) -> None:
+        """The heartbeat: an ack every third of the interval; silence for a
+        whole interval means the link is dead (a stalled one too)."""
+        assert self.link is not None
+        if self.link.silent_for() > self.heartbeat:
+            self.suspend("no word from the client for %g s" % self.heartbeat)
+            return
+        if self._channel is not None:
+            self._channel.write(self.link.ack())
+        self._timers = [asyncio.get_event_loop().call_later(self.heartbeat / 3, self._tick)]
+
+    # --- frames in ----------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         if self.closed:
@@ -51,7 +160,23 @@ class Session:
         except framing.FramingError as exc:
             self.fail("remote-lsp: dropped this client: %s" % exc)
             return
+        if self.link is not None:
+            self.link.heard()
+        self._take(bodies)
+        if self.link is not None and self.link.ack_due() and self._channel is not None:
+            self._channel.write(self.link.ack())
+
+    def _take(self, bodies: List[bytes]) -> None:
         for body in bodies:
+            if self.link is not None:
+                ctl = link.parse_control(body)
+                if ctl is not None:
+                    self.link.confirmed(ctl.get("received"))
+                    if ctl.get("$link") == "bye":  # the editor left: an end, not an outage
+                        self.close("the editor closed its connection")
+                        return
+                    continue
+                self.link.took()
             try:
                 msg = jsonrpc.decode(body)
             except ValueError as exc:
@@ -68,12 +193,42 @@ class Session:
             if self.closed:
                 return
 
+    # --- frames out ---------------------------------------------------------------------
+
     def send(self, msg: Message) -> None:
         self.send_body(jsonrpc.encode(msg))
 
     def send_body(self, body: bytes) -> None:
-        if not self.closed and self._channel is not None:
-            self._channel.write(framing.encode(body))
+        if self.closed:
+            return
+        if self.suspended_since is not None:
+            self._keep(body)
+        elif self._channel is not None:
+            self._write(body)
+
+    def _write(self, body: bytes) -> None:
+        assert self._channel is not None
+        frame = framing.encode(body)
+        self._channel.write(self.link.numbered(frame) if self.link is not None else frame)
+
+    def _keep(self, body: bytes) -> None:
+        """Into the outbox, keeping it bounded: a newer publishDiagnostics for a
+        document replaces the older one; the progress of work that ended goes
+        (all of it, when the client never saw it begin)."""
+        what = _kind(body)
+        if what is not None and (what[0] == "diagnostics" or what[2] == "end"):
+            kept = [e for e in self._outbox if e[1] is None or e[1][:2] != what[:2]]
+            dropped = [e for e in self._outbox if e[1] is not None and e[1][:2] == what[:2]]
+            self._outbox = collections.deque(kept)
+            self._outbox_bytes = sum(len(e[0]) for e in kept)
+            if what[2] == "end" and any(e[1][2] == "begin" for e in dropped):
+                return
+        self._outbox.append((body, what))
+        self._outbox_bytes += len(body)
+        if self._outbox_bytes > OUTBOX_LIMIT:
+            self.close("more than %d MB waited for it while its connection was down" % (OUTBOX_LIMIT >> 20))
+
+    # --- the end ------------------------------------------------------------------------
 
     def fail(self, message: str) -> None:
         """Tell the client why (best effort), then drop it."""
@@ -87,9 +242,39 @@ class Session:
             return
         self.closed = True
         self.close_reason = reason
+        for timer in self._timers:
+            timer.cancel()
         if self._channel is not None:
+            if self.link is not None:  # on purpose: the bridge is not to reconnect
+                self._channel.write(link.control("end", reason=reason, failed=self.failed))
             self._channel.close()  # flushes what is buffered, then closes
         self._on_close(self, reason)
+        if not self.ended.done():
+            self.ended.set_result(reason)
 
     def describe(self) -> Dict[str, Any]:
-        return {"id": self.id, "pid": self.peer_pid, "connected": self.connected}
+        out: Dict[str, Any] = {"id": self.id, "pid": self.peer_pid, "connected": self.connected}
+        if self.link is not None:
+            out["link"] = "suspended" if self.suspended_since is not None else "connected"
+            out["suspended_since"] = self.suspended_since
+            out["waiting"] = len(self._outbox)
+        return out
+
+
+def _kind(body: bytes) -> Optional[Any]:
+    """("diagnostics", uri, None) or ("progress", token, begin|report|end) for
+    the notifications an outbox compacts; None for anything else."""
+    if b'"textDocument/publishDiagnostics"' not in body and b'"$/progress"' not in body:
+        return None
+    try:
+        msg = json.loads(body)
+        params = msg["params"]
+        if "id" in msg:
+            return None
+        if msg["method"] == "textDocument/publishDiagnostics":
+            return ("diagnostics", params["uri"], None)
+        if msg["method"] == "$/progress":
+            return ("progress", params["token"], params["value"]["kind"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None

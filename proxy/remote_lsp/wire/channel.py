@@ -27,6 +27,17 @@ def _widen_pipe(fd: int) -> None:
         pass  # not Linux, or over /proc/sys/fs/pipe-max-size
 
 
+async def wait_readable(fd: int, timeout: float) -> None:
+    """Until `fd` has something to read (asyncio.TimeoutError after `timeout`)."""
+    loop = asyncio.get_event_loop()
+    ready = loop.create_future()
+    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait_for(ready, timeout)
+    finally:
+        loop.remove_reader(fd)
+
+
 class Channel:
     def __init__(self, fd_in: int, fd_out: int, on_data: Callable[[bytes], None],
                  on_close: Callable[[Optional[BaseException]], None],

@@ -23,6 +23,7 @@ import sys
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
+from remote_lsp.wire.channel import wait_readable
 from remote_lsp.wire.errors import REFUSED, USAGE, Refused, RemoteLspError
 
 PROTOCOL = 2  # 1 was the untyped protocol of remote-lsp 0.1, which sent no version
@@ -52,6 +53,9 @@ class ConnectRequest(Request):
     pid: Optional[int] = None
     idle_timeout: Optional[float] = 600.0  # None: never
     env: Dict[str, str] = field(default_factory=dict)
+    link: bool = False  # a remote editor's bridge: the session survives its connection
+    heartbeat: float = 15.0  # linked: seconds of silence after which the link is dead
+    grace: float = 600.0  # linked: seconds the session is kept while its link is down
 
 
 @dataclass
@@ -425,15 +429,9 @@ async def recv_async(sock: socket.socket, timeout: float) -> Tuple[Optional[Any]
     """The agent's side: one request line and the fds that came with it, from
     a non-blocking socket. (None, []) at end of input. (Python 3.8 has no
     loop.sock_recvmsg, hence the readiness wait.)"""
-    loop = asyncio.get_running_loop()
     reader = _LineReader(MAX_FDS)
     while True:
-        ready = loop.create_future()
-        loop.add_reader(sock.fileno(), lambda r=ready: r.done() or r.set_result(None))
-        try:
-            await asyncio.wait_for(ready, timeout)
-        finally:
-            loop.remove_reader(sock.fileno())
+        await wait_readable(sock.fileno(), timeout)
         try:
             line = reader.step(sock)
         except BlockingIOError:

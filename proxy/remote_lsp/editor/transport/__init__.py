@@ -14,7 +14,10 @@ from remote_lsp.wire.errors import UsageError
 
 OnData = Callable[[bytes], None]
 OnEof = Callable[[], None]
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 10  # seconds to reach the host at all
+# Seconds for the SSH handshake once connected: a host coming back from an
+# outage may hold a new connection in its accept queue for a while.
+HANDSHAKE_TIMEOUT = 30
 
 
 class RemoteProcess:
@@ -50,6 +53,9 @@ class Transport:
 
     async def exec(self, command: str) -> RemoteProcess:
         raise NotImplementedError
+
+    def reset(self) -> None:
+        """Drop any connection kept for reuse: it may be stalled (blocking)."""
 
     def close(self) -> None:
         pass

@@ -170,6 +170,9 @@ class OpenSSH(Transport):
                 preexec_fn=_die_with_parent)
         return OpenSSHProcess(proc, err)
 
+    def reset(self) -> None:
+        self.stop_master()
+
     def stop_master(self) -> None:
         subprocess.run(self.base_argv() + ["-O", "exit", self.host.destination],
                        stdin=subprocess.DEVNULL, capture_output=True)

@@ -17,6 +17,7 @@ import paramiko
 from remote_lsp.editor.hosts import HostSpec, parse_host
 from remote_lsp.editor.transport import (
     CONNECT_TIMEOUT,
+    HANDSHAKE_TIMEOUT,
     OnData,
     OnEof,
     RemoteProcess,
@@ -102,7 +103,10 @@ class ParamikoSSH(Transport):
 
     def connect(self) -> paramiko.SSHClient:
         if self._client is not None:
-            return self._client
+            transport = self._client.get_transport()
+            if transport is not None and transport.is_active():
+                return self._client
+            self.close()  # the connection died (a network cut): a new one
         opts = self._options()
         hostname = opts.get("hostname", self.host.host)
         port = self.host.port or int(opts.get("port", 22))
@@ -119,7 +123,7 @@ class ParamikoSSH(Transport):
             client.connect(
                 hostname, port=port, username=user, sock=self._sock(opts, hostname, port),
                 key_filename=[os.path.expanduser(k) for k in opts.get("identityfile", [])] or None,
-                timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT,
+                timeout=CONNECT_TIMEOUT, banner_timeout=HANDSHAKE_TIMEOUT, auth_timeout=HANDSHAKE_TIMEOUT,
                 allow_agent=True, look_for_keys=opts.get("identitiesonly", "no") != "yes")
         except paramiko.BadHostKeyException:
             raise TransportError("host key for %s has CHANGED: refusing to connect (someone may be "
@@ -161,8 +165,12 @@ class ParamikoSSH(Transport):
             raise TransportError("ssh %s: %s" % (self.host.text, exc)) from None
         return ParamikoProcess(chan)
 
+    def reset(self) -> None:
+        self.close()
+
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        if self._jump is not None:
-            self._jump.close()
+        client, jump, self._client, self._jump = self._client, self._jump, None, None
+        if client is not None:
+            client.close()
+        if jump is not None:
+            jump.close()

@@ -1,0 +1,92 @@
+-- The link of each remote client: the bridge reports it in `$/remote-lsp/link`
+-- notifications (down, up, new-session). Shown in :RemoteLspStatus and by
+-- require('remote-lsp').status(); told once when it drops and once when it is
+-- back, and no more often than once a minute per client, so a flapping link
+-- never makes a storm of messages.
+local M = {}
+
+local QUIET_MS = 60000
+
+---@class remote_lsp.Link
+---@field state 'up'|'down'|'new-session'
+---@field host string
+---@field since? number when it went down (seconds since the epoch)
+---@field after? number seconds the outage lasted
+---@field reason? string
+---@field told? integer vim.uv.now() of the last message about it
+---@field quiet? boolean this outage was not told (one was, a moment before)
+
+---@type table<integer, remote_lsp.Link>
+local links = {}
+
+local function notify(msg, level)
+  require('remote-lsp').notify(msg, level)
+end
+
+--- The handler for `$/remote-lsp/link` (a notification; see lsp-handler).
+function M.handler(_, params, ctx)
+  if type(params) ~= 'table' or not ctx or not ctx.client_id then
+    return
+  end
+  local prev = links[ctx.client_id] or {}
+  local now = vim.uv.now()
+  local link = {
+    state = params.state,
+    host = params.host,
+    since = params.since or prev.since,
+    after = params.after,
+    reason = params.reason,
+    told = prev.told,
+  }
+  links[ctx.client_id] = link
+  if params.state == 'down' then
+    if not prev.told or now - prev.told > QUIET_MS then
+      link.told = now
+      link.quiet = false
+      notify(
+        ('the link to %s is down (%s); reconnecting, and what you type is kept'):format(params.host, params.reason),
+        vim.log.levels.WARN
+      )
+    else
+      link.quiet = true -- told of it a moment ago: the next drop is left to the status line
+    end
+  elseif params.state == 'up' and not prev.quiet then
+    notify(('the link to %s is back after %.1f s'):format(params.host, params.after or 0))
+  end
+  -- A new session is told by the bridge itself (window/showMessage).
+end
+
+--- What :RemoteLspStatus says of a client's link.
+---@param client_id integer
+---@return string
+function M.describe(client_id)
+  local link = links[client_id]
+  if not link or link.state == nil then
+    return 'connected'
+  end
+  if link.state == 'down' then
+    return ('reconnecting since %s (%d s)'):format(
+      os.date('%H:%M:%S', math.floor(link.since or os.time())),
+      os.time() - math.floor(link.since or os.time())
+    )
+  elseif link.state == 'up' then
+    return ('connected; resumed after %.1f s'):format(link.after or 0)
+  end
+  return ('connected; a new session after %.0f s (%s)'):format(link.after or 0, link.reason or '')
+end
+
+--- A short string for a statusline: the hosts whose link is down, with how
+--- long; '' when every link is up.
+---@return string
+function M.statusline()
+  local down = {}
+  for id, link in pairs(links) do
+    if link.state == 'down' and vim.lsp.get_client_by_id(id) then
+      down[#down + 1] = ('%s: reconnecting %ds'):format(link.host, os.time() - math.floor(link.since or os.time()))
+    end
+  end
+  table.sort(down)
+  return table.concat(down, ', ')
+end
+
+return M
