@@ -114,7 +114,8 @@ def test_4_progress_create_refresh_and_registrations_are_answered_and_broadcast(
     for sid, method, params in (
             (101, "window/workDoneProgress/create", {"token": "t"}),
             (102, "workspace/semanticTokens/refresh", None),
-            (103, "client/registerCapability", {"registrations": [{"id": "r1", "method": "x/y"}]})):
+            (103, "client/registerCapability", {"registrations": [
+                {"id": "r1", "method": "workspace/didChangeWatchedFiles"}]})):
         h.server_sends(jsonrpc.request(sid, method, params))
         assert h.to_server[-1] == {"jsonrpc": "2.0", "id": sid, "result": None}
         for c in (a, b):
@@ -124,10 +125,11 @@ def test_4_progress_create_refresh_and_registrations_are_answered_and_broadcast(
 def test_4_registrations_are_replayed_to_a_late_joiner_and_unregistrations_remembered():
     h = Harness()
     h.ready_client()
-    regs = [{"id": "r1", "method": "a/b"}, {"id": "r2", "method": "c/d"}]
+    watch = "workspace/didChangeWatchedFiles"
+    regs = [{"id": "r1", "method": watch}, {"id": "r2", "method": watch}]
     h.server_sends(jsonrpc.request(1, "client/registerCapability", {"registrations": regs}))
     h.server_sends(jsonrpc.request(2, "client/unregisterCapability",
-                                   {"unregisterations": [{"id": "r1", "method": "a/b"}]}))
+                                   {"unregisterations": [{"id": "r1", "method": watch}]}))
     late = h.ready_client()
     assert [m["params"] for m in late.received("client/registerCapability")] == [{"registrations": regs[1:]}]
 
@@ -265,3 +267,60 @@ def test_9_the_servers_cancel_reaches_the_client_with_the_id_it_saw():
     # The client's answer to a cancelled request still reaches the server under its id.
     a.send(jsonrpc.error(asked["id"], jsonrpc.REQUEST_CANCELLED, "cancelled"))
     assert h.to_server[-1]["id"] == "srv-7"
+
+
+# --- 11: each client served in the form it declared ---
+
+TOOL_CAPS = {}  # an AI tool's minimal capabilities: no markdown, no snippets, no registration, no progress
+MARKDOWN_HOVER = {"contents": {"kind": "markdown",
+                               "value": "```python\ngreet(name)\n```\n\nSay \\_hello\\_."}}
+
+
+def test_11_the_server_is_initialized_for_every_client_whoever_comes_first():
+    h = Harness()
+    h.ready_client(caps=TOOL_CAPS)
+    caps = h.last_request("initialize")["params"]["capabilities"]
+    assert caps["textDocument"]["hover"]["contentFormat"][0] == "markdown"
+    assert caps["textDocument"]["completion"]["completionItem"]["snippetSupport"] is True
+    assert caps["window"]["workDoneProgress"] is True
+
+
+def test_11_markdown_and_snippets_are_made_plain_for_a_client_without_them():
+    h = Harness()
+    rich, tool = h.ready_client(), h.ready_client(caps=TOOL_CAPS)
+    for c in (rich, tool):
+        c.request("h", "textDocument/hover", {})
+        h.answer("textDocument/hover", MARKDOWN_HOVER)
+    assert rich.responses("h")[0]["result"] == MARKDOWN_HOVER
+    plain_hover = {"kind": "plaintext", "value": "greet(name)\n\nSay _hello_."}
+    assert tool.responses("h")[0]["result"]["contents"] == plain_hover
+    item = {"label": "greet", "insertTextFormat": 2, "insertText": "greet(${1:name}, ${2|a,b|})$0",
+            "documentation": {"kind": "markdown", "value": "**Say** hello"}}
+    for c in (rich, tool):
+        c.request("c", "textDocument/completion", {})
+        h.answer("textDocument/completion", {"isIncomplete": False, "items": [dict(item)]})
+    assert rich.responses("c")[0]["result"]["items"][0] == item
+    plain = tool.responses("c")[0]["result"]["items"][0]
+    assert plain["insertText"] == "greet(name, a)" and plain["insertTextFormat"] == 1
+    assert plain["documentation"] == {"kind": "plaintext", "value": "**Say** hello"}
+
+
+def test_11_registrations_and_progress_only_to_clients_that_take_them():
+    h = Harness()
+    rich, tool = h.ready_client(), h.ready_client(caps=TOOL_CAPS)
+    reg = {"registrations": [{"id": "w", "method": "workspace/didChangeWatchedFiles"}]}
+    h.server_sends(jsonrpc.request(1, "client/registerCapability", reg))
+    h.server_sends(jsonrpc.request(2, "window/workDoneProgress/create", {"token": "idx"}))
+    begin = {"token": "idx", "value": {"kind": "begin", "title": "x"}}
+    h.server_sends(jsonrpc.notification("$/progress", begin))
+    for method in ("client/registerCapability", "window/workDoneProgress/create", "$/progress"):
+        assert rich.received(method) and not tool.received(method), method
+    assert h.ready_client(caps=TOOL_CAPS).received("client/registerCapability") == []  # no replay either
+
+
+def test_plain_snippets_and_markdown():
+    from remote_lsp.host.adapt import plain_markdown, plain_snippet
+
+    assert plain_snippet("for ${1:i} in ${2:range(${3:n})}:\n\t$0") == "for i in range(n):\n\t"
+    assert plain_snippet(r"cost \$5 ${1}${TM_FILENAME:file} \}") == "cost $5 file }"
+    assert plain_markdown("~~~\ncode\n~~~\nA \\*star\\*") == "code\nA *star*"

@@ -320,3 +320,29 @@ def test_a_link_cut_while_typing_keeps_the_client_and_diagnostics_follow(editor,
     n.nvim.command("RemoteLspStatus")
     assert any("link: connected; resumed after" in line for line in n.lua(
         "return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+
+
+def test_a_minimal_tool_next_to_neovim_one_server_each_in_its_own_form(editor, remote, project):
+    import json
+
+    from tests.support.lspclient import TOOL_CAPABILITIES
+
+    n = editor()
+    open_remote(n, remote, project / "a.py")
+    root = n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].config.remote.root")
+    tool = remote.client(["pylsp"], root, name="ai-tool")
+    tool.initialize(root, capabilities=TOOL_CAPABILITIES)
+    uri = tool.open_uri(remote.uri(project / "a.py"), (project / "a.py").read_text())
+    plain = tool.hover(uri, 8, 7)["contents"]
+    kind = n.lua("""
+        local res = vim.lsp.buf_request_sync(0, 'textDocument/hover', {
+          textDocument = { uri = vim.uri_from_bufnr(0) }, position = { line = 8, character = 7 } }, 20000)
+        for _, r in pairs(res or {}) do return r.result.contents.kind end""")
+    assert kind == "markdown"
+    assert plain["kind"] == "plaintext" and "Say hello to NAME" in plain["value"]
+    assert "```" not in plain["value"]
+    assert not [r for r in tool.server_requests if r["method"] in ("client/registerCapability",
+                                                                   "window/workDoneProgress/create")]
+    assert not [m for m in tool.notifications if m["method"] == "$/progress"]
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert sorted(c["name"] for c in inst["clients"]) == ["Neovim", "ai-tool"]

@@ -130,6 +130,9 @@ function M.start(buf, spec)
   if spec.pid then
     vim.list_extend(cmd, { '--pid', tostring(spec.pid) })
   else
+    if not o.shared then -- a server of its own, stopped when it leaves
+      table.insert(cmd, '--isolated')
+    end
     table.insert(cmd, '--')
     vim.list_extend(cmd, spec.def.cmd)
   end

@@ -56,9 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     c = sub.add_parser("connect", help="stdio bridge for an editor: share or start the server")
-    c.add_argument("--root", help="project root (default: the current directory)")
+    c.add_argument("--root", help="project root (default: the client's workspace from its initialize, "
+                                  "else the nearest project marker above the current directory)")
     c.add_argument("--name", help="a name for the server in listings")
     c.add_argument("--pid", type=int, help="share the managed server with this pid")
+    c.add_argument("--isolated", action="store_true",
+                   help="an instance of its own, shared with no other client")
     c.add_argument("--idle-timeout", type=_idle_timeout, default=600.0,
                    help="stop the server this many seconds after its last client leaves, "
                         "or 'never' (default 600)")

@@ -21,6 +21,23 @@ Handler = Callable[[Dict[str, Any]], Any]
 NO_REPLY = object()  # a handler returning this leaves the server's request unanswered
 
 
+EDITOR_CAPABILITIES: Dict[str, Any] = {
+    "general": {"positionEncodings": ["utf-8", "utf-16"]},
+    "workspace": {"configuration": True, "applyEdit": True, "workspaceFolders": True,
+                  "didChangeWatchedFiles": {"dynamicRegistration": True}},
+    "window": {"workDoneProgress": True},
+    "textDocument": {
+        "hover": {"contentFormat": ["markdown", "plaintext"]},
+        "completion": {"completionItem": {"snippetSupport": True,
+                                          "documentationFormat": ["markdown", "plaintext"]}},
+        "publishDiagnostics": {"versionSupport": True},
+        "synchronization": {"didSave": True},
+    },
+}
+# What a minimal tool declares: nothing (no markdown, snippets, registration, progress).
+TOOL_CAPABILITIES: Dict[str, Any] = {}
+
+
 class LspError(Exception):
     def __init__(self, error: Dict[str, Any]) -> None:
         super().__init__("%s: %s" % (error.get("code"), error.get("message")))
@@ -160,22 +177,16 @@ class LspClient:
 
     # --- LSP conveniences ---------------------------------------------------------------
 
-    def initialize(self, root: str, timeout: float = 60.0) -> Dict[str, Any]:
-        uri = Path(root).as_uri()
+    def initialize(self, root: Optional[str], timeout: float = 60.0,
+                   capabilities: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """An editor's initialize (capabilities as a rich editor declares them,
+        unless given); root None names no workspace at all."""
+        uri = Path(root).as_uri() if root else None
         result = self.request("initialize", {
             "processId": os.getpid(), "rootUri": uri, "rootPath": root,
             "clientInfo": {"name": self.name},
-            "workspaceFolders": [{"uri": uri, "name": os.path.basename(root)}],
-            "capabilities": {
-                "general": {"positionEncodings": ["utf-8", "utf-16"]},
-                "workspace": {"configuration": True, "applyEdit": True, "workspaceFolders": True},
-                "window": {"workDoneProgress": True},
-                "textDocument": {
-                    "hover": {"contentFormat": ["markdown", "plaintext"]},
-                    "publishDiagnostics": {"versionSupport": True},
-                    "synchronization": {"didSave": True},
-                },
-            },
+            "workspaceFolders": [{"uri": uri, "name": os.path.basename(root)}] if root else None,
+            "capabilities": EDITOR_CAPABILITIES if capabilities is None else capabilities,
         }, timeout=timeout)
         self.notify("initialized", {})
         return result

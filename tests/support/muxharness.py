@@ -11,6 +11,14 @@ from remote_lsp.host.mux import Mux
 from remote_lsp.wire import jsonrpc
 
 Msg = Dict[str, Any]
+# What an editor such as Neovim declares: progress, dynamic registration, markdown, snippets.
+EDITOR_CAPS: Msg = {
+    "window": {"workDoneProgress": True},
+    "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}},
+    "textDocument": {"hover": {"contentFormat": ["markdown", "plaintext"]},
+                     "completion": {"completionItem": {"snippetSupport": True,
+                                                       "documentationFormat": ["markdown", "plaintext"]}}},
+}
 
 
 class FakeClient:
@@ -74,7 +82,8 @@ class Harness:
     def ready_client(self, caps: Optional[Msg] = None, name: str = "") -> FakeClient:
         """A client through initialize (the first one makes the server answer)."""
         c = self.client()
-        params: Msg = {"processId": 1, "rootUri": "file:///w", "capabilities": caps or {}}
+        params: Msg = {"processId": 1, "rootUri": "file:///w",
+                       "capabilities": EDITOR_CAPS if caps is None else caps}
         if name:
             params["clientInfo"] = {"name": name}
         c.request("init", "initialize", params)

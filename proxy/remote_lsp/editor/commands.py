@@ -65,6 +65,8 @@ def _connect(args: argparse.Namespace, command: List[str], transport: Transport)
         remote += ["--name", args.name]
     if args.pid is not None:
         remote += ["--pid", str(args.pid)]
+    if args.isolated:
+        remote += ["--isolated"]
     remote += ["--idle-timeout", str(args.idle_timeout)]
     if command:
         remote += ["--"] + command

@@ -11,6 +11,7 @@ import fcntl
 import gc
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,13 +19,13 @@ import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from remote_lsp import __version__
-from remote_lsp.host import attach, procs
+from remote_lsp.host import attach, procs, workspace
 from remote_lsp.host.aio import background
 from remote_lsp.host.instance import Instance, Key
 from remote_lsp.host.registry import Registry
 from remote_lsp.host.session import Session
 from remote_lsp.version import digest
-from remote_lsp.wire import control, framing, link
+from remote_lsp.wire import control, framing, jsonrpc, link
 from remote_lsp.wire.channel import wait_readable
 from remote_lsp.wire.errors import (
     ATTACH_FAILED,
@@ -250,29 +251,38 @@ class Agent:
                        fds: List[int]) -> List[int]:
         if len(fds) != 2:
             raise UsageError("connect needs the client's stdin and stdout")
-        parser = framing.FrameParser(strict=True)
-        bodies: List[bytes] = []
+        reader = _FirstFrames(fds[0])
         linked = None
         if request.link:
             # A remote editor's bridge: its first frame says whether it resumes a session.
-            bodies = await _read_frames(fds[0], parser, REQUEST_TIMEOUT)
-            hello = link.parse_control(bodies.pop(0)) or {}
+            hello = link.parse_control(await reader.next()) or {}
             if hello.get("$link") != "hello":
                 raise UsageError("a linked connect begins with the link's hello")
-            old = self._links.get(hello.get("token")) if isinstance(hello.get("token"), str) else None
+            token = hello.get("token")
+            old = self._links.get(token) if isinstance(token, str) else None
             if old is not None and not old.closed:
-                old.resume(fds[0], fds[1], hello.get("received"), parser, bodies)
+                old.resume(fds[0], fds[1], hello.get("received"), reader.parser, reader.bodies)
                 inst = self._instance_of(old)
                 await control.send_async(conn, control.Connected(pid=inst.pid, client=old.id,
                                                                  clients=len(inst.sessions)))
                 await self._attend(conn, old)
                 return []
-            linked = (request.heartbeat, request.grace)
+            # A new session: welcome it now, so the bridge lets the editor's initialize through.
+            linked = (request.heartbeat, request.grace, secrets.token_urlsafe(18))
+            reason = ("the session was not found there (its grace period ended, or the agent or the server "
+                      "restarted)" if token else "")
+            welcome = link.control("welcome", token=linked[2], resumed=False, received=0, reason=reason)
+            os.write(fds[1], welcome)
         if request.pid is not None:
             inst, created = self._managed(request.pid), False
         else:
+            if request.root is None:
+                # One server per workspace: the key's root is the client's own.
+                params = await reader.initialize_params()
+                request.root = workspace.from_initialize(params) or workspace.by_markers(request.cwd or "/")
             inst, created = await self._instance_for(request)
-        session = inst.add_client(fds[0], fds[1], peer_pid, linked, parser, bodies)
+            self._note_conflicts(inst, request, created, peer_pid)
+        session = inst.add_client(fds[0], fds[1], peer_pid, linked, reader.parser, reader.bodies)
         if session.token:
             self._links[session.token] = session
             session.ended.add_done_callback(lambda _: self._links.pop(session.token, None))
@@ -281,6 +291,22 @@ class Agent:
                                                          clients=len(inst.sessions)))
         await self._attend(conn, session)
         return []
+
+    def _note_conflicts(self, inst: Instance, request: control.ConnectRequest, created: bool,
+                        peer_pid: int) -> None:
+        """Options a joining client asked for that the running instance does not
+        have: kept visible (the log, `status`), never silently dropped."""
+        if created or request.idle_timeout == inst.idle_timeout:
+            return
+
+        def words(t: Optional[float]) -> str:
+            return "never" if t is None else "%g s" % t
+
+        note = ("a client (pid %d) asked for idle timeout %s; the instance keeps %s, set by the client that "
+                "started it (connect --isolated gives a client an instance of its own)"
+                % (peer_pid, words(request.idle_timeout), words(inst.idle_timeout)))
+        inst.conflicts.append(note)
+        log.warning("%s (pid %d): %s", inst.name, inst.pid, note)
 
     async def _attend(self, conn: socket.socket, session: Session) -> None:
         """Keep the connect process informed: its session's end, or (a linked
@@ -320,7 +346,8 @@ class Agent:
             raise RemoteLspError("%s: command not found on this host (PATH=%s)"
                                  % (argv[0], env.get("PATH", "")))
         argv = [os.path.abspath(exe)] + list(argv[1:])
-        key: Key = (tuple(argv), root)
+        isolated = getattr(request, "isolated", False)
+        key: Key = (tuple(argv), root, secrets.token_hex(6) if isolated else "")
         # Concurrent first connects for one key wait for the one spawn.
         while key in self._starting:
             await asyncio.shield(self._starting[key])
@@ -331,7 +358,7 @@ class Agent:
         self._starting[key] = fut
         try:
             inst = Instance(argv, root, request.name or os.path.basename(argv[0]),
-                            request.idle_timeout, self._instance_gone, self.paths)
+                            request.idle_timeout, self._instance_gone, self.paths, isolation=key[2])
             await inst.spawn(env)
             self.instances[key] = inst
             self._arm_idle()
@@ -491,22 +518,46 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     return 0
 
 
-async def _read_frames(fd: int, parser: framing.FrameParser, timeout: float) -> List[bytes]:
-    """At least one whole frame from `fd` (and whatever came with it)."""
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    deadline = loop.time() + timeout
-    while True:
-        await wait_readable(fd, max(0.0, deadline - loop.time()))
+class _FirstFrames:
+    """A new client's first frames, read before its session exists: a
+    bridge's hello, a client's initialize. What was read goes to the session."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.parser = framing.FrameParser(strict=True)
+        self.bodies: List[bytes] = []  # read, not yet taken
+        self._seen = 0
+        os.set_blocking(fd, False)
+
+    async def next(self) -> bytes:
+        """The next frame's body, taken (the caller handles it)."""
+        while not self.bodies:
+            await self._read()
+        return self.bodies.pop(0)
+
+    async def initialize_params(self) -> Any:
+        """The params of the client's initialize, if its first message is one
+        (left in place for the session); None otherwise."""
+        while True:
+            for body in self.bodies:
+                if link.parse_control(body) is not None:
+                    continue  # a bridge's ack: not the editor's
+                try:
+                    msg = jsonrpc.decode(body)
+                except ValueError:
+                    return None
+                return msg.get("params") if msg.get("method") == "initialize" else None
+            await self._read()
+
+    async def _read(self) -> None:
+        await wait_readable(self.fd, REQUEST_TIMEOUT)
         try:
-            data = os.read(fd, 65536)
+            data = os.read(self.fd, 65536)
         except BlockingIOError:
-            continue
+            return
         if not data:
-            raise RemoteLspError("the client closed its connection before it said hello")
-        bodies = parser.feed(data)
-        if bodies:
-            return bodies
+            raise RemoteLspError("the client closed its connection before it began")
+        self.bodies.extend(self.parser.feed(data))
 
 
 def _decode_attached(record: Dict[str, Any]) -> Dict[str, Any]:

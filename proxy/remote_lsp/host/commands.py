@@ -25,7 +25,7 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
         from remote_lsp.host.connect import connect
 
         link = (args.heartbeat or 15.0, args.grace or 600.0) if args.link else None
-        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link)
+        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link, args.isolated)
     handler = {
         "run": _run, "status": _status, "list": _discover, "processes": _discover, "attach": _attach,
         "locate": _locate, "release": _release, "stop": _stop,
@@ -42,6 +42,8 @@ def _precheck(args: argparse.Namespace, command: List[str]) -> None:
             raise UsageError("connect: give the server command after --, or --pid")
         if args.protocol is not None:
             raise UsageError("connect: --protocol names the editor's remote URIs, so it needs --host")
+        if args.isolated and args.pid is not None:
+            raise UsageError("connect: --isolated starts an instance of its own; --pid joins one")
         if args.request_timeout is not None or (not args.link and (args.heartbeat or args.grace)):
             raise UsageError("connect: --heartbeat, --grace and --request-timeout are for a session over "
                              "the network, so they need --host")
@@ -100,13 +102,20 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
         agent["version"], agent["build"], agent["pid"], agent["rss_kb"], agent["home"]))
     for inst in status.instances:
         idle = inst["idle_timeout"]
-        print("\n%s pid %d  root %s  idle %s  %s" % (
+        print("\n%s pid %d  root %s  idle %s  %s%s" % (
             inst["name"], inst["pid"], inst["root"], "never" if idle is None else "%gs" % idle,
-            "initialized" if inst["initialized"] else "not initialized"))
+            "initialized" if inst["initialized"] else "not initialized",
+            "  isolated" if inst.get("isolated") else ""))
         print("  argv: %s" % " ".join(inst["argv"]))
+        for note in inst.get("conflicts") or []:
+            print("  note: %s" % note)
         for c in inst["clients"]:
-            print("  client %d %s (pid %d), %d document(s), %d pending" % (
-                c["id"], c["name"], c["pid"], len(c["documents"]), c["pending_requests"]))
+            link = ""
+            if c.get("link") == "suspended":
+                since = time.strftime("%H:%M:%S", time.localtime(c["suspended_since"]))
+                link = ", link down since %s" % since
+            print("  client %d %s (pid %d), %d document(s), %d pending%s" % (
+                c["id"], c["name"], c["pid"], len(c["documents"]), c["pending_requests"], link))
         for d in inst["documents"]:
             print("  document %s v%d, open in %d client(s)" % (d["uri"], d["version"], d["clients"]))
     if not status.instances:

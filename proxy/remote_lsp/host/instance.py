@@ -36,7 +36,7 @@ from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
 
 log = logging.getLogger("remote_lsp.instance")
 
-Key = Tuple[Tuple[str, ...], str]
+Key = Tuple[Tuple[str, ...], str, str]  # argv, root, and what isolates it ("" if shared)
 NEVER = None  # idle timeout meaning "keep running with no clients"
 _OURS = os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -44,11 +44,14 @@ _OURS = os.O_NONBLOCK | os.O_CLOEXEC
 class Instance:
     def __init__(self, argv: List[str], root: str, name: str, idle_timeout: Optional[float],
                  on_gone: Callable[["Instance"], None], paths: StatePaths, entry: str = "",
-                 generation: int = 0, max_frame: int = framing.DEFAULT_MAX_FRAME) -> None:
+                 generation: int = 0, isolation: str = "",
+                 max_frame: int = framing.DEFAULT_MAX_FRAME) -> None:
         self.argv = argv
         self.root = root
         self.name = name
         self.idle_timeout = idle_timeout
+        self.isolation = isolation  # set: this client's own instance, shared with nobody
+        self.conflicts: List[str] = []  # what joining clients asked for and did not get
         self.adopted = False
         self.attached: Any = None  # for an adopted server: what `release` needs
         self.releasing = False
@@ -81,7 +84,7 @@ class Instance:
 
     @property
     def key(self) -> Key:
-        return (tuple(self.argv), self.root)
+        return (tuple(self.argv), self.root, self.isolation)
 
     # --- starting, adopting, taking over from a dead agent ----------------------------
 
@@ -146,7 +149,8 @@ class Instance:
         state; the dead agent's clients' documents closed and the server's
         requests they left waiting answered."""
         inst = cls(list(record["argv"]), record["root"], record["name"], record["idle_timeout"], on_gone,
-                   paths, entry=record["entry"], generation=int(record["generation"]) + 1)
+                   paths, entry=record["entry"], generation=int(record["generation"]) + 1,
+                   isolation=record.get("isolation") or "")
         inst.pid, inst.start_ticks = int(record["pid"]), int(record["start_ticks"])
         inst.started = float(record["started"])
         inst.adopted = bool(record["adopted"])
@@ -194,6 +198,7 @@ class Instance:
             "entry": self.entry, "argv": self.argv, "root": self.root, "name": self.name, "pid": self.pid,
             "start_ticks": self.start_ticks, "started": self.started, "adopted": self.adopted,
             "attached": attached, "fifos": list(self.fifos), "idle_timeout": self.idle_timeout,
+            "isolation": self.isolation,
             "generation": self.generation, "owed": self._owed,
             "init_result": self.mux.init_result, "initialized_sent": self.mux.initialized_sent,
             "registrations": self.mux.registrations,
@@ -243,10 +248,11 @@ class Instance:
     # --- clients ---------------------------------------------------------------------
 
     def add_client(self, fd_in: int, fd_out: int, peer_pid: int,
-                   linked: Optional[Tuple[float, float]] = None, parser: Optional[framing.FrameParser] = None,
+                   linked: Optional[Tuple[float, float, str]] = None,
+                   parser: Optional[framing.FrameParser] = None,
                    bodies: Optional[List[bytes]] = None) -> Session:
-        """A new client on these fds; `linked` (heartbeat, grace) for one that
-        survives its connection; `parser` and `bodies`: what was read already."""
+        """A new client on these fds; `linked` (heartbeat, grace, token) for one
+        that survives its connection; `parser` and `bodies`: what was read already."""
         session = Session(peer_pid, lambda s, msg: self.mux.from_client(s.id, msg),
                           lambda s, reason: self.remove_client(s), self.max_frame)
         if linked is not None:
@@ -434,6 +440,8 @@ class Instance:
             "adopted": self.adopted,
             "started": self.started,
             "idle_timeout": self.idle_timeout,
+            "isolated": bool(self.isolation),
+            "conflicts": self.conflicts,
             "initialized": self.mux.init_result is not None,
             "generation": self.generation,
             "clients": [self._describe_client(s) for s in self.sessions.values()],

@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from remote_lsp.host import shapes
+from remote_lsp.host import adapt, shapes
 from remote_lsp.host.documents import Documents
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Id, Message
@@ -40,7 +40,7 @@ _LOG_WARNING = 2  # window/logMessage type
 class _Client:
     """The mux's state for one connected client, and how to reach it."""
 
-    __slots__ = ("close", "id", "inflight", "last_active", "name", "ready", "send_body", "suspended",
+    __slots__ = ("close", "form", "id", "inflight", "last_active", "name", "ready", "send_body", "suspended",
                  "tokens")
 
     def __init__(self, client_id: int, send_body: Callable[[bytes], None],
@@ -52,6 +52,7 @@ class _Client:
         self.inflight: Dict[Id, int] = {}  # the client's request id -> server id
         self.tokens: Set[Id] = set()  # progress tokens this client chose
         self.suspended = False  # its link is down: it hears everything later, but is asked nothing
+        self.form = adapt.Form({})  # what it declared it can take, from its initialize
         self.send_body = send_body
         self.close = close
 
@@ -265,6 +266,7 @@ class Mux:
         info = params.get("clientInfo")
         if isinstance(info, dict) and isinstance(info.get("name"), str) and info["name"]:
             client.name = info["name"]
+        client.form = adapt.Form(params.get("capabilities"))
         if self.init_result is not None:
             self._send_init_result(client, cid)
             return
@@ -275,7 +277,8 @@ class Mux:
         params = dict(params)
         # The server outlives this client: it answers to the agent.
         params["processId"] = os.getpid()
-        caps = dict(params.get("capabilities") or {})
+        # Capabilities that serve every client; each gets answers in its own form.
+        caps = adapt.merged(params.get("capabilities") or {})
         general = dict(caps.get("general") or {})
         # One encoding every client understands: UTF-16 is mandatory in LSP.
         general["positionEncodings"] = ["utf-16"]
@@ -317,7 +320,8 @@ class Mux:
         fast = jsonrpc.response_id_prefix(body)
         if fast is not None:
             pending = self._pending.get(fast[0])
-            if pending is not None and pending.client is not None:
+            if pending is not None and pending.client is not None and not (
+                    pending.method in adapt.ADAPTED and pending.client.form.needs(pending.method)):
                 # A plain reply for a client: splice its id back in, no decoding.
                 del self._pending[fast[0]]
                 client = pending.client
@@ -360,6 +364,8 @@ class Mux:
             return  # the client left; late replies are dropped (point 3)
         client.inflight.pop(pending.client_id, None)  # type: ignore[arg-type]
         msg["id"] = pending.client_id
+        if "result" in msg and pending.method in adapt.ADAPTED and client.form.needs(pending.method):
+            msg["result"] = client.form.adapt(pending.method, msg["result"])
         client.send(msg)
         self._forget_tokens(client)
 
@@ -403,14 +409,14 @@ class Mux:
                 if owner is not None:
                     owner.send_body(body)
                 return
-            if tok in self._progress:
-                told = self._progress[tok]
-                if isinstance(params.get("value"), dict) and params["value"].get("kind") == "end":
-                    del self._progress[tok]
-                for client in self._ready_clients():
-                    if client.id in told:
-                        client.send_body(body)
-                return
+            told = self._progress.get(tok)
+            value = params.get("value")
+            if told is not None and isinstance(value, dict) and value.get("kind") == "end":
+                del self._progress[tok]
+            for client in self._ready_clients():
+                if client.form.progress and (told is None or client.id in told):
+                    client.send_body(body)
+            return
         if method == "textDocument/publishDiagnostics" and params.get("version") is not None:
             self._publish_versioned(msg, params)
             return
@@ -474,18 +480,28 @@ class Mux:
             self._on_change(False)
 
     def _replay_registrations(self, client: _Client) -> None:
-        if self.registrations and client.ready:
-            params = {"registrations": list(self.registrations.values())}
+        params = adapt.registrations_for(client.form, {"registrations": list(self.registrations.values())})
+        if self.registrations and client.ready and params is not None:
             mid = self._new_client_side_id()
             self._to_clients[mid] = _ServerRequest(None, client, "client/registerCapability", None)
             client.send(jsonrpc.request(mid, "client/registerCapability", params))
 
     def _broadcast_request(self, method: str, params: Any) -> Set[int]:
+        """To every client that takes it, in the form it takes."""
         told: Set[int] = set()
         for client in self._ready_clients():
+            mine = params
+            if method == "window/workDoneProgress/create" and not client.form.progress:
+                continue
+            if method == "client/registerCapability":
+                mine = adapt.registrations_for(client.form, params)
+            elif method == "client/unregisterCapability":
+                mine = _unregistrations_for(client, params)
+            if mine is None and params is not None:
+                continue  # nothing of it is for this client
             mid = self._new_client_side_id()
             self._to_clients[mid] = _ServerRequest(None, client, method, None)
-            client.send(jsonrpc.request(mid, method, params))
+            client.send(jsonrpc.request(mid, method, mine))
             told.add(client.id)
         return told
 
@@ -539,6 +555,12 @@ class Mux:
     def _new_client_side_id(self) -> int:
         self._next_client_id += 1
         return self._next_client_id
+
+
+def _unregistrations_for(client: _Client, params: Any) -> Optional[Dict[str, Any]]:
+    regs = params.get("unregisterations", params.get("unregistrations"))
+    kept = [r for r in regs if client.form.registers(str(r.get("method", "")))]
+    return {"unregisterations": kept} if kept else None
 
 
 class _Missing:

@@ -19,7 +19,6 @@ import collections
 import itertools
 import json
 import logging
-import secrets
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional
 
@@ -71,17 +70,15 @@ class Session:
             self._parser = parser
         self._channel = Channel(fd_in, fd_out, self.feed, self._lost)
         if self.link is not None:
-            self._channel.write(link.control("welcome", token=self.token, resumed=False, received=0))
-            self._tick()
+            self._tick()  # (the agent welcomed it before it chose the instance)
         self._take(bodies or [])
 
-    def linked(self, heartbeat: float, grace: float) -> str:
-        """Make this a session that survives its connection; its token."""
+    def linked(self, heartbeat: float, grace: float, token: str) -> None:
+        """Make this a session that survives its connection, named by `token`."""
         self.link = link.Link()
-        self.token = secrets.token_urlsafe(18)
+        self.token = token
         self.heartbeat = heartbeat
         self.grace = grace
-        return self.token
 
     def resume(self, fd_in: int, fd_out: int, peer_received: Any, parser: framing.FrameParser,
                bodies: List[bytes]) -> None:

@@ -53,6 +53,7 @@ class ConnectRequest(Request):
     pid: Optional[int] = None
     idle_timeout: Optional[float] = 600.0  # None: never
     env: Dict[str, str] = field(default_factory=dict)
+    isolated: bool = False  # an instance of its own, shared with nobody
     link: bool = False  # a remote editor's bridge: the session survives its connection
     heartbeat: float = 15.0  # linked: seconds of silence after which the link is dead
     grace: float = 600.0  # linked: seconds the session is kept while its link is down
