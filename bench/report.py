@@ -122,7 +122,8 @@ def memory_svg(results: List[Dict[str, Any]]) -> str:
             % (left + width + 90, height, "\n".join(parts)))
 
 
-def write(overhead: List[Sequence[str]], sharing: Dict[str, Any], command: str) -> Path:
+def write(overhead: List[Sequence[str]], sharing: Dict[str, Any], profiles: Dict[str, List[str]],
+          command: str) -> Path:
     DOCS.mkdir(exist_ok=True)
     facts = machine()
     if sharing.get("memory"):
@@ -156,12 +157,24 @@ def write(overhead: List[Sequence[str]], sharing: Dict[str, Any], command: str) 
                                       len(sharing["warm_cold"][0]["warm_s"])), "",
                 _table(["server", "answer", "cold: median (runs)", "warm: median (min-max)", "speed-up",
                         "goal >= 20x"], warm_cold_rows(sharing["warm_cold"])), ""]
-    out += ["## Overhead, attach and SSH", "",
-            "Latency: a small request answered by the scripted server (`tests/support/scripted_server.py`),"
-            " direct and through remote-lsp alternated request by request. Throughput: a 4 MB response."
-            " SSH rows use a private sshd on 127.0.0.1, so they show what remote-lsp adds to SSH, not"
-            " a network.", "",
-            _table(["measure", "direct stdio", "through remote-lsp", "goal", ""], overhead), ""]
+    out += ["## Overhead, surviving the agent and the network, attach", "",
+            "Every row against its baseline in the same run, medians with the middle half of the runs in"
+            " brackets. Small request: `test/echo` answered by the scripted server"
+            " (`tests/support/scripted_server.py`), the paths alternated request by request. Locally the"
+            " baselines are the server direct, a bare Python relay (`bench/relay.py`: a selector loop,"
+            " os.read and os.write) and socat, the floor of any relay process. Over SSH (a private sshd"
+            " on 127.0.0.1, so the figures are what remote-lsp adds to SSH, not a network) the baseline"
+            " is the same server through a plain pipe on the same sshd: `ssh HOST SERVER` for openssh,"
+            " one paramiko channel (`bench/paramiko_pipe.py`) for paramiko. The 30,000-location answer"
+            " is what a references request on a large project returns: every URI translated.", "",
+            _table(["measure", "baseline", "through remote-lsp", "goal", ""], overhead), ""]
+    if profiles:
+        out += ["## Where the time goes", "",
+                "cProfile of the agent (locally) and of the editor-side bridge (over SSH, openssh) while"
+                " they carry the loads above; most of the wall time is spent waiting in `epoll.poll`, for"
+                " the other processes of the path.", ""]
+        for title, lines in profiles.items():
+            out += ["%s: %s" % (title, lines[0]), "", "```"] + lines[1:] + ["```", ""]
     for note in sharing.get("skipped", []):
         out.append("- skipped: %s" % note)
     path = DOCS / "benchmarks.md"

@@ -1,6 +1,11 @@
 """URI translation between scp://HOST//path and file:///path."""
 
+import json
+from urllib.parse import quote
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from remote_lsp.editor.hosts import parse_host
 from remote_lsp.editor.uri import UriMapper
 from remote_lsp.wire.errors import UsageError
@@ -45,3 +50,27 @@ def test_host_specs():
     for bad in ("-oProxyCommand=x", "a;touch /tmp/x", "$(id)", "a b", "h:99999", "'q'", "a`b`", ""):
         with pytest.raises(UsageError):
             parse_host(bad)
+
+
+# The byte-level translation of server frames (the fast path for large answers)
+# must give exactly what decoding and walking the message gives.
+
+_paths = st.lists(st.sampled_from(["a", "b c", "é", "%20", "q\"x", "x#y", "(p)", "z\\w", "ü/ü", "."]),
+                  min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
+_uris = _paths.map(lambda p: "file://" + quote(p, safe="/#"))
+_strings = st.one_of(_uris, _uris.map(lambda u: "see [it](%s) here" % u), st.text(max_size=8),
+                     st.sampled_from(["file:///plain/path.py", 'file:///raw"quote/a b.py', "file:///tab\there",
+                                      "file:///back\\slash.py", "x file:///a.py, file:///b.py"]))
+_values = st.recursive(st.one_of(st.none(), st.integers(), _strings),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                           st.sampled_from(["uri", "targetUri", "value", "text", "newText", "x", "file:///k.py"]),
+                           inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values)
+def test_byte_translation_equals_decoding(value):
+    mapper = UriMapper("scp", "host")
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": value}, ensure_ascii=False,
+                      separators=(",", ":")).encode()
+    assert json.loads(mapper.body_to_editor(body)) == mapper.message_to_editor(json.loads(body))

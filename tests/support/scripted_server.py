@@ -37,6 +37,7 @@ _waiting: Dict[Any, Any] = {}  # our request id -> (event, [answer])
 _cancel: Dict[Any, threading.Event] = {}
 _next = [0]
 BIG = b""
+LOCATIONS: Any = ((0, ""), b"")
 
 
 def send(msg: Dict[str, Any]) -> None:
@@ -101,6 +102,18 @@ def handle_request(rid: Any, method: str, params: Any) -> None:
         if len(BIG) != params["bytes"]:
             BIG = json.dumps("x" * (params["bytes"] - 2)).encode()
         body = b'{"jsonrpc":"2.0","id":' + json.dumps(rid).encode() + b',"result":' + BIG + b"}"
+        with _lock:
+            _out.write(encode(body))
+    elif method == "test/locations":
+        # A large answer of the kind references gives: many Locations, every one a URI.
+        global LOCATIONS
+        count, root = params.get("count", 30000), params.get("root", "/proj")
+        if LOCATIONS[0] != (count, root):
+            locs = [{"uri": "file://%s/pkg%d/module_%d.py" % (root, i % 97, i % 1000),
+                     "range": {"start": {"line": i % 5000, "character": 4},
+                               "end": {"line": i % 5000, "character": 12}}} for i in range(count)]
+            LOCATIONS = ((count, root), json.dumps(locs).encode())
+        body = b'{"jsonrpc":"2.0","id":' + json.dumps(rid).encode() + b',"result":' + LOCATIONS[1] + b"}"
         with _lock:
             _out.write(encode(body))
     elif method == "test/flood":

@@ -110,8 +110,6 @@ class Bridge:
         """Run the host side and say hello; its welcome. TransportError if it
         cannot start; asyncio.TimeoutError if it stalls."""
         conn = await self._start(first)
-        hello = link.control("hello", token=self.token, received=self.link.received, heartbeat=self.heartbeat)
-        conn.proc.write(hello)
         done, _ = await asyncio.wait([conn.welcome, conn.eof], timeout=self.heartbeat,
                                      return_when=asyncio.FIRST_COMPLETED)
         if conn.welcome.done():
@@ -123,15 +121,23 @@ class Bridge:
                              % (self.host, conn.proc.stderr().strip() or "no reason given"))
 
     async def _start(self, first: bool) -> _Connection:
-        """The host side running, past its ready line (installing it first if need be)."""
+        """The host side running, past its ready line (installing it first if
+        need be). The hello goes out at once, not a round trip later; on a
+        first connection so does what the editor sent meanwhile (a new session
+        is welcomed before the agent reads it), so a slow link costs one round
+        trip fewer, twice."""
         for attempt in range(2):
             proc = await self.transport.exec(command_line(["--ready"] + self.remote_args))
             conn = self._conn = _Connection(proc)
             proc.start(lambda data, c=conn: self._remote_data(c, data), lambda c=conn: self._remote_eof(c))
+            proc.write(link.control("hello", token=self.token, received=self.link.received,
+                                    heartbeat=self.heartbeat))
+            sent = self._pipeline() if first and self.token is None else []
             timeout = None if first else self.heartbeat + 10
             await asyncio.wait([conn.ready, conn.eof], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if conn.ready.done():
                 return conn
+            self._unpipeline(sent)
             if not conn.eof.done():
                 proc.kill()
                 raise asyncio.TimeoutError()
@@ -143,6 +149,26 @@ class Bridge:
             raise TransportError("remote-lsp on %s exited with code %d: %s" % (
                 self.host, rc, proc.stderr().strip()))
         raise TransportError("remote-lsp could not start on %s" % self.host)
+
+    def _pipeline(self) -> List[Tuple[bytes, Any]]:
+        """Send what the editor has queued before the welcome comes back."""
+        sent = list(self._outbox)
+        self._outbox.clear()
+        for frame, rid in sent:
+            self._write(self.link.numbered(frame))
+            if rid is not None:
+                self.tracking.sent(rid)
+        return sent
+
+    def _unpipeline(self, sent: List[Tuple[bytes, Any]]) -> None:
+        """That host side did not start: what went out goes again with the next."""
+        if sent:
+            self.link = link.Link()
+            self._outbox.extendleft(reversed(sent))
+            for _, rid in sent:
+                pending = self.tracking.pending.get(rid) if rid is not None else None
+                if pending is not None:
+                    pending.queued = True
 
     def _linked(self, welcome: Dict[str, Any], state: str) -> None:
         """A connection is welcomed: heartbeats start, and its death is watched for."""
@@ -220,6 +246,10 @@ class Bridge:
                     self._tell_editor(jsonrpc.show_message("remote-lsp: %s" % exc.message))
                     sys.stderr.write("remote-lsp: %s\n" % exc.message)
                     return await self._drain(FAILED)
+                continue
+            except Exception as exc:  # whatever an attempt meets, the session waits for the next
+                sys.stderr.write("remote-lsp: reconnecting to %s: %r\n" % (self.host, exc))
+                await asyncio.get_running_loop().run_in_executor(None, self.transport.reset)
                 continue
             outage = time.monotonic() - self._down_since
             if welcome.get("resumed"):
@@ -444,9 +474,7 @@ class Bridge:
                 self.tracking.init_result = jsonrpc.decode(body).get("result")
             if not self.tracking.answered(rid):
                 return
-        if self.mapper.needs_server_rewrite(body):
-            body = self._translate(body, self.mapper.message_to_editor)
-        self._tell_editor_body(body)
+        self._tell_editor_body(self.mapper.body_to_editor(body))
 
     async def _ended(self, end: Dict[str, Any]) -> int:
         """The host ended the session (the server failed or was stopped)."""

@@ -73,7 +73,7 @@ class Channel:
             self._fail(exc)
             return
         if n < len(data):
-            self._pending += data[n:]
+            self._pending += memoryview(data)[n:]  # one copy, not a slice and a copy
             self._loop.add_writer(self.fd_out, self._writable)
 
     @property

@@ -8,6 +8,7 @@ key is refused with a message saying which.
 
 import asyncio
 import getpass
+import logging
 import os
 import threading
 from typing import Any, List, Optional
@@ -25,6 +26,11 @@ from remote_lsp.editor.transport import (
     ssh_config_path,
 )
 from remote_lsp.wire.errors import TransportError
+
+# paramiko's own log lines (tracebacks of a connection reset while a host is
+# down) are not for the editor's log: what matters is reported as our errors.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 
 class ParamikoProcess(RemoteProcess):
