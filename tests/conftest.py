@@ -168,7 +168,8 @@ class Remote:
         found = []
         for line in out.splitlines()[1:]:
             pid, _, args = line.strip().partition(" ")
-            if "ssh " in args and self.alias in args and " -M" not in args and "-O " not in args:
+            mine = str(self.sshd.home) in args  # this sshd's config: not another test run's
+            if "ssh " in args and mine and " -M" not in args and "-O " not in args:
                 found.append(line)
             if str(self.sshd.remote_cache) in args and " connect " in args:
                 found.append(line)

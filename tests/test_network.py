@@ -40,7 +40,10 @@ def finish(remote, c):
     """The editor leaves; nothing of the session stays behind on either side."""
     c.proc.stdin.close()
     assert c.proc.wait(20) == 0
-    wait_for(lambda: not remote.leftovers(), 15, "no ssh or connect process to be left")
+    try:
+        wait_for(lambda: not remote.leftovers(), 15, "no ssh or connect process to be left")
+    except TimeoutError:
+        raise AssertionError("left behind: %s" % remote.leftovers()) from None
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
