@@ -221,13 +221,24 @@ def sshd():
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "report_" + report.when, report)
+
+
 @pytest.fixture
-def remote(sshd, tmp_path):
+def remote(sshd, tmp_path, request):
     sshd.write_known_hosts(sshd.host_pub)
     r = Remote(sshd, tmp_path)
     try:
         yield r
     finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:  # what the host side saw, for the failure's report
+            log = sshd.remote_state / "agent.log"
+            print("--- host agent log (last lines) ---\n" + (log.read_text()[-6000:] if log.exists() else "none"))
         r.cleanup()
 
 

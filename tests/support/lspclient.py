@@ -146,8 +146,9 @@ class LspClient:
                     raise ConnectionError("%s: connection closed before the response to %s (stderr: %s)"
                                           % (self.name, rid, self.stderr.strip())) from None
                 if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        "%s: no response to request %s within %ss" % (self.name, rid, timeout)) from None
+                    said = b"".join(self._stderr)[-2000:].decode(errors="replace")
+                    raise TimeoutError("%s: no response to request %s within %ss (stderr so far: %s)" % (
+                        self.name, rid, timeout, said)) from None
 
     def request(self, method: str, params: Any = None, timeout: float = 30.0) -> Any:
         msg = self.wait_response(self.request_async(method, params), timeout)
