@@ -238,7 +238,8 @@ def remote(sshd, tmp_path, request):
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:  # what the host side saw, for the failure's report
             log = sshd.remote_state / "agent.log"
-            print("--- host agent log (last lines) ---\n" + (log.read_text()[-6000:] if log.exists() else "none"))
+            tail = log.read_text()[-6000:] if log.exists() else "none"
+            print("--- host agent log (last lines) ---\n" + tail)
         r.cleanup()
 
 
