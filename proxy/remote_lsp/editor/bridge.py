@@ -37,8 +37,6 @@ BACKOFF = (0, 1, 2, 4, 8, 16, 30)  # seconds before each reconnection attempt; t
 REINIT_TIMEOUT = 120.0  # a new session's server may have to start and index
 CONNECTING, DOWN, REINIT, UP = "connecting", "down", "re-initializing", "up"
 LINKED = (REINIT, UP)  # a connection whose welcome came: heartbeats run, its death is noticed
-_FATAL_SSH = ("Host key verification failed", "IDENTIFICATION HAS CHANGED", "Permission denied",
-              "host key for", "authentication failed")
 
 
 class _Connection:
@@ -242,7 +240,7 @@ class Bridge:
                 await asyncio.get_running_loop().run_in_executor(None, self.transport.reset)
                 continue
             except TransportError as exc:
-                if any(word in exc.message for word in _FATAL_SSH):
+                if exc.fatal:
                     self._tell_editor(jsonrpc.show_message("remote-lsp: %s" % exc.message))
                     sys.stderr.write("remote-lsp: %s\n" % exc.message)
                     return await self._drain(FAILED)

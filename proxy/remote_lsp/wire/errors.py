@@ -42,7 +42,20 @@ class Refused(RemoteLspError):
 
 
 class TransportError(RemoteLspError):
+    """The host could not be reached or the session not started there.
+    `fatal`: trying again cannot help (a host key refused, authentication
+    refused); anything else may be a network's passing trouble."""
+
     code = TRANSPORT
+
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+# What ssh says when retrying cannot help.
+FATAL_SSH = ("Host key verification failed", "IDENTIFICATION HAS CHANGED", "Permission denied",
+             "No more authentication methods", "Too many authentication failures")
 
 
 def describe_os_error(exc: OSError, where: object = None) -> str:

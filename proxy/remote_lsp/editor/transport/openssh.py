@@ -29,7 +29,7 @@ from remote_lsp.editor.transport import (
     ssh_config_path,
 )
 from remote_lsp.wire.channel import Channel
-from remote_lsp.wire.errors import TransportError
+from remote_lsp.wire.errors import FATAL_SSH, TransportError
 from remote_lsp.wire.paths import ensure_private_dir
 
 CONTROL_PERSIST = 600
@@ -146,7 +146,8 @@ class OpenSSH(Transport):
             message = open(err, errors="replace").read().strip()
             os.unlink(err)
             if rc != 0:
-                raise TransportError("ssh %s: %s" % (self.host.text, message or "exit code %d" % rc))
+                raise TransportError("ssh %s: %s" % (self.host.text, message or "exit code %d" % rc),
+                                     fatal=any(words in message for words in FATAL_SSH))
 
     def _master_up(self) -> bool:
         """Is a master listening on our control socket? (No ssh process needed.)"""

@@ -10,6 +10,7 @@ import asyncio
 import getpass
 import logging
 import os
+import queue
 import threading
 from typing import Any, List, Optional
 
@@ -33,16 +34,24 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 
 
+EXIT_TIMEOUT = 10.0  # seconds an ended channel gets to report its exit status
+
+
 class ParamikoProcess(RemoteProcess):
+    """paramiko is blocking: a reader thread hands data to the event loop, and
+    a writer thread sends what the loop queues, so a peer that stops reading
+    (a stalled link) never blocks the loop: heartbeats go on and notice it."""
+
     def __init__(self, chan: paramiko.Channel) -> None:
         self.chan = chan
         self._stderr: List[bytes] = []
+        self._out: queue.Queue[Optional[bytes]] = queue.Queue()
+        threading.Thread(target=self._send, daemon=True).start()
 
     def start(self, on_data: OnData, on_eof: OnEof) -> None:
         loop = asyncio.get_running_loop()
 
         def pump() -> None:
-            # paramiko is blocking: one reader thread hands data to the loop.
             while True:
                 try:
                     data = self.chan.recv(256 * 1024)
@@ -66,21 +75,31 @@ class ParamikoProcess(RemoteProcess):
         threading.Thread(target=pump, daemon=True).start()
         threading.Thread(target=pump_stderr, daemon=True).start()
 
+    def _send(self) -> None:
+        while True:
+            data = self._out.get()
+            try:
+                if data is None:
+                    self.chan.shutdown_write()
+                    return
+                self.chan.sendall(data)
+            except (OSError, EOFError, paramiko.SSHException):
+                return  # the reader sees the end and reports it
+
     def write(self, data: bytes) -> None:
-        try:
-            self.chan.sendall(data)
-        except (OSError, EOFError, paramiko.SSHException):
-            pass  # the reader sees the end and reports it
+        self._out.put(data)
 
     def write_eof(self) -> None:
-        try:
-            self.chan.shutdown_write()
-        except (OSError, EOFError, paramiko.SSHException):
-            pass
+        self._out.put(None)
 
     async def wait(self) -> int:
+        """Its exit status; 255 if none comes (a connection that died with it)."""
         loop = asyncio.get_running_loop()
-        rc = await loop.run_in_executor(None, self.chan.recv_exit_status)
+        # Bounded: a wait on a dead connection must not hold an executor thread forever.
+        if not await loop.run_in_executor(None, self.chan.status_event.wait, EXIT_TIMEOUT):
+            self.chan.close()
+            return 255
+        rc = self.chan.exit_status
         return 255 if rc == -1 else rc
 
     def stderr(self) -> str:
@@ -133,13 +152,17 @@ class ParamikoSSH(Transport):
                 allow_agent=True, look_for_keys=opts.get("identitiesonly", "no") != "yes")
         except paramiko.BadHostKeyException:
             raise TransportError("host key for %s has CHANGED: refusing to connect (someone may be "
-                                 "intercepting; fix known_hosts if the change is expected)" % where) from None
+                                 "intercepting; fix known_hosts if the change is expected)" % where,
+                                 fatal=True) from None
         except paramiko.AuthenticationException as exc:
-            raise TransportError("ssh %s: authentication failed: %s" % (where, exc)) from None
+            # A connection that died during authentication is no refusal.
+            died = "transport shut down or saw EOF" in str(exc)
+            raise TransportError("ssh %s: authentication failed: %s" % (where, exc), fatal=not died) from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise TransportError("host key for %s is unknown: refusing to connect (add it to "
-                                     "known_hosts first, e.g. by connecting once with ssh)" % where) from None
+                                     "known_hosts first, e.g. by connecting once with ssh)" % where,
+                                     fatal=True) from None
             raise TransportError("ssh %s: %s" % (where, exc)) from None
         except (OSError, EOFError) as exc:
             raise TransportError("cannot reach %s: %s" % (where, exc)) from None
