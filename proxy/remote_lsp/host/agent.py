@@ -272,7 +272,7 @@ class Agent:
             inst, created = self._managed(request.pid), False
         else:
             inst, created = await self._instance_for(request)
-        session = inst.add_client(fds[0], fds[1], peer_pid, linked, parser, bodies)
+        session = inst.add_client(fds[0], fds[1], peer_pid, linked, parser, bodies, request.where)
         if session.token:
             self._links[session.token] = session
             session.ended.add_done_callback(lambda _: self._links.pop(session.token, None))
