@@ -37,6 +37,12 @@ command('RemoteLspDetach', 'detach', {
   desc = 'Stop the Neovim client; the server keeps running',
 })
 command('RemoteLspStatus', 'status', { nargs = 0, desc = 'Remote clients and agents' })
+command('RemoteLspLog', 'log', {
+  nargs = '?',
+  complete = complete('complete_host'),
+  desc = "The agent's log and this buffer's server stderr, from the host",
+})
+command('RemoteLspRestart', 'restart', { nargs = 0, desc = "Restart this buffer's server on its host" })
 
 vim.api.nvim_create_autocmd('FileType', {
   group = vim.api.nvim_create_augroup('remote-lsp', { clear = true }),

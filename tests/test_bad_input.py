@@ -51,6 +51,18 @@ CASES = [
     (["run", "--"], 2, "give the server command after --"),
     (["connect", "--idle-timeout", SHELL, "--", "pylsp"], 2, "expected seconds or 'never'"),
     (["attach", "1", "--method", SHELL], 2, "invalid choice"),
+    # logs and health checks
+    (["log", "--lines", "0"], 2, "must be 1 or more"),
+    (["log", "--lines", SHELL], 2, "expected a number of lines"),
+    (["log", "--server", SHELL], 2, "invalid int value"),
+    (["log", "--server", "999999999"], 3, "no language server with pid 999999999"),
+    (["log", "--server", "1", "--name", "x"], 2, "--server PID or --name NAME, not both"),
+    (["log", "--root", "/tmp"], 2, "--root goes with --name"),
+    (["doctor", "--server", "x", "[" + SHELL], 2, "is not a JSON array"),
+    (["doctor", "--server", "x", '["a", 1]'], 2, "must be an array of strings"),
+    (["doctor", "--server", "x", ""], 2, "an empty server command"),
+    (["doctor", "--server", "x", "'unclosed"], 2, "cannot split"),
+    (["doctor", "--timeout", "0"], 2, "must be more than 0 seconds"),
 ]
 
 

@@ -87,6 +87,12 @@ def test_list_attach_hover_detach(editor, remote, project, tmux):
     n.wait("return #vim.lsp.get_clients({ bufnr = 0 }) > 0", "the buffer to join the attached server")
     assert "Say hello to NAME" in n.hover(8, 7)
     assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].config.remote.pid") == pid
+    # An adopted server is the user's: no restart, and the reason says what to do instead.
+    n.nvim.command("RemoteLspRestart")
+    error = n.lua("return vim.log.levels.ERROR")
+    refusal = wait_message(n, "was attached by PID (pid %d)" % pid, "the refusal", 0, error)
+    assert ":RemoteLspDetach" in refusal
+    assert "Say hello to NAME" in n.hover(8, 7)
     n.nvim.command("RemoteLspDetach")
     n.wait("return #vim.lsp.get_clients() == 0", "the client to stop")
     wait_message(n, "the server keeps running", "the detach message")
@@ -167,12 +173,14 @@ def test_setup_refuses_wrong_options_and_warns_of_unknown_ones(editor):
 
 
 def test_checkhealth_reports_each_part(editor, remote, project):
-    n = editor("{ python = %r }" % sys.executable)
+    # Only pylsp: what else this machine has in PATH (a rustup proxy, say) is not this test's business.
+    n = editor("{ python = %r, servers = { pylsp = { cmd = { 'pylsp' }, filetypes = { 'python' } } } }"
+               % sys.executable)
     open_remote(n, remote, project / "a.py")
     n.nvim.command("checkhealth remote-lsp")
     text = "\n".join(n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
     for part in ("remote-lsp: Neovim", "remote-lsp: Python", "remote-lsp: ssh", "remote-lsp: host rlsp-test",
-                 "reachable; Python", "ptrace allowed"):
+                 "reachable; Python", "ptrace allowed", "pylsp runs"):
         assert part in text, text
     assert "ERROR" not in text, text
 
@@ -235,7 +243,8 @@ def test_help_tags_build_cleanly(tmp_path):
                           "-c", "qall"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "E154" not in out.stderr, out.stderr
     tags = (tmp_path / "doc" / "tags").read_text()
-    for tag in ("remote-lsp-setup", ":RemoteLspAttach", ":RemoteLspDetach", "remote-lsp-health"):
+    for tag in ("remote-lsp-setup", ":RemoteLspAttach", ":RemoteLspDetach", "remote-lsp-health",
+                ":RemoteLspLog", ":RemoteLspRestart", "remote-lsp-first-contact"):
         assert tag + "\t" in tags
 
 

@@ -8,8 +8,18 @@ local M = {}
 -- connect's exit code when its agent went away (died, or handed over to a
 -- newer one) and the server runs on: connecting again finds it, warm.
 local AGENT_GONE = 7
+-- connect's exit code when the session failed (the server exited, most often).
+local FAILED = 1
 -- Keys whose client ended that way, and when each was last restarted.
 local gone, restarted = {}, {}
+-- Servers that exited at start, by server .. '\n' .. host: what the host said
+-- (its `$/remote-lsp/server` notification). Not started again for other buffers
+-- until :RemoteLspRestart, or the next Neovim.
+---@type table<string, table>
+local failed = {}
+-- The current client of each key: what its host said of its end, a restart asked for.
+---@type table<string, {ended?: table, restart?: {buffers: integer[], pid?: integer}}>
+local state_of = {}
 
 --- What clients.start() is to run: a server on a host for a project root.
 ---@class remote_lsp.ClientSpec
@@ -56,39 +66,100 @@ local function absolute(path)
 end
 
 --- The client's command, run so that an agent going away ends in a restart
---- (one notification, ours) rather than in Neovim's exit warning.
-local function command(argv, key)
+--- (one notification, ours) rather than in Neovim's exit warning, and a
+--- server that ended is told once: by the host's own message, not again by
+--- Neovim's warnings of a failed initialize and of a client that quit.
+local function command(argv, key, state)
   return function(dispatchers)
-    return vim.lsp.rpc.start(
+    local rpc = vim.lsp.rpc.start(
       argv,
       vim.tbl_extend('force', dispatchers, {
         on_exit = function(code, signal)
-          if code == AGENT_GONE then
-            gone[key] = true
-            code = 0
-          end
-          dispatchers.on_exit(code, signal)
+          -- Once the messages read before the exit are handled (they are
+          -- scheduled): then what the host said of the end is known.
+          vim.schedule(function()
+            if code == AGENT_GONE then
+              gone[key] = true
+              code = 0
+            elseif code == FAILED and state.ended then
+              code = 0
+            end
+            dispatchers.on_exit(code, signal)
+          end)
         end,
       })
     )
+    local request = rpc.request
+    rpc.request = function(method, params, callback, notify_reply_callback)
+      if method == 'initialize' and callback then
+        local inner = callback
+        callback = function(err, result)
+          if err and state.ended then
+            return -- the server ended before it answered, and its host said why
+          end
+          return inner(err, result)
+        end
+      end
+      return request(method, params, callback, notify_reply_callback)
+    end
+    return rpc
   end
 end
 
 --- remote-lsp's own messages go through vim.notify, like the plugin's others
 --- (Neovim would echo an Info one); its word on an agent that went away is
---- replaced by ours, given once the client is back.
+--- replaced by ours, given once the client is back; a server stopping for
+--- :RemoteLspRestart needs no word at all.
 local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
-local function show_message(err, result, ctx)
-  if type(result) == 'table' and type(result.message) == 'string' then
-    if vim.startswith(result.message, 'remote-lsp: the agent ') then
+local function show_message(state)
+  return function(err, result, ctx)
+    if type(result) == 'table' and type(result.message) == 'string' then
+      if vim.startswith(result.message, 'remote-lsp: the agent ') then
+        return
+      end
+      if state.restart and result.message:find(' is stopping: ', 1, true) then
+        return
+      end
+      if vim.startswith(result.message, 'remote-lsp: ') then
+        vim.notify(result.message, LEVELS[result.type] or vim.log.levels.INFO)
+        return
+      end
+    end
+    return vim.lsp.handlers['window/showMessage'](err, result, ctx)
+  end
+end
+
+--- `$/remote-lsp/server`: the host says how the server ended, just before its
+--- message (window/showMessage) says it to the user.
+local function server_ended(spec, state)
+  return function(_, params)
+    if type(params) ~= 'table' then
       return
     end
-    if vim.startswith(result.message, 'remote-lsp: ') then
-      vim.notify(result.message, LEVELS[result.type] or vim.log.levels.INFO)
-      return
+    state.ended = params
+    if params.atStart == true then
+      failed[spec.server .. '\n' .. spec.host] = params
     end
   end
-  return vim.lsp.handlers['window/showMessage'](err, result, ctx)
+end
+
+--- What the host said of server on hostname when it exited at start, if it did.
+---@param server string
+---@param hostname string
+---@return table|nil failure its `$/remote-lsp/server` notification: code, stderr, log, message
+function M.failure(server, hostname)
+  vim.validate('server', server, 'string')
+  vim.validate('hostname', hostname, 'string')
+  return failed[server .. '\n' .. hostname]
+end
+
+--- Forget that server on hostname failed at start: the next buffer starts it again.
+---@param server string
+---@param hostname string
+function M.forget_failure(server, hostname)
+  vim.validate('server', server, 'string')
+  vim.validate('hostname', hostname, 'string')
+  failed[server .. '\n' .. hostname] = nil
 end
 
 local function positive_integer(n)
@@ -138,12 +209,14 @@ function M.start(buf, spec)
   end
   local key = M.key(spec.server, spec.host, spec.root)
   local def = spec.def or {}
+  local state = {}
   local lsp_config = {
     name = spec.server .. '@' .. spec.host,
-    cmd = command(cmd, key),
+    cmd = command(cmd, key, state),
     handlers = {
-      ['window/showMessage'] = show_message,
+      ['window/showMessage'] = show_message(state),
       ['$/remote-lsp/link'] = require('remote-lsp.link').handler,
+      ['$/remote-lsp/server'] = server_ended(spec, state),
     },
     on_exit = function(_, _, client_id)
       if gone[key] then
@@ -152,6 +225,12 @@ function M.start(buf, spec)
         local buffers = client and vim.tbl_keys(client.attached_buffers) or {}
         vim.schedule(function()
           M.restart(spec, buffers)
+        end)
+      elseif state.restart then
+        local again = state.restart
+        state.restart = nil
+        vim.schedule(function()
+          M.start_again(spec, again.buffers, again.pid)
         end)
       end
     end,
@@ -172,7 +251,90 @@ function M.start(buf, spec)
     end
   end
   -- With no buffer yet (attach by PID) it starts unattached.
-  return vim.lsp.start(lsp_config, { bufnr = buf, attach = buf ~= nil })
+  local id = vim.lsp.start(lsp_config, { bufnr = buf, attach = buf ~= nil })
+  if id then
+    state_of[key] = state
+  end
+  return id
+end
+
+--- :RemoteLspRestart of one client: stop its server on the host (shutdown,
+--- exit, signals; the host then ends the session), and once the client has
+--- exited start it again with every buffer it served. Refused for a server
+--- attached by PID: it is the user's own.
+---@param c remote_lsp.RemoteClient
+function M.restart_server(c)
+  vim.validate('c', c, 'table')
+  vim.validate('c.client', c.client, 'table')
+  local notify = require('remote-lsp').notify
+  if c.pid then
+    return notify(
+      (
+        '%s on %s was attached by PID (pid %d): remote-lsp does not restart a server it did not start; '
+        .. ':RemoteLspDetach lets go of it'
+      ):format(c.server, c.host, c.pid),
+      vim.log.levels.ERROR
+    )
+  end
+  local key = c.client.config.remote.key
+  local state = state_of[key]
+  if not state or c.client:is_stopped() then
+    return notify(('%s on %s is already stopping'):format(c.server, c.host), vim.log.levels.WARN)
+  end
+  M.forget_failure(c.server, c.host)
+  local buffers = vim.tbl_keys(c.client.attached_buffers)
+  host.run(c.host, { 'status', '--json' }, function(err, st)
+    if err then
+      return notify(('restart of %s on %s failed: %s'):format(c.server, c.host, err), vim.log.levels.ERROR)
+    end
+    local pid
+    for _, i in ipairs(st.instances or {}) do
+      if i.name == c.server and i.root == c.root and not i.adopted then
+        pid = i.pid
+      end
+    end
+    state.restart = { buffers = buffers, pid = pid }
+    if not pid then
+      -- Not running there (it may still be starting): a new session starts one.
+      return c.client:stop()
+    end
+    -- The host ends our session as the server stops: the client exits, and on_exit starts it again.
+    host.run(c.host, { 'stop', tostring(pid), '--json' }, function(stop_err)
+      if stop_err then
+        state.restart = nil
+        notify(('stopping %s (pid %d) on %s failed: %s'):format(c.server, pid, c.host, stop_err), vim.log.levels.ERROR)
+      end
+    end, config.options.attachment_timeout + 20000)
+  end, config.options.attachment_timeout)
+end
+
+--- The second half of a restart: a new client (and server), with the buffers of the old one.
+---@param spec remote_lsp.ClientSpec
+---@param buffers integer[]
+---@param pid? integer the server that was stopped
+function M.start_again(spec, buffers, pid)
+  vim.validate('spec', spec, 'table')
+  vim.validate('buffers', buffers, 'table')
+  vim.validate('pid', pid, 'number', true)
+  local notify = require('remote-lsp').notify
+  local id = M.start(nil, spec)
+  if not id then
+    return notify(('%s on %s: could not start it again'):format(spec.server, spec.host), vim.log.levels.ERROR)
+  end
+  local n = 0
+  for _, buf in ipairs(buffers) do
+    if vim.api.nvim_buf_is_loaded(buf) and vim.lsp.buf_attach_client(buf, id) then
+      n = n + 1
+    end
+  end
+  notify(
+    ('restarted %s on %s%s; %d buffer(s) attached again'):format(
+      spec.server,
+      spec.host,
+      pid and (' (pid %d stopped)'):format(pid) or '',
+      n
+    )
+  )
 end
 
 --- A client's agent went away while its server ran on: start it again (the

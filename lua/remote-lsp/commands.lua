@@ -3,9 +3,12 @@ local clients = require('remote-lsp.clients')
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
 local notify = require('remote-lsp').notify
+local uri = require('remote-lsp.uri')
 
 local M = {}
 local ERROR, WARN = vim.log.levels.ERROR, vim.log.levels.WARN
+-- Lines of each log :RemoteLspLog shows.
+local LOG_LINES = 200
 --- PIDs from the last discovery, for completion.
 ---@type string[]
 M.last_pids = {}
@@ -300,6 +303,110 @@ function M.detach(a)
       go(c)
     end
   end)
+end
+
+--- The remote client of buffer buf, if it has one.
+---@param buf integer
+---@return remote_lsp.RemoteClient|nil
+local function client_of(buf)
+  for _, c in ipairs(clients.list()) do
+    if c.client.attached_buffers[buf] then
+      return c
+    end
+  end
+  return nil
+end
+
+--- The servers for buf's filetype that exited at start on hostname.
+---@param buf integer
+---@param hostname string
+---@return string[] names
+local function failures_for(buf, hostname)
+  local names = {}
+  for _, cand in ipairs(config.servers_for(vim.bo[buf].filetype)) do
+    if clients.failure(cand.name, hostname) then
+      names[#names + 1] = cand.name
+    end
+  end
+  return names
+end
+
+--- :RemoteLspLog [{host}]: the agent's log on the host (default: this buffer's)
+--- and the stderr of this buffer's server there, in a scratch buffer.
+---@param a vim.api.keyset.create_user_command.command_args
+function M.log(a)
+  local buf = vim.api.nvim_get_current_buf()
+  local _, bufhost = uri.parse(vim.api.nvim_buf_get_name(buf))
+  local c = client_of(buf)
+  local hostname = a.fargs[1] or (c and c.host) or bufhost
+  if not check("usage: :RemoteLspLog [{host}] (no host: this remote buffer's)", 'host', hostname, valid_host) then
+    return
+  end
+  local args = { 'log', '--json', '--lines', tostring(LOG_LINES) }
+  if c and c.host == hostname then
+    if c.pid then
+      vim.list_extend(args, { '--server', tostring(c.pid) })
+    else
+      vim.list_extend(args, { '--name', c.server, '--root', c.root })
+    end
+  elseif bufhost == hostname then
+    local name = failures_for(buf, hostname)[1]
+    if name then
+      vim.list_extend(args, { '--name', name })
+    end
+  end
+  host.run(hostname, args, function(err, out)
+    if err then
+      return notify(('log on %s failed: %s'):format(hostname, err), ERROR)
+    end
+    local lines = { ("# %s: the agent's log, %s"):format(hostname, out.agent.path) }
+    vim.list_extend(lines, #out.agent.lines > 0 and out.agent.lines or { '(empty)' })
+    local s = out.server
+    if type(s) == 'table' then
+      lines[#lines + 1] = ''
+      local who = s.pid ~= vim.NIL and s.pid and ('%s, pid %d'):format(s.name, s.pid) or s.name
+      lines[#lines + 1] = ('# %s: the stderr of %s, %s'):format(hostname, who, s.path ~= vim.NIL and s.path or '-')
+      if s.note ~= '' then
+        lines[#lines + 1] = s.note
+      else
+        vim.list_extend(lines, #s.lines > 0 and s.lines or { '(it wrote nothing to stderr)' })
+      end
+    end
+    scratch('remote-lsp://' .. hostname .. '/log', lines)
+    vim.cmd('normal! G')
+  end, config.options.attachment_timeout)
+end
+
+--- :RemoteLspRestart: stop this buffer's server on its host and start it again,
+--- with every buffer it served; or start again a server that exited at start.
+function M.restart()
+  local buf = vim.api.nvim_get_current_buf()
+  local c = client_of(buf)
+  if c then
+    return clients.restart_server(c)
+  end
+  local proto, hostname = uri.parse(vim.api.nvim_buf_get_name(buf))
+  local names = proto and failures_for(buf, hostname) or {}
+  if #names == 0 then
+    return notify('no remote language server for this buffer to restart', ERROR)
+  end
+  for _, name in ipairs(names) do
+    clients.forget_failure(name, hostname)
+  end
+  notify(('starting %s on %s again'):format(table.concat(names, ', '), hostname))
+  -- Every loaded buffer of that host it would serve: they start (or join) it.
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    local bproto, bhost = uri.parse(vim.api.nvim_buf_get_name(b))
+    if vim.api.nvim_buf_is_loaded(b) and bproto and bhost == hostname then
+      for _, cand in ipairs(config.servers_for(vim.bo[b].filetype)) do
+        if vim.tbl_contains(names, cand.name) then
+          vim.b[b].remote_lsp_told = nil
+          require('remote-lsp').on_remote_buffer(b)
+          break
+        end
+      end
+    end
+  end
 end
 
 --- :RemoteLspStatus: local clients, and each host's agent.

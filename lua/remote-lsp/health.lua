@@ -16,6 +16,88 @@ local function run(argv, timeout)
   return res
 end
 
+--- The servers a host is checked for: those of `servers` if any are given, else the built-ins.
+---@return string[]
+local function server_pool()
+  local config = require('remote-lsp.config')
+  local pool = next(config.options.servers) and vim.tbl_keys(config.options.servers) or vim.tbl_keys(config.builtin)
+  table.sort(pool)
+  return pool
+end
+
+--- One host, in one call there (`remote-lsp doctor`): ssh in BatchMode, python3,
+--- the agent, which servers exist and whether each runs, ptrace.
+---@param h table vim.health
+---@param name string the host
+local function check_host(h, name)
+  local config = require('remote-lsp.config')
+  local host = require('remote-lsp.host')
+  h.start('remote-lsp: host ' .. name)
+  local args = { 'doctor', '--json' }
+  for _, server in ipairs(server_pool()) do
+    local def = config.server(server)
+    if def then
+      vim.list_extend(args, { '--server', server, vim.json.encode(def.cmd) })
+    end
+  end
+  local r = run(host.argv(name, args), 60000)
+  local ok, st = pcall(vim.json.decode, r and r.stdout or '')
+  if not r or r.code ~= 0 or not ok or type(st) ~= 'table' or st.error then
+    local msg = ok and type(st) == 'table' and type(st.error) == 'table' and st.error.message
+      or vim.trim(r and (r.stderr ~= '' and r.stderr or r.stdout) or 'did not run')
+    if msg:find('never prompts', 1, true) then
+      h.error('ssh (BatchMode) cannot log in: ' .. msg, {
+        'put your key in ssh-agent: ssh-add (and make the host accept it: ssh-copy-id ' .. name .. ')',
+        'or add ControlMaster auto, ControlPath and ControlPersist for '
+          .. name
+          .. ' to your ssh config and run `ssh '
+          .. name
+          .. '` once: remote-lsp rides that connection (transport openssh)',
+      })
+    else
+      h.error('unreachable: ' .. msg)
+    end
+    return
+  end
+  h.ok(('ssh: reachable in BatchMode (transport %s)'):format(config.options.transport))
+  local major, minor = tostring(st.host.python):match('^(%d+)%.(%d+)')
+  if tonumber(major) == 3 and tonumber(minor) >= 8 then
+    h.ok(('reachable; Python %s on %s'):format(st.host.python, st.host.machine))
+  else
+    h.error(('python3 there is %s; remote-lsp needs 3.8 or newer'):format(st.host.python))
+  end
+  if st.agent and st.agent ~= vim.NIL then
+    h.ok(('agent %s running (pid %d), %d server(s)'):format(st.agent.version, st.agent.pid, st.instances))
+  else
+    h.ok('agent not running (it starts on first use), version ' .. st.host.version .. ' installed')
+  end
+  for _, s in ipairs(st.servers) do
+    local argv = table.concat(s.argv, ' ')
+    if s.state == 'ok' then
+      local version = s.version ~= vim.NIL and s.version and (' (' .. s.version .. ')') or ''
+      h.ok(('%s runs: %s%s'):format(s.name, s.path, version))
+    elseif s.state == 'missing' then
+      h.info(('%s: not installed (%s)'):format(s.name, s.detail))
+    elseif s.state == 'silent' then
+      h.warn(('%s: %s'):format(s.name, s.detail), { 'try `' .. argv .. '` on ' .. name })
+    else
+      local said = #s.stderr > 0 and (': ' .. table.concat(s.stderr, ' / ')) or ''
+      h.error(('%s is broken: %s%s'):format(s.name, s.detail, said), {
+        'run `' .. argv .. '` on ' .. name .. ' to see it fail; :RemoteLspLog shows a failed start',
+      })
+    end
+  end
+  local scope = st.host.ptrace_scope
+  if scope == vim.NIL or scope == nil or scope == 0 then
+    h.ok('ptrace allowed (Yama ptrace_scope ' .. (scope == vim.NIL and 'absent' or tostring(scope)) .. ')')
+  else
+    h.warn(
+      ('Yama ptrace_scope = %d: attaching by PID to servers not started by the agent is refused'):format(scope),
+      { 'start servers with `remote-lsp run`', 'or sysctl kernel.yama.ptrace_scope=0' }
+    )
+  end
+end
+
 --- :checkhealth remote-lsp: Neovim, Python and its packages, ssh, and each host in use.
 function M.check()
   local h = vim.health
@@ -101,28 +183,7 @@ function M.check()
     h.info('no remote host in use (set g:remote_lsp_health_hosts to check some)')
   end
   for name in pairs(hosts) do
-    h.start('remote-lsp: host ' .. name)
-    local r = run(host.argv(name, { 'status', '--json' }), 30000)
-    local ok, st = pcall(vim.json.decode, r and r.stdout or '')
-    if not r or r.code ~= 0 or not ok then
-      h.error('unreachable: ' .. vim.trim(r and (r.stderr ~= '' and r.stderr or r.stdout) or 'did not run'))
-    else
-      h.ok(('reachable; Python %s on %s'):format(st.host.python, st.host.machine))
-      if st.agent and st.agent ~= vim.NIL then
-        h.ok(('agent %s running (pid %d), %d server(s)'):format(st.agent.version, st.agent.pid, #st.instances))
-      else
-        h.ok('agent not running (it starts on first use), version ' .. st.host.version .. ' installed')
-      end
-      local scope = st.host.ptrace_scope
-      if scope == vim.NIL or scope == nil or scope == 0 then
-        h.ok('ptrace allowed (Yama ptrace_scope ' .. (scope == vim.NIL and 'absent' or tostring(scope)) .. ')')
-      else
-        h.warn(
-          ('Yama ptrace_scope = %d: attaching by PID to servers not started by the agent is refused'):format(scope),
-          { 'start servers with `remote-lsp run`', 'or sysctl kernel.yama.ptrace_scope=0' }
-        )
-      end
-    end
+    check_host(h, name)
   end
 end
 

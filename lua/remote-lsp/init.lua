@@ -49,6 +49,19 @@ function M.on_remote_buffer(buf)
   local function start(found)
     for _, cand in ipairs(candidates) do
       if found.commands[cand.def.cmd[1]] ~= nil and found.commands[cand.def.cmd[1]] ~= vim.NIL then
+        if clients.failure(cand.name, hostname) then
+          -- It exited at start on this host, and the user was told: not again for every buffer.
+          if vim.api.nvim_buf_is_valid(buf) and not vim.b[buf].remote_lsp_told then
+            vim.b[buf].remote_lsp_told = true
+            notify(
+              ('%s exited at start on %s; not started again (:RemoteLspLog: why; :RemoteLspRestart: retry)'):format(
+                cand.name,
+                hostname
+              )
+            )
+          end
+          return
+        end
         if vim.api.nvim_buf_is_valid(buf) then
           clients.start(buf, {
             server = cand.name,

@@ -31,6 +31,16 @@ def _idle_timeout(text: str) -> Any:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of lines, got %r" % text) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -76,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --host: an outage longer than this answers waiting requests with an "
                         "error (default 10)")
     c.add_argument("--link", action="store_true", help=argparse.SUPPRESS)  # what the bridge runs
+    c.add_argument("--where", default="", help=argparse.SUPPRESS)  # the bridge's name for this host
 
     r = sub.add_parser("run", help="start a shareable server now, with no client; print its pid")
     r.add_argument("--root")
@@ -111,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true")
     sp.add_argument("--agent", action="store_true", help="also stop the agent itself")
     sp.add_argument("--json", action="store_true")
+
+    lg = sub.add_parser("log", help="the end of the agent's log, and of a server's own stderr")
+    lg.add_argument("--server", type=int, metavar="PID", help="also the stderr of the managed server PID")
+    lg.add_argument("--name", help="also the stderr of the server of that name: the running one, else "
+                                   "the last one started here (one that failed at start too)")
+    lg.add_argument("--root", help="with --name: the server of that project root")
+    lg.add_argument("--lines", type=_count, default=50, help="how many lines of each (default 50)")
+    lg.add_argument("--json", action="store_true")
+
+    dr = sub.add_parser("doctor", help="for health checks: this host, its agent, and whether each server "
+                                       "command given actually runs (answers initialize)")
+    dr.add_argument("--server", nargs=2, action="append", default=[], metavar=("NAME", "COMMAND"),
+                    help="a server to try: its name and its command (a JSON array, or a command line); "
+                         "repeatable")
+    dr.add_argument("--timeout", type=_seconds, default=10.0, help="seconds each server gets to answer")
+    dr.add_argument("--json", action="store_true")
 
     lo = sub.add_parser("locate", help="for editors: a file's project root and which server "
                                        "commands exist, in one call (JSON)")

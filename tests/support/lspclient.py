@@ -55,6 +55,7 @@ class LspClient:
         self._responses: Dict[Any, queue.Queue[Dict[str, Any]]] = {}
         self._cond = threading.Condition()
         self.notifications: List[Dict[str, Any]] = []
+        self.arrivals: List[Dict[str, Any]] = []  # every message from the server, in the order it came
         self.server_requests: List[Dict[str, Any]] = []
         self.handlers: Dict[str, Handler] = {
             "workspace/configuration": lambda p: [None] * len(p.get("items", [])),
@@ -110,6 +111,7 @@ class LspClient:
         return b"".join(self._stderr).decode(errors="replace")
 
     def _dispatch(self, msg: Dict[str, Any]) -> None:
+        self.arrivals.append(msg)
         if "method" in msg and "id" in msg:
             self.server_requests.append(msg)
             handler = self.handlers.get(msg["method"])

@@ -161,6 +161,9 @@ def handle_notification(method: str, params: Any) -> None:
 
 
 def main() -> None:
+    # A line on stderr, as real servers write: its log shows it.
+    sys.stderr.write("scripted server %d: reading stdin\n" % os.getpid())
+    sys.stderr.flush()
     parser = FrameParser(strict=False)
     inp = os.fdopen(0, "rb", buffering=0)
     while True:

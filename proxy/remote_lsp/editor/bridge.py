@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
+from remote_lsp.editor.progress import StartProgress, server_label
 from remote_lsp.editor.remote import MISSING, READY, check_failure, command_line, upload
 from remote_lsp.editor.tracking import SYNC_METHODS, Tracking, incompatible
 from remote_lsp.editor.transport import RemoteProcess, Transport
@@ -64,6 +65,7 @@ class Bridge:
         self.heartbeat = heartbeat
         self.request_timeout = request_timeout
         self.host = transport.host.text
+        self.progress = StartProgress(self._tell_editor, self.host, server_label(remote_args))
         self.state = CONNECTING
         self.editor_done = False
         self.link = link.Link()
@@ -92,6 +94,7 @@ class Bridge:
         # Read the editor at once; its frames wait in the outbox until the link is up.
         self._editor = Channel(os.dup(0), os.dup(1), self._editor_data, lambda exc: self._editor_gone())
         welcome = await self._connect(first=True)
+        self.progress.starting()
         self._linked(welcome, UP)
         while True:
             assert self._dead is not None
@@ -141,6 +144,7 @@ class Bridge:
                 raise asyncio.TimeoutError()
             rc = await proc.wait()
             if rc == MISSING and attempt == 0:
+                self.progress.installing()
                 await upload(self.transport)  # first use of this version on this host
                 continue
             check_failure(self.transport, rc, proc.stderr())
@@ -353,6 +357,8 @@ class Bridge:
     def _from_editor_msg(self, msg: Dict[str, Any], body: bytes) -> None:
         method = msg.get("method")
         rid = msg.get("id") if method is not None and jsonrpc.valid_id(msg.get("id")) else None
+        if method == "initialize" and rid is not None:
+            self.progress.begin(msg.get("params"))
         if method == "initialize" and rid is not None and self._fill_root(msg):
             body = jsonrpc.encode(msg)
         if method == "exit":
@@ -470,6 +476,7 @@ class Bridge:
                 return
             if rid == self.tracking.init_id and self.tracking.init_result is None:
                 self.tracking.init_result = jsonrpc.decode(body).get("result")
+                self.progress.end()
             if not self.tracking.answered(rid):
                 return
         self._tell_editor_body(self.mapper.body_to_editor(body))
@@ -486,6 +493,7 @@ class Bridge:
 
     async def _drain(self, code: int) -> int:
         """Let a slow editor take what was written before we exit."""
+        self.progress.end()
         self._cancel_timers()
         if self._conn is not None:
             self._conn.proc.kill()

@@ -58,7 +58,8 @@ def _connect(args: argparse.Namespace, command: List[str], transport: Transport)
     root = mapper.path_of(args.root) if args.root else None
     heartbeat = args.heartbeat or link.DEFAULT_HEARTBEAT
     grace = args.grace or link.DEFAULT_GRACE
-    remote = ["connect", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace)]
+    remote = ["connect", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace),
+              "--where", transport.host.text]
     if root:
         remote += ["--root", root]
     if args.name:

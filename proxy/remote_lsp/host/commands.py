@@ -8,6 +8,7 @@ import re
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from remote_lsp import __version__
@@ -25,10 +26,11 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
         from remote_lsp.host.connect import connect
 
         link = (args.heartbeat or 15.0, args.grace or 600.0) if args.link else None
-        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link, args.isolated)
+        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link, args.isolated,
+                       args.where)
     handler = {
         "run": _run, "status": _status, "list": _discover, "processes": _discover, "attach": _attach,
-        "locate": _locate, "release": _release, "stop": _stop,
+        "locate": _locate, "release": _release, "stop": _stop, "log": _log, "doctor": _doctor,
     }.get(args.command)
     if handler is None:
         raise UsageError("unknown subcommand %s" % args.command)
@@ -211,6 +213,102 @@ def host_facts() -> Dict[str, Any]:
 
     return {"python": platform.python_version(), "machine": platform.machine(),
             "ptrace_scope": yama_scope(), "version": __version__, "build": digest()}
+
+
+def _log(args: argparse.Namespace, command: List[str]) -> int:
+    """The last lines of the agent's log and, if asked, of one server's stderr."""
+    from remote_lsp.host import logs
+
+    if args.server is not None and args.name is not None:
+        raise UsageError("log: give --server PID or --name NAME, not both")
+    if args.root is not None and args.name is None:
+        raise UsageError("log: --root goes with --name")
+    paths = StatePaths.default()
+    out: Dict[str, Any] = {"agent": {"path": str(paths.log), "lines": logs.tail(paths.log, args.lines)},
+                           "server": None}
+    if args.server is not None or args.name is not None:
+        out["server"] = _server_log(paths, args)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print("==> %s (the agent's log; last %d lines) <==" % (paths.log, args.lines))
+    print("\n".join(out["agent"]["lines"]) if out["agent"]["lines"] else "(empty, or not written yet)")
+    server = out["server"]
+    if server is not None:
+        who = "%s, pid %d" % (server["name"], server["pid"]) if server["pid"] else server["name"]
+        print("\n==> %s (%s: its stderr; last %d lines) <==" % (server["path"] or "-", who, args.lines))
+        if server["note"]:
+            print(server["note"])
+        else:
+            print("\n".join(server["lines"]) if server["lines"] else "(it wrote nothing to stderr)")
+    return 0
+
+
+def _server_log(paths: StatePaths, args: argparse.Namespace) -> Dict[str, Any]:
+    """Which server's stderr `log` shows: by pid (managed now), or by name
+    (the running one, else the newest log of that name: one that is gone)."""
+    from remote_lsp.host import logs
+
+    status = _agent_status()
+    instances = status.instances if status else []
+    out: Dict[str, Any] = {"name": args.name, "pid": None, "path": None, "lines": [], "note": ""}
+    if args.server is not None:
+        found = [i for i in instances if i["pid"] == args.server]
+        if not found:
+            raise NoSuchProcess("no language server with pid %d is managed by the agent here" % args.server)
+    else:
+        root = os.path.realpath(args.root) if args.root else None
+        named = [i for i in instances if i["name"] == args.name and (root is None or i["root"] == root)]
+        found = sorted(named, key=lambda i: i["started"])[-1:]
+    if found:
+        inst = found[0]
+        out.update(name=inst["name"], pid=inst["pid"], path=inst.get("log"))
+        if not out["path"]:
+            out["note"] = "(attached by PID: its stderr goes where it went before, e.g. its terminal)"
+    else:
+        path = logs.newest_server_log(paths, args.name)
+        out["path"] = str(path) if path else None
+        if path is None:
+            out["note"] = "(no server named %s has run here)" % args.name
+    if out["path"]:
+        out["lines"] = logs.tail(Path(out["path"]), args.lines)
+    return out
+
+
+def _doctor(args: argparse.Namespace, command: List[str]) -> int:
+    """This host for an editor's health check: Python, remote-lsp, the agent,
+    ptrace, and whether each server given actually runs."""
+    from remote_lsp.host import doctor
+
+    servers = [(name, doctor.parse_command(text)) for name, text in args.server]
+    if command:
+        servers.append((os.path.basename(command[0]), command))
+    status = _agent_status()
+    out = {"host": host_facts(), "agent": status.agent if status else None,
+           "instances": len(status.instances) if status else 0,
+           "servers": doctor.probe_all(servers, args.timeout)}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    facts = out["host"]
+    print("python %s on %s; remote-lsp %s (build %s)" % (facts["python"], facts["machine"], facts["version"],
+                                                          facts["build"]))
+    agent = out["agent"]
+    if agent:
+        print("agent: running, version %s, pid %d, %d server(s)" % (agent["version"], agent["pid"],
+                                                                    out["instances"]))
+    else:
+        print("agent: not running (it starts on first use)")
+    scope = facts["ptrace_scope"]
+    print("ptrace: %s" % ("allowed (Yama ptrace_scope %s)" % ("absent" if scope is None else scope)
+                          if not scope else "Yama ptrace_scope %d: attaching by PID is refused" % scope))
+    for s in out["servers"]:
+        print("%s: %s%s" % (s["name"], s["state"].upper() if s["state"] != "ok" else "ok",
+                            " (%s)" % s["version"] if s["version"] else ""))
+        print("  %s: %s" % (" ".join(s["argv"]), s["detail"]))
+        for line in s["stderr"] if s["state"] != "ok" else []:
+            print("  " + line)
+    return 0
 
 
 def _attach(args: argparse.Namespace, command: List[str]) -> int:

@@ -33,13 +33,14 @@ def _check_stdio() -> None:
 
 def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Optional[int],
             idle_timeout: Optional[float], link: Optional[Tuple[float, float]] = None,
-            isolated: bool = False) -> int:
+            isolated: bool = False, where: str = "") -> int:
     """`link` (heartbeat, grace): the bridge of a remote editor runs us, and
-    the session survives its connection (the bridge's first frame says which)."""
+    the session survives its connection (the bridge's first frame says which).
+    `where`: this host as the editor names it, for the messages it gets."""
     _check_stdio()
     request = control.ConnectRequest(argv=argv, root=root, cwd=os.getcwd(), name=name, pid=pid,
                                      idle_timeout=idle_timeout, env=dict(os.environ), link=link is not None,
-                                     isolated=isolated)
+                                     isolated=isolated, where=where)
     if link is not None:
         request.heartbeat, request.grace = link
     sock, reply = daemon.request(request, control.Connected, autostart=True, fds=[0, 1])
@@ -66,7 +67,8 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
 # normal end, 1 a failed session, 7 (AGENT_GONE) the agent went away and the
 # server lives on, so connecting again finds it. The failure text is the
 # message of the agent's SessionEnd line, taken out by its fixed framing
-# (control.encode); a quote in it would keep its JSON backslash.
+# (control.encode); printf's %b turns its JSON \n, \t and \\ back into what
+# they were (a quote keeps its JSON backslash).
 WAITER_SHELL = "/bin/sh"
 _WAITER_SCRIPT = r"""
 trap 'exit 0' TERM INT HUP
@@ -81,7 +83,7 @@ case $line in
     code=1
     case $text in true,*) code=7;; esac
     text=${text#*,'"message":"'}
-    printf '%s\n' "${text%'"}'}" >&2
+    printf '%b\n' "${text%'"}'}" >&2
     exit $code;;
 esac
 """

@@ -17,8 +17,8 @@ import collections
 import json
 import logging
 import os
-import re
 import secrets
+import shlex
 import signal
 import subprocess
 import time
@@ -27,6 +27,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
+from remote_lsp.host.logs import last_words, server_log
 from remote_lsp.host.mux import Mux
 from remote_lsp.host.registry import Registry
 from remote_lsp.host.session import Session
@@ -61,6 +62,7 @@ class Instance:
         self.start_ticks = 0
         self.entry = entry or secrets.token_hex(6)  # names its registry file and FIFOs
         self.fifos: Tuple[str, str] = ("", "")
+        self.log: Optional[Path] = None  # the server's stderr (none for an adopted one: its terminal has it)
         # Each agent numbers its requests in a range of its own, so a late
         # answer to a dead agent's request is never taken for one of ours.
         self.generation = generation
@@ -101,7 +103,8 @@ class Instance:
             try:
                 ours.append(os.open(self.fifos[1], os.O_RDONLY | _OURS))
                 ours.append(os.open(self.fifos[0], os.O_WRONLY | _OURS))
-                with open(self._stderr_log(), "ab") as errlog:
+                self.log = server_log(self._paths, self.name, self.started)
+                with open(str(self.log), "ab") as errlog:
                     self._proc = subprocess.Popen(
                         self.argv, cwd=self.root, env=env, stdin=theirs[0], stdout=theirs[1],
                         stderr=errlog, start_new_session=True, close_fds=True)
@@ -120,11 +123,6 @@ class Instance:
         log.info("started %s (pid %d) in %s", self.name, self.pid, self.root)
         self._save()
         self._arm_idle()
-
-    def _stderr_log(self) -> Path:
-        # The name is the user's (--name): only safe characters reach a file name.
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.name)[:64] or "server"
-        return self._paths.logs / ("%s-%d.log" % (safe, int(self.started * 1000)))
 
     def adopt(self, pid: int, start_ticks: int, fd_read: int, fd_write: int, attached: Dict[str, Any],
               fifos: Tuple[str, str]) -> None:
@@ -156,6 +154,7 @@ class Instance:
         inst.adopted = bool(record["adopted"])
         inst.attached = decode_attached(record["attached"]) if record.get("attached") else None
         inst.fifos = (record["fifos"][0], record["fifos"][1])
+        inst.log = Path(record["log"]) if record.get("log") else None
         inst.mux.restore(record.get("init_result"), bool(record.get("initialized_sent")),
                          record.get("registrations") or {})
         fd_read = os.open(inst.fifos[1], os.O_RDONLY | _OURS)
@@ -199,7 +198,7 @@ class Instance:
             "start_ticks": self.start_ticks, "started": self.started, "adopted": self.adopted,
             "attached": attached, "fifos": list(self.fifos), "idle_timeout": self.idle_timeout,
             "isolation": self.isolation,
-            "generation": self.generation, "owed": self._owed,
+            "generation": self.generation, "owed": self._owed, "log": str(self.log) if self.log else None,
             "init_result": self.mux.init_result, "initialized_sent": self.mux.initialized_sent,
             "registrations": self.mux.registrations,
             "documents": [{"uri": d["uri"], "version": d["version"]} for d in self.mux.docs.snapshot()],
@@ -243,18 +242,21 @@ class Instance:
     def let_go(self, why: str) -> None:
         """Stop serving an adopted process without stopping it (release)."""
         if not self.gone:
-            self._end("remote-lsp: %s (pid %d) %s" % (self.name, self.pid, why), failed=False)
+            self._end(False, {"event": "released"}, lambda where: "remote-lsp: %s (pid %d)%s %s" % (
+                self.name, self.pid, _on(where), why))
 
     # --- clients ---------------------------------------------------------------------
 
     def add_client(self, fd_in: int, fd_out: int, peer_pid: int,
                    linked: Optional[Tuple[float, float, str]] = None,
                    parser: Optional[framing.FrameParser] = None,
-                   bodies: Optional[List[bytes]] = None) -> Session:
+                   bodies: Optional[List[bytes]] = None, where: str = "") -> Session:
         """A new client on these fds; `linked` (heartbeat, grace, token) for one
-        that survives its connection; `parser` and `bodies`: what was read already."""
+        that survives its connection; `parser` and `bodies`: what was read already;
+        `where`: this host as the client names it, for its messages."""
         session = Session(peer_pid, lambda s, msg: self.mux.from_client(s.id, msg),
                           lambda s, reason: self.remove_client(s), self.max_frame)
+        session.where = where
         if linked is not None:
             session.linked(*linked)
             session.on_suspend = lambda s, suspended: self.mux.set_suspended(s.id, suspended)
@@ -335,19 +337,39 @@ class Instance:
         if self.stopping:
             self.server_gone(None)
         else:
-            self.server_gone(_how_it_ended(code))
+            self.server_gone(_how_it_ended(code), code, exited=True)
 
-    def server_gone(self, why: Optional[str]) -> None:
-        """The server exited (why is None when we stopped it on purpose)."""
+    def server_gone(self, why: Optional[str], code: Optional[int] = None, exited: bool = False) -> None:
+        """The server exited or stopped talking to us (why is None when we
+        stopped it on purpose). One that exits before it answered initialize
+        exited *at start*: its clients are told the command and its last words
+        on stderr, which usually name the fix."""
         if self.gone:
             return
-        message = "remote-lsp: %s (pid %d) %s" % (self.name, self.pid, why or "was stopped")
+        at_start = exited and not self.adopted and self.mux.init_result is None
+        words = last_words(self.log) if why is not None else []
+        event = {"event": "stopped" if why is None else "exited", "atStart": at_start, "code": code,
+                 "stderr": words}
+
+        def text(where: str) -> str:
+            if why is None:
+                return "remote-lsp: %s (pid %d)%s was stopped" % (self.name, self.pid, _on(where))
+            if at_start:
+                head = "remote-lsp: %s%s %s: %s" % (self.name, _on(where), _at_start(code),
+                                                    " ".join(shlex.quote(a) for a in self.argv))
+            else:
+                head = "remote-lsp: %s (pid %d)%s %s" % (self.name, self.pid, _on(where), why)
+            lines = [head] + ["  " + w for w in words]
+            if self.log is not None:
+                lines.append("  (its stderr: %s)" % self.log)
+            return "\n".join(lines)
+
         if why is not None:
-            log.error(message)
+            log.error(text(""))
         if not self.adopted and self._still_running():
             self._signal(signal.SIGKILL)  # it stopped talking to us: don't leave it behind
         # (an adopted process is the user's: it is never killed here)
-        self._end(message, failed=why is not None)
+        self._end(why is not None, event, text)
 
     def _still_running(self) -> bool:
         if self._proc is not None:
@@ -355,15 +377,24 @@ class Instance:
         p = procs.read_proc(self.pid)  # not our child: make sure the pid is still it
         return p is not None and p.start_ticks == self.start_ticks and p.state != "Z"
 
-    def _end(self, message: str, failed: bool) -> None:
-        """Tell every client why, answer what is pending, let go of the server."""
+    def _end(self, failed: bool, event: Dict[str, Any], text: Callable[[str], str]) -> None:
+        """Tell every client why, in its own words (`text` of the host as it
+        names it), answer what is pending, let go of the server. Before the
+        message, a `$/remote-lsp/server` notification says the same for an
+        editor plugin (Neovim's remembers a server that exits at start)."""
         self.gone = True
         self._cancel_idle()
-        self.mux.fail_pending(message)
+        described = dict(event, name=self.name, pid=self.pid, argv=self.argv,
+                         log=str(self.log) if self.log else None)
+        for session in list(self.sessions.values()):
+            message = text(session.where)
+            session.send(jsonrpc.notification("$/remote-lsp/server", dict(
+                described, host=session.where, message=message)))
+            session.send(jsonrpc.show_message(message, 1 if failed else 2))
+        self.mux.fail_pending(text(""))
         for session in list(self.sessions.values()):
             session.failed = failed
-            session.send(jsonrpc.show_message(message, 1 if failed else 2))
-            session.close(message)
+            session.close(text(session.where))
         if self._channel is not None:
             self._channel.close()
         self._registry.remove(self.entry)
@@ -442,6 +473,7 @@ class Instance:
             "idle_timeout": self.idle_timeout,
             "isolated": bool(self.isolation),
             "conflicts": self.conflicts,
+            "log": str(self.log) if self.log else None,
             "initialized": self.mux.init_result is not None,
             "generation": self.generation,
             "clients": [self._describe_client(s) for s in self.sessions.values()],
@@ -449,12 +481,28 @@ class Instance:
         }
 
 
+def _on(where: str) -> str:
+    return " on %s" % where if where else ""
+
+
+def _at_start(code: Optional[int]) -> str:
+    if code is None:
+        return "exited at start"
+    if code < 0:
+        return "exited at start, killed by %s" % _signal_name(-code)
+    return "exited at start with exit code %d" % code
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % number
+
+
 def _how_it_ended(code: Optional[int]) -> str:
     if code is None:  # not our child (adopted, or started by an earlier agent)
         return "exited"
     if code < 0:
-        try:
-            return "was killed by %s" % signal.Signals(-code).name
-        except ValueError:
-            return "was killed by signal %d" % -code
+        return "was killed by %s" % _signal_name(-code)
     return "exited with code %d" % code

@@ -42,6 +42,7 @@ class Session:
         self.close_reason = ""
         self.failed = False  # dropped for misbehaving, not a normal goodbye
         self.restart = False  # the agent is going, the server stays: connect again
+        self.where = ""  # this host as the client names it (over SSH, the editor's host alias)
         self.on_suspend: Callable[[Session, bool], None] = lambda s, suspended: None
         self._on_message = on_message
         self._on_close = on_close

@@ -57,6 +57,7 @@ class ConnectRequest(Request):
     link: bool = False  # a remote editor's bridge: the session survives its connection
     heartbeat: float = 15.0  # linked: seconds of silence after which the link is dead
     grace: float = 600.0  # linked: seconds the session is kept while its link is down
+    where: str = ""  # this host as the client names it, for its messages ("": the client is here)
 
 
 @dataclass

@@ -3,6 +3,8 @@
 A transport runs one command line on the host and hands back a
 `RemoteProcess`: bytes in, bytes out, an exit code and its stderr. Both
 transports verify host keys and never prompt: a prompt would hang the editor.
+A host that asks for a password, a key passphrase or a second factor is
+refused at once, with the fixes named (`would_prompt`).
 """
 
 import os
@@ -59,6 +61,29 @@ class Transport:
 
     def close(self) -> None:
         pass
+
+
+# What ssh says when it needed to ask the user something, BatchMode being on.
+_PROMPT_WORDS = ("Permission denied", "passphrase", "Too many authentication failures",
+                 "keyboard-interactive", "Authentication failed", "authentication failed")
+
+
+def needs_prompt(text: str) -> bool:
+    return any(word in text for word in _PROMPT_WORDS)
+
+
+def would_prompt(host: str, detail: str, transport: str) -> str:
+    """The message for a host that wants what only a person can type."""
+    ride = ("or open one connection yourself, once, with a ControlMaster in your own ssh config "
+            "(`Host %s` with `ControlMaster auto`, `ControlPath ~/.ssh/cm-%%C`, `ControlPersist 1h`, then "
+            "`ssh %s` and answer its questions): remote-lsp rides that connection while it is open"
+            % (host, host))
+    if transport != "openssh":
+        ride = "or use transport openssh with a ControlMaster you open once (paramiko cannot ride one)"
+    return ("ssh %s: %s. The host wants a password, a key passphrase or a second factor, and remote-lsp "
+            "never prompts (a prompt would hang the editor). Fixes: put your key in ssh-agent (`ssh-add`, "
+            "and a key the host accepts, see `ssh-copy-id %s`); %s"
+            % (host, detail.strip().rstrip("."), host, ride))
 
 
 def ssh_config_path() -> Path:

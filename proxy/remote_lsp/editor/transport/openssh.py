@@ -5,6 +5,12 @@ One shared connection per host: a master (`ssh -fNM`) started on first use,
 with its ControlPath in our own directory, that later sessions ride on. The
 master is a process of its own, so ending one session (or killing its ssh)
 never takes the others down; it exits by itself after ControlPersist.
+
+ssh runs in BatchMode: it never asks anything. A host that wants a password
+or a second factor can still be used through a master the user opened
+themselves, with a ControlMaster and ControlPath in their own ssh config:
+when ours is not up and theirs is (`ssh -O check`), sessions ride theirs, and
+we never stop it.
 """
 
 import asyncio
@@ -26,7 +32,9 @@ from remote_lsp.editor.transport import (
     OnEof,
     RemoteProcess,
     Transport,
+    needs_prompt,
     ssh_config_path,
+    would_prompt,
 )
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import FATAL_SSH, TransportError
@@ -110,11 +118,16 @@ class OpenSSH(Transport):
         key = "%s\0%s" % (host.text, ssh_config_path())
         self._tag = hashlib.sha256(key.encode()).hexdigest()[:12]
         self._seq = 0
+        self.users_master = False  # riding the user's own master (their ControlPath), not ours
 
-    def base_argv(self) -> List[str]:
+    def base_argv(self, ours: bool = True) -> List[str]:
+        """ssh with our options; `ours`: on our own shared connection, else on
+        the ControlPath of the user's config."""
         argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", "ConnectTimeout=%d" % CONNECT_TIMEOUT, "-o", "ServerAliveInterval=15",
-                "-o", "ServerAliveCountMax=3", "-o", "ControlPath=%s/%s" % (self.dir, self._tag)]
+                "-o", "ServerAliveCountMax=3"]
+        if ours:
+            argv += ["-o", "ControlPath=%s/%s" % (self.dir, self._tag)]
         config = ssh_config_path()
         if config.exists():
             argv += ["-F", str(config)]
@@ -130,10 +143,15 @@ class OpenSSH(Transport):
         """Start the shared connection unless one is up. Serialised per host,
         so concurrent first connects make one master."""
         if self._master_up():
+            self.users_master = False
             return
         with open(self.dir / ("%s.lock" % self._tag), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self._master_up():
+                self.users_master = False
+                return
+            self.users_master = self._users_master_up()
+            if self.users_master:
                 return
             err = self._stderr_file()
             with open(err, "wb") as errf:
@@ -146,6 +164,8 @@ class OpenSSH(Transport):
             message = open(err, errors="replace").read().strip()
             os.unlink(err)
             if rc != 0:
+                if needs_prompt(message):
+                    raise TransportError(would_prompt(self.host.text, message, self.name), fatal=True)
                 raise TransportError("ssh %s: %s" % (self.host.text, message or "exit code %d" % rc),
                                      fatal=any(words in message for words in FATAL_SSH))
 
@@ -160,13 +180,24 @@ class OpenSSH(Transport):
         finally:
             probe.close()
 
+    def _users_master_up(self) -> bool:
+        """Has the user opened a master of their own for this host (a
+        ControlPath in their ssh config, with a master listening on it)?"""
+        try:
+            return subprocess.run(self.base_argv(ours=False) + ["-O", "check", self.host.destination],
+                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=CONNECT_TIMEOUT
+                                  ).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
     async def exec(self, command: str) -> RemoteProcess:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._ensure_master)
         err = self._stderr_file()
         with open(err, "wb") as errf:
             proc = subprocess.Popen(
-                self.base_argv() + ["-o", "ControlMaster=no", self.host.destination, command],
+                self.base_argv(ours=not self.users_master) + ["-o", "ControlMaster=no", self.host.destination,
+                                                               command],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf,
                 preexec_fn=_die_with_parent)
         return OpenSSHProcess(proc, err)

@@ -3,7 +3,10 @@
 Reads the ssh config (Host, HostName, User, Port, IdentityFile,
 UserKnownHostsFile, ProxyCommand, ProxyJump), uses the ssh agent and the
 user's keys, and checks host keys against known_hosts: an unknown or changed
-key is refused with a message saying which.
+key is refused with a message saying which. It never prompts: paramiko itself
+would answer a second factor (keyboard-interactive after a key) by printing
+the host's prompt to our stdout and reading our stdin, which are the editor's
+LSP stream; our Transport refuses instead, and the message names the fixes.
 """
 
 import asyncio
@@ -25,6 +28,7 @@ from remote_lsp.editor.transport import (
     RemoteProcess,
     Transport,
     ssh_config_path,
+    would_prompt,
 )
 from remote_lsp.wire.errors import TransportError
 
@@ -35,6 +39,13 @@ logging.getLogger("paramiko").propagate = False
 
 
 EXIT_TIMEOUT = 10.0  # seconds an ended channel gets to report its exit status
+
+
+class _NeverPrompting(paramiko.Transport):
+    """A Transport that refuses to ask the user anything."""
+
+    def auth_interactive_dumb(self, username: str, handler: Any = None, submethods: str = "") -> List[str]:
+        raise paramiko.AuthenticationException("the host asks for a second factor (keyboard-interactive)")
 
 
 class ParamikoProcess(RemoteProcess):
@@ -149,15 +160,18 @@ class ParamikoSSH(Transport):
                 hostname, port=port, username=user, sock=self._sock(opts, hostname, port),
                 key_filename=[os.path.expanduser(k) for k in opts.get("identityfile", [])] or None,
                 timeout=CONNECT_TIMEOUT, banner_timeout=HANDSHAKE_TIMEOUT, auth_timeout=HANDSHAKE_TIMEOUT,
-                allow_agent=True, look_for_keys=opts.get("identitiesonly", "no") != "yes")
+                allow_agent=True, look_for_keys=opts.get("identitiesonly", "no") != "yes",
+                transport_factory=_NeverPrompting)
         except paramiko.BadHostKeyException:
             raise TransportError("host key for %s has CHANGED: refusing to connect (someone may be "
                                  "intercepting; fix known_hosts if the change is expected)" % where,
                                  fatal=True) from None
         except paramiko.AuthenticationException as exc:
-            # A connection that died during authentication is no refusal.
-            died = "transport shut down or saw EOF" in str(exc)
-            raise TransportError("ssh %s: authentication failed: %s" % (where, exc), fatal=not died) from None
+            # A connection that died during authentication is no refusal: try again later.
+            if "transport shut down or saw EOF" in str(exc):
+                raise TransportError("ssh %s: the connection ended during authentication" % where) from None
+            raise TransportError(would_prompt(self.host.text, "authentication failed at %s port %d: %s" % (
+                hostname, port, str(exc).rstrip(".") or type(exc).__name__), self.name), fatal=True) from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise TransportError("host key for %s is unknown: refusing to connect (add it to "
