@@ -282,7 +282,8 @@ class Agent:
                 request.root = workspace.from_initialize(params) or workspace.by_markers(request.cwd or "/")
             inst, created = await self._instance_for(request)
             self._note_conflicts(inst, request, created, peer_pid)
-        session = inst.add_client(fds[0], fds[1], peer_pid, linked, reader.parser, reader.bodies, request.where)
+        session = inst.add_client(fds[0], fds[1], peer_pid, linked, reader.parser, reader.bodies,
+                                  request.where)
         if session.token:
             self._links[session.token] = session
             session.ended.add_done_callback(lambda _: self._links.pop(session.token, None))
