@@ -41,8 +41,8 @@ command('RemoteLspStatus', 'status', { nargs = 0, desc = 'Remote clients and age
 vim.api.nvim_create_autocmd('FileType', {
   group = vim.api.nvim_create_augroup('remote-lsp', { clear = true }),
   callback = function(ev)
-    local name = vim.api.nvim_buf_get_name(ev.buf)
-    if name:match('^scp://') or name:match('^rsync://') then
+    -- netrw's scp://, rsync://, sftp:// and oil.nvim's oil-ssh:// buffers.
+    if require('remote-lsp.uri').protocol(vim.api.nvim_buf_get_name(ev.buf)) then
       require('remote-lsp').on_remote_buffer(ev.buf)
     end
   end,

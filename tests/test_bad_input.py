@@ -51,6 +51,7 @@ CASES = [
     (["run", "--"], 2, "give the server command after --"),
     (["connect", "--idle-timeout", SHELL, "--", "pylsp"], 2, "expected seconds or 'never'"),
     (["attach", "1", "--method", SHELL], 2, "invalid choice"),
+    (["--host", "h", "connect", "--protocol", "ftp", "--", "pylsp"], 2, "invalid choice: 'ftp'"),
 ]
 
 

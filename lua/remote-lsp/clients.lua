@@ -16,7 +16,7 @@ local gone, restarted = {}, {}
 ---@field server string the server's name (a key of config.server())
 ---@field host string as ssh knows it: [user@]host[:port]
 ---@field root string the project root, an absolute path on the host
----@field proto? 'scp'|'rsync' how the buffers are named (default 'scp')
+---@field proto? 'scp'|'rsync'|'sftp'|'oil-ssh' how the buffers are named (default 'scp')
 ---@field def? remote_lsp.ServerDef how to start the server; needed unless pid is given
 ---@field pid? integer share this running server (attached by PID) instead of starting def.cmd
 
@@ -106,8 +106,8 @@ function M.start(buf, spec)
   vim.validate('spec.host', spec.host, 'string')
   vim.validate('spec.root', spec.root, absolute, 'an absolute path')
   vim.validate('spec.proto', spec.proto, function(p)
-    return p == 'scp' or p == 'rsync'
-  end, true, "'scp' or 'rsync'")
+    return vim.tbl_contains(uri.protocols, p)
+  end, true, "'" .. table.concat(uri.protocols, "', '") .. "'")
   vim.validate('spec.pid', spec.pid, positive_integer, true, 'a PID')
   vim.validate('spec.def', spec.def, 'table', spec.pid ~= nil)
   if not spec.pid then
