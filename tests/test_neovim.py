@@ -316,7 +316,8 @@ def test_help_tags_build_cleanly(tmp_path):
                           "-c", "qall"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "E154" not in out.stderr, out.stderr
     tags = (tmp_path / "doc" / "tags").read_text()
-    for tag in ("remote-lsp-setup", ":RemoteLspAttach", ":RemoteLspDetach", "remote-lsp-health"):
+    for tag in ("remote-lsp-setup", ":RemoteLspAttach", ":RemoteLspDetach", "remote-lsp-health",
+                "remote-lsp-share_local"):
         assert tag + "\t" in tags
 
 

@@ -8,8 +8,8 @@ local M = {}
 -- connect's exit code when its agent went away (died, or handed over to a
 -- newer one) and the server runs on: connecting again finds it, warm.
 local AGENT_GONE = 7
--- Keys whose client ended that way, and when each was last restarted.
-local gone, restarted = {}, {}
+-- When each key was last restarted because its agent went away.
+local restarted = {}
 
 --- What clients.start() is to run: a server on a host for a project root.
 ---@class remote_lsp.ClientSpec
@@ -24,8 +24,8 @@ local gone, restarted = {}, {}
 ---@class remote_lsp.RemoteClient
 ---@field client vim.lsp.Client
 ---@field server string
----@field host string
----@field root string
+---@field host? string nil for a server on this machine (share_local)
+---@field root? string nil when a local server's root is connect's working directory
 ---@field pid? integer the server's, when it was attached to by PID
 
 --- The key of a client: one per server, host and root.
@@ -37,7 +37,14 @@ function M.key(server, hostname, rootdir)
   return table.concat({ server, hostname, rootdir }, '\n')
 end
 
---- Our clients, each with its server, host and root.
+--- How the user knows a client: its server, and where it runs.
+---@param c {server: string, host?: string}
+---@return string
+function M.label(c)
+  return c.host and ('%s on %s'):format(c.server, c.host) or c.server
+end
+
+--- Our clients (remote ones, and local ones shared by share_local), each with its server, host and root.
 ---@return remote_lsp.RemoteClient[]
 function M.list()
   local out = {}
@@ -55,40 +62,90 @@ local function absolute(path)
   return type(path) == 'string' and path:sub(1, 1) == '/'
 end
 
---- The client's command, run so that an agent going away ends in a restart
---- (one notification, ours) rather than in Neovim's exit warning.
-local function command(argv, key)
-  return function(dispatchers)
+--- remote-lsp's own messages go through vim.notify, like the plugin's others
+--- (Neovim would echo an Info one); its word on an agent that went away is
+--- dropped: ours follows once the client is back.
+local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
+local function ours(method, params)
+  if method ~= 'window/showMessage' or type(params) ~= 'table' or type(params.message) ~= 'string' then
+    return false
+  end
+  if vim.startswith(params.message, 'remote-lsp: the agent ') then
+    return true
+  end
+  if vim.startswith(params.message, 'remote-lsp: ') then
+    vim.notify(params.message, LEVELS[params.type] or vim.log.levels.INFO)
+    return true
+  end
+  return false
+end
+
+--- A client's `cmd` that runs argv (a `remote-lsp connect`) so that an agent going away ends in a
+--- restart, with one notification of ours, rather than in Neovim's exit warning. Remote clients
+--- and local shared ones (share_local) both run so.
+---@param argv string[]
+---@param restart fun(buffers: integer[], config: vim.lsp.ClientConfig) starts the client again once
+---  the old one is gone; buffers are those it served
+---@param extra? vim.lsp.rpc.ExtraSpawnParams
+---@return fun(dispatchers: vim.lsp.rpc.Dispatchers, config: vim.lsp.ClientConfig): vim.lsp.rpc.PublicClient
+function M.command(argv, restart, extra)
+  return function(dispatchers, client_config)
     return vim.lsp.rpc.start(
       argv,
       vim.tbl_extend('force', dispatchers, {
-        on_exit = function(code, signal)
-          if code == AGENT_GONE then
-            gone[key] = true
-            code = 0
+        notification = function(method, params)
+          if not ours(method, params) then
+            return dispatchers.notification(method, params)
           end
-          dispatchers.on_exit(code, signal)
         end,
-      })
+        on_exit = function(code, signal)
+          if code ~= AGENT_GONE then
+            return dispatchers.on_exit(code, signal)
+          end
+          local buffers = {}
+          for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
+            if client.config == client_config then
+              buffers = vim.tbl_keys(client.attached_buffers)
+            end
+          end
+          dispatchers.on_exit(0, signal)
+          vim.schedule(function() -- after Neovim's own clean-up of the client
+            restart(buffers, client_config)
+          end)
+        end,
+      }),
+      extra
     )
   end
 end
 
---- remote-lsp's own messages go through vim.notify, like the plugin's others
---- (Neovim would echo an Info one); its word on an agent that went away is
---- replaced by ours, given once the client is back.
-local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
-local function show_message(err, result, ctx)
-  if type(result) == 'table' and type(result.message) == 'string' then
-    if vim.startswith(result.message, 'remote-lsp: the agent ') then
-      return
-    end
-    if vim.startswith(result.message, 'remote-lsp: ') then
-      vim.notify(result.message, LEVELS[result.type] or vim.log.levels.INFO)
-      return
+--- A client's agent went away while its server ran on: start it again (the
+--- server is found, warm) and re-attach the buffers it served. Once per 30 s
+--- per key, so an agent that keeps dying is not restarted in a loop.
+---@param key string the client's key
+---@param label string what the user knows it by (M.label)
+---@param start fun(): integer|nil starts the client unattached; its id
+---@param buffers integer[]
+function M.reconnect(key, label, start, buffers)
+  local notify = require('remote-lsp').notify
+  local now = vim.uv.now()
+  if restarted[key] and now - restarted[key] < 30000 then
+    return notify(
+      ('%s: the agent went away again; not reconnecting (see :RemoteLspStatus)'):format(label),
+      vim.log.levels.ERROR
+    )
+  end
+  restarted[key] = now
+  local id = start()
+  if not id then
+    return notify(('%s: could not reconnect'):format(label), vim.log.levels.ERROR)
+  end
+  for _, buf in ipairs(buffers) do
+    if vim.api.nvim_buf_is_loaded(buf) then
+      vim.lsp.buf_attach_client(buf, id)
     end
   end
-  return vim.lsp.handlers['window/showMessage'](err, result, ctx)
+  notify(('%s: the agent was restarted and the server ran on; reconnected %d buffer(s)'):format(label, #buffers))
 end
 
 local function positive_integer(n)
@@ -137,21 +194,14 @@ function M.start(buf, spec)
   local def = spec.def or {}
   local lsp_config = {
     name = spec.server .. '@' .. spec.host,
-    cmd = command(cmd, key),
+    cmd = M.command(cmd, function(buffers)
+      M.reconnect(key, M.label(spec), function()
+        return M.start(nil, spec)
+      end, buffers)
+    end),
     handlers = {
-      ['window/showMessage'] = show_message,
       ['$/remote-lsp/link'] = require('remote-lsp.link').handler,
     },
-    on_exit = function(_, _, client_id)
-      if gone[key] then
-        gone[key] = nil
-        local client = vim.lsp.get_client_by_id(client_id)
-        local buffers = client and vim.tbl_keys(client.attached_buffers) or {}
-        vim.schedule(function()
-          M.restart(spec, buffers)
-        end)
-      end
-    end,
     -- root_dir is a local path to Neovim; the proxy gives the server the remote root.
     workspace_folders = { { uri = uri.make(proto, spec.host, spec.root), name = spec.root } },
     capabilities = o.capabilities,
@@ -170,40 +220,6 @@ function M.start(buf, spec)
   end
   -- With no buffer yet (attach by PID) it starts unattached.
   return vim.lsp.start(lsp_config, { bufnr = buf, attach = buf ~= nil })
-end
-
---- A client's agent went away while its server ran on: start it again (the
---- server is found, warm) and re-attach the buffers it served. Once per 30 s
---- per key, so a host whose agent keeps dying is not restarted in a loop.
----@param spec remote_lsp.ClientSpec
----@param buffers integer[]
-function M.restart(spec, buffers)
-  local key = M.key(spec.server, spec.host, spec.root)
-  local notify = require('remote-lsp').notify
-  local now = vim.uv.now()
-  if restarted[key] and now - restarted[key] < 30000 then
-    return notify(
-      ('%s on %s: the agent went away again; not reconnecting (see :RemoteLspStatus)'):format(spec.server, spec.host),
-      vim.log.levels.ERROR
-    )
-  end
-  restarted[key] = now
-  local id = M.start(nil, spec)
-  if not id then
-    return notify(('%s on %s: could not reconnect'):format(spec.server, spec.host), vim.log.levels.ERROR)
-  end
-  for _, buf in ipairs(buffers) do
-    if vim.api.nvim_buf_is_loaded(buf) then
-      vim.lsp.buf_attach_client(buf, id)
-    end
-  end
-  notify(
-    ('%s on %s: the agent was restarted and the server ran on; reconnected %d buffer(s)'):format(
-      spec.server,
-      spec.host,
-      #buffers
-    )
-  )
 end
 
 --- Attach every loaded buffer of host under root to the client.
