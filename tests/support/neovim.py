@@ -27,12 +27,16 @@ def nvim_path() -> Optional[str]:
 
 class Neovim:
     def __init__(self, tmp: Path, env: Dict[str, str], setup: str, scp: str, prelude: str = "",
-                 postlude: str = "") -> None:
+                 postlude: str = "", plugin: bool = True) -> None:
+        """`plugin=False`: a Neovim without remote-lsp, whose init is the prelude alone."""
         import pynvim
 
         init = tmp / ("init-%d.lua" % time.monotonic_ns())
-        init.write_text(prelude + INIT % {"repo": str(REPO), "scp": scp, "setup": setup,
-                                          "postlude": postlude})
+        if plugin:
+            init.write_text(prelude + INIT % {"repo": str(REPO), "scp": scp, "setup": setup,
+                                              "postlude": postlude})
+        else:
+            init.write_text("vim.o.swapfile = false\n" + prelude)
         # pynvim takes no environment: env(1) sets it, whole.
         argv = ["env", "-i"] + ["%s=%s" % kv for kv in env.items()] + [
             nvim_path(), "--embed", "--headless", "-n", "-i", "NONE", "-u", str(init)]
