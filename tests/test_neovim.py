@@ -183,17 +183,24 @@ def test_attach_refused_unless_enabled(editor, remote, project, tmux):
 
 
 @pytest.mark.parametrize("strategy", ["newest", "oldest"])
-def test_strategy_picks_between_two_candidates(editor, remote, project, tmux, strategy, request):
+def test_strategy_picks_between_two_candidates(editor, remote, project, tmux, strategy, request, tmp_path):
     from tests.conftest import Tmux
 
+    # pylsp under a name of this test's own (a language server by its name), so that no other
+    # pylsp running on this machine is a candidate.
+    name = "lsp-strategy-%d" % os.getpid()
+    server = tmp_path / name
+    server.symlink_to(PYLSP)
     second = Tmux(tmux.name + "-2")
     request.addfinalizer(second.stop)
-    older = tmux.start([PYLSP], str(project))
-    newer = second.start([PYLSP], str(project))
-    n = editor(ATTACH_SETUP % (sys.executable, strategy))
-    n.nvim.command("RemoteLspAttach pylsp rlsp-test")
+    older = tmux.start([str(server)], str(project))
+    newer = second.start([str(server)], str(project))
+    n = editor("{ python = %r, enable_pid_attachment = true, attachment_strategy = %r, "
+               "servers = { [%r] = { cmd = { %r }, filetypes = { 'python' } } } }"
+               % (sys.executable, strategy, name, str(server)))
+    n.nvim.command("RemoteLspAttach %s rlsp-test" % name)
     want = newer if strategy == "newest" else older
-    wait_message(n, "attached to pylsp (pid %d)" % want, "the %s candidate" % strategy)
+    wait_message(n, "attached to %s (pid %d)" % (name, want), "the %s candidate" % strategy)
     other = older if want == newer else newer
     assert os.readlink("/proc/%d/fd/0" % other).startswith("/dev/pts/")  # the other one untouched
 

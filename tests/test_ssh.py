@@ -36,7 +36,7 @@ def test_remote_pylsp_hover_definition_and_scp_uris(remote, project, transport):
     assert inst["name"] == "pylsp" and inst["root"] == str(project)
     assert inst["documents"][0]["uri"] == (project / "b.py").as_uri()  # file:// on the host
     listed = json.loads(remote.cli("list", "--json", transport=transport).stdout)
-    assert [r["pid"] for r in listed] == [inst["pid"]]
+    assert [r["pid"] for r in listed if r["root"] == str(project)] == [inst["pid"]]  # not others' servers
 
 
 def test_two_editors_share_one_remote_server_across_transports(remote, project):

@@ -71,7 +71,7 @@ end
 ---@return function
 local function shared(name, cmd)
   local function start(dispatchers, cfg)
-    cfg = cfg or {}
+    cfg = cfg or {} -- a Neovim that passes no config: no root known, connect's directory is it
     local o = config.options
     local root = root_of(cfg)
     local args = { 'connect', '--name', name, '--idle-timeout', o.shared and tostring(o.idle_timeout) or '0' }
@@ -150,7 +150,7 @@ function M.setup()
     return
   end
   if want == true and not vim.lsp.is_enabled then
-    return notify('share_local = true needs vim.lsp.is_enabled (Neovim 0.11.2 or newer): name the servers instead')
+    return notify('share_local = true needs vim.lsp.is_enabled(), which this Neovim lacks: name the servers instead')
   end
   for _, name in ipairs(M.names()) do
     M.wrap(name)
