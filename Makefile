@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/proxy:$(CURDIR)
 STYLUA := $(VENV)/npm/node_modules/.bin/stylua
+BIOME := $(VENV)/npm/node_modules/.bin/biome
 
 .PHONY: install test lint demo bench soak clean
 
@@ -22,7 +23,12 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 $(STYLUA): | $(VENV)/.installed
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm @johnnymorganz/stylua-bin@2
 
-install: $(VENV)/.installed $(STYLUA)
+# biome (npm's Node script running the native binary): `biome lsp-proxy` is the Node
+# server that discovery and attach find by its subcommand. A target of its own, like stylua.
+$(BIOME): | $(VENV)/.installed
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm @biomejs/biome@2
+
+install: $(VENV)/.installed $(STYLUA) $(BIOME)
 
 lint: install
 	$(PY) -m ruff check proxy tests bench demo rplugin

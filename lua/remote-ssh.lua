@@ -5,6 +5,7 @@ local M = {}
 ---@param opts? remote_lsp.Options
 function M.setup(opts)
   require('remote-lsp.config').setup(opts)
+  require('remote-lsp.share').setup()
 end
 
 return M

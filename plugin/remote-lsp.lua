@@ -47,8 +47,8 @@ command('RemoteLspRestart', 'restart', { nargs = 0, desc = "Restart this buffer'
 vim.api.nvim_create_autocmd('FileType', {
   group = vim.api.nvim_create_augroup('remote-lsp', { clear = true }),
   callback = function(ev)
-    local name = vim.api.nvim_buf_get_name(ev.buf)
-    if name:match('^scp://') or name:match('^rsync://') then
+    -- netrw's scp://, rsync://, sftp:// and oil.nvim's oil-ssh:// buffers.
+    if require('remote-lsp.uri').protocol(vim.api.nvim_buf_get_name(ev.buf)) then
       require('remote-lsp').on_remote_buffer(ev.buf)
     end
   end,

@@ -19,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PROXY = REPO / "proxy" / "proxy.py"
 SCRIPTED = REPO / "tests" / "support" / "scripted_server.py"
+BIOME = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "biome"  # `make install` installs it
 sys.path.insert(0, str(REPO / "proxy"))
 
 from tests.support.lspclient import LspClient  # noqa: E402
@@ -292,3 +293,31 @@ def intruder():
     subprocess.run(["userdel", THROWAWAY], capture_output=True)
 
 
+@pytest.fixture
+def biome_env():
+    """Biome's daemon (`biome __run_server`, which `biome lsp-proxy` starts and
+    which outlives it) kept to this test: its socket and logs under a HOME of
+    its own (a short path: a Unix socket's is at most 108 bytes), stopped at
+    the end."""
+    if not BIOME.exists():
+        pytest.skip("biome is installed by `make install`")
+    home = tempfile.mkdtemp(prefix="rl-biome-", dir="/tmp")
+    env = dict(os.environ, HOME=home, XDG_CACHE_HOME=home + "/cache", TMPDIR=home)
+    try:
+        yield env
+    finally:
+        subprocess.run([str(BIOME), "stop"], env=env, capture_output=True, timeout=30)
+        wait_for(lambda: not pids_with(home), 15, "biome's daemon to stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def pids_with(text):
+    """Processes whose command line holds text."""
+    from remote_lsp.host import procs
+
+    found = []
+    for pid in procs.all_pids():
+        p = procs.read_proc(pid)
+        if p is not None and text in " ".join(p.argv):
+            found.append(pid)
+    return found

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, pid_alive, wait_for
+from tests.conftest import BIOME, REPO, pid_alive, wait_for
 from tests.support.lspclient import LspClient, hover_text
 
 PYLSP = [os.path.join(os.path.dirname(sys.executable), "pylsp")]
 PYRIGHT = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "pyright-langserver"
+RUFF = os.path.join(os.path.dirname(sys.executable), "ruff")
 THREADED = [sys.executable, str(REPO / "tests" / "support" / "threaded_server.py")]
 METHODS = ["ptrace", "gdb"]
 
@@ -88,6 +89,46 @@ def _node_reads_terminal(pid):
         return len(stdio_fds(pid)[0]) > 1
     except AttachError:  # reopened, not read yet: still starting
         return False
+
+
+def test_ruff_server_in_tmux_is_attached_without_a_name(agent, project, tmux):
+    """A server that is a subcommand of a multi-purpose binary: found by what
+    its arguments say, so attach needs no --name."""
+    pid = tmux.start([RUFF, "server"], str(project))
+    (row,) = [r for r in json.loads(agent.cli("list", "--json").stdout) if r["pid"] == pid]
+    assert (row["name"], row["stdin"], row["managed"]) == ("ruff", "tty", False)
+    reply = attach(agent, pid, "--root", str(project))
+    assert reply["name"] == "ruff"
+    c = by_pid(agent, pid, project)
+    uri = c.open(str(project / "a.py"))
+    diags = c.wait_notification("textDocument/publishDiagnostics",
+                                lambda p: p["uri"] == uri and bool(p["diagnostics"]), 60)
+    assert "F401" in [d.get("code") for d in diags["diagnostics"]]  # ruff's word on `import os`
+    assert [i["name"] for i in agent.status()["instances"]] == ["ruff"]
+    agent.cli("release", str(pid))
+    assert fd0(pid).startswith("/dev/pts/") and pid_alive(pid)
+
+
+def test_a_wrapper_is_refused_and_its_server_named(agent, project, biome_env):
+    """npm's `biome` is a Node script that runs the binary on the same stdio:
+    swapping the script's fds would leave the server where it was."""
+    from remote_lsp.host import procs
+
+    wrapper = subprocess.Popen([str(BIOME), "lsp-proxy"], cwd=str(project), env=biome_env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        (server,) = wait_for(lambda: [c.pid for c in procs.children(wrapper.pid)
+                                      if c.argv[1:] == ["lsp-proxy"]], 30, "biome's binary to start")
+        before = fd0(wrapper.pid)
+        proc = attach(agent, wrapper.pid, check=False)
+        assert proc.returncode == 4, proc.stdout
+        assert json.loads(proc.stdout)["error"]["message"] == (
+            "process %d only runs biome as its child %d, which reads the same stdin: attach to %d"
+            % (wrapper.pid, server, server))
+        assert fd0(wrapper.pid) == before == fd0(server) and not agent.status()["instances"]
+    finally:
+        wrapper.kill()
+        wrapper.wait()
 
 
 def test_pipe_child_of_a_running_parent(agent, project):

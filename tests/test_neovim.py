@@ -1,5 +1,6 @@
 """The Neovim plugin in a real headless Neovim, against the real sshd and pylsp."""
 
+import json
 import os
 import sys
 
@@ -18,8 +19,8 @@ def editor(remote, tmp_path):
     scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
     opened = []
 
-    def make(setup="{ python = %r }" % sys.executable):
-        n = Neovim(tmp_path, env, setup, scp)
+    def make(setup="{ python = %r }" % sys.executable, prelude=""):
+        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
         opened.append(n)
         return n
 
@@ -50,6 +51,86 @@ def test_scp_buffer_starts_a_remote_client_and_a_second_neovim_shares_it(editor,
     (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert inst["name"] == "pylsp" and len(inst["clients"]) == 2  # one server for both
     assert os.path.exists("/proc/%d" % inst["pid"])
+
+
+def definition_uri(n, line, col):
+    return n.lua("""
+        local line, col = ...
+        local res = vim.lsp.buf_request_sync(0, 'textDocument/definition', {
+          textDocument = { uri = vim.uri_from_bufnr(0) },
+          position = { line = line, character = col } }, 20000)
+        for _, r in pairs(res or {}) do
+          local loc = r.result and (r.result[1] or r.result)
+          if loc then return loc.uri or loc.targetUri end
+        end""", line, col)
+
+
+def test_sftp_buffer_as_netrw_reads_it(editor, remote, project):
+    """netrw's sftp://HOST//abs/path, read through the real sshd with sftp:
+    the server runs there, and its answers come back in the buffer's scheme."""
+    sftp = "sftp -q -F %s" % (remote.sshd.home / ".ssh" / "config")
+    n = editor(prelude="vim.g.netrw_sftp_cmd = %r\n" % sftp)
+    n.nvim.command("edit sftp://rlsp-test/%s" % (project / "b.py"))
+    assert n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized and c.name",
+                  "the client for the sftp buffer") == "pylsp@rlsp-test"
+    lines = n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)")
+    assert lines == (project / "b.py").read_text().splitlines()  # netrw read it with sftp
+    assert "Say hello to NAME" in n.hover(2, 1)
+    assert definition_uri(n, 2, 1) == "sftp://rlsp-test/%s" % (project / "a.py")
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert [d["uri"] for d in inst["documents"]] == [(project / "b.py").as_uri()]
+
+
+def oil_buffer(n, name, path):
+    """A buffer as oil.nvim's ssh adapter makes one: named oil-ssh://HOST//abs/path once oil has
+    resolved the path on the host, the file's text put in, an acwrite buffer, then its filetype."""
+    n.lua("""
+        local name, lines = ...
+        vim.cmd.enew()
+        vim.api.nvim_buf_set_name(0, name)
+        vim.bo.buftype = 'acwrite'
+        vim.api.nvim_buf_set_lines(0, 0, -1, true, lines)
+        vim.bo.modified = false
+        vim.bo.filetype = vim.filetype.match({ buf = 0, filename = vim.fs.basename(name) })""",
+          name, path.read_text().splitlines())
+
+
+def test_oil_ssh_buffer_as_oil_names_it(editor, remote, project):
+    n = editor()
+    oil_buffer(n, "oil-ssh://rlsp-test/%s" % (project / "b.py"), project / "b.py")
+    assert n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized and c.name",
+                  "the client for the oil-ssh buffer") == "pylsp@rlsp-test"
+    assert "Say hello to NAME" in n.hover(2, 1)
+    assert definition_uri(n, 2, 1) == "oil-ssh://rlsp-test/%s" % (project / "a.py")
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert [d["uri"] for d in inst["documents"]] == [(project / "b.py").as_uri()]
+
+
+def test_a_path_relative_to_the_home_directory_is_told_and_starts_nothing(editor, remote, project):
+    n = editor()
+    oil_buffer(n, "oil-ssh://rlsp-test/proj/b.py", project / "b.py")
+    assert wait_message(n, "relative to your home directory", "the warning") == (
+        "remote-lsp: oil-ssh://rlsp-test/proj/b.py is relative to your home directory on rlsp-test; "
+        "a language server needs the absolute path: oil-ssh://rlsp-test//.../proj/b.py")
+    assert n.lua("return #vim.lsp.get_clients()") == 0
+    assert not (remote.sshd.remote_state / "agent.sock").exists()
+
+
+def test_buffer_names_parse_and_make(editor):
+    n = editor()
+    got = n.lua("""
+        local uri = require('remote-lsp.uri')
+        local out = {}
+        for _, name in ipairs({ 'scp://h//a/b.py', 'rsync://me@h:22//a/b.py', 'sftp://h//a b/ä.py',
+                                'oil-ssh://me@h:2222//a/b.py', 'scp://h/rel/b.py', 'ftp://h//a/b.py',
+                                '/local/b.py', 'oil:///local/b.py' }) do
+          local p, h, path = uri.parse(name)
+          out[#out + 1] = p and { p, h, path, uri.make(p, h, path) == name } or vim.NIL
+        end
+        return out""")
+    assert got == [["scp", "h", "/a/b.py", True], ["rsync", "me@h:22", "/a/b.py", True],
+                   ["sftp", "h", "/a b/ä.py", True], ["oil-ssh", "me@h:2222", "/a/b.py", True],
+                   None, None, None, None]
 
 
 PYLSP = os.path.join(os.path.dirname(sys.executable), "pylsp")
@@ -108,17 +189,24 @@ def test_attach_refused_unless_enabled(editor, remote, project, tmux):
 
 
 @pytest.mark.parametrize("strategy", ["newest", "oldest"])
-def test_strategy_picks_between_two_candidates(editor, remote, project, tmux, strategy, request):
+def test_strategy_picks_between_two_candidates(editor, remote, project, tmux, strategy, request, tmp_path):
     from tests.conftest import Tmux
 
+    # pylsp under a name of this test's own (a language server by its name), so that no other
+    # pylsp running on this machine is a candidate.
+    name = "lsp-strategy-%d" % os.getpid()
+    server = tmp_path / name
+    server.symlink_to(PYLSP)
     second = Tmux(tmux.name + "-2")
     request.addfinalizer(second.stop)
-    older = tmux.start([PYLSP], str(project))
-    newer = second.start([PYLSP], str(project))
-    n = editor(ATTACH_SETUP % (sys.executable, strategy))
-    n.nvim.command("RemoteLspAttach pylsp rlsp-test")
+    older = tmux.start([str(server)], str(project))
+    newer = second.start([str(server)], str(project))
+    n = editor("{ python = %r, enable_pid_attachment = true, attachment_strategy = %r, "
+               "servers = { [%r] = { cmd = { %r }, filetypes = { 'python' } } } }"
+               % (sys.executable, strategy, name, str(server)))
+    n.nvim.command("RemoteLspAttach %s rlsp-test" % name)
     want = newer if strategy == "newest" else older
-    wait_message(n, "attached to pylsp (pid %d)" % want, "the %s candidate" % strategy)
+    wait_message(n, "attached to %s (pid %d)" % (name, want), "the %s candidate" % strategy)
     other = older if want == newer else newer
     assert os.readlink("/proc/%d/fd/0" % other).startswith("/dev/pts/")  # the other one untouched
 
@@ -244,7 +332,7 @@ def test_help_tags_build_cleanly(tmp_path):
     assert out.returncode == 0 and "E154" not in out.stderr, out.stderr
     tags = (tmp_path / "doc" / "tags").read_text()
     for tag in ("remote-lsp-setup", ":RemoteLspAttach", ":RemoteLspDetach", "remote-lsp-health",
-                ":RemoteLspLog", ":RemoteLspRestart", "remote-lsp-first-contact"):
+                ":RemoteLspLog", ":RemoteLspRestart", "remote-lsp-first-contact", "remote-lsp-share_local"):
         assert tag + "\t" in tags
 
 

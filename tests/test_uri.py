@@ -1,4 +1,4 @@
-"""URI translation between scp://HOST//path and file:///path."""
+"""URI translation between PROTOCOL://HOST//path and file:///path."""
 
 import json
 from urllib.parse import quote
@@ -6,6 +6,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from remote_lsp.cli import PROTOCOLS
 from remote_lsp.editor.hosts import parse_host
 from remote_lsp.editor.uri import UriMapper
 from remote_lsp.wire.errors import UsageError
@@ -21,6 +22,39 @@ def test_round_trip_keeps_spaces_percent_and_non_ascii():
         assert M.to_editor(server) == editor
     assert M.to_server("scp://dev-box//srv/a%20b.py") == "file:///srv/a%20b.py"
     assert M.to_server("scp://other//srv/a.py") == "scp://other//srv/a.py"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_every_protocol_names_absolute_paths_after_two_slashes(protocol):
+    # netrw's scp://, rsync://, sftp:// and oil.nvim's oil-ssh://: the host as written (user and
+    # port too), one slash, then the path as `host:PATH` takes it, so an absolute one starts with /.
+    m = UriMapper(protocol, "me@dev-box:2222")
+    editor = "%s://me@dev-box:2222//srv/my proj/ä.py" % protocol
+    assert m.to_server(editor) == "file:///srv/my%20proj/%C3%A4.py"
+    assert m.to_editor("file:///srv/my%20proj/%C3%A4.py") == editor
+    assert m.path_of("%s://me@dev-box:2222//srv/proj" % protocol) == "/srv/proj"
+    # A path relative to the login's home there, another host's, another scheme's: not ours.
+    for other in ("%s://me@dev-box:2222/src/a.py" % protocol, "%s://dev-box//srv/a.py" % protocol,
+                  "ftp://me@dev-box:2222//srv/a.py"):
+        assert m.to_server(other) == other
+        assert m.message_to_server({"uri": other}) == {"uri": other}
+    hover = {"contents": {"kind": "markdown", "value": "[a](file:///srv/a.py#L3), file:///srv/b.py"}}
+    assert m.message_to_editor(hover)["contents"]["value"] == (
+        "[a](%s://me@dev-box:2222//srv/a.py#L3), %s://me@dev-box:2222//srv/b.py" % (protocol, protocol))
+    text = "see %s://me@dev-box:2222//srv/c.py" % protocol
+    assert m.message_to_server({"message": text}) == {"message": "see file:///srv/c.py"}
+
+
+def test_the_editors_own_names():
+    """Exactly as netrw names an sftp buffer and oil.nvim an ssh one (after it
+    resolved the path on the host, as it does before naming any buffer)."""
+    assert UriMapper("sftp", "dev-box").to_server("sftp://dev-box//home/me/proj/a.py") == (
+        "file:///home/me/proj/a.py")
+    oil = UriMapper("oil-ssh", "me@dev-box")
+    assert oil.to_server("oil-ssh://me@dev-box//home/me/proj/a.py") == "file:///home/me/proj/a.py"
+    assert oil.to_editor("file:///home/me/proj/b.py") == "oil-ssh://me@dev-box//home/me/proj/b.py"
+    with pytest.raises(ValueError, match="unknown protocol 'ftp'"):
+        UriMapper("ftp", "dev-box")
 
 
 def test_messages_translate_everywhere_but_document_text():

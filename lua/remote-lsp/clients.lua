@@ -10,8 +10,8 @@ local M = {}
 local AGENT_GONE = 7
 -- connect's exit code when the session failed (the server exited, most often).
 local FAILED = 1
--- Keys whose client ended that way, and when each was last restarted.
-local gone, restarted = {}, {}
+-- When each key was last restarted because its agent went away.
+local restarted = {}
 -- Servers that exited at start, by server .. '\n' .. host: what the host said
 -- (its `$/remote-lsp/server` notification). Not started again for other buffers
 -- until :RemoteLspRestart, or the next Neovim.
@@ -26,7 +26,7 @@ local state_of = {}
 ---@field server string the server's name (a key of config.server())
 ---@field host string as ssh knows it: [user@]host[:port]
 ---@field root string the project root, an absolute path on the host
----@field proto? 'scp'|'rsync' how the buffers are named (default 'scp')
+---@field proto? 'scp'|'rsync'|'sftp'|'oil-ssh' how the buffers are named (default 'scp')
 ---@field def? remote_lsp.ServerDef how to start the server; needed unless pid is given
 ---@field pid? integer share this running server (attached by PID) instead of starting def.cmd
 
@@ -34,8 +34,8 @@ local state_of = {}
 ---@class remote_lsp.RemoteClient
 ---@field client vim.lsp.Client
 ---@field server string
----@field host string
----@field root string
+---@field host? string nil for a server on this machine (share_local)
+---@field root? string nil when a local server's root is connect's working directory
 ---@field pid? integer the server's, when it was attached to by PID
 
 --- The key of a client: one per server, host and root.
@@ -47,7 +47,14 @@ function M.key(server, hostname, rootdir)
   return table.concat({ server, hostname, rootdir }, '\n')
 end
 
---- Our clients, each with its server, host and root.
+--- How the user knows a client: its server, and where it runs.
+---@param c {server: string, host?: string}
+---@return string
+function M.label(c)
+  return c.host and ('%s on %s'):format(c.server, c.host) or c.server
+end
+
+--- Our clients (remote ones, and local ones shared by share_local), each with its server, host and root.
 ---@return remote_lsp.RemoteClient[]
 function M.list()
   local out = {}
@@ -65,29 +72,85 @@ local function absolute(path)
   return type(path) == 'string' and path:sub(1, 1) == '/'
 end
 
---- The client's command, run so that an agent going away ends in a restart
---- (one notification, ours) rather than in Neovim's exit warning, and a
---- server that ended is told once: by the host's own message, not again by
---- Neovim's warnings of a failed initialize and of a client that quit.
-local function command(argv, key, state)
-  return function(dispatchers)
+--- remote-lsp's own messages go through vim.notify, like the plugin's others
+--- (Neovim would echo an Info one); its word on an agent that went away is
+--- dropped: ours follows once the client is back; a server stopping for
+--- :RemoteLspRestart needs no word at all. `$/remote-lsp/server` (how the
+--- server ended, just before the message that says it) is noted in state.
+local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
+local function ours(method, params, state, on_server)
+  if method == '$/remote-lsp/server' then
+    if type(params) == 'table' then
+      state.ended = params
+      if on_server then
+        on_server(params)
+      end
+    end
+    return true
+  end
+  if method ~= 'window/showMessage' or type(params) ~= 'table' or type(params.message) ~= 'string' then
+    return false
+  end
+  if vim.startswith(params.message, 'remote-lsp: the agent ') then
+    return true
+  end
+  if state.restart and params.message:find(' is stopping: ', 1, true) then
+    return true
+  end
+  if vim.startswith(params.message, 'remote-lsp: ') then
+    vim.notify(params.message, LEVELS[params.type] or vim.log.levels.INFO)
+    return true
+  end
+  return false
+end
+
+--- A client's `cmd` that runs argv (a `remote-lsp connect`) so that an agent going away ends in a
+--- restart, with one notification of ours, rather than in Neovim's exit warning; and a server
+--- that ended is told once: by the host's own message, not again by Neovim's warnings of a failed
+--- initialize and of a client that quit. Remote clients and local shared ones (share_local) both
+--- run so.
+---@param argv string[]
+---@param restart fun(buffers: integer[], config: vim.lsp.ClientConfig) starts the client again once
+---  the old one is gone; buffers are those it served
+---@param extra? vim.lsp.rpc.ExtraSpawnParams
+---@param state? table what the host said of the end (`ended`), a restart asked for (`restart`)
+---@param on_server? fun(params: table) the host's `$/remote-lsp/server`
+---@return fun(dispatchers: vim.lsp.rpc.Dispatchers, config: vim.lsp.ClientConfig): vim.lsp.rpc.PublicClient
+function M.command(argv, restart, extra, state, on_server)
+  state = state or {}
+  return function(dispatchers, client_config)
     local rpc = vim.lsp.rpc.start(
       argv,
       vim.tbl_extend('force', dispatchers, {
+        notification = function(method, params)
+          if not ours(method, params, state, on_server) then
+            return dispatchers.notification(method, params)
+          end
+        end,
         on_exit = function(code, signal)
           -- Once the messages read before the exit are handled (they are
           -- scheduled): then what the host said of the end is known.
           vim.schedule(function()
-            if code == AGENT_GONE then
-              gone[key] = true
-              code = 0
-            elseif code == FAILED and state.ended then
-              code = 0
+            if code == FAILED and state.ended then
+              return dispatchers.on_exit(0, signal)
             end
-            dispatchers.on_exit(code, signal)
+            if code ~= AGENT_GONE then
+              return dispatchers.on_exit(code, signal)
+            end
+            local buffers = {}
+            for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
+              if client.config == client_config then
+                buffers = vim.tbl_keys(client.attached_buffers)
+              end
+            end
+            dispatchers.on_exit(0, signal)
+            vim.schedule(function() -- after Neovim's own clean-up of the client
+              restart(buffers, client_config)
+            end)
           end)
         end,
-      })
+      }),
+      extra
     )
     local request = rpc.request
     rpc.request = function(method, params, callback, notify_reply_callback)
@@ -103,43 +166,6 @@ local function command(argv, key, state)
       return request(method, params, callback, notify_reply_callback)
     end
     return rpc
-  end
-end
-
---- remote-lsp's own messages go through vim.notify, like the plugin's others
---- (Neovim would echo an Info one); its word on an agent that went away is
---- replaced by ours, given once the client is back; a server stopping for
---- :RemoteLspRestart needs no word at all.
-local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
-local function show_message(state)
-  return function(err, result, ctx)
-    if type(result) == 'table' and type(result.message) == 'string' then
-      if vim.startswith(result.message, 'remote-lsp: the agent ') then
-        return
-      end
-      if state.restart and result.message:find(' is stopping: ', 1, true) then
-        return
-      end
-      if vim.startswith(result.message, 'remote-lsp: ') then
-        vim.notify(result.message, LEVELS[result.type] or vim.log.levels.INFO)
-        return
-      end
-    end
-    return vim.lsp.handlers['window/showMessage'](err, result, ctx)
-  end
-end
-
---- `$/remote-lsp/server`: the host says how the server ended, just before its
---- message (window/showMessage) says it to the user.
-local function server_ended(spec, state)
-  return function(_, params)
-    if type(params) ~= 'table' then
-      return
-    end
-    state.ended = params
-    if params.atStart == true then
-      failed[spec.server .. '\n' .. spec.host] = params
-    end
   end
 end
 
@@ -162,6 +188,35 @@ function M.forget_failure(server, hostname)
   failed[server .. '\n' .. hostname] = nil
 end
 
+--- A client's agent went away while its server ran on: start it again (the
+--- server is found, warm) and re-attach the buffers it served. Once per 30 s
+--- per key, so an agent that keeps dying is not restarted in a loop.
+---@param key string the client's key
+---@param label string what the user knows it by (M.label)
+---@param start fun(): integer|nil starts the client unattached; its id
+---@param buffers integer[]
+function M.reconnect(key, label, start, buffers)
+  local notify = require('remote-lsp').notify
+  local now = vim.uv.now()
+  if restarted[key] and now - restarted[key] < 30000 then
+    return notify(
+      ('%s: the agent went away again; not reconnecting (see :RemoteLspStatus)'):format(label),
+      vim.log.levels.ERROR
+    )
+  end
+  restarted[key] = now
+  local id = start()
+  if not id then
+    return notify(('%s: could not reconnect'):format(label), vim.log.levels.ERROR)
+  end
+  for _, buf in ipairs(buffers) do
+    if vim.api.nvim_buf_is_loaded(buf) then
+      vim.lsp.buf_attach_client(buf, id)
+    end
+  end
+  notify(('%s: the agent was restarted and the server ran on; reconnected %d buffer(s)'):format(label, #buffers))
+end
+
 local function positive_integer(n)
   return type(n) == 'number' and n > 0 and n == math.floor(n)
 end
@@ -177,8 +232,8 @@ function M.start(buf, spec)
   vim.validate('spec.host', spec.host, 'string')
   vim.validate('spec.root', spec.root, absolute, 'an absolute path')
   vim.validate('spec.proto', spec.proto, function(p)
-    return p == 'scp' or p == 'rsync'
-  end, true, "'scp' or 'rsync'")
+    return vim.tbl_contains(uri.protocols, p)
+  end, true, "'" .. table.concat(uri.protocols, "', '") .. "'")
   vim.validate('spec.pid', spec.pid, positive_integer, true, 'a PID')
   vim.validate('spec.def', spec.def, 'table', spec.pid ~= nil)
   if not spec.pid then
@@ -212,21 +267,26 @@ function M.start(buf, spec)
   local state = {}
   local lsp_config = {
     name = spec.server .. '@' .. spec.host,
-    cmd = command(cmd, key, state),
+    cmd = M.command(
+      cmd,
+      function(buffers)
+        M.reconnect(key, M.label(spec), function()
+          return M.start(nil, spec)
+        end, buffers)
+      end,
+      nil,
+      state,
+      function(params)
+        if params.atStart == true then
+          failed[spec.server .. '\n' .. spec.host] = params
+        end
+      end
+    ),
     handlers = {
-      ['window/showMessage'] = show_message(state),
       ['$/remote-lsp/link'] = require('remote-lsp.link').handler,
-      ['$/remote-lsp/server'] = server_ended(spec, state),
     },
-    on_exit = function(_, _, client_id)
-      if gone[key] then
-        gone[key] = nil
-        local client = vim.lsp.get_client_by_id(client_id)
-        local buffers = client and vim.tbl_keys(client.attached_buffers) or {}
-        vim.schedule(function()
-          M.restart(spec, buffers)
-        end)
-      elseif state.restart then
+    on_exit = function()
+      if state.restart then
         local again = state.restart
         state.restart = nil
         vim.schedule(function()
@@ -333,40 +393,6 @@ function M.start_again(spec, buffers, pid)
       spec.host,
       pid and (' (pid %d stopped)'):format(pid) or '',
       n
-    )
-  )
-end
-
---- A client's agent went away while its server ran on: start it again (the
---- server is found, warm) and re-attach the buffers it served. Once per 30 s
---- per key, so a host whose agent keeps dying is not restarted in a loop.
----@param spec remote_lsp.ClientSpec
----@param buffers integer[]
-function M.restart(spec, buffers)
-  local key = M.key(spec.server, spec.host, spec.root)
-  local notify = require('remote-lsp').notify
-  local now = vim.uv.now()
-  if restarted[key] and now - restarted[key] < 30000 then
-    return notify(
-      ('%s on %s: the agent went away again; not reconnecting (see :RemoteLspStatus)'):format(spec.server, spec.host),
-      vim.log.levels.ERROR
-    )
-  end
-  restarted[key] = now
-  local id = M.start(nil, spec)
-  if not id then
-    return notify(('%s on %s: could not reconnect'):format(spec.server, spec.host), vim.log.levels.ERROR)
-  end
-  for _, buf in ipairs(buffers) do
-    if vim.api.nvim_buf_is_loaded(buf) then
-      vim.lsp.buf_attach_client(buf, id)
-    end
-  end
-  notify(
-    ('%s on %s: the agent was restarted and the server ran on; reconnected %d buffer(s)'):format(
-      spec.server,
-      spec.host,
-      #buffers
     )
   )
 end

@@ -288,7 +288,7 @@ function M.detach(a)
   end
   local function go(c)
     c.client:stop()
-    notify(('detached from %s on %s; the server keeps running'):format(c.server, c.host))
+    notify(('detached from %s; the server keeps running'):format(clients.label(c)))
   end
   if #pick == 1 then
     return go(pick[1])
@@ -296,7 +296,7 @@ function M.detach(a)
   vim.ui.select(pick, {
     prompt = 'Detach which client?',
     format_item = function(c)
-      return ('%d %s (%s)'):format(c.client.id, c.client.name, c.root)
+      return ('%d %s (%s)'):format(c.client.id, c.client.name, c.root or 'no root')
     end,
   }, function(c)
     if c then
@@ -310,7 +310,7 @@ end
 ---@return remote_lsp.RemoteClient|nil
 local function client_of(buf)
   for _, c in ipairs(clients.list()) do
-    if c.client.attached_buffers[buf] then
+    if c.host and c.client.attached_buffers[buf] then
       return c
     end
   end
@@ -409,29 +409,41 @@ function M.restart()
   end
 end
 
---- :RemoteLspStatus: local clients, and each host's agent.
+--- :RemoteLspStatus: this Neovim's clients, and the agent of each host they use (this machine's
+--- for servers shared by share_local).
 function M.status()
   local mine = clients.list()
   local lines = { 'Local clients:' }
   local hosts = {}
   for _, c in ipairs(mine) do
-    lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s  link: %s'):format(
-      c.client.id,
-      c.client.name,
-      c.root,
-      vim.tbl_count(c.client.attached_buffers),
-      c.pid and ('  pid ' .. c.pid) or '',
-      require('remote-lsp.link').describe(c.client.id)
-    )
-    hosts[c.host] = true
+    local buffers = vim.tbl_count(c.client.attached_buffers)
+    if c.host then
+      lines[#lines + 1] = ('  %d %s  root %s  buffers %d%s  link: %s'):format(
+        c.client.id,
+        c.client.name,
+        c.root,
+        buffers,
+        c.pid and ('  pid ' .. c.pid) or '',
+        require('remote-lsp.link').describe(c.client.id)
+      )
+    else
+      lines[#lines + 1] = ('  %d %s  root %s  buffers %d  shared on this machine'):format(
+        c.client.id,
+        c.client.name,
+        c.root or '(its working directory)',
+        buffers
+      )
+    end
+    hosts[c.host or ''] = true
   end
   if #mine == 0 then
     lines[#lines + 1] = '  none'
   end
   local buf = scratch('remote-lsp://status', lines)
   for hostname in pairs(hosts) do
-    host.run(hostname, { 'status', '--json' }, function(err, st)
-      local add = { '', 'Agent on ' .. hostname .. ':' }
+    local where = hostname ~= '' and hostname or nil
+    host.run(where, { 'status', '--json' }, function(err, st)
+      local add = { '', where and ('Agent on ' .. where .. ':') or 'Agent on this machine:' }
       if err then
         add[#add + 1] = '  ' .. err
       elseif st.agent == vim.NIL or not st.agent then

@@ -19,6 +19,8 @@ local M = {}
 ---@field shared? boolean keep servers for other clients after this one leaves (default true)
 ---@field idle_timeout? number seconds a shared server outlives its last client (default 600)
 ---@field servers? table<string, remote_lsp.ServerDef> name -> definition; when given, only these start
+---@field share_local? boolean|string[] local servers (vim.lsp.config names) to run through `remote-lsp connect`,
+---  or true for every one enabled with vim.lsp.enable (default false)
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) for every remote client
 ---@field capabilities? lsp.ClientCapabilities for every remote client
 
@@ -32,6 +34,7 @@ M.defaults = {
   shared = true, -- keep servers for other clients after this one leaves
   idle_timeout = 600, -- seconds a shared server outlives its last client
   servers = {}, -- name -> definition override (cmd, filetypes, root_markers, settings, ...)
+  share_local = false, -- { 'pyright', ... } or true: local servers shared through remote-lsp connect
   on_attach = nil,
   capabilities = nil,
 }
@@ -86,6 +89,17 @@ local function list_of_strings(v)
   end, v) == 0
 end
 
+--- share_local: true, false, or names as vim.lsp.config takes them (no wildcard).
+local function share_local(v)
+  if type(v) == 'boolean' then
+    return true
+  end
+  return list_of_strings(v)
+    and #vim.tbl_filter(function(name)
+      return name == '' or name:find('*', 1, true) ~= nil
+    end, v) == 0
+end
+
 --- Check one server definition of `servers`.
 ---@param name string
 ---@param def any
@@ -130,6 +144,7 @@ function M.setup(opts)
   for name, def in pairs(o.servers) do
     check_server(name, def)
   end
+  vim.validate('share_local', o.share_local, share_local, 'true, false or a list of server names')
   vim.validate('on_attach', o.on_attach, 'callable', true)
   vim.validate('capabilities', o.capabilities, 'table', true)
   M.options = o

@@ -1,6 +1,7 @@
 -- Running remote-lsp subcommands on a host, asynchronously: the UI never waits.
 -- Through the pynvim remote plugin when the python3 provider has it (one pooled
--- SSH connection per host), else as a job of proxy/proxy.py (vim.system).
+-- SSH connection per host), else as a job of proxy/proxy.py (vim.system). On
+-- this machine (no host: share_local's servers) always as a job.
 local M = {}
 
 local root = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h:h:h')
@@ -26,6 +27,15 @@ function M.argv(host, args)
   return argv
 end
 
+--- argv for `remote-lsp ARGS...` on this machine.
+---@param args string[] the subcommand and its arguments
+---@return string[]
+function M.local_argv(args)
+  local argv = { options().python, M.proxy() }
+  vim.list_extend(argv, args)
+  return argv
+end
+
 local function error_of(res, decoded)
   if res.code == 124 then
     return 'timed out'
@@ -45,8 +55,8 @@ local counter = 0
 -- False once the remote plugin could not be called: jobs from then on.
 local rplugin = true
 
---- Run a subcommand on host; cb(err, result) on the main loop. JSON output is decoded.
----@param host string
+--- Run a subcommand on host (nil: on this machine); cb(err, result) on the main loop. JSON output is decoded.
+---@param host string|nil
 ---@param args string[] the subcommand and its arguments
 ---@param cb fun(err: string|nil, result: any) err is nil on success
 ---@param timeout? integer ms
@@ -58,7 +68,7 @@ function M.run(host, args, cb, timeout)
       vim.notify('remote-lsp: internal error: ' .. tostring(e), vim.log.levels.ERROR)
     end
   end
-  if rplugin and vim.g.remote_lsp_use_rplugin ~= false then
+  if host and rplugin and vim.g.remote_lsp_use_rplugin ~= false then
     -- Remote plugins load on first call (FuncUndefined): just try it, once.
     counter = counter + 1
     local id = counter
@@ -70,7 +80,8 @@ function M.run(host, args, cb, timeout)
     waiting[id] = nil
   end
 
-  local ok, job = pcall(vim.system, M.argv(host, args), { text = true, timeout = timeout }, function(res)
+  local argv = host and M.argv(host, args) or M.local_argv(args)
+  local ok, job = pcall(vim.system, argv, { text = true, timeout = timeout }, function(res)
     vim.schedule(function()
       local okj, decoded = pcall(vim.json.decode, res.stdout or '')
       if res.code ~= 0 then

@@ -29,9 +29,21 @@ function M.on_remote_buffer(buf)
   if not config.configured or not vim.api.nvim_buf_is_valid(buf) then
     return
   end
-  local proto, hostname, path = uri.parse(vim.api.nvim_buf_get_name(buf))
+  local name = vim.api.nvim_buf_get_name(buf)
+  local proto, hostname, path = uri.parse(name)
   local candidates = config.servers_for(vim.bo[buf].filetype)
-  if not proto or #candidates == 0 then
+  if #candidates == 0 then
+    return
+  end
+  if not proto then
+    -- scp://host/src/a.py: relative to a home directory only the host knows, so the server's
+    -- file:// names could not be turned back into this buffer's.
+    local p, h, rel = name:match('^([^:]+)://([^/]+)/(.*)$')
+    if p and not vim.b[buf].remote_lsp_told then
+      vim.b[buf].remote_lsp_told = true
+      local msg = '%s is relative to your home directory on %s; a language server needs the absolute path: %s'
+      notify(msg:format(name, h, ('%s://%s//.../%s'):format(p, h, rel)), vim.log.levels.WARN)
+    end
     return
   end
   -- A client already covering this file takes it in, with no round trip.

@@ -16,7 +16,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 from remote_lsp import __version__
 from remote_lsp.wire.errors import FAILED, RemoteLspError, UsageError, describe_os_error
 
-PROTOCOLS = ("scp", "rsync")
+# The editor's URI schemes for remote files: netrw's, and oil.nvim's (editor/uri.py).
+PROTOCOLS = ("scp", "rsync", "sftp", "oil-ssh")
 
 
 def _idle_timeout(text: str) -> Any:

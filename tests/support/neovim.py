@@ -17,6 +17,7 @@ vim.o.swapfile = false
 _G.messages = {}
 vim.notify = function(msg, level) table.insert(_G.messages, { msg = msg, level = level or 2 }) end
 require('remote-ssh').setup(%(setup)s)
+%(postlude)s
 """
 
 
@@ -25,11 +26,17 @@ def nvim_path() -> Optional[str]:
 
 
 class Neovim:
-    def __init__(self, tmp: Path, env: Dict[str, str], setup: str, scp: str, prelude: str = "") -> None:
+    def __init__(self, tmp: Path, env: Dict[str, str], setup: str, scp: str, prelude: str = "",
+                 postlude: str = "", plugin: bool = True) -> None:
+        """`plugin=False`: a Neovim without remote-lsp, whose init is the prelude alone."""
         import pynvim
 
         init = tmp / ("init-%d.lua" % time.monotonic_ns())
-        init.write_text(prelude + INIT % {"repo": str(REPO), "scp": scp, "setup": setup})
+        if plugin:
+            init.write_text(prelude + INIT % {"repo": str(REPO), "scp": scp, "setup": setup,
+                                              "postlude": postlude})
+        else:
+            init.write_text("vim.o.swapfile = false\n" + prelude)
         # pynvim takes no environment: env(1) sets it, whole.
         argv = ["env", "-i"] + ["%s=%s" % kv for kv in env.items()] + [
             nvim_path(), "--embed", "--headless", "-n", "-i", "NONE", "-u", str(init)]

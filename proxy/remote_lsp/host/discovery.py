@@ -9,7 +9,7 @@ process's stdin and stdout are) says "unknown" without it.
 import os
 import pwd
 import re
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from remote_lsp.host import procs
 
@@ -25,16 +25,16 @@ def find(pattern: Optional[str] = None, our_fifos: str = "") -> List[Row]:
     """Language servers, or with a pattern, processes whose command line matches it."""
     rx = re.compile(pattern) if pattern else None
     rows = []
-    for p, row in _scan(our_fifos):
+    servers = []
+    for p, row, kind in _scan(our_fifos):
         if not p.argv or p.state == "Z" or _is_remote_lsp(p.argv):
             continue
         if rx is not None:
-            if not rx.search(" ".join(p.argv)):
-                continue
-        elif procs.server_kind(p) is None:
-            continue
-        rows.append(row)
-    return rows
+            if rx.search(" ".join(p.argv)):
+                rows.append(row)
+        elif kind is not None:
+            servers.append((p, row))
+    return rows if rx is not None else [row for p, row in servers if not _wrapper(p, row, servers)]
 
 
 def describe(pid: int, our_fifos: str = "") -> Optional[Row]:
@@ -43,7 +43,17 @@ def describe(pid: int, our_fifos: str = "") -> Optional[Row]:
     return found[1] if found is not None else None
 
 
+def _wrapper(p: procs.Proc, row: Row, servers: List[Any]) -> bool:
+    """p only waits for a child that is the same server on the same stdin (as
+    npm's Node script `biome` runs the binary): the child is the one listed."""
+    stdin = procs.fd_target(p.pid, 0)
+    return bool(stdin) and any(
+        c.ppid == p.pid and c_row["name"] == row["name"] and procs.fd_target(c.pid, 0) == stdin
+        for c, c_row in servers)
+
+
 def _scan(our_fifos: str, only: Optional[int] = None) -> Iterator[Any]:
+    """(process, its row, the server it is or None) for every process, or the one pid."""
     me = os.getpid()
     if psutil is not None:
         yield from _scan_psutil(our_fifos, me, only)
@@ -53,12 +63,13 @@ def _scan(our_fifos: str, only: Optional[int] = None) -> Iterator[Any]:
             continue
         p = procs.read_proc(pid)
         if p is not None:
-            yield p, _row(p, procs.boot_time() + p.start_ticks / procs.CLK_TCK, procs.rss_kb(pid),
-                          procs.cwd(pid), our_fifos)
+            yield _row(p, procs.boot_time() + p.start_ticks / procs.CLK_TCK, procs.rss_kb(pid),
+                       procs.cwd(pid), our_fifos)
 
 
 def _scan_psutil(our_fifos: str, me: int, only: Optional[int]) -> Iterator[Any]:
-    wanted = ["pid", "cmdline", "name", "uids", "gids", "create_time", "status", "memory_info", "cwd"]
+    wanted = ["pid", "ppid", "cmdline", "name", "uids", "gids", "create_time", "status", "memory_info",
+              "cwd"]
     found = [psutil.Process(only)] if only is not None and psutil.pid_exists(only) else []
     for proc in found if only is not None else psutil.process_iter(wanted):
         if proc.pid == me:
@@ -71,25 +82,27 @@ def _scan_psutil(our_fifos: str, me: int, only: Optional[int]) -> Iterator[Any]:
         gids = info.get("gids") or (-1, -1, -1)
         state = "Z" if info.get("status") == psutil.STATUS_ZOMBIE else "S"
         p = procs.Proc(proc.pid, list(info.get("cmdline") or []), info.get("name") or "",
-                       procs.Ids(*uids[:3]), procs.Ids(*gids[:3]), 0, state)
+                       procs.Ids(*uids[:3]), procs.Ids(*gids[:3]), 0, state, info.get("ppid") or 0)
         mem = info.get("memory_info")
-        yield p, _row(p, info.get("create_time") or 0.0, mem.rss // 1024 if mem else 0,
-                      info.get("cwd") or "", our_fifos)
+        yield _row(p, info.get("create_time") or 0.0, mem.rss // 1024 if mem else 0, info.get("cwd") or "",
+                   our_fifos)
 
 
-def _row(p: procs.Proc, started: float, rss_kb: int, cwd: str, our_fifos: str) -> Row:
-    """The listing entry of the CLI contract (managed/clients are filled in by the caller)."""
+def _row(p: procs.Proc, started: float, rss_kb: int, cwd: str, our_fifos: str) -> Tuple[procs.Proc, Row, Any]:
+    """The process, its listing entry of the CLI contract (managed/clients are
+    filled in by the caller), and the server it is (or None)."""
     try:
         user = pwd.getpwuid(p.uids.real).pw_name
     except KeyError:
         user = str(p.uids.real)
     kinds = [procs.fd_kind(procs.fd_target(p.pid, fd), our_fifos) if os.path.isdir("/proc") else "unknown"
              for fd in (0, 1)]
-    return {
-        "pid": p.pid, "name": procs.server_kind(p) or p.comm, "argv": p.argv, "root": cwd, "user": user,
+    kind = procs.server_kind(p, cwd)
+    return p, {
+        "pid": p.pid, "name": kind or p.comm, "argv": p.argv, "root": cwd, "user": user,
         "uid": p.uids.real, "started": started, "rss_kb": rss_kb, "stdin": kinds[0], "stdout": kinds[1],
         "managed": False, "clients": 0,
-    }
+    }, kind
 
 
 def _is_remote_lsp(argv: List[str]) -> bool:

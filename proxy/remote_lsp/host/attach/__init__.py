@@ -31,6 +31,11 @@ def validate(pid: int, name: Optional[str]) -> Tuple[procs.Proc, str]:
     if kind is None:
         raise Refused("process %d (%s) does not look like a language server; if it is one, say "
                       "which with --name NAME" % (pid, " ".join(p.argv)[:120] or p.comm))
+    child = procs.wrapped_server(p, procs.server_kind(p) or kind)
+    if child is not None:
+        # Swapping the wrapper's stdio would leave the server on the old one.
+        raise Refused("process %d only runs %s as its child %d, which reads the same stdin: attach to %d"
+                      % (pid, kind, child.pid, child.pid))
     return p, kind
 
 
