@@ -94,7 +94,6 @@ class Bridge:
         # Read the editor at once; its frames wait in the outbox until the link is up.
         self._editor = Channel(os.dup(0), os.dup(1), self._editor_data, lambda exc: self._editor_gone())
         welcome = await self._connect(first=True)
-        self.progress.starting()
         self._linked(welcome, UP)
         while True:
             assert self._dead is not None
@@ -462,6 +461,8 @@ class Bridge:
     def _control(self, conn: _Connection, ctl: Dict[str, Any]) -> None:
         kind = ctl.get("$link")
         if kind == "welcome":
+            # Said before any answer that came with it (the editor's initialize went out with the hello).
+            self.progress.starting()
             _set(conn.welcome, ctl)
         elif kind == "ack":
             self.link.confirmed(ctl.get("received"))
