@@ -54,15 +54,9 @@ def test_scp_buffer_starts_a_remote_client_and_a_second_neovim_shares_it(editor,
 
 
 def definition_uri(n, line, col):
-    return n.lua("""
-        local line, col = ...
-        local res = vim.lsp.buf_request_sync(0, 'textDocument/definition', {
-          textDocument = { uri = vim.uri_from_bufnr(0) },
-          position = { line = line, character = col } }, 20000)
-        for _, r in pairs(res or {}) do
-          local loc = r.result and (r.result[1] or r.result)
-          if loc then return loc.uri or loc.targetUri end
-        end""", line, col)
+    result = n.at("textDocument/definition", line, col)
+    loc = result[0] if isinstance(result, list) else result
+    return loc.get("uri") or loc.get("targetUri")
 
 
 def test_sftp_buffer_as_netrw_reads_it(editor, remote, project):

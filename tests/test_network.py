@@ -36,6 +36,15 @@ def append(c, uri, text, version, line):
                                       "end": {"line": line, "character": 0}}, "text": text}]})
 
 
+def opened(remote, argv, project, name, *opts):
+    """A client through `connect` over SSH, initialized, with a.py open: (client, path, text, uri)."""
+    c = remote.client(argv, str(project), name=name, opts=opts)
+    c.initialize(str(project))
+    path = project / "a.py"
+    text = path.read_text()
+    return c, path, text, c.open_uri(remote.uri(path), text)
+
+
 def finish(remote, c):
     """The editor leaves; nothing of the session stays behind on either side."""
     c.proc.stdin.close()
@@ -112,12 +121,7 @@ def _cut_for(remote, seconds):
 
 
 def test_an_outage_longer_than_the_request_bound(remote, project, scripted):
-    argv, _, _ = scripted
-    c = remote.client(argv, str(project), name="patient", opts=("--request-timeout", "2"))
-    c.initialize(str(project))
-    path = project / "a.py"
-    text = path.read_text()
-    uri = c.open_uri(remote.uri(path), text)
+    c, path, text, uri = opened(remote, scripted[0], project, "patient", "--request-timeout", "2")
     slow = c.request_async("test/slow", {"seconds": 30})
     with outage(remote.sshd):
         wait_link(c, "down")
@@ -136,12 +140,7 @@ def test_an_outage_longer_than_the_request_bound(remote, project, scripted):
 
 @pytest.mark.parametrize("what", ["grace expired", "agent restarted"])
 def test_a_session_that_cannot_resume_is_started_anew(remote, project, scripted, what):
-    argv, _, _ = scripted
-    c = remote.client(argv, str(project), name="phoenix", opts=("--grace", "1"))
-    c.initialize(str(project))
-    path = project / "a.py"
-    text = path.read_text()
-    uri = c.open_uri(remote.uri(path), text)
+    c, path, text, uri = opened(remote, scripted[0], project, "phoenix", "--grace", "1")
     before = c.request("test/state")
     with outage(remote.sshd):
         wait_link(c, "down")

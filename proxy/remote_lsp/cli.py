@@ -32,24 +32,21 @@ def _idle_timeout(text: str) -> Any:
     return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a number of lines, got %r" % text) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
+def _positive(convert: Any, what: str, least: str) -> Any:
+    """An argparse type: a number of `what` (int or float), more than 0."""
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected %s, got %r" % (what, text)) from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(least)
+        return value
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
+_count = _positive(int, "a number of lines", "must be 1 or more")
+_seconds = _positive(float, "seconds", "must be more than 0 seconds")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -61,19 +61,23 @@ class Neovim:
     def messages(self) -> list:
         return self.lua("return _G.messages")
 
-    def hover(self, line: int, col: int) -> str:
+    def at(self, method: str, line: int, col: int) -> Any:
+        """The first client's answer to a position request on the current buffer."""
         return self.lua("""
-            local line, col = ...
-            local res = vim.lsp.buf_request_sync(0, 'textDocument/hover', {
+            local method, line, col = ...
+            local res = vim.lsp.buf_request_sync(0, method, {
               textDocument = { uri = vim.uri_from_bufnr(0) },
               position = { line = line, character = col } }, 20000)
             for _, r in pairs(res or {}) do
-              if r.result and r.result.contents then
-                local c = r.result.contents
-                return type(c) == 'table' and (c.value or vim.inspect(c)) or c
-              end
-            end
-            return ''""", line, col)
+              if r.result then return r.result end
+            end""", method, line, col)
+
+    def hover(self, line: int, col: int) -> str:
+        result = self.at("textDocument/hover", line, col)
+        contents = result.get("contents") if isinstance(result, dict) else None
+        if isinstance(contents, dict):
+            return contents.get("value", "")
+        return contents if isinstance(contents, str) else ""
 
     def close(self) -> None:
         try:
