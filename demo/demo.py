@@ -207,7 +207,7 @@ def in_neovim(work: Path, project: Path, sshd, env: dict) -> int:
     env = dict(env, REMOTE_LSP_SSH_CONFIG=cfg)
     init = work / "init.lua"
     init.write_text(INIT % {"repo": str(REPO), "scp": "scp -q -F " + cfg,
-                            "setup": "{ python = %r }" % sys.executable})
+                            "setup": "{ python = %r }" % sys.executable, "postlude": ""})
     uri = "scp://%s/%s" % (ALIAS, project / "hello.py")
     headless = "--headless" in sys.argv or shutil.which("tmux") is None
     step("Neovim on %s%s" % (uri, " (headless)" if headless else " in a terminal (tmux)"))
@@ -314,6 +314,8 @@ def over_ssh(work: Path, project: Path) -> int:
         (inst,) = json.loads(out)["instances"]
         print("   ONE pylsp on the host: pid %d, shared by %d clients over SSH" % (
             inst["pid"], len(inst["clients"])))
+        if cut_and_resume(sshd, clients[0], uri) != 0:
+            return 1
         for client in clients:
             client.close()
         if in_neovim(work, project, sshd, env) != 0:
@@ -329,6 +331,36 @@ def over_ssh(work: Path, project: Path) -> int:
                 client.proc.kill()
         sshd.stop()
         subprocess.run(["pkill", "-f", "ControlPath=%s" % (work / "editor-state")], capture_output=True)
+
+
+def cut_and_resume(sshd, client, uri: str) -> int:
+    """The link cut as a network does (the session's sshd processes killed, the
+    host unreachable for 5 s), a function typed meanwhile; the session resumes
+    and hover sees what was typed."""
+    from tests.support.outage import hold, outage
+
+    step("the link is cut and the host unreachable for 5 s; the editor types meanwhile")
+    added = '\n\ndef typed_offline() -> str:\n    """Written while the link was down."""\n    return ""\n'
+    lines = SOURCE.count("\n")
+    with outage(sshd):
+        client.wait_notification("$/remote-lsp/link", lambda p: p.get("state") == "down", timeout=30)
+        print("   the bridge noticed: link down; connect still running: %s" % (client.proc.poll() is None))
+        client.notify("textDocument/didChange", {
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"range": {"start": {"line": lines, "character": 0},
+                                          "end": {"line": lines, "character": 0}},
+                                "text": added + "\ntyped_offline()\n"}]})
+        hold(5)
+    started = time.monotonic()
+    text = hover_text(client.hover(uri, lines + added.count("\n") + 1, 2)).strip().splitlines()
+    up = [n["params"] for n in client.notifications if n["method"] == "$/remote-lsp/link"][-1]
+    print("   link back (%s after %.1f s); hover on the new function %.0f ms after the host returned: %s"
+          % (up["state"], up.get("after", 0), (time.monotonic() - started) * 1000,
+             " | ".join(t for t in text if t.strip())))
+    if "Written while the link was down" not in " ".join(text):
+        print("demo FAILED: the edit typed during the outage did not reach the server")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
