@@ -45,6 +45,7 @@ demo: install
 	$(PY) demo/demo.py
 
 bench: install
+	sh bench/needs.sh
 	$(PY) bench/bench.py
 
 # 8 clients x 5,000 requests with random kills of clients and of the agent (a short one runs in `make test`).
