@@ -63,7 +63,7 @@ CASES = [
     (["doctor", "--server", "x", ""], 2, "an empty server command"),
     (["doctor", "--server", "x", "'unclosed"], 2, "cannot split"),
     (["doctor", "--timeout", "0"], 2, "must be more than 0 seconds"),
-    (["--host", "h", "connect", "--protocol", "ftp", "--", "pylsp"], 2, "invalid choice: 'ftp'"),
+    (["--host", "h", "connect", "--protocol", "ftp", "--", "pylsp"], 2, "--protocol must be one of scp"),
 ]
 
 

@@ -6,9 +6,8 @@ from urllib.parse import quote
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from remote_lsp.cli import PROTOCOLS
 from remote_lsp.editor.hosts import parse_host
-from remote_lsp.editor.uri import UriMapper
+from remote_lsp.editor.uri import PROTOCOLS, UriMapper
 from remote_lsp.wire.errors import UsageError
 
 M = UriMapper("scp", "dev-box")

@@ -17,7 +17,6 @@ from remote_lsp import __version__
 from remote_lsp.wire.errors import FAILED, RemoteLspError, UsageError, describe_os_error
 
 # The editor's URI schemes for remote files: netrw's, and oil.nvim's (editor/uri.py).
-PROTOCOLS = ("scp", "rsync", "sftp", "oil-ssh")
 
 
 def _idle_timeout(text: str) -> Any:
@@ -73,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--idle-timeout", type=_idle_timeout, default=600.0,
                    help="stop the server this many seconds after its last client leaves, "
                         "or 'never' (default 600)")
-    c.add_argument("--protocol", choices=PROTOCOLS,
+    c.add_argument("--protocol",  # checked on the editor's side, where URIs are translated
                    help="with --host: the editor's URI scheme for remote files (default scp)")
     c.add_argument("--heartbeat", type=_seconds, default=None,
                    help="with --host: a link silent this long is dead and reconnected (default 15)")

@@ -6,10 +6,9 @@ and in `status`, so two builds of one release can be told apart. Both sides
 compute it from the same files, so the editor and the agent agree on it.
 """
 
-import hashlib
 import os
 import re
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from remote_lsp import __version__
 
@@ -69,12 +68,25 @@ def digest() -> str:
     if _digest is None and installed:
         _digest = installed.group(1)
     if _digest is None:
-        h = hashlib.sha256()
+        h = _sha256()
         for name, data in host_files():
             h.update(b"%s\0%d\0" % (name.encode(), len(data)))
             h.update(data)
         _digest = h.hexdigest()[:16]
     return _digest
+
+
+def _sha256() -> Any:
+    """sha256 from the interpreter's own module where it has one: hashlib would
+    load OpenSSL (3.5 MB) into the agent, which needs nothing else of it."""
+    for name in ("_sha2", "_sha256"):  # Python 3.12+, then 3.8-3.11
+        try:
+            return __import__(name).sha256()
+        except (ImportError, AttributeError):
+            continue
+    import hashlib
+
+    return hashlib.sha256()
 
 
 def describe() -> str:

@@ -14,7 +14,7 @@ from remote_lsp.editor.bridge import Bridge
 from remote_lsp.editor.hosts import parse_host
 from remote_lsp.editor.remote import run_subcommand
 from remote_lsp.editor.transport import Transport, make_transport
-from remote_lsp.editor.uri import UriMapper
+from remote_lsp.editor.uri import PROTOCOLS, UriMapper
 from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.errors import TransportError, UsageError
 from remote_lsp.wire.paths import StatePaths
@@ -54,6 +54,9 @@ def _without_globals(args_in: List[str]) -> List[str]:
 def _connect(args: argparse.Namespace, command: List[str], transport: Transport) -> int:
     if not command and args.pid is None:
         raise UsageError("connect: give the server command after --, or --pid")
+    if args.protocol is not None and args.protocol not in PROTOCOLS:
+        raise UsageError("connect: --protocol must be one of %s, not %r"
+                         % (", ".join(PROTOCOLS), args.protocol))
     mapper = UriMapper(args.protocol or "scp", transport.host.text)
     root = mapper.path_of(args.root) if args.root else None
     heartbeat = args.heartbeat or link.DEFAULT_HEARTBEAT

@@ -22,8 +22,9 @@ import re
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import quote, unquote
 
-from remote_lsp.cli import PROTOCOLS
-
+# How editors name remote buffers: `connect --protocol` (netrw's scp, rsync and
+# sftp; oil.nvim's oil-ssh).
+PROTOCOLS = ("scp", "rsync", "sftp", "oil-ssh")
 # Keys whose string values are document content, never rewritten.
 _TEXT_KEYS = frozenset({"text", "newText", "insertText"})
 # Where an embedded URI ends: white space, quotes, brackets, markdown.

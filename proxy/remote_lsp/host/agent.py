@@ -7,11 +7,11 @@ It uses no CPU while idle: everything is driven by I/O and timers.
 """
 
 import asyncio
+import base64
 import fcntl
 import gc
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -268,7 +268,7 @@ class Agent:
                 await self._attend(conn, old)
                 return []
             # A new session: welcome it now, so the bridge lets the editor's initialize through.
-            linked = (request.heartbeat, request.grace, secrets.token_urlsafe(18))
+            linked = (request.heartbeat, request.grace, _token())
             reason = ("the session was not found there (its grace period ended, or the agent or the server "
                       "restarted)" if token else "")
             welcome = link.control("welcome", token=linked[2], resumed=False, received=0, reason=reason)
@@ -348,7 +348,7 @@ class Agent:
                                  % (argv[0], env.get("PATH", "")))
         argv = [os.path.abspath(exe)] + list(argv[1:])
         isolated = getattr(request, "isolated", False)
-        key: Key = (tuple(argv), root, secrets.token_hex(6) if isolated else "")
+        key: Key = (tuple(argv), root, os.urandom(6).hex() if isolated else "")
         # Concurrent first connects for one key wait for the one spawn.
         while key in self._starting:
             await asyncio.shield(self._starting[key])
@@ -517,6 +517,12 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     gc.freeze()
     asyncio.run(agent.serve(ready_fd))
     return 0
+
+
+def _token() -> str:
+    """A linked session's name: a secret (from os.urandom; `secrets` would load
+    OpenSSL, 3.5 MB of the agent's memory, for nothing more)."""
+    return base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
 
 
 class _FirstFrames:

@@ -17,7 +17,6 @@ import collections
 import json
 import logging
 import os
-import secrets
 import shlex
 import signal
 import subprocess
@@ -60,7 +59,7 @@ class Instance:
         self.started = time.time()
         self.pid = 0
         self.start_ticks = 0
-        self.entry = entry or secrets.token_hex(6)  # names its registry file and FIFOs
+        self.entry = entry or os.urandom(6).hex()  # names its registry file and FIFOs
         self.fifos: Tuple[str, str] = ("", "")
         self.log: Optional[Path] = None  # the server's stderr (none for an adopted one: its terminal has it)
         # Each agent numbers its requests in a range of its own, so a late
