@@ -19,7 +19,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from remote_lsp import __version__
-from remote_lsp.host import attach, procs, workspace
+from remote_lsp.host import procs, workspace
 from remote_lsp.host.aio import background
 from remote_lsp.host.instance import Instance, Key
 from remote_lsp.host.registry import Registry
@@ -373,6 +373,8 @@ class Agent:
     # --- attach by PID ------------------------------------------------------------------
 
     async def _attach(self, request: control.AttachRequest) -> control.Attached:
+        from remote_lsp.host import attach  # loaded when first needed: most agents never attach
+
         pid, method = request.pid, request.method
         if method not in attach.METHODS:
             raise UsageError("unknown method %r (auto, ptrace or gdb)" % method)
@@ -420,6 +422,8 @@ class Agent:
                                 initialized=inst.mux.init_result is not None, ms=round(elapsed * 1000, 1))
 
     async def _release(self, pid: int) -> control.Released:
+        from remote_lsp.host import attach
+
         inst = self._managed(pid)
         if not inst.adopted:
             raise Refused("process %d was started by the agent, not attached: use `remote-lsp stop "
@@ -568,7 +572,9 @@ class _FirstFrames:
 
 
 def _decode_attached(record: Dict[str, Any]) -> Dict[str, Any]:
-    return dict(record, saved=attach.Saved.from_record(record["saved"]))
+    from remote_lsp.host.attach.takeover import Saved
+
+    return dict(record, saved=Saved.from_record(record["saved"]))
 
 
 def _tell(ready_fd: int, word: str) -> None:
