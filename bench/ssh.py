@@ -14,7 +14,7 @@ import timeit
 from pathlib import Path
 from typing import Dict, List
 
-from bench.wire import BIG, LOCATIONS, PROXY, REPO, SERVER, Row, Wire, latencies, row, spread, timed
+from bench.wire import BIG, LOCATIONS, PROXY, RELAY, REPO, SERVER, Row, Wire, latencies, row, spread, timed
 
 SSH_ROUND_TRIPS = 1000
 LARGE_RUNS = 9
@@ -40,6 +40,7 @@ def rows(work: Path) -> List[Row]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     root = str(work)
     server_line = " ".join(shlex.quote(a) for a in SERVER)
+    relayed_line = " ".join(shlex.quote(a) for a in RELAY + SERVER)
 
     def bridge(transport: str) -> List[str]:
         return PROXY + ["--host", ALIAS, "--transport", transport, "connect", "--root", root, "--"] + SERVER
@@ -61,9 +62,13 @@ def rows(work: Path) -> List[Row]:
         paths: Dict[str, Wire] = {}
         for transport in ("openssh", "paramiko"):
             paths["pipe " + transport], paths["via " + transport] = pipes[transport], vias[transport]
+        # The floor of any design with a process of ours at each end of ssh.
+        relays = Wire(RELAY + ssh.base_argv() + ["-o", "ControlMaster=no", ALIAS, relayed_line], root, env)
+        paths["relays"] = relays
         lat = latencies(paths, SSH_ROUND_TRIPS)
         locs = timed(paths, "test/locations", {"count": LOCATIONS, "root": root}, LARGE_RUNS)
         big = timed(paths, "test/big", {"bytes": BIG}, LARGE_RUNS)
+        out += _relay_rows(lat, locs, big)
         for transport in ("openssh", "paramiko"):
             pipe, via = "pipe " + transport, "via " + transport
             added = (statistics.median(lat[via]) - statistics.median(lat[pipe])) * 1e6
@@ -78,7 +83,7 @@ def rows(work: Path) -> List[Row]:
             pipe_mbs, via_mbs = (BIG / statistics.median(big[k]) / 1e6 for k in (pipe, via))
             out.append(row("ssh %s: 4 MB answer" % transport, "%.0f MB/s" % pipe_mbs,
                            "%.0f MB/s (%.0f%%)" % (via_mbs, 100 * share), ">= 80% of the pipe", share >= 0.8))
-        for wire in list(pipes.values()) + [vias["paramiko"]]:
+        for wire in list(pipes.values()) + [vias["paramiko"], relays]:
             wire.close()
         out += _connect_rows(ssh, env, root, bridge, ALIAS)
         out.append(row("ssh first-ever connect (upload, agent, server)", "-", "%.0f ms" % (first * 1000),
@@ -96,6 +101,23 @@ def rows(work: Path) -> List[Row]:
         sshd.stop()
         subprocess.run(["pkill", "-f", "ControlPath=%s" % (work / "editor-state")], capture_output=True)
     return out
+
+
+def _relay_rows(lat: Dict[str, List[float]], locs: Dict[str, List[float]],
+                big: Dict[str, List[float]]) -> List[Row]:
+    """A bare Python relay on each side of the openssh pipe: what two processes
+    in the path cost before they do any work."""
+    pipe = "pipe openssh"
+    med = statistics.median
+    goal = "floor of two relays"
+    return [
+        row("ssh openssh: small request added, two python relays", "-",
+            "+%.0f us" % ((med(lat["relays"]) - med(lat[pipe])) * 1e6), goal, True),
+        row("ssh openssh: %d-location answer, two python relays" % LOCATIONS, "-",
+            "%.2fx" % (med(locs["relays"]) / med(locs[pipe])), goal, True),
+        row("ssh openssh: 4 MB answer, two python relays", "-",
+            "%.0f%% of the pipe" % (100 * med(big[pipe]) / med(big["relays"])), goal, True),
+    ]
 
 
 def _connect_rows(ssh, env, root, bridge, alias) -> List[Row]:
