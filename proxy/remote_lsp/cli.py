@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 from remote_lsp import __version__
 from remote_lsp.wire.errors import FAILED, RemoteLspError, UsageError, describe_os_error
 
-# The editor's URI schemes for remote files: netrw's, and oil.nvim's (editor/uri.py).
+# The editor's URI schemes for remote files: netrw's, and oil.nvim's (wire/uri.py).
 
 
 def _idle_timeout(text: str) -> Any:

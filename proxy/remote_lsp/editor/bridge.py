@@ -27,7 +27,7 @@ from remote_lsp.editor.progress import StartProgress, server_label
 from remote_lsp.editor.remote import MISSING, READY, check_failure, command_line, upload
 from remote_lsp.editor.tracking import SYNC_METHODS, Tracking, incompatible
 from remote_lsp.editor.transport import RemoteProcess, Transport
-from remote_lsp.editor.uri import UriMapper
+from remote_lsp.wire.uri import UriMapper
 from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import FAILED, TransportError

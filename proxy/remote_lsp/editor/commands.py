@@ -14,7 +14,7 @@ from remote_lsp.editor.bridge import Bridge
 from remote_lsp.editor.hosts import parse_host
 from remote_lsp.editor.remote import run_subcommand
 from remote_lsp.editor.transport import Transport, make_transport
-from remote_lsp.editor.uri import PROTOCOLS, UriMapper
+from remote_lsp.wire.uri import PROTOCOLS, UriMapper
 from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.errors import TransportError, UsageError
 from remote_lsp.wire.paths import StatePaths
