@@ -5,12 +5,17 @@ the bridge stopped. The editor's `connect` never exits, nothing it sent is
 lost, nothing is delivered twice.
 """
 
+import json
 import os
 import random
+import select
 import signal
+import subprocess
 import threading
+import time
 
 import pytest
+from remote_lsp.wire.framing import FrameParser, encode
 
 from tests.conftest import wait_for
 from tests.support.lspclient import LspError, hover_text
@@ -179,3 +184,51 @@ def test_a_laptop_asleep_for_a_minute_wakes_to_its_session(remote, project, scri
         "# after the sleep\n")
     assert link_states(c) == ["down", "up"]  # noticed on waking, resumed
     finish(remote, c)
+
+
+def test_a_large_answer_cut_part_way_reaches_the_editor_whole_and_once(remote, project, scripted):
+    """A large answer goes on to the editor as it arrives. The link is cut once
+    the editor has its first bytes; after the resume the host sends it again,
+    the bridge skips what the editor has, and the editor reads it whole, once,
+    with nothing inside it, the link's news after it."""
+    size = 48 * 1024 * 1024
+    proc = subprocess.Popen(remote.connect_argv(scripted[0], str(project)), env=remote.env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = bytearray()
+
+    def read_until(done, timeout=60):
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, "waited in vain; the editor has %d bytes" % len(out)
+            if select.select([fd], [], [], 1)[0]:
+                data = os.read(fd, 1 << 20)
+                assert data, "the bridge closed its stdout"
+                out.extend(data)
+
+    def send(msg):
+        proc.stdin.write(encode(json.dumps(msg).encode()))
+        proc.stdin.flush()
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"processId": None, "rootUri": remote.uri(project), "capabilities": {}}})
+        read_until(lambda: b'"id":1' in out)
+        send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        out.clear()
+        send({"jsonrpc": "2.0", "id": 2, "method": "test/big", "params": {"bytes": size}})
+        read_until(lambda: len(out) > 64 * 1024)  # the answer is under way
+        os.kill(proc.pid, signal.SIGSTOP)  # the bridge has taken a few MB of it at most
+        with outage(remote.sshd):
+            os.kill(proc.pid, signal.SIGCONT)
+            hold(1)
+        read_until(lambda: b'"state":"up"' in out)
+        messages = [json.loads(body) for body in FrameParser(max_frame=2 * size).feed(bytes(out))]
+        answers = [m for m in messages if m.get("id") == 2]
+        assert len(answers) == 1 and answers[0]["result"] == "x" * (size - 2)
+        assert messages[0] is answers[0]
+        news = [m["params"]["state"] for m in messages if m.get("method") == "$/remote-lsp/link"]
+        assert news == ["down", "up"]
+    finally:
+        proc.stdin.close()
+        proc.wait(30)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from remote_lsp.editor.hosts import parse_host
-from remote_lsp.wire.uri import PROTOCOLS, UriMapper
 from remote_lsp.wire.errors import UsageError
+from remote_lsp.wire.uri import PROTOCOLS, UriMapper
 
 M = UriMapper("scp", "dev-box")
 

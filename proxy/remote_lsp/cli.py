@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--idle-timeout", type=_idle_timeout, default=600.0,
                    help="stop the server this many seconds after its last client leaves, "
                         "or 'never' (default 600)")
-    c.add_argument("--protocol",  # checked on the editor's side, where URIs are translated
+    c.add_argument("--protocol",  # checked where it is used: the bridge, and the host it names
                    help="with --host: the editor's URI scheme for remote files (default scp)")
     c.add_argument("--heartbeat", type=_seconds, default=None,
                    help="with --host: a link silent this long is dead and reconnected (default 15)")

@@ -1,8 +1,10 @@
 """`remote-lsp --host HOST connect`: the editor's stdio bridged to the host,
 in a session that survives its connection.
 
-Frames are translated on the way through (scp://HOST//path in the editor,
-file:///path at the server). The bridge and the host side speak a link
+The host side speaks the editor's names for files (scp://HOST//path, where
+the server has file:///path): the agent's session translates, where each
+frame is whole anyway, so the bridge passes frames through, and a large
+answer goes on to the editor as it arrives. The bridge and the host side speak a link
 (wire/link.py): numbered frames, acknowledgements that are also the
 heartbeat, a token that names the session. When the connection drops or
 stalls, or the laptop sleeps, the bridge reconnects (at once, then backing off
@@ -23,14 +25,15 @@ import sys
 import time
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
+from remote_lsp.editor.passage import EditorOut
 from remote_lsp.editor.progress import StartProgress, server_label
 from remote_lsp.editor.remote import MISSING, READY, check_failure, command_line, upload
 from remote_lsp.editor.tracking import SYNC_METHODS, Tracking, incompatible
 from remote_lsp.editor.transport import RemoteProcess, Transport
-from remote_lsp.wire.uri import UriMapper
 from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import FAILED, TransportError
+from remote_lsp.wire.uri import UriMapper
 
 WIND_DOWN = 5.0  # seconds the host gets to finish after the editor leaves
 DRAIN = 30.0  # seconds a slow editor gets to take the last frames
@@ -38,6 +41,9 @@ BACKOFF = (0, 1, 2, 4, 8, 16, 30)  # seconds before each reconnection attempt; t
 REINIT_TIMEOUT = 120.0  # a new session's server may have to start and index
 CONNECTING, DOWN, REINIT, UP = "connecting", "down", "re-initializing", "up"
 LINKED = (REINIT, UP)  # a connection whose welcome came: heartbeats run, its death is noticed
+# What becomes of a large frame from the host, decided on its first bytes:
+PASS, HOLD, DROP, IGNORE = "pass", "hold", "drop", "ignore"  # on to the editor as it comes; whole first; not
+# to the editor (an answer nobody waits for); not even counted (before the welcome)
 
 
 class _Connection:
@@ -49,7 +55,9 @@ class _Connection:
         self.ready = loop.create_future()  # the bootstrap's ready line was seen
         self.welcome = loop.create_future()  # the host side's welcome frame
         self.eof = loop.create_future()
-        self.parser = framing.FrameParser(strict=False)
+        self.parser = framing.PieceParser(strict=False)
+        self.large: Optional[str] = None  # what becomes of the large frame coming in (PASS...)
+        self.held = bytearray()  # a large frame taken whole (HOLD)
         self.early = b""
         self.end: Optional[Dict[str, Any]] = None  # the host ended the session on purpose
 
@@ -74,6 +82,7 @@ class Bridge:
         self._outbox: Deque[Tuple[bytes, Any]] = collections.deque()  # (frame, request id) while not up
         self._conn: Optional[_Connection] = None
         self._editor: Optional[Channel] = None
+        self.out = EditorOut(self._editor_write)
         self._from_editor = framing.FrameParser(strict=True)
         self._editor_eof: Optional[asyncio.Future] = None
         self._dead: Optional[asyncio.Future] = None  # set when the link dies
@@ -270,6 +279,7 @@ class Bridge:
         reason = welcome.get("reason") or "the session was not found there"
         self.link = link.Link()
         lost = "remote-lsp: the session on %s was started anew (%s); ask again" % (self.host, reason)
+        self.out.break_off(lost)
         for rid in list(self.tracking.pending):
             if not self.tracking.pending[rid].queued:
                 self.tracking.give_up(rid)
@@ -290,7 +300,7 @@ class Bridge:
                 return await self._drain(FAILED)
             self._write_session(jsonrpc.encode(jsonrpc.notification("initialized", {})))
             for msg in self.tracking.reopen():
-                self._write_session(jsonrpc.encode(self.mapper.message_to_server(msg)))
+                self._write_session(jsonrpc.encode(msg))
         # What the editor sent meanwhile: its edits are in the documents just opened,
         # its answers were for the old server; the rest goes now.
         self._outbox = collections.deque((f, rid) for f, rid in self._outbox
@@ -309,8 +319,7 @@ class Bridge:
         rid = "remote-lsp:initialize:%d" % time.monotonic_ns()
         future = asyncio.get_running_loop().create_future()
         self._reinit = (rid, future)
-        params = self.mapper.message_to_server(self.tracking.init_params)
-        self._write_session(jsonrpc.encode(jsonrpc.request(rid, "initialize", params)))
+        self._write_session(jsonrpc.encode(jsonrpc.request(rid, "initialize", self.tracking.init_params)))
         try:
             answer = await asyncio.wait_for(future, REINIT_TIMEOUT)
         except asyncio.TimeoutError:
@@ -329,6 +338,7 @@ class Bridge:
         """The outage outlasted the request bound: no request waits on it any more."""
         self._expired = True
         why = "remote-lsp: %s unreachable, reconnecting" % self.host
+        self.out.break_off(why)
         for rid in list(self.tracking.pending):
             if self.tracking.pending[rid].method == "initialize":
                 continue
@@ -369,8 +379,6 @@ class Bridge:
                                             "remote-lsp: %s unreachable, reconnecting" % self.host))
             return
         self.tracking.from_editor(msg, queued=self.state != UP)
-        if self.mapper.needs_editor_rewrite(body):
-            body = jsonrpc.encode(self.mapper.message_to_server(msg))
         self._send(body, rid)
 
     def _cancel_queued(self, params: Any) -> bool:
@@ -448,13 +456,16 @@ class Bridge:
             conn.early = b""
             _set(conn.ready)
         self.link.heard()
-        for body in conn.parser.feed(data):
-            ctl = link.parse_control(body)
-            if ctl is not None:
-                self._control(conn, ctl)
+        for kind, piece, size in conn.parser.pieces(data):
+            if kind == framing.HEAD:
+                self._large_head(conn, piece, size)
+            elif kind == framing.MORE:
+                self._large_more(conn, piece, size)
+            elif piece.startswith(link.PREFIX):
+                self._control(conn, link.parse_control(piece) or {})
             elif conn.welcome.done():
                 self.link.took()
-                self._from_remote(body)
+                self._from_remote(piece)
         if self.link.ack_due() and self.state in LINKED:
             self._write(self.link.ack())
 
@@ -472,19 +483,63 @@ class Bridge:
     def _from_remote(self, body: bytes) -> None:
         rid = _response_id(body)
         if rid is not None:
-            if self._reinit is not None and rid == self._reinit[0]:
-                _set(self._reinit[1], jsonrpc.decode(body))
+            if self._is_ours(rid):
+                _set(self._reinit[1], jsonrpc.decode(body))  # type: ignore[index]
                 return
-            if rid == self.tracking.init_id and self.tracking.init_result is None:
+            if self._is_first_answer(rid):
                 self.tracking.init_result = jsonrpc.decode(body).get("result")
                 self.progress.end()
             if not self.tracking.answered(rid):
                 return
-        self._tell_editor_body(self.mapper.body_to_editor(body))
+        self._tell_editor_body(body)
+
+    def _is_ours(self, rid: Any) -> bool:
+        """The answer to the bridge's own initialize of a new session?"""
+        return self._reinit is not None and rid == self._reinit[0]
+
+    def _is_first_answer(self, rid: Any) -> bool:
+        return rid == self.tracking.init_id and self.tracking.init_result is None
+
+    def _large_head(self, conn: _Connection, head: bytes, length: int) -> None:
+        """The first bytes of a large frame (a session frame: the link's own are
+        small). A plain answer goes on to the editor at once, and the rest as it
+        comes; anything else is taken whole first."""
+        found = jsonrpc.response_id_prefix(head)
+        rid = found[0] if found is not None else None
+        if not conn.welcome.done():
+            conn.large = IGNORE
+        elif self.out.resending and self.out.again(head, length):
+            conn.large = PASS
+        elif rid is None or self._is_ours(rid) or self._is_first_answer(rid):
+            conn.large, conn.held = HOLD, bytearray(head)
+        elif self.tracking.answered(rid):
+            conn.large = PASS
+            self.out.begin(rid, head, length)
+        else:
+            conn.large = DROP
+        if len(head) == length:
+            self._large_done(conn)
+
+    def _large_more(self, conn: _Connection, data: bytes, left: int) -> None:
+        if conn.large == PASS:
+            self.out.more(data)
+        elif conn.large == HOLD:
+            conn.held += data
+        if not left:
+            self._large_done(conn)
+
+    def _large_done(self, conn: _Connection) -> None:
+        large, held = conn.large, conn.held
+        conn.large, conn.held = None, bytearray()
+        if large != IGNORE:
+            self.link.took()
+        if large == HOLD:
+            self._from_remote(bytes(held))
 
     async def _ended(self, end: Dict[str, Any]) -> int:
         """The host ended the session (the server failed or was stopped)."""
         why = str(end.get("reason") or "the session ended on %s" % self.host)
+        self.out.break_off(why)
         for rid in list(self.tracking.pending):
             self.tracking.give_up(rid)
             self._tell_editor(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, why))
@@ -494,6 +549,7 @@ class Bridge:
 
     async def _drain(self, code: int) -> int:
         """Let a slow editor take what was written before we exit."""
+        self.out.break_off("remote-lsp: the session with %s ended" % self.host)
         self.progress.end()
         self._cancel_timers()
         if self._conn is not None:
@@ -507,15 +563,11 @@ class Bridge:
         self._tell_editor_body(jsonrpc.encode(msg))
 
     def _tell_editor_body(self, body: bytes) -> None:
-        if self._editor is not None:
-            self._editor.write(framing.encode(body))
+        self.out.frame(body)
 
-    @staticmethod
-    def _translate(body: bytes, fn: Any) -> bytes:
-        try:
-            return jsonrpc.encode(fn(jsonrpc.decode(body)))
-        except ValueError:
-            return body
+    def _editor_write(self, data: bytes) -> None:
+        if self._editor is not None:
+            self._editor.write(data)
 
 
 def _response_id(body: bytes) -> Any:

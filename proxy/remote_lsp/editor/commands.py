@@ -14,10 +14,10 @@ from remote_lsp.editor.bridge import Bridge
 from remote_lsp.editor.hosts import parse_host
 from remote_lsp.editor.remote import run_subcommand
 from remote_lsp.editor.transport import Transport, make_transport
-from remote_lsp.wire.uri import PROTOCOLS, UriMapper
 from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.errors import TransportError, UsageError
 from remote_lsp.wire.paths import StatePaths
+from remote_lsp.wire.uri import UriMapper, check_protocol
 
 
 def on_host(args: argparse.Namespace, args_in: List[str], command: List[str]) -> int:
@@ -54,15 +54,14 @@ def _without_globals(args_in: List[str]) -> List[str]:
 def _connect(args: argparse.Namespace, command: List[str], transport: Transport) -> int:
     if not command and args.pid is None:
         raise UsageError("connect: give the server command after --, or --pid")
-    if args.protocol is not None and args.protocol not in PROTOCOLS:
-        raise UsageError("connect: --protocol must be one of %s, not %r"
-                         % (", ".join(PROTOCOLS), args.protocol))
+    if args.protocol is not None:
+        check_protocol(args.protocol)
     mapper = UriMapper(args.protocol or "scp", transport.host.text)
     root = mapper.path_of(args.root) if args.root else None
     heartbeat = args.heartbeat or link.DEFAULT_HEARTBEAT
     grace = args.grace or link.DEFAULT_GRACE
     remote = ["connect", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace),
-              "--where", transport.host.text]
+              "--where", transport.host.text, "--protocol", args.protocol or "scp"]
     if root:
         remote += ["--root", root]
     if args.name:

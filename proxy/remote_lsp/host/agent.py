@@ -38,6 +38,7 @@ from remote_lsp.wire.errors import (
     describe_state_error,
 )
 from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
+from remote_lsp.wire.uri import UriMapper
 
 log = logging.getLogger("remote_lsp.agent")
 
@@ -253,6 +254,7 @@ class Agent:
             raise UsageError("connect needs the client's stdin and stdout")
         reader = _FirstFrames(fds[0])
         linked = None
+        names = _names(request)
         if request.link:
             # A remote editor's bridge: its first frame says whether it resumes a session.
             hello = link.parse_control(await reader.next()) or {}
@@ -279,11 +281,13 @@ class Agent:
             if request.root is None:
                 # One server per workspace: the key's root is the client's own.
                 params = await reader.initialize_params()
+                if names is not None:
+                    params = names.message_to_server(params)
                 request.root = workspace.from_initialize(params) or workspace.by_markers(request.cwd or "/")
             inst, created = await self._instance_for(request)
             self._note_conflicts(inst, request, created, peer_pid)
         session = inst.add_client(fds[0], fds[1], peer_pid, linked, reader.parser, reader.bodies,
-                                  request.where)
+                                  request.where, names)
         if session.token:
             self._links[session.token] = session
             session.ended.add_done_callback(lambda _: self._links.pop(session.token, None))
@@ -521,6 +525,17 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     gc.freeze()
     asyncio.run(agent.serve(ready_fd))
     return 0
+
+
+def _names(request: control.ConnectRequest) -> Optional[UriMapper]:
+    """A remote editor's names for files here (scp://HOST//path): its session
+    speaks them, so the bridge passes frames on as they come."""
+    if not request.protocol:
+        return None
+    try:
+        return UriMapper(request.protocol, request.where)
+    except ValueError as exc:
+        raise UsageError("connect: %s" % exc) from None
 
 
 def _token() -> str:

@@ -16,6 +16,7 @@ from remote_lsp.version import digest
 from remote_lsp.wire import control
 from remote_lsp.wire.errors import NoSuchProcess, UsageError
 from remote_lsp.wire.paths import StatePaths
+from remote_lsp.wire.uri import check_protocol
 
 
 def run(args: argparse.Namespace, command: List[str]) -> int:
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
 
         link = (args.heartbeat or 15.0, args.grace or 600.0) if args.link else None
         return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link, args.isolated,
-                       args.where)
+                       args.where, args.protocol or "")
     handler = {
         "run": _run, "status": _status, "list": _discover, "processes": _discover, "attach": _attach,
         "locate": _locate, "release": _release, "stop": _stop, "log": _log, "doctor": _doctor,
@@ -42,8 +43,10 @@ def _precheck(args: argparse.Namespace, command: List[str]) -> None:
     if args.command == "connect":
         if not command and args.pid is None:
             raise UsageError("connect: give the server command after --, or --pid")
-        if args.protocol is not None:
+        if args.protocol is not None and not args.link:
             raise UsageError("connect: --protocol names the editor's remote URIs, so it needs --host")
+        if args.protocol is not None:
+            check_protocol(args.protocol)
         if args.isolated and args.pid is not None:
             raise UsageError("connect: --isolated starts an instance of its own; --pid joins one")
         if args.request_timeout is not None or (not args.link and (args.heartbeat or args.grace)):

@@ -33,14 +33,15 @@ def _check_stdio() -> None:
 
 def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Optional[int],
             idle_timeout: Optional[float], link: Optional[Tuple[float, float]] = None,
-            isolated: bool = False, where: str = "") -> int:
+            isolated: bool = False, where: str = "", protocol: str = "") -> int:
     """`link` (heartbeat, grace): the bridge of a remote editor runs us, and
     the session survives its connection (the bridge's first frame says which).
-    `where`: this host as the editor names it, for the messages it gets."""
+    `where`: this host as the editor names it, for the messages it gets;
+    `protocol`: the scheme of its names for files here (scp://WHERE//path)."""
     _check_stdio()
     request = control.ConnectRequest(argv=argv, root=root, cwd=os.getcwd(), name=name, pid=pid,
                                      idle_timeout=idle_timeout, env=dict(os.environ), link=link is not None,
-                                     isolated=isolated, where=where)
+                                     isolated=isolated, where=where, protocol=protocol)
     if link is not None:
         request.heartbeat, request.grace = link
     sock, reply = daemon.request(request, control.Connected, autostart=True, fds=[0, 1])

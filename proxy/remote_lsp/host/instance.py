@@ -33,6 +33,7 @@ from remote_lsp.host.session import Session
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
+from remote_lsp.wire.uri import UriMapper
 
 log = logging.getLogger("remote_lsp.instance")
 
@@ -249,13 +250,16 @@ class Instance:
     def add_client(self, fd_in: int, fd_out: int, peer_pid: int,
                    linked: Optional[Tuple[float, float, str]] = None,
                    parser: Optional[framing.FrameParser] = None,
-                   bodies: Optional[List[bytes]] = None, where: str = "") -> Session:
+                   bodies: Optional[List[bytes]] = None, where: str = "",
+                   names: Optional[UriMapper] = None) -> Session:
         """A new client on these fds; `linked` (heartbeat, grace, token) for one
         that survives its connection; `parser` and `bodies`: what was read already;
-        `where`: this host as the client names it, for its messages."""
+        `where`: this host as the client names it, for its messages; `names`:
+        its names for files here, when they are not file:// ones."""
         session = Session(peer_pid, lambda s, msg: self.mux.from_client(s.id, msg),
                           lambda s, reason: self.remove_client(s), self.max_frame)
         session.where = where
+        session.names = names
         if linked is not None:
             session.linked(*linked)
             session.on_suspend = lambda s, suspended: self.mux.set_suspended(s.id, suspended)

@@ -58,6 +58,7 @@ class ConnectRequest(Request):
     heartbeat: float = 15.0  # linked: seconds of silence after which the link is dead
     grace: float = 600.0  # linked: seconds the session is kept while its link is down
     where: str = ""  # this host as the client names it, for its messages ("": the client is here)
+    protocol: str = ""  # linked: the editor's scheme for files here (wire/uri.py); "": file:// as here
 
 
 @dataclass

@@ -6,7 +6,7 @@ transport (pipes, sockets, FIFOs). It never parses JSON: that is dispatch's job.
 """
 
 import re
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 
@@ -50,10 +50,15 @@ class FrameParser:
             assert need is not None
             if len(self._buf) < need:
                 return out
-            with memoryview(self._buf) as view:
-                out.append(bytes(view[:need]))
-            del self._buf[:need]
-            self._need = None
+            out.append(self._body(need))
+
+    def _body(self, size: int) -> bytes:
+        """The next `size` bytes of the buffer, taken out; the header is read anew after."""
+        with memoryview(self._buf) as view:
+            body = bytes(view[:size])
+        del self._buf[:size]
+        self._need = None
+        return body
 
     def _read_header(self) -> bool:
         """Consume one header block; False when more bytes are needed."""
@@ -107,6 +112,52 @@ class FrameParser:
         # Step past this false start; the loop then finds the next header.
         self.skipped += 1
         del self._buf[:1]
+
+
+WHOLE, HEAD, MORE = "whole", "head", "more"
+Piece = Tuple[str, bytes, int]
+
+
+class PieceParser(FrameParser):
+    """For a relay: a frame of `large` bytes or more comes out as it arrives,
+    so it can be passed on before its last byte is here.
+
+    pieces() returns, in order: (WHOLE, body, len) for a smaller frame;
+    (HEAD, first bytes of the body, the body's whole length) when a large
+    frame's header and at least `peek` bytes of it are in, then (MORE,
+    bytes, bytes still to come after these) until that is 0. The head may
+    hold the whole body (then nothing follows it).
+    """
+
+    def __init__(self, large: int = 64 * 1024, peek: int = 256, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.large = large
+        self.peek = peek
+        self._left = 0  # bytes of a large body still to come
+
+    def pieces(self, data: bytes) -> List[Piece]:
+        out: List[Piece] = []
+        if self._left:
+            piece = data[:self._left]
+            self._left -= len(piece)
+            out.append((MORE, piece, self._left))
+            data = data[len(piece):]
+        self._buf += data
+        while not self._left:
+            if self._need is None and not self._read_header():
+                break
+            need = self._need
+            assert need is not None
+            have = len(self._buf)
+            if have >= need and need < self.large:
+                out.append((WHOLE, self._body(need), need))
+            elif need >= self.large and have >= min(need, self.peek):
+                head = self._body(min(need, have))
+                self._left = need - len(head)
+                out.append((HEAD, head, need))
+            else:
+                break
+        return out
 
 
 def encode(body: bytes) -> bytes:

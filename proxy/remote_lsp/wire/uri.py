@@ -22,6 +22,8 @@ import re
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import quote, unquote
 
+from remote_lsp.wire.errors import UsageError
+
 # How editors name remote buffers: `connect --protocol` (netrw's scp, rsync and
 # sftp; oil.nvim's oil-ssh).
 PROTOCOLS = ("scp", "rsync", "sftp", "oil-ssh")
@@ -34,6 +36,12 @@ _FILE_BYTES = re.compile(rb"""file://(/[^\s"'<>()\[\]`\\]*)""")
 # Members holding document text: their strings are never translated.
 _TEXT_KEYS_BYTES = (b'"text"', b'"newText"', b'"insertText"')
 _CACHE_MAX = 65536
+
+
+def check_protocol(protocol: str) -> None:
+    """`connect --protocol`, checked on both sides before anything starts."""
+    if protocol not in PROTOCOLS:
+        raise UsageError("connect: --protocol must be one of %s, not %r" % (", ".join(PROTOCOLS), protocol))
 
 
 class UriMapper:
