@@ -187,6 +187,10 @@ class PieceParser(FrameParser):
         return out
 
 
+def header(length: int) -> bytes:
+    return b"Content-Length: %d\r\n\r\n" % length
+
+
 def encode(body: bytes) -> bytes:
     """One whole frame; written with a single write so frames never interleave."""
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+    return header(len(body)) + body
