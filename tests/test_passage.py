@@ -7,7 +7,7 @@ from typing import List
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from remote_lsp.editor.passage import EditorOut
-from remote_lsp.wire.framing import HEAD, MORE, WHOLE, FrameParser, PieceParser, encode
+from remote_lsp.wire.framing import COLLECT_FROM, HEAD, MORE, WHOLE, FrameParser, PieceParser, encode
 
 LARGE = 1000
 
@@ -105,3 +105,16 @@ def test_an_answer_that_cannot_come_again_is_broken_off_with_an_error():
     assert msgs[0] == "undecodable"
     assert msgs[1]["id"] == 5 and msgs[1]["error"]["message"] == "remote-lsp: host unreachable"
     assert msgs[2] == {"jsonrpc": "2.0", "method": "note"} and len(msgs) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.sampled_from([0, 10, COLLECT_FROM - 30, COLLECT_FROM, 3 * COLLECT_FROM]), min_size=1,
+                      max_size=5),
+       cuts=st.lists(st.integers(1, 2 * COLLECT_FROM), max_size=12))
+def test_large_bodies_gathered_read_by_read_are_the_same(sizes, cuts):
+    stream = b"".join(encode(answer(i, n)) for i, n in enumerate(sizes))
+    parser, bodies, at = FrameParser(), [], 0
+    for cut in cuts + [len(stream)]:
+        bodies += parser.feed(stream[at:at + cut])
+        at += cut
+    assert bodies == FrameParser().feed(stream)

@@ -217,8 +217,15 @@ class Session:
 
     def _write(self, body: bytes) -> None:
         assert self._channel is not None
-        frame = framing.encode(body)
-        self._channel.write(self.link.numbered(frame) if self.link is not None else frame)
+        head = framing.header(len(body))
+        if len(body) < framing.COLLECT_FROM:
+            head, body = head + body, b""  # one write
+        # else two writes: joining them would copy a large answer once more
+        if self.link is not None:
+            self.link.numbered(head, body)
+        self._channel.write(head)
+        if body:
+            self._channel.write(body)
 
     def _keep(self, body: bytes) -> None:
         """Into the outbox, keeping it bounded: a newer publishDiagnostics for a

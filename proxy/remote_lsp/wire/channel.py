@@ -7,13 +7,16 @@ when the peer is slow. That halves the agent's CPU per message.
 """
 
 import asyncio
+import collections
 import fcntl
 import os
 import stat
-from typing import Callable, Optional
+from typing import Callable, Deque, Optional, Union
 
 READ_SIZE = 64 * 1024  # small reads stay cheap; a full one means read on
 PIPE_SIZE = 1024 * 1024
+READS_PER_WAKE = 64  # then others get their turn
+WRITEV_MAX = 64  # buffers handed to one writev when a backlog goes out
 _F_SETPIPE_SZ = 1031  # Linux; fcntl.F_SETPIPE_SZ only exists from Python 3.10
 
 
@@ -48,7 +51,11 @@ class Channel:
         self.fd_out = fd_out
         self._on_data = on_data
         self._on_close = on_close
-        self._pending = bytearray()  # what the peer has not taken yet
+        # What the peer has not taken yet: the frames themselves (the first one
+        # as a view past what went out), never copied into one buffer, which
+        # would move the rest of a large answer after every partial write.
+        self._pending: Deque[Union[bytes, memoryview]] = collections.deque()
+        self._backlog = 0
         self._closing = False
         self._eof_after_flush = False
         self.out_closed = False
@@ -63,7 +70,8 @@ class Channel:
         if self._closing or self.closed or self._eof_after_flush:
             return
         if self._pending:
-            self._pending += data
+            self._pending.append(data)
+            self._backlog += len(data)
             return
         try:
             n = os.write(self.fd_out, data)
@@ -73,13 +81,14 @@ class Channel:
             self._fail(exc)
             return
         if n < len(data):
-            self._pending += memoryview(data)[n:]  # one copy, not a slice and a copy
+            self._pending.append(memoryview(data)[n:])
+            self._backlog = len(data) - n
             self._loop.add_writer(self.fd_out, self._writable)
 
     @property
     def backlog(self) -> int:
         """Bytes written to us that the peer has not taken yet."""
-        return len(self._pending)
+        return self._backlog
 
     def shutdown_write(self) -> None:
         """Send end-of-file once what was written has gone out; keep reading."""
@@ -117,36 +126,44 @@ class Channel:
         return True
 
     def _readable(self) -> None:
-        chunks = []
-        while True:
+        # Each read goes to the owner as it is (joining the reads of a large
+        # answer would copy all of it once more); a full read means read on.
+        for _ in range(READS_PER_WAKE):
             try:
                 data = os.read(self.fd_in, READ_SIZE)
             except (BlockingIOError, InterruptedError):
-                break
+                return
             except OSError as exc:
                 self._fail(exc)
                 return
             if not data:
-                if chunks:
-                    self._on_data(b"".join(chunks))
                 if not self.closed:
                     self._fail(None)
                 return
-            chunks.append(data)
-            if len(data) < READ_SIZE or len(chunks) >= 64:
-                break
-        if chunks:
-            self._on_data(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            self._on_data(data)
+            if len(data) < READ_SIZE or self._closing or self.closed:
+                return
 
     def _writable(self) -> None:
+        pending = self._pending
         try:
-            n = os.write(self.fd_out, self._pending)
+            if len(pending) == 1:
+                n = os.write(self.fd_out, pending[0])
+            else:
+                n = os.writev(self.fd_out, [pending[i] for i in range(min(len(pending), WRITEV_MAX))])
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._fail(exc)
             return
-        del self._pending[:n]
+        self._backlog -= n
+        while n:
+            first = pending[0]
+            if n < len(first):
+                pending[0] = memoryview(first)[n:]
+                break
+            n -= len(first)
+            pending.popleft()
         if not self._pending:
             self._loop.remove_writer(self.fd_out)
             if self._closing:
@@ -159,6 +176,7 @@ class Channel:
     def _fail(self, exc: Optional[BaseException]) -> None:
         """End of input or a broken pipe: close at once and tell the owner."""
         self._pending.clear()
+        self._backlog = 0
         self._closing = True
         self._finish(exc, notify=True)
 

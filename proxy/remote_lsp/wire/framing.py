@@ -18,6 +18,7 @@ _RESYNC = re.compile(rb"(?i)content-length[ \t]*:")
 _RESYNC_KEEP = b"Content-Length:"
 _MAX_HEADER = 8192
 _CANONICAL = b"Content-Length: "
+COLLECT_FROM = 64 * 1024  # a body this large is gathered read by read
 
 
 class FramingError(Exception):
@@ -38,19 +39,45 @@ class FrameParser:
         self.skipped = 0  # bytes discarded while resynchronising
         self._buf = bytearray()
         self._need: Optional[int] = None  # body length once the header is read
+        # A large body's reads, kept as they came and joined once at its end
+        # (growing one buffer would copy it over and over).
+        self._parts: Optional[List[bytes]] = None
+        self._have = 0
 
     def feed(self, data: bytes) -> List[bytes]:
         """Add bytes; return every complete body now available, in order."""
-        self._buf += data
         out: List[bytes] = []
+        if self._parts is not None:
+            data = self._collect(data, out)
+            if self._parts is not None:
+                return out
+        self._buf += data
         while True:
             if self._need is None and not self._read_header():
                 return out
             need = self._need
             assert need is not None
             if len(self._buf) < need:
+                if need >= COLLECT_FROM:
+                    self._parts, self._have = [bytes(self._buf)], len(self._buf)
+                    self._buf = bytearray()
                 return out
             out.append(self._body(need))
+
+    def _collect(self, data: bytes, out: List[bytes]) -> bytes:
+        """One more read of a large body; the bytes after it, once it is whole."""
+        assert self._parts is not None and self._need is not None
+        self._parts.append(data)
+        self._have += len(data)
+        extra = self._have - self._need
+        if extra < 0:
+            return b""
+        rest = b""
+        if extra:
+            self._parts[-1], rest = data[:len(data) - extra], data[len(data) - extra:]
+        out.append(b"".join(self._parts))
+        self._parts, self._need = None, None
+        return rest
 
     def _body(self, size: int) -> bytes:
         """The next `size` bytes of the buffer, taken out; the header is read anew after."""
@@ -138,7 +165,7 @@ class PieceParser(FrameParser):
     def pieces(self, data: bytes) -> List[Piece]:
         out: List[Piece] = []
         if self._left:
-            piece = data[:self._left]
+            piece = data if len(data) <= self._left else data[:self._left]
             self._left -= len(piece)
             out.append((MORE, piece, self._left))
             data = data[len(piece):]
@@ -160,6 +187,10 @@ class PieceParser(FrameParser):
         return out
 
 
+def header(length: int) -> bytes:
+    return b"Content-Length: %d\r\n\r\n" % length
+
+
 def encode(body: bytes) -> bytes:
     """One whole frame; written with a single write so frames never interleave."""
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+    return header(len(body)) + body

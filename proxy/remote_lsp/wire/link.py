@@ -63,16 +63,17 @@ class Link:
     def __init__(self) -> None:
         self.sent = 0  # numbered frames written so far
         self.received = 0  # numbered frames read so far
-        self._retained: Deque[Tuple[int, bytes]] = collections.deque()  # sent, not yet acknowledged
+        self._retained: Deque[Tuple[int, bytes, bytes]] = collections.deque()  # sent, not yet acknowledged
         self._retained_bytes = 0
         self._told = 0  # the `received` count last sent to the peer
         self.last_heard = clock()
 
-    def numbered(self, frame: bytes) -> bytes:
-        """A session frame going out now: kept until the peer confirms it."""
+    def numbered(self, frame: bytes, rest: bytes = b"") -> bytes:
+        """A session frame going out now (a large one may come as its header
+        and its body, never joined): kept until the peer confirms it."""
         self.sent += 1
-        self._retained.append((self.sent, frame))
-        self._retained_bytes += len(frame)
+        self._retained.append((self.sent, frame, rest))
+        self._retained_bytes += len(frame) + len(rest)
         return frame
 
     def heard(self) -> None:
@@ -87,12 +88,13 @@ class Link:
         if not isinstance(received, int) or isinstance(received, bool):
             return
         while self._retained and self._retained[0][0] <= received:
-            self._retained_bytes -= len(self._retained.popleft()[1])
+            _, frame, rest = self._retained.popleft()
+            self._retained_bytes -= len(frame) + len(rest)
 
     def unconfirmed(self, received: Any) -> List[bytes]:
         """After a reconnect: the frames the peer has not seen, to send again."""
         self.confirmed(received)
-        return [frame for _, frame in self._retained]
+        return [frame + rest for _, frame, rest in self._retained]
 
     def ack_due(self) -> bool:
         return self.received - self._told >= ACK_EVERY
