@@ -67,11 +67,17 @@ class Editor:
         return out
 
 
-def test_other_frames_wait_until_the_large_answer_is_out():
+def passing(rid: int):
+    """An editor, what writes to it, and a large answer whose first 100 bytes have gone to it."""
     editor = Editor()
     out = EditorOut(editor.bytes.extend)
-    body = answer(7, 5000)
-    out.begin(7, body[:100], len(body))
+    body = answer(rid, 5000)
+    out.begin(rid, body[:100], len(body))
+    return editor, out, body
+
+
+def test_other_frames_wait_until_the_large_answer_is_out():
+    editor, out, body = passing(7)
     out.frame(b'{"jsonrpc":"2.0","method":"note"}')
     assert editor.messages() == []  # nothing inside the answer
     out.more(body[100:])
@@ -79,10 +85,7 @@ def test_other_frames_wait_until_the_large_answer_is_out():
 
 
 def test_a_resumed_link_sends_the_answer_again_and_the_editor_gets_it_once():
-    editor = Editor()
-    out = EditorOut(editor.bytes.extend)
-    body = answer(3, 5000)
-    out.begin(3, body[:100], len(body))
+    editor, out, body = passing(3)
     out.more(body[100:2100])  # then the link died
     out.frame(b'{"jsonrpc":"2.0","method":"$/remote-lsp/link","params":{"state":"up"}}')
     assert out.resending
@@ -94,10 +97,7 @@ def test_a_resumed_link_sends_the_answer_again_and_the_editor_gets_it_once():
 
 
 def test_an_answer_that_cannot_come_again_is_broken_off_with_an_error():
-    editor = Editor()
-    out = EditorOut(editor.bytes.extend)
-    body = answer(5, 5000)
-    out.begin(5, body[:100], len(body))
+    editor, out, body = passing(5)
     out.frame(b'{"jsonrpc":"2.0","method":"note"}')
     out.break_off("remote-lsp: host unreachable")
     out.more(body[100:])  # a straggler from the dead connection: dropped
