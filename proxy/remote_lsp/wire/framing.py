@@ -89,6 +89,8 @@ class FrameParser:
 
     def _read_header(self) -> bool:
         """Consume one header block; False when more bytes are needed."""
+        if not self._buf:
+            return False  # the usual end of a read: every frame in it taken
         if self._buf.startswith(_CANONICAL):
             # The header nearly every peer sends: no regex needed.
             end = self._buf.find(_HEADER_END, len(_CANONICAL), 40)
