@@ -279,7 +279,7 @@ class Bridge:
         reason = welcome.get("reason") or "the session was not found there"
         self.link = link.Link()
         lost = "remote-lsp: the session on %s was started anew (%s); ask again" % (self.host, reason)
-        self.out.break_off(lost)
+        self._break_off(lost)
         for rid in list(self.tracking.pending):
             if not self.tracking.pending[rid].queued:
                 self.tracking.give_up(rid)
@@ -338,7 +338,7 @@ class Bridge:
         """The outage outlasted the request bound: no request waits on it any more."""
         self._expired = True
         why = "remote-lsp: %s unreachable, reconnecting" % self.host
-        self.out.break_off(why)
+        self._break_off(why)
         for rid in list(self.tracking.pending):
             if self.tracking.pending[rid].method == "initialize":
                 continue
@@ -539,7 +539,7 @@ class Bridge:
     async def _ended(self, end: Dict[str, Any]) -> int:
         """The host ended the session (the server failed or was stopped)."""
         why = str(end.get("reason") or "the session ended on %s" % self.host)
-        self.out.break_off(why)
+        self._break_off(why)
         for rid in list(self.tracking.pending):
             self.tracking.give_up(rid)
             self._tell_editor(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, why))
@@ -549,7 +549,7 @@ class Bridge:
 
     async def _drain(self, code: int) -> int:
         """Let a slow editor take what was written before we exit."""
-        self.out.break_off("remote-lsp: the session with %s ended" % self.host)
+        self._break_off("remote-lsp: the session with %s ended" % self.host)
         self.progress.end()
         self._cancel_timers()
         if self._conn is not None:
@@ -561,6 +561,14 @@ class Bridge:
 
     def _tell_editor(self, msg: Any) -> None:
         self._tell_editor_body(jsonrpc.encode(msg))
+
+    def _break_off(self, why: str) -> None:
+        """The large answer part-way to the editor will not come in time: it is
+        filled out and its request answered with `why`; if it comes after all,
+        it is dropped."""
+        rid = self.out.break_off(why)
+        if rid is not None:
+            self.tracking.broken_off(rid)
 
     def _tell_editor_body(self, body: bytes) -> None:
         self.out.frame(body)

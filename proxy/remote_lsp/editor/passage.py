@@ -85,16 +85,17 @@ class EditorOut:
             self._passage = None
             self._flush()
 
-    def break_off(self, why: str) -> None:
+    def break_off(self, why: str) -> Any:
         """The rest of the answer part-way out will not come (in time): fill it
-        out, and answer its request with an error. If it comes after all, the
-        bridge drops it: its request is no longer waiting."""
+        out, and answer its request with an error. The id of that request, or
+        None: the bridge drops the answer if it comes after all."""
         passage, self._passage = self._passage, None
         if passage is None:
-            return
+            return None
         self._write(b" " * (passage.length - passage.passed))
         self._write(framing.encode(jsonrpc.encode(jsonrpc.error(passage.rid, jsonrpc.INTERNAL_ERROR, why))))
         self._flush()
+        return passage.rid
 
     def _flush(self) -> None:
         waiting, self._waiting = self._waiting, []

@@ -95,6 +95,11 @@ class Tracking:
             self.abandoned.add(key)
         return p
 
+    def broken_off(self, rid: Any) -> None:
+        """The editor got an error for `rid` in place of the rest of its answer:
+        the answer, should it come again, is dropped."""
+        self.abandoned.add(_key(rid))
+
     def reopen(self) -> List[Message]:
         """didOpen for every document the editor has open, with its text now."""
         return [jsonrpc.notification("textDocument/didOpen", {"textDocument": {

@@ -108,9 +108,10 @@ class Session:
             self._channel.write(frame)
         was = self.suspended_since
         self.suspended_since = None
-        while self._outbox:
-            self._write(self._outbox.popleft()[0])
-        self._outbox_bytes = 0
+        while self._outbox and self._channel is not None:  # (a write that breaks suspends us again)
+            body = self._outbox.popleft()[0]
+            self._outbox_bytes -= len(body)
+            self._write(body)
         self.link.heard()
         log.info("client %d resumed%s", self.id, " after %.1f s" % (time.time() - was) if was else "")
         self.on_suspend(self, False)
@@ -224,7 +225,7 @@ class Session:
         if self.link is not None:
             self.link.numbered(head, body)
         self._channel.write(head)
-        if body:
+        if body and self._channel is not None:  # (a broken pipe on the head suspends us: the link keeps it)
             self._channel.write(body)
 
     def _keep(self, body: bytes) -> None:

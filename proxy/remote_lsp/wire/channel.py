@@ -67,7 +67,7 @@ class Channel:
         self._loop.add_reader(fd_in, self._readable)
 
     def write(self, data: bytes) -> None:
-        if self._closing or self.closed or self._eof_after_flush:
+        if self._closing or self.closed or self._eof_after_flush or not data:
             return
         if self._pending:
             self._pending.append(data)
