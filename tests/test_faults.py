@@ -49,7 +49,9 @@ def test_ssh_connection_cut_mid_stream(remote, project, scripted):
     c = remote.client(argv, str(project), name="cut")
     c.initialize(str(project))
     server_pid = c.request("test/state")["pid"]
-    rid = c.request_async("test/flood", {"count": 200000, "bytes": 2048})
+    # 40 MB: far more than the pipes hold, and less than the host keeps for a session
+    # while its link is down (64 MB; past that it ends the session, rightly).
+    rid = c.request_async("test/flood", {"count": 20000, "bytes": 2048})
     c.wait_notification("test/flooded", timeout=30)  # bytes are flowing now
     # The editor falls behind: the bridge holds a backlog when the connection goes.
     c.reading.clear()
@@ -58,7 +60,7 @@ def test_ssh_connection_cut_mid_stream(remote, project, scripted):
         subprocess.run(["kill", "-9", str(pid)])
     c.reading.set()
     answer = c.wait_response(rid, 60)  # after the backlog and the resume, whole
-    assert answer["result"] == 200000, answer
+    assert answer.get("result") == 20000, answer
     assert c.read_error is None  # no torn frame reached the editor
     assert c.proc.poll() is None  # the session goes on
     assert c.request("test/state")["pid"] == server_pid
