@@ -1,0 +1,47 @@
+"""A client's session inside the agent, in process: a linked session that
+loses its connection keeps what the client missed, within a bound."""
+
+import asyncio
+import json
+import os
+import socket
+
+from remote_lsp.host.session import OUTBOX_LIMIT, Session
+
+
+def answer(rid: int, size: int) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "result": "x" * size}).encode()
+
+
+def linked_session() -> Session:
+    """A linked session whose client's end of the connection is already gone."""
+    session = Session(1, lambda s, m: None, lambda s, r: None)
+    session.linked(15.0, 600.0, "token")
+    ours, theirs = socket.socketpair()
+    session.open(os.dup(ours.fileno()), os.dup(ours.fileno()))
+    ours.close()
+    theirs.close()
+    return session
+
+
+def test_a_connection_that_breaks_on_a_large_answer_suspends_its_session():
+    async def run() -> Session:
+        session = linked_session()
+        session.send_body(answer(1, 100000))  # header and body go in two writes
+        return session
+
+    session = asyncio.run(run())
+    assert session.suspended_since is not None and session.link is not None and session.link.retained > 100000
+
+
+def test_a_suspended_session_that_would_keep_more_than_its_bound_is_ended():
+    async def run() -> Session:
+        session = linked_session()
+        session.suspend("the link is down")
+        body = answer(1, 1 << 20)
+        for _ in range(OUTBOX_LIMIT // len(body) + 2):
+            session.send_body(body)
+        return session
+
+    session = asyncio.run(run())
+    assert session.closed and "more than 64 MB waited for it" in session.close_reason
