@@ -461,13 +461,18 @@ class Bridge:
                 self._large_head(conn, piece, size)
             elif kind == framing.MORE:
                 self._large_more(conn, piece, size)
-            elif piece.startswith(link.PREFIX):
-                self._control(conn, link.parse_control(piece) or {})
-            elif conn.welcome.done():
-                self.link.took()
-                self._from_remote(piece)
+            else:
+                self._whole(conn, piece)
         if self.link.ack_due() and self.state in LINKED:
             self._write(self.link.ack())
+
+    def _whole(self, conn: _Connection, body: bytes) -> None:
+        ctl = link.parse_control(body)
+        if ctl is not None:
+            self._control(conn, ctl)
+        elif conn.welcome.done():
+            self.link.took()
+            self._from_remote(body)
 
     def _control(self, conn: _Connection, ctl: Dict[str, Any]) -> None:
         kind = ctl.get("$link")

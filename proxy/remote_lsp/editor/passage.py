@@ -53,7 +53,7 @@ class EditorOut:
         """The head of a large answer to request `rid`: pass it on."""
         assert self._passage is None
         self._passage = _Passage(rid, length)
-        self._write(b"Content-Length: %d\r\n\r\n" % length)
+        self._write(framing.header(length))
         self.more(head)
 
     def again(self, head: bytes, length: int) -> bool:

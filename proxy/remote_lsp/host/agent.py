@@ -38,7 +38,7 @@ from remote_lsp.wire.errors import (
     describe_state_error,
 )
 from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
-from remote_lsp.wire.uri import UriMapper
+from remote_lsp.wire.uri import UriMapper, check_protocol
 
 log = logging.getLogger("remote_lsp.agent")
 
@@ -532,10 +532,8 @@ def _names(request: control.ConnectRequest) -> Optional[UriMapper]:
     speaks them, so the bridge passes frames on as they come."""
     if not request.protocol:
         return None
-    try:
-        return UriMapper(request.protocol, request.where)
-    except ValueError as exc:
-        raise UsageError("connect: %s" % exc) from None
+    check_protocol(request.protocol)
+    return UriMapper(request.protocol, request.where)
 
 
 def _token() -> str:

@@ -158,7 +158,7 @@ class PieceParser(FrameParser):
     hold the whole body (then nothing follows it).
     """
 
-    def __init__(self, large: int = 64 * 1024, peek: int = 256, **kwargs) -> None:
+    def __init__(self, large: int = COLLECT_FROM, peek: int = 256, **kwargs) -> None:
         super().__init__(**kwargs)
         self.large = large
         self.peek = peek
