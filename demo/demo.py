@@ -293,13 +293,20 @@ def over_ssh(work: Path, project: Path) -> int:
     clients = []
     try:
         uri = "scp://%s/%s" % (ALIAS, project / "hello.py")
-        for transport in ("openssh", "paramiko"):
+        for transport, name in (("openssh", "ssh-openssh"), ("paramiko", "ssh-paramiko"),
+                                ("openssh", "ssh-openssh-2")):
             argv = PROXY + ["--host", ALIAS, "--transport", transport, "connect", "--root", str(project),
                             "--", "pylsp"]
             print("$ remote-lsp " + " ".join(argv[2:]))
-            client = LspClient(argv, env=env, name="ssh-" + transport)
+            started = time.monotonic()
+            client = LspClient(argv, env=env, name=name)
             clients.append(client)
             client.initialize(str(project))
+            took = (time.monotonic() - started) * 1000
+            print("   %s: initialized in %.0f ms%s" % (name, took, {
+                "ssh-openssh": " (first use: upload, agent, pylsp started)",
+                "ssh-openssh-2": " (straight to the agent's socket, forwarded by the shared ssh connection: "
+                                 "nothing started on the host)"}.get(name, "")))
             client.open_uri(uri, SOURCE)
         step("hover and go-to-definition through SSH, with scp:// URIs")
         for client in clients:
@@ -324,7 +331,7 @@ def over_ssh(work: Path, project: Path) -> int:
         out = subprocess.run(PROXY + ["--host", ALIAS, "stop", "--agent"], env=env, check=True,
                              capture_output=True, text=True).stdout
         print("   " + out.strip())
-        return 0 if len(inst["clients"]) == 2 else 1
+        return 0 if len(inst["clients"]) == len(clients) else 1
     finally:
         for client in clients:
             if client.proc.poll() is None:

@@ -19,6 +19,7 @@ current text, and one message to say so.
 
 import asyncio
 import collections
+import json
 import os
 import signal
 import sys
@@ -30,9 +31,9 @@ from remote_lsp.editor.progress import StartProgress, server_label
 from remote_lsp.editor.remote import MISSING, READY, check_failure, command_line, upload
 from remote_lsp.editor.tracking import SYNC_METHODS, Tracking, incompatible
 from remote_lsp.editor.transport import RemoteProcess, Transport
-from remote_lsp.wire import framing, jsonrpc, link
+from remote_lsp.wire import control, framing, jsonrpc, link
 from remote_lsp.wire.channel import Channel
-from remote_lsp.wire.errors import FAILED, TransportError
+from remote_lsp.wire.errors import FAILED, RemoteLspError, TransportError
 from remote_lsp.wire.uri import UriMapper
 
 WIND_DOWN = 5.0  # seconds the host gets to finish after the editor leaves
@@ -47,12 +48,14 @@ PASS, HOLD, DROP, IGNORE = "pass", "hold", "drop", "ignore"  # on to the editor 
 
 
 class _Connection:
-    """One run of the host side's `connect` over the transport."""
+    """One run of the host side's `connect` over the transport, or one
+    connection straight to the agent's socket (`direct`)."""
 
-    def __init__(self, proc: RemoteProcess) -> None:
+    def __init__(self, proc: RemoteProcess, direct: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self.proc = proc
-        self.ready = loop.create_future()  # the bootstrap's ready line was seen
+        self.direct = direct
+        self.ready = loop.create_future()  # the bootstrap's ready line, or the agent's reply, was seen
         self.welcome = loop.create_future()  # the host side's welcome frame
         self.eof = loop.create_future()
         self.parser = framing.PieceParser(strict=False)
@@ -65,10 +68,13 @@ class _Connection:
 class Bridge:
     def __init__(self, transport: Transport, mapper: UriMapper, remote_args: List[str],
                  root: Optional[str] = None, heartbeat: float = link.DEFAULT_HEARTBEAT,
-                 request_timeout: float = 10.0) -> None:
+                 request_timeout: float = 10.0, direct: Optional[control.ConnectRequest] = None) -> None:
         self.transport = transport
         self.mapper = mapper
         self.remote_args = remote_args  # `connect --link ...` as the host side runs it
+        # The same asked of the agent's socket itself, where the transport reaches it.
+        self.direct = direct
+        self.agent_socket = transport.known_agent() if direct is not None else None
         self.root = root  # the project root on the host, if known
         self.heartbeat = heartbeat
         self.request_timeout = request_timeout
@@ -135,12 +141,13 @@ class Bridge:
         first connection so does what the editor sent meanwhile (a new session
         is welcomed before the agent reads it), so a slow link costs one round
         trip fewer, twice."""
+        if self.direct is not None and self.agent_socket is not None:
+            conn = await self._start_direct(first)
+            if conn is not None:
+                return conn
         for attempt in range(2):
             proc = await self.transport.exec(command_line(["--ready"] + self.remote_args))
-            conn = self._conn = _Connection(proc)
-            proc.start(lambda data, c=conn: self._remote_data(c, data), lambda c=conn: self._remote_eof(c))
-            proc.write(link.control("hello", token=self.token, received=self.link.received,
-                                    heartbeat=self.heartbeat))
+            conn = self._open(proc, b"")
             sent = self._pipeline() if first and self.token is None else []
             timeout = None if first else self.heartbeat + 10
             await asyncio.wait([conn.ready, conn.eof], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -159,6 +166,35 @@ class Bridge:
             raise TransportError("remote-lsp on %s exited with code %d: %s" % (
                 self.host, rc, proc.stderr().strip()))
         raise TransportError("remote-lsp could not start on %s" % self.host)
+
+    async def _start_direct(self, first: bool) -> Optional[_Connection]:
+        """The agent's own socket, through the transport (no process started
+        on the host); None if the agent cannot take the session so (not
+        there, another build, no server running yet, forwarding refused):
+        then `connect` runs on the host, and its welcome names the socket again."""
+        assert self.direct is not None and self.agent_socket is not None
+        proc = await self.transport.stream(self.agent_socket)
+        if proc is None:
+            self.agent_socket = None
+            return None
+        conn = self._open(proc, control.encode(self.direct), direct=True)
+        sent = self._pipeline() if first and self.token is None else []
+        await asyncio.wait([conn.ready, conn.eof], timeout=self.heartbeat,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if conn.ready.done():
+            return conn
+        self._unpipeline(sent)
+        proc.kill()
+        self.agent_socket = None
+        return None
+
+    def _open(self, proc: RemoteProcess, request: bytes, direct: bool = False) -> _Connection:
+        """A connection started: the hello goes out at once, after the request if any."""
+        conn = self._conn = _Connection(proc, direct)
+        proc.start(lambda data, c=conn: self._remote_data(c, data), lambda c=conn: self._remote_eof(c))
+        proc.write(request + link.control("hello", token=self.token, received=self.link.received,
+                                          heartbeat=self.heartbeat))
+        return conn
 
     def _pipeline(self) -> List[Tuple[bytes, Any]]:
         """Send what the editor has queued before the welcome comes back."""
@@ -449,12 +485,10 @@ class Bridge:
             return  # a connection given up on
         if not conn.ready.done():
             conn.early += data
-            at = conn.early.find(READY)
-            if at < 0:
+            past = self._past_first_line(conn)
+            if past is None:
                 return
-            data = conn.early[at + len(READY):]
-            conn.early = b""
-            _set(conn.ready)
+            data = past
         self.link.heard()
         for kind, piece, size in conn.parser.pieces(data):
             if kind == framing.HEAD:
@@ -465,6 +499,28 @@ class Bridge:
                 self._whole(conn, piece)
         if self.link.ack_due() and self.state in LINKED:
             self._write(self.link.ack())
+
+    def _past_first_line(self, conn: _Connection) -> Optional[bytes]:
+        """What follows the first line of a connection: the bootstrap's ready
+        line, or on a direct one the agent's reply (a refusal ends it)."""
+        if not conn.direct:
+            at = conn.early.find(READY)
+            if at < 0:
+                return None
+            rest = conn.early[at + len(READY):]
+        else:
+            nl = conn.early.find(b"\n")
+            if nl < 0:
+                return None
+            try:
+                control.decode_reply(json.loads(conn.early[:nl]), control.Connected)
+            except (ValueError, RemoteLspError):
+                conn.proc.kill()  # the caller goes the long way
+                return None
+            rest = conn.early[nl + 1:]
+        conn.early = b""
+        _set(conn.ready)
+        return rest
 
     def _whole(self, conn: _Connection, body: bytes) -> None:
         ctl = link.parse_control(body)
@@ -477,6 +533,10 @@ class Bridge:
     def _control(self, conn: _Connection, ctl: Dict[str, Any]) -> None:
         kind = ctl.get("$link")
         if kind == "welcome":
+            agent = ctl.get("agent")
+            if self.direct is not None and isinstance(agent, str) and agent:
+                self.agent_socket = agent
+                self.transport.remember_agent(agent)
             # Said before any answer that came with it (the editor's initialize went out with the hello).
             self.progress.starting()
             _set(conn.welcome, ctl)

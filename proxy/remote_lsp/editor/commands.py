@@ -14,7 +14,7 @@ from remote_lsp.editor.bridge import Bridge
 from remote_lsp.editor.hosts import parse_host
 from remote_lsp.editor.remote import run_subcommand
 from remote_lsp.editor.transport import Transport, make_transport
-from remote_lsp.wire import framing, jsonrpc, link
+from remote_lsp.wire import control, framing, jsonrpc, link
 from remote_lsp.wire.errors import TransportError, UsageError
 from remote_lsp.wire.paths import StatePaths
 from remote_lsp.wire.uri import UriMapper, check_protocol
@@ -73,8 +73,15 @@ def _connect(args: argparse.Namespace, command: List[str], transport: Transport)
     remote += ["--idle-timeout", str(args.idle_timeout)]
     if command:
         remote += ["--"] + command
+    direct = None  # the same, asked of the agent's socket: to join a server already running
+    if (root or args.pid is not None) and not args.isolated:
+        direct = control.ConnectRequest(
+            argv=command, root=root, name=args.name, pid=args.pid,
+            idle_timeout=None if args.idle_timeout == "never" else args.idle_timeout, link=True,
+            heartbeat=heartbeat, grace=grace, where=transport.host.text, protocol=args.protocol or "scp",
+            direct=True)
     try:
-        bridge = Bridge(transport, mapper, remote, root, heartbeat, args.request_timeout or 10.0)
+        bridge = Bridge(transport, mapper, remote, root, heartbeat, args.request_timeout or 10.0, direct)
         return asyncio.run(bridge.run())
     except TransportError as exc:
         # Tell the editor too, in its own protocol, before going.

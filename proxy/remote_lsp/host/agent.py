@@ -201,7 +201,7 @@ class Agent:
                     REFUSED, "refused: this agent serves uid %d only" % os.getuid()))
                 return
             conn.setblocking(False)
-            line, fds = await control.recv_async(conn, REQUEST_TIMEOUT)
+            line, fds, rest = await control.recv_async(conn, REQUEST_TIMEOUT)
             if line is None:
                 return
             newer = control.compare_client(line)
@@ -212,6 +212,9 @@ class Agent:
                 background(self.hand_over(pid))
                 return
             request = control.decode_request(line)
+            if isinstance(request, control.ConnectRequest) and request.direct:
+                await self._connect_direct(conn, pid, request, rest)
+                return
             if isinstance(request, control.ConnectRequest):
                 fds = await self._connect(conn, pid, request, fds)
                 return
@@ -256,25 +259,16 @@ class Agent:
         linked = None
         names = _names(request)
         if request.link:
-            # A remote editor's bridge: its first frame says whether it resumes a session.
-            hello = link.parse_control(await reader.next()) or {}
-            if hello.get("$link") != "hello":
-                raise UsageError("a linked connect begins with the link's hello")
-            token = hello.get("token")
-            old = self._links.get(token) if isinstance(token, str) else None
-            if old is not None and not old.closed:
+            hello = await _hello(reader)
+            old = self._resumable(hello)
+            if old is not None:
                 old.resume(fds[0], fds[1], hello.get("received"), reader.parser, reader.bodies)
-                inst = self._instance_of(old)
-                await control.send_async(conn, control.Connected(pid=inst.pid, client=old.id,
-                                                                 clients=len(inst.sessions)))
+                await control.send_async(conn, self._connected(old))
                 await self._attend(conn, old)
                 return []
             # A new session: welcome it now, so the bridge lets the editor's initialize through.
             linked = (request.heartbeat, request.grace, _token())
-            reason = ("the session was not found there (its grace period ended, or the agent or the server "
-                      "restarted)" if token else "")
-            welcome = link.control("welcome", token=linked[2], resumed=False, received=0, reason=reason)
-            os.write(fds[1], welcome)
+            os.write(fds[1], self._welcome(linked[2], hello))
         if request.pid is not None:
             inst, created = self._managed(request.pid), False
         else:
@@ -286,16 +280,71 @@ class Agent:
                 request.root = workspace.from_initialize(params) or workspace.by_markers(request.cwd or "/")
             inst, created = await self._instance_for(request)
             self._note_conflicts(inst, request, created, peer_pid)
+        session = self._add_client(inst, fds, peer_pid, linked, reader, request)
+        # The session's channel owns the fds now.
+        await control.send_async(conn, self._connected(session, created))
+        await self._attend(conn, session)
+        return []
+
+    async def _connect_direct(self, conn: socket.socket, peer_pid: int, request: control.ConnectRequest,
+                              rest: bytes) -> None:
+        """A bridge that reached this socket through ssh (a socket forwarded
+        by its connection: no `connect` process, no shell, no Python started
+        on this host): the session runs on this connection. Only to resume a
+        session or to join a server already running; a new server gets the
+        environment a `connect` process brings, so for that the bridge runs one."""
+        if not request.link or (request.root is None and request.pid is None) or request.isolated:
+            raise UsageError("a direct connect is a bridge's, for a root or pid it names")
+        reader = _FirstFrames(conn.fileno(), rest)
+        hello = await _hello(reader)
+        old = self._resumable(hello)
+        inst = self._instance_of(old) if old is not None else self._running(request)
+        fd = os.dup(conn.fileno())  # the session's, both ways; `conn` is closed when we return
+        await control.send_async(conn, self._connected(old or None, False, inst))
+        if old is not None:
+            old.resume(fd, fd, hello.get("received"), reader.parser, reader.bodies)
+            return
+        linked = (request.heartbeat, request.grace, _token())
+        os.write(fd, self._welcome(linked[2], hello))
+        self._add_client(inst, [fd, fd], peer_pid, linked, reader, request)
+
+    def _resumable(self, hello: Dict[str, Any]) -> Optional[Session]:
+        token = hello.get("token")
+        old = self._links.get(token) if isinstance(token, str) else None
+        return old if old is not None and not old.closed else None
+
+    def _welcome(self, token: str, hello: Dict[str, Any]) -> bytes:
+        """A new linked session's first frame. It names this agent's socket, so
+        the bridge can reach it directly next time (through ssh, no process)."""
+        reason = ("the session was not found there (its grace period ended, or the agent or the server "
+                  "restarted)" if hello.get("token") else "")
+        return link.control("welcome", token=token, resumed=False, received=0, reason=reason,
+                            agent=str(self.paths.socket))
+
+    def _add_client(self, inst: Instance, fds: List[int], peer_pid: int, linked: Any, reader: "_FirstFrames",
+                    request: control.ConnectRequest) -> Session:
         session = inst.add_client(fds[0], fds[1], peer_pid, linked, reader.parser, reader.bodies,
-                                  request.where, names)
+                                  request.where, _names(request))
         if session.token:
             self._links[session.token] = session
             session.ended.add_done_callback(lambda _: self._links.pop(session.token, None))
-        # The session's channel owns the fds now.
-        await control.send_async(conn, control.Connected(pid=inst.pid, created=created, client=session.id,
-                                                         clients=len(inst.sessions)))
-        await self._attend(conn, session)
-        return []
+        return session
+
+    def _connected(self, session: Optional[Session], created: bool = False,
+                   inst: Optional[Instance] = None) -> control.Connected:
+        inst = inst or self._instance_of(session)  # type: ignore[arg-type]
+        return control.Connected(pid=inst.pid, created=created, client=session.id if session else 0,
+                                 clients=len(inst.sessions))
+
+    def _running(self, request: control.ConnectRequest) -> Instance:
+        """The running instance a direct connect joins; refused if there is none."""
+        if request.pid is not None:
+            return self._managed(request.pid)
+        root = os.path.realpath(request.root or "/")
+        inst = self.instances.get((tuple(_resolved(request.argv, os.environ)), root, ""))
+        if inst is None or inst.gone or inst.stopping:
+            raise NoSuchProcess("no server %s runs for %s here yet" % (" ".join(request.argv), root))
+        return inst
 
     def _note_conflicts(self, inst: Instance, request: control.ConnectRequest, created: bool,
                         peer_pid: int) -> None:
@@ -339,18 +388,11 @@ class Agent:
 
     async def _instance_for(self, request: Union[control.ConnectRequest, control.RunRequest]
                             ) -> Tuple[Instance, bool]:
-        argv = request.argv
-        if not argv:
-            raise UsageError("no server command given")
         env = request.env or dict(os.environ)
+        argv = _resolved(request.argv, env)
         root = os.path.realpath(request.root or request.cwd or os.getcwd())
         if not os.path.isdir(root):
             raise UsageError("root %s is not a directory" % root)
-        exe = shutil.which(argv[0], path=env.get("PATH"))
-        if exe is None:
-            raise RemoteLspError("%s: command not found on this host (PATH=%s)"
-                                 % (argv[0], env.get("PATH", "")))
-        argv = [os.path.abspath(exe)] + list(argv[1:])
         isolated = getattr(request, "isolated", False)
         key: Key = (tuple(argv), root, os.urandom(6).hex() if isolated else "")
         # Concurrent first connects for one key wait for the one spawn.
@@ -527,6 +569,25 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     return 0
 
 
+def _resolved(argv: List[str], env: Any) -> List[str]:
+    """A server's command line with its program's absolute path (the instance
+    key), found on the client's PATH."""
+    if not argv:
+        raise UsageError("no server command given")
+    exe = shutil.which(argv[0], path=env.get("PATH"))
+    if exe is None:
+        raise RemoteLspError("%s: command not found on this host (PATH=%s)" % (argv[0], env.get("PATH", "")))
+    return [os.path.abspath(exe)] + list(argv[1:])
+
+
+async def _hello(reader: "_FirstFrames") -> Dict[str, Any]:
+    """A remote editor's bridge: its first frame says whether it resumes a session."""
+    hello = link.parse_control(await reader.next()) or {}
+    if hello.get("$link") != "hello":
+        raise UsageError("a linked connect begins with the link's hello")
+    return hello
+
+
 def _names(request: control.ConnectRequest) -> Optional[UriMapper]:
     """A remote editor's names for files here (scp://HOST//path): its session
     speaks them, so the bridge passes frames on as they come."""
@@ -546,10 +607,10 @@ class _FirstFrames:
     """A new client's first frames, read before its session exists: a
     bridge's hello, a client's initialize. What was read goes to the session."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, early: bytes = b"") -> None:
         self.fd = fd
         self.parser = framing.FrameParser(strict=True)
-        self.bodies: List[bytes] = []  # read, not yet taken
+        self.bodies: List[bytes] = self.parser.feed(early) if early else []  # read, not yet taken
         self._seen = 0
         os.set_blocking(fd, False)
 

@@ -10,6 +10,7 @@ import asyncio
 import collections
 import fcntl
 import os
+import socket
 import stat
 from typing import Callable, Deque, Optional, Union
 
@@ -97,10 +98,20 @@ class Channel:
             self._close_out()
 
     def _close_out(self) -> None:
-        if not self.out_closed and self.fd_out != self.fd_in:
-            self.out_closed = True
-            self._loop.remove_writer(self.fd_out)
+        if self.out_closed:
+            return
+        self.out_closed = True
+        self._loop.remove_writer(self.fd_out)
+        if self.fd_out != self.fd_in:
             os.close(self.fd_out)
+            return
+        sock = socket.socket(fileno=self.fd_out)  # one socket both ways: half-close it
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()
 
     def close(self) -> None:
         """Stop reading; close once what was written has gone out."""
@@ -110,6 +121,11 @@ class Channel:
         self._loop.remove_reader(self.fd_in)
         if not self._pending:
             self._finish(None)
+
+    def abort(self) -> None:
+        """Close now, dropping what the peer has not taken (a stalled peer
+        would hold a close forever); the owner is told, as at end of input."""
+        self._fail(None)
 
     async def wait_closed(self, timeout: float) -> bool:
         """After close(): wait until what was written has gone out (True), or

@@ -4,7 +4,9 @@ A caller (`connect`, the CLI) sends one request as one JSON line, optionally
 with file descriptors attached (SCM_RIGHTS); the agent answers with one reply
 line. For `connect` the caller passes its own stdin and stdout, so the editor's
 bytes flow straight into the agent; the socket then stays open as a lifeline
-and carries a `SessionEnd` line when the session ends.
+and carries a `SessionEnd` line when the session ends. A bridge that reaches
+the socket itself through ssh (a forwarded socket: `direct`) passes nothing:
+after the reply line the connection carries its session.
 
 Every request names the protocol version it speaks (`v`) and the build it
 comes from. An agent hands its servers over to a newer build (replying
@@ -15,7 +17,6 @@ that encodes or decodes the protocol: the agent and every caller use
 """
 
 import array
-import asyncio
 import json
 import socket
 import struct
@@ -23,7 +24,6 @@ import sys
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
-from remote_lsp.wire.channel import wait_readable
 from remote_lsp.wire.errors import REFUSED, USAGE, Refused, RemoteLspError
 
 PROTOCOL = 2  # 1 was the untyped protocol of remote-lsp 0.1, which sent no version
@@ -59,6 +59,7 @@ class ConnectRequest(Request):
     grace: float = 600.0  # linked: seconds the session is kept while its link is down
     where: str = ""  # this host as the client names it, for its messages ("": the client is here)
     protocol: str = ""  # linked: the editor's scheme for files here (wire/uri.py); "": file:// as here
+    direct: bool = False  # linked: the session runs on this connection, no fds (a socket forwarded by ssh)
 
 
 @dataclass
@@ -356,8 +357,14 @@ def send(sock: socket.socket, record: Record, fds: Optional[List[int]] = None) -
         sock.sendall(data)
 
 
+# The agent's side below imports asyncio when called: `connect` on a host
+# starts on every session, and asyncio alone would add 50 ms to it.
+
+
 async def send_async(sock: socket.socket, record: Record) -> None:
     """The same from the agent's event loop; a peer that went away is no error."""
+    import asyncio
+
     try:
         await asyncio.get_running_loop().sock_sendall(sock, encode(record))
     except OSError:
@@ -365,14 +372,16 @@ async def send_async(sock: socket.socket, record: Record) -> None:
 
 
 class _LineReader:
-    """Reads exactly one line, and any fds sent with it. With fds wanted the
-    peer sends nothing after its line (a request), so reading whole chunks is
-    safe; without, it peeks first so a later line (connect's SessionEnd) stays
-    in the socket for whoever reads next."""
+    """Reads exactly one line, and any fds sent with it. With fds wanted it
+    reads whole chunks (a request's sender waits for the reply, unless its
+    session follows on the connection: that goes in `rest`); without, it
+    peeks first so a later line (connect's SessionEnd) stays in the socket
+    for whoever reads next."""
 
     def __init__(self, max_fds: int) -> None:
         self.max_fds = max_fds
         self.buf = b""
+        self.rest = b""  # read past the line
         self.fds: List[int] = []
 
     def step(self, sock: socket.socket) -> Optional[Any]:
@@ -395,6 +404,7 @@ class _LineReader:
         nl = self.buf.find(b"\n")
         if nl < 0:
             return None
+        self.rest = self.buf[nl + 1:]
         try:
             return json.loads(self.buf[:nl])
         except ValueError:
@@ -428,10 +438,12 @@ def recv_reply(sock: socket.socket, expected: Type[R]) -> R:
     return decode_reply(obj, expected)
 
 
-async def recv_async(sock: socket.socket, timeout: float) -> Tuple[Optional[Any], List[int]]:
-    """The agent's side: one request line and the fds that came with it, from
-    a non-blocking socket. (None, []) at end of input. (Python 3.8 has no
-    loop.sock_recvmsg, hence the readiness wait.)"""
+async def recv_async(sock: socket.socket, timeout: float) -> Tuple[Optional[Any], List[int], bytes]:
+    """The agent's side: one request line, the fds that came with it and what
+    was read past the line, from a non-blocking socket. (None, [], b"") at end
+    of input. (Python 3.8 has no loop.sock_recvmsg, hence the readiness wait.)"""
+    from remote_lsp.wire.channel import wait_readable
+
     reader = _LineReader(MAX_FDS)
     while True:
         await wait_readable(sock.fileno(), timeout)
@@ -440,12 +452,12 @@ async def recv_async(sock: socket.socket, timeout: float) -> Tuple[Optional[Any]
         except BlockingIOError:
             continue
         except EOFError:
-            return None, []
+            return None, [], b""
         except BaseException:
             reader.close_fds()
             raise
         if line is not None:
-            return line, reader.fds
+            return line, reader.fds, reader.rest
 
 
 def peer_credentials(sock: socket.socket) -> Tuple[int, int, int]:

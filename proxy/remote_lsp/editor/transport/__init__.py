@@ -1,7 +1,9 @@
 """Editor-side transports: how the editor reaches a host (openssh, paramiko).
 
 A transport runs one command line on the host and hands back a
-`RemoteProcess`: bytes in, bytes out, an exit code and its stderr. Both
+`RemoteProcess`: bytes in, bytes out, an exit code and its stderr. openssh
+can also reach a socket on the host (`stream`: the agent's, once a session
+has named it) through its shared connection, starting nothing there. Both
 transports verify host keys and never prompt: a prompt would hang the editor.
 A host that asks for a password, a key passphrase or a second factor is
 refused at once, with the fixes named (`would_prompt`).
@@ -55,6 +57,18 @@ class Transport:
 
     async def exec(self, command: str) -> RemoteProcess:
         raise NotImplementedError
+
+    async def stream(self, path: str) -> Optional[RemoteProcess]:
+        """A connection to the Unix socket `path` on the host, with no process
+        started there; None where this transport cannot make one."""
+        return None
+
+    def known_agent(self) -> Optional[str]:
+        """The agent's socket on this host, as its last welcome named it."""
+        return None
+
+    def remember_agent(self, path: str) -> None:
+        pass
 
     def reset(self) -> None:
         """Drop any connection kept for reuse: it may be stalled (blocking)."""

@@ -11,6 +11,11 @@ or a second factor can still be used through a master the user opened
 themselves, with a ControlMaster and ControlPath in their own ssh config:
 when ours is not up and theirs is (`ssh -O check`), sessions ride theirs, and
 we never stop it.
+
+Once a session has named the agent's socket on the host, later connections
+go straight to it through a socket our master forwards there (`ssh -O
+forward`): no ssh process, no shell, no Python started on the host, so a new
+or resumed session costs a round trip instead of a process start at each end.
 """
 
 import asyncio
@@ -36,6 +41,7 @@ from remote_lsp.editor.transport import (
     ssh_config_path,
     would_prompt,
 )
+from remote_lsp.editor.transport.stream import SocketStream
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import FATAL_SSH, TransportError
 from remote_lsp.wire.paths import ensure_private_dir
@@ -58,6 +64,16 @@ def _control_dir(state_dir: Path) -> Path:
     if len(str(preferred)) <= 64:
         return preferred
     return Path(tempfile.gettempdir()) / ("remote-lsp-ssh-%d" % os.getuid())
+
+
+def _unix_connection(path: Path) -> Optional[socket.socket]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+        return sock
+    except OSError:
+        sock.close()
+        return None
 
 
 class OpenSSHProcess(RemoteProcess):
@@ -171,14 +187,11 @@ class OpenSSH(Transport):
 
     def _master_up(self) -> bool:
         """Is a master listening on our control socket? (No ssh process needed.)"""
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(str(self.dir / self._tag))
-            return True
-        except OSError:
+        probe = _unix_connection(self.dir / self._tag)
+        if probe is None:
             return False
-        finally:
-            probe.close()
+        probe.close()
+        return True
 
     def _users_master_up(self) -> bool:
         """Has the user opened a master of their own for this host (a
@@ -201,6 +214,55 @@ class OpenSSH(Transport):
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf,
                 preexec_fn=_die_with_parent)
         return OpenSSHProcess(proc, err)
+
+    async def stream(self, path: str) -> Optional[RemoteProcess]:
+        sock = await asyncio.get_running_loop().run_in_executor(None, self._forwarded, path)
+        return SocketStream(sock) if sock is not None else None
+
+    def _forwarded(self, remote: str) -> Optional[socket.socket]:
+        """A connection to the socket `remote` on the host, through the socket
+        our master forwards to it (asked for on first use); None without our
+        own master, or for a path an `-L` cannot carry."""
+        self._ensure_master()
+        local = self.dir / ("%s-%s.fwd" % (self._tag, hashlib.sha256(remote.encode()).hexdigest()[:8]))
+        if self.users_master or ":" in remote + str(local) or len(str(local)) > 100:
+            return None
+        sock = _unix_connection(local)
+        if sock is not None:
+            return sock
+        with open(self.dir / ("%s.lock" % self._tag), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sock = _unix_connection(local)
+            if sock is not None:
+                return sock
+            try:
+                local.unlink()  # left by a master that is gone
+            except OSError:
+                pass
+            done = subprocess.run(self.base_argv() + ["-O", "forward", "-L", "%s:%s" % (local, remote),
+                                                      self.host.destination],
+                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=CONNECT_TIMEOUT)
+            return _unix_connection(local) if done.returncode == 0 else None
+
+    def _agent_note(self) -> Path:
+        return self.dir / ("%s.agent" % self._tag)
+
+    def known_agent(self) -> Optional[str]:
+        try:
+            return self._agent_note().read_text().strip() or None
+        except OSError:
+            return None
+
+    def remember_agent(self, path: str) -> None:
+        if path == self.known_agent():
+            return
+        note = self._agent_note()
+        temp = note.with_name(note.name + ".%d" % os.getpid())
+        try:
+            temp.write_text(path + "\n")
+            os.replace(temp, note)
+        except OSError:
+            pass  # a cache: the next session finds the agent the long way
 
     def reset(self) -> None:
         self.stop_master()
