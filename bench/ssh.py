@@ -20,6 +20,7 @@ SSH_ROUND_TRIPS = 1000
 LARGE_RUNS = 9
 CONNECTS = 7
 CUTS = 10
+CPU_ROUND_TRIPS = 3000
 
 
 def rows(work: Path) -> List[Row]:
@@ -58,10 +59,14 @@ def rows(work: Path) -> List[Row]:
             "paramiko": Wire([sys.executable, str(REPO / "bench" / "paramiko_pipe.py"), ALIAS, server_line],
                              root, env),
         }
-        vias = {"openssh": keeper, "paramiko": Wire(bridge("paramiko"), root, env)}
+        # A later session over openssh: straight to the agent's socket, which the first one's welcome named.
+        vias = {"openssh": keeper, "openssh direct": Wire(bridge("openssh"), root, env),
+                "paramiko": Wire(bridge("paramiko"), root, env)}
         paths: Dict[str, Wire] = {}
         for transport in ("openssh", "paramiko"):
-            paths["pipe " + transport], paths["via " + transport] = pipes[transport], vias[transport]
+            paths["pipe " + transport] = pipes[transport]
+        for via in vias:
+            paths["via " + via] = vias[via]
         # The floor of any design with a process of ours at each end of ssh.
         relays = Wire(RELAY + ssh.base_argv() + ["-o", "ControlMaster=no", ALIAS, relayed_line], root, env)
         paths["relays"] = relays
@@ -69,21 +74,24 @@ def rows(work: Path) -> List[Row]:
         locs = timed(paths, "test/locations", {"count": LOCATIONS, "root": root}, LARGE_RUNS)
         big = timed(paths, "test/big", {"bytes": BIG}, LARGE_RUNS)
         out += _relay_rows(lat, locs, big)
-        for transport in ("openssh", "paramiko"):
-            pipe, via = "pipe " + transport, "via " + transport
+        out += _cpu_rows(relays, vias["openssh direct"], sshd)
+        for transport, via, label in (("openssh", "openssh", "openssh"),
+                                      ("openssh", "openssh direct", "openssh, straight to the agent"),
+                                      ("paramiko", "paramiko", "paramiko")):
+            pipe, via = "pipe " + transport, "via " + via
             added = (statistics.median(lat[via]) - statistics.median(lat[pipe])) * 1e6
-            out.append(row("ssh %s: small request" % transport, spread(lat[pipe], 1e6, "us"),
+            out.append(row("ssh %s: small request" % label, spread(lat[pipe], 1e6, "us"),
                            "%s, +%.0f us" % (spread(lat[via], 1e6, "us"), added), "added <= 300 us",
                            added <= 300))
             ratio = statistics.median(locs[via]) / statistics.median(locs[pipe])
-            out.append(row("ssh %s: %d-location answer" % (transport, LOCATIONS),
+            out.append(row("ssh %s: %d-location answer" % (label, LOCATIONS),
                            spread(locs[pipe], 1000, "ms"),
                            "%s, %.2fx" % (spread(locs[via], 1000, "ms"), ratio), "<= 1.25x", ratio <= 1.25))
             share = statistics.median(big[pipe]) / statistics.median(big[via])
             pipe_mbs, via_mbs = (BIG / statistics.median(big[k]) / 1e6 for k in (pipe, via))
-            out.append(row("ssh %s: 4 MB answer" % transport, "%.0f MB/s" % pipe_mbs,
+            out.append(row("ssh %s: 4 MB answer" % label, "%.0f MB/s" % pipe_mbs,
                            "%.0f MB/s (%.0f%%)" % (via_mbs, 100 * share), ">= 80% of the pipe", share >= 0.8))
-        for wire in list(pipes.values()) + [vias["paramiko"], relays]:
+        for wire in list(pipes.values()) + [vias["openssh direct"], vias["paramiko"], relays]:
             wire.close()
         out += _connect_rows(ssh, env, root, bridge, ALIAS)
         out.append(row("ssh first-ever connect (upload, agent, server)", "-", "%.0f ms" % (first * 1000),
@@ -118,6 +126,43 @@ def _relay_rows(lat: Dict[str, List[float]], locs: Dict[str, List[float]],
         row("ssh openssh: 4 MB answer, two python relays", "-",
             "%.0f%% of the pipe" % (100 * med(big[pipe]) / med(big["relays"])), goal, True),
     ]
+
+
+def _cpu_rows(relays: Wire, direct: Wire, sshd) -> List[Row]:
+    """The CPU each process of ours spends per small round trip (from /proc),
+    against a bare relay's in the same place: on this path the latency is
+    the sum of the steps, so this says whose work it is."""
+    agent = int((sshd.remote_state / "agent.pid").read_text())
+    host_relay = next(pid for pid, args in _processes() if args.startswith(" ".join(RELAY + SERVER)))
+    out = []
+    for label, wire, who in (("two python relays", relays, (("editor side", relays.proc.pid),
+                                                             ("host side", host_relay))),
+                             ("remote-lsp, straight to the agent", direct, (("bridge", direct.proc.pid),
+                                                                            ("agent", agent)))):
+        before = [_cpu_seconds(pid) for _, pid in who]
+        for _ in range(CPU_ROUND_TRIPS):
+            wire.call("test/echo", {"x": 1})
+        used = [(_cpu_seconds(pid) - b) / CPU_ROUND_TRIPS * 1e6 for (_, pid), b in zip(who, before)]
+        out.append(row("ssh openssh: CPU per small round trip, %s" % label, "-",
+                       ", ".join("%s %.0f us" % (name, u) for (name, _), u in zip(who, used)), "reported",
+                       True))
+    return out
+
+
+def _processes():
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    yield int(entry), f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _connect_rows(ssh, env, root, bridge, alias) -> List[Row]:
