@@ -175,11 +175,15 @@ def write(overhead: List[Sequence[str]], sharing: Dict[str, Any], profiles: Dict
         out += ["## Where the time goes", "",
                 "On a small request every process of the path works in turn, so the latency is the sum"
                 " of their steps: the CPU rows above say whose work it is. A bare Python relay spends"
-                " about 100 us of CPU per round trip on this machine (two reads, two writes, two waits"
+                " 100 to 140 us of CPU per round trip on this machine (two reads, two writes, two waits"
                 " in epoll, and the interpreter around them), so two of them already add more than the"
                 " 300 us goal; the bridge and the agent spend a few tens of us each more than a relay"
                 " (the link's numbering, the request's bookkeeping, the id put back, asyncio's"
-                " dispatch). cProfile of the agent (locally) and of the editor-side bridge (over SSH,"
+                " dispatch). A large answer over SSH: the agent takes it whole before it sends it on,"
+                " because putting the client's id back and translating names changes its length, which"
+                " its header, written first, must give; that copy is a step the pipeline cannot overlap,"
+                " and it keeps the 4 MB row at the two-relay floor. cProfile of the agent (locally)"
+                " and of the editor-side bridge (over SSH,"
                 " openssh) while they carry the loads above; most of the wall time is spent waiting in"
                 " `epoll.poll`, for the other processes of the path.", ""]
         for title, lines in profiles.items():

@@ -8,6 +8,7 @@ the bridge goes the long way, through `connect` on the host.
 
 import json
 import socket
+import stat
 
 from remote_lsp.wire import control, framing, jsonrpc, link
 
@@ -147,4 +148,8 @@ def test_a_stale_note_of_the_agent_socket_costs_nothing(remote, project, monkeyp
     assert not [n for n in b.notifications if n["method"] == "window/showMessage"]  # nothing to tell
     assert len(remote.leftovers()) > before  # the long way: a `connect` on the host
     assert ssh.known_agent() == agent_sock
+    # The forwarded sockets are private, as the master's own.
+    forwards = list(ssh.dir.glob("*.fwd"))
+    assert forwards and stat.S_IMODE(ssh.dir.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in forwards)
 

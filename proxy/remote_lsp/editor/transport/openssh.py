@@ -239,9 +239,12 @@ class OpenSSH(Transport):
                 local.unlink()  # left by a master that is gone
             except OSError:
                 pass
-            done = subprocess.run(self.base_argv() + ["-O", "forward", "-L", "%s:%s" % (local, remote),
-                                                      self.host.destination],
-                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=CONNECT_TIMEOUT)
+            try:
+                done = subprocess.run(self.base_argv() + ["-O", "forward", "-L", "%s:%s" % (local, remote),
+                                                          self.host.destination],
+                                      stdin=subprocess.DEVNULL, capture_output=True, timeout=CONNECT_TIMEOUT)
+            except (OSError, subprocess.TimeoutExpired):
+                return None
             return _unix_connection(local) if done.returncode == 0 else None
 
     def _agent_note(self) -> Path:
