@@ -16,7 +16,7 @@ from tests.conftest import wait_for
 from tests.support.lspclient import hover_text
 from tests.support.outage import hold, outage
 from tests.test_network import opened, wait_link
-from tests.test_ssh import pylsp_session
+from tests.test_ssh import hover_in_new_project, pylsp_session
 
 
 class Direct:
@@ -105,13 +105,7 @@ def test_a_second_session_over_ssh_starts_nothing_on_the_host(remote, project):
     assert len(inst["clients"]) == 2
 
     # A root with no server yet: the long way, which starts it.
-    other = project.parent / "other"
-    other.mkdir()
-    (other / "c.py").write_text("def other():\n    '''Another project.'''\n\n\nother()\n")
-    c = remote.client(["pylsp"], str(other), name="c")
-    c.initialize(str(other))
-    c_uri = c.open_uri(remote.uri(other / "c.py"), (other / "c.py").read_text())
-    assert "Another project" in hover_text(c.hover(c_uri, 4, 1))
+    assert "Another project." in hover_in_new_project(remote, project.parent / "other", "Another project.")
     assert len(remote.leftovers()) > len(one_session)
     assert len(json.loads(remote.cli("status", "--json").stdout)["instances"]) == 2
 

@@ -21,6 +21,17 @@ def pylsp_session(remote, project, transport, name="editor"):
     return c, uri
 
 
+def hover_in_new_project(remote, root, doc):
+    """A new project of one file, its function documented `doc`, opened by a
+    new client over openssh: the hover on the function's call."""
+    root.mkdir()
+    (root / "m.py").write_text('def here():\n    """%s"""\n\n\nhere()\n' % doc)
+    c = remote.client(["pylsp"], str(root), name="new-project")
+    c.initialize(str(root))
+    uri = c.open_uri(remote.uri(root / "m.py"), (root / "m.py").read_text())
+    return hover_text(c.hover(uri, 4, 1))
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_remote_pylsp_hover_definition_and_scp_uris(remote, project, transport):
     c, uri = pylsp_session(remote, project, transport)
@@ -77,12 +88,7 @@ def test_shell_metacharacters_in_host_and_path(remote, tmp_path):
                           env=remote.env, capture_output=True, text=True)
     assert proc.returncode == 2 and "invalid host" in proc.stderr
     weird = tmp_path / ("pro j;$(touch %s)`touch %s`'q\"" % (mark, mark))
-    weird.mkdir()
-    (weird / "m.py").write_text('def here():\n    """Right file."""\n\n\nhere()\n')
-    c = remote.client(["pylsp"], str(weird), name="weird")
-    c.initialize(str(weird))
-    uri = c.open_uri(remote.uri(weird / "m.py"), (weird / "m.py").read_text())
-    assert "Right file." in hover_text(c.hover(uri, 4, 1))
+    assert "Right file." in hover_in_new_project(remote, weird, "Right file.")
     (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert inst["root"] == str(weird)
     assert not [p for p in places if (p / mark).exists()]

@@ -300,13 +300,19 @@ class Agent:
         old = self._resumable(hello)
         inst = self._instance_of(old) if old is not None else self._running(request)
         fd = os.dup(conn.fileno())  # the session's, both ways; `conn` is closed when we return
-        await control.send_async(conn, self._connected(old or None, False, inst))
+        linked = None
+        try:
+            await control.send_async(conn, self._connected(old, False, inst))
+            if old is None:
+                linked = (request.heartbeat, request.grace, _token())
+                os.write(fd, self._welcome(linked[2], hello))
+        except BaseException:
+            _close_fd(fd)
+            raise
         if old is not None:
             old.resume(fd, fd, hello.get("received"), reader.parser, reader.bodies)
-            return
-        linked = (request.heartbeat, request.grace, _token())
-        os.write(fd, self._welcome(linked[2], hello))
-        self._add_client(inst, [fd, fd], peer_pid, linked, reader, request)
+        else:
+            self._add_client(inst, [fd, fd], peer_pid, linked, reader, request)
 
     def _resumable(self, hello: Dict[str, Any]) -> Optional[Session]:
         token = hello.get("token")

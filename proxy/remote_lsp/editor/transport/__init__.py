@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from remote_lsp.editor.hosts import HostSpec
+from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import UsageError
 
 OnData = Callable[[bytes], None]
@@ -44,6 +45,20 @@ class RemoteProcess:
 
     def kill(self) -> None:
         raise NotImplementedError
+
+
+class ChannelProcess(RemoteProcess):
+    """A remote process whose bytes go through the Channel its `start` makes."""
+
+    _channel: Optional[Channel] = None
+
+    def write(self, data: bytes) -> None:
+        if self._channel is not None:
+            self._channel.write(data)
+
+    def write_eof(self) -> None:
+        if self._channel is not None:
+            self._channel.shutdown_write()
 
 
 class Transport:

@@ -33,6 +33,7 @@ from typing import List, Optional
 
 from remote_lsp.editor.transport import (
     CONNECT_TIMEOUT,
+    ChannelProcess,
     OnData,
     OnEof,
     RemoteProcess,
@@ -76,7 +77,7 @@ def _unix_connection(path: Path) -> Optional[socket.socket]:
         return None
 
 
-class OpenSSHProcess(RemoteProcess):
+class OpenSSHProcess(ChannelProcess):
     def __init__(self, proc: subprocess.Popen, stderr_path: str) -> None:
         self.proc = proc
         self._stderr_path = stderr_path
@@ -89,14 +90,6 @@ class OpenSSHProcess(RemoteProcess):
                                 on_data, lambda exc: on_eof())
         self.proc.stdout.close()
         self.proc.stdin.close()
-
-    def write(self, data: bytes) -> None:
-        if self._channel is not None:
-            self._channel.write(data)
-
-    def write_eof(self) -> None:
-        if self._channel is not None:
-            self._channel.shutdown_write()
 
     async def wait(self) -> int:
         loop = asyncio.get_running_loop()

@@ -5,11 +5,11 @@ nothing on the host."""
 import socket
 from typing import Optional
 
-from remote_lsp.editor.transport import OnData, OnEof, RemoteProcess
+from remote_lsp.editor.transport import ChannelProcess, OnData, OnEof
 from remote_lsp.wire.channel import Channel
 
 
-class SocketStream(RemoteProcess):
+class SocketStream(ChannelProcess):
     def __init__(self, sock: socket.socket) -> None:
         self._sock: Optional[socket.socket] = sock
         self._channel: Optional[Channel] = None
@@ -19,14 +19,6 @@ class SocketStream(RemoteProcess):
         fd = self._sock.detach()  # the channel's now, both ways
         self._sock = None
         self._channel = Channel(fd, fd, on_data, lambda exc: on_eof())
-
-    def write(self, data: bytes) -> None:
-        if self._channel is not None:
-            self._channel.write(data)
-
-    def write_eof(self) -> None:
-        if self._channel is not None:
-            self._channel.shutdown_write()
 
     async def wait(self) -> int:
         return 0
