@@ -143,6 +143,27 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--command", action="append", default=[], dest="commands",
                     help="a server command to look for (repeatable)")
 
+    fs = sub.add_parser("files", help="for editors: a channel for the files on the host, JSON-RPC on stdio "
+                                      "(with --host; ARCHITECTURE.md, \"Files through the agent\")")
+    fs.add_argument("--heartbeat", type=_seconds, default=None,
+                    help="a link silent this long is dead and reconnected (default 15)")
+    fs.add_argument("--grace", type=_seconds, default=None,
+                    help="how long the host keeps the channel while its link is down (default 600)")
+    fs.add_argument("--request-timeout", type=_seconds, default=None,
+                    help="an outage longer than this answers waiting requests with an error (default 10)")
+    fs.add_argument("--link", action="store_true", help=argparse.SUPPRESS)  # what the bridge runs
+    fs.add_argument("--where", default="", help=argparse.SUPPRESS)
+
+    ct = sub.add_parser("cat", help="print a file's bytes")
+    ct.add_argument("path", help="absolute, or relative to the home directory")
+    sa = sub.add_parser("stat", help="a file's type, mode and version (JSON), for put --if-unchanged-since")
+    sa.add_argument("path")
+    pu = sub.add_parser("put", help="write stdin to a file, atomically; print its new version")
+    pu.add_argument("path")
+    pu.add_argument("--if-unchanged-since", metavar="VERSION",
+                    help="refuse (exit 4) if the file is no longer this version (from stat or an earlier "
+                         "put; 'none': only if there is no such file)")
+
     a = sub.add_parser("agent", help="run the agent (normally started on demand)")
     a.add_argument("--foreground", action="store_true")
     a.add_argument("--daemonize", action="store_true", help=argparse.SUPPRESS)

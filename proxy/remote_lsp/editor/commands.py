@@ -8,6 +8,7 @@ printed as it is.
 import argparse
 import asyncio
 import os
+import sys
 from typing import List
 
 from remote_lsp.editor.bridge import Bridge
@@ -28,8 +29,11 @@ def on_host(args: argparse.Namespace, args_in: List[str], command: List[str]) ->
     try:
         if args.command == "connect":
             return _connect(args, command, transport)
+        if args.command == "files":
+            return _files(args, transport)
         rest = _without_globals(args_in)
-        return asyncio.run(run_subcommand(transport, rest + (["--"] + command if command else [])))
+        stdin = sys.stdin.buffer.read() if args.command == "put" else None
+        return asyncio.run(run_subcommand(transport, rest + (["--"] + command if command else []), stdin))
     finally:
         transport.close()
 
@@ -49,6 +53,20 @@ def _without_globals(args_in: List[str]) -> List[str]:
         out.extend(args_in[i:])
         break
     return out
+
+
+def _files(args: argparse.Namespace, transport: Transport) -> int:
+    """The editor's channel for the files on the host: a bridge like an LSP
+    session's (it survives the network the same way), to the agent's file
+    service; straight to the agent's socket where the transport can."""
+    heartbeat = args.heartbeat or link.DEFAULT_HEARTBEAT
+    grace = args.grace or link.DEFAULT_GRACE
+    where = transport.host.text
+    remote = ["files", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace), "--where", where]
+    direct = control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where, direct=True)
+    bridge = Bridge(transport, UriMapper("scp", where), remote, None, heartbeat, args.request_timeout or 10.0,
+                    direct)  # type: ignore[arg-type]
+    return asyncio.run(bridge.run())
 
 
 def _connect(args: argparse.Namespace, command: List[str], transport: Transport) -> int:

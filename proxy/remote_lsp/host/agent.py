@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from remote_lsp import __version__
 from remote_lsp.host import procs, workspace
 from remote_lsp.host.aio import background
+from remote_lsp.host.fileservice import FileService
 from remote_lsp.host.instance import Instance, Key
 from remote_lsp.host.registry import Registry
 from remote_lsp.host.session import Session
@@ -60,6 +61,7 @@ class Agent:
         self._starting: Dict[Key, asyncio.Future] = {}
         self._links: Dict[str, Session] = {}  # a linked session's token -> the session
         self._conns = 0
+        self.files = FileService(None)  # editors' channels for the files here
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -173,7 +175,7 @@ class Agent:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
-        if self.idle_exit is None or self.instances or self._conns:
+        if self.idle_exit is None or self.instances or self._conns or self.files.channels():
             return
         self._idle_handle = asyncio.get_running_loop().call_later(
             self.idle_exit, lambda: background(self.shutdown("idle")))
@@ -212,6 +214,9 @@ class Agent:
                 background(self.hand_over(pid))
                 return
             request = control.decode_request(line)
+            if isinstance(request, control.FilesRequest):
+                fds = await self._files(conn, pid, request, fds, rest)
+                return
             if isinstance(request, control.ConnectRequest) and request.direct:
                 await self._connect_direct(conn, pid, request, rest)
                 return
@@ -314,10 +319,54 @@ class Agent:
         else:
             self._add_client(inst, [fd, fd], peer_pid, linked, reader, request)
 
-    def _resumable(self, hello: Dict[str, Any]) -> Optional[Session]:
+    async def _files(self, conn: socket.socket, peer_pid: int, request: control.FilesRequest,
+                     fds: List[int], rest: bytes) -> List[int]:
+        """An editor's channel for the files here: a linked session of the file
+        service, new or resumed; on the fds the host's `files` process passed,
+        or on this connection itself (`direct`, through a socket ssh forwards)."""
+        if request.direct:
+            fds = [os.dup(conn.fileno())] * 2  # the session's, both ways; `conn` is closed when we return
+        elif len(fds) != 2:
+            raise UsageError("files needs the client's stdin and stdout")
+        try:
+            reader = _FirstFrames(fds[0], rest)
+            hello = await _hello(reader)
+            old = self._resumable(hello, files=True)
+            session = old or Session(peer_pid, self.files.message, self._files_closed)
+            reply = control.Connected(pid=os.getpid(), client=session.id, clients=self.files.channels())
+            if request.direct:
+                await control.send_async(conn, reply)  # a direct bridge reads the reply first
+            if old is not None:
+                old.resume(fds[0], fds[1], hello.get("received"), reader.parser, reader.bodies)
+            else:
+                token = _token()
+                os.write(fds[1], self._welcome(token, hello))
+                session.linked(request.heartbeat, request.grace, token)
+                self.files.opened(session)
+                self._links[token] = session
+                session.open(fds[0], fds[1], reader.parser, reader.bodies)
+        except BaseException:
+            if request.direct:
+                _close_fd(fds[0])
+            raise
+        if request.direct:
+            return []
+        await control.send_async(conn, reply)
+        await self._attend(conn, session)
+        return []
+
+    def _files_closed(self, session: Session, reason: str) -> None:
+        self._links.pop(session.token, None)
+        self.files.closed(session)
+        self._arm_idle()
+
+    def _resumable(self, hello: Dict[str, Any], files: bool = False) -> Optional[Session]:
+        """The session a bridge's hello resumes, of the kind it asks for."""
         token = hello.get("token")
         old = self._links.get(token) if isinstance(token, str) else None
-        return old if old is not None and not old.closed else None
+        if old is None or old.closed or self.files.serves(old) != files:
+            return None
+        return old
 
     def _welcome(self, token: str, hello: Dict[str, Any]) -> bytes:
         """A new linked session's first frame. It names this agent's socket, so
@@ -531,6 +580,7 @@ class Agent:
                 "rss_kb": procs.rss_kb(os.getpid()),
             },
             instances=[i.describe() for i in self.instances.values()],
+            files=self.files.describe(),
         )
 
 

@@ -15,6 +15,7 @@ from remote_lsp import __version__
 from remote_lsp.version import digest
 from remote_lsp.wire import control
 from remote_lsp.wire.errors import NoSuchProcess, UsageError
+from remote_lsp.wire.link import DEFAULT_GRACE, DEFAULT_HEARTBEAT
 from remote_lsp.wire.paths import StatePaths
 from remote_lsp.wire.uri import check_protocol
 
@@ -23,6 +24,14 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "agent":
         return _agent(args)
     _precheck(args, command)
+    if args.command == "files":
+        from remote_lsp.host.connect import files_channel
+
+        return files_channel(args.heartbeat or DEFAULT_HEARTBEAT, args.grace or DEFAULT_GRACE, args.where)
+    if args.command in ("cat", "stat", "put"):
+        from remote_lsp.host import filecommands
+
+        return filecommands.run(args)
     if args.command == "connect":
         from remote_lsp.host.connect import connect
 
@@ -95,7 +104,7 @@ def _run(args: argparse.Namespace, command: List[str]) -> int:
 def _status(args: argparse.Namespace, command: List[str]) -> int:
     status = _agent_status()
     out = {"agent": status.agent if status else None, "instances": status.instances if status else [],
-           "host": host_facts()}
+           "files": status.files if status else {}, "host": host_facts()}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -105,6 +114,9 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
     agent = status.agent
     print("agent %s (build %s) pid %d, %d kB, state in %s" % (
         agent["version"], agent["build"], agent["pid"], agent["rss_kb"], agent["home"]))
+    if status.files.get("channels"):
+        print("files: %(channels)d editor channel(s), %(watched)d open file(s) watched in %(directories)d "
+              "director(y/ies)" % status.files)
     for inst in status.instances:
         idle = inst["idle_timeout"]
         print("\n%s pid %d  root %s  idle %s  %s%s" % (

@@ -44,6 +44,26 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
                                      isolated=isolated, where=where, protocol=protocol)
     if link is not None:
         request.heartbeat, request.grace = link
+    sock, editor_out, reply = _hand_over(request)
+    if os.environ.get("REMOTE_LSP_VERBOSE"):
+        sys.stderr.write("remote-lsp: connected to %s (pid %d), %d client(s)\n"
+                         % (" ".join(argv), reply.pid, reply.clients))
+    _become_waiter(sock, editor_out, StatePaths.default(), last_word=link is None)
+    return FAILED  # not reached
+
+
+def files_channel(heartbeat: float, grace: float, where: str) -> int:
+    """`remote-lsp files --link`: a bridge's channel for the files here, a
+    linked session of the agent's file service, on our stdin and stdout."""
+    _check_stdio()
+    sock, editor_out, _ = _hand_over(control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where))
+    _become_waiter(sock, editor_out, StatePaths.default(), last_word=False)
+    return FAILED  # not reached
+
+
+def _hand_over(request: control.Request) -> Tuple[Any, int, control.Connected]:
+    """Give the agent our stdin and stdout for the session `request` asks for:
+    the control socket, a copy of stdout kept for a last word, the reply."""
     sock, reply = daemon.request(request, control.Connected, autostart=True, fds=[0, 1])
     # The agent holds the editor's pipes now. Ours go (stdin must not keep
     # the editor's writes alive), but one copy of stdout stays for a last
@@ -53,11 +73,7 @@ def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Opti
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
-    if os.environ.get("REMOTE_LSP_VERBOSE"):
-        sys.stderr.write("remote-lsp: connected to %s (pid %d), %d client(s)\n"
-                         % (" ".join(argv), reply.pid, reply.clients))
-    _become_waiter(sock, editor_out, StatePaths.default(), last_word=link is None)
-    return FAILED  # not reached
+    return sock, editor_out, reply
 
 
 # From here on this process only waits for the session to end, and an editor

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from remote_lsp.wire.errors import REFUSED, USAGE, Refused, RemoteLspError
+from remote_lsp.wire.link import DEFAULT_GRACE, DEFAULT_HEARTBEAT
 
 PROTOCOL = 2  # 1 was the untyped protocol of remote-lsp 0.1, which sent no version
 MAX_LINE = 1 << 20
@@ -104,6 +105,19 @@ class StopRequest(Request):
 
 
 @dataclass
+class FilesRequest(Request):
+    """An editor's channel for the files here (host/fileservice.py): a linked
+    session, as a remote connect's is; its stdin and stdout come with it,
+    unless `direct` (the session runs on this connection)."""
+
+    op: ClassVar[str] = "files"
+    heartbeat: float = DEFAULT_HEARTBEAT
+    grace: float = DEFAULT_GRACE
+    where: str = ""
+    direct: bool = False
+
+
+@dataclass
 class ShutdownRequest(Request):
     """Stop the agent itself (after `stop --all`)."""
 
@@ -112,7 +126,7 @@ class ShutdownRequest(Request):
 
 REQUESTS: Dict[str, Type[Request]] = {
     cls.op: cls for cls in (ConnectRequest, RunRequest, AttachRequest, ReleaseRequest, StatusRequest,
-                            StopRequest, ShutdownRequest)
+                            StopRequest, ShutdownRequest, FilesRequest)
 }
 
 
@@ -188,11 +202,13 @@ class Stopped(Reply):
 @dataclass
 class Status(Reply):
     """The agent (pid, version, build, home, started, rss_kb) and its
-    instances, each as `Instance.describe` gives it."""
+    instances, each as `Instance.describe` gives it; the editors' file
+    channels (`FileService.describe`)."""
 
     kind: ClassVar[str] = "status"
     agent: Dict[str, Any] = field(default_factory=dict)
     instances: List[Dict[str, Any]] = field(default_factory=list)
+    files: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
