@@ -19,7 +19,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from remote_lsp import __version__
-from remote_lsp.host import procs, workspace
+from remote_lsp.host import fileservice, procs, workspace
 from remote_lsp.host.aio import background
 from remote_lsp.host.fileservice import FileService
 from remote_lsp.host.instance import Instance, Key
@@ -332,7 +332,7 @@ class Agent:
             reader = _FirstFrames(fds[0], rest)
             hello = await _hello(reader)
             old = self._resumable(hello, files=True)
-            session = old or Session(peer_pid, self.files.message, self._files_closed)
+            session = old or Session(peer_pid, self.files.message, self._files_closed, fileservice.MAX_FRAME)
             reply = control.Connected(pid=os.getpid(), client=session.id, clients=self.files.channels())
             if request.direct:
                 await control.send_async(conn, reply)  # a direct bridge reads the reply first

@@ -36,6 +36,8 @@ from remote_lsp.wire.jsonrpc import Message
 log = logging.getLogger("remote_lsp.files")
 
 CHANGED = "files/changed"
+# A file travels whole, in base64, in one frame: larger than an LSP message may be.
+MAX_FRAME = 256 * 1024 * 1024
 KINDS = {1: "created", 2: "changed", 3: "deleted"}  # LSP's FileChangeType, as the editor is told
 
 
@@ -109,6 +111,11 @@ class FileService:
             return
         except (TypeError, ValueError, KeyError) as exc:
             channel.session.send(jsonrpc.error(rid, jsonrpc.INVALID_PARAMS, "remote-lsp: %s: bad params (%s)"
+                                               % (method, exc)))
+            return
+        except Exception as exc:  # never a request left unanswered: the editor would wait for it
+            log.exception("%s failed", method)
+            channel.session.send(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, "remote-lsp: %s failed: %s"
                                                % (method, exc)))
             return
         channel.session.send(jsonrpc.response(rid, result))
