@@ -35,8 +35,8 @@ return (vim.uv.hrtime() - t) / 1e9
 
 GOTO = """
 local t = vim.uv.hrtime()
-local res = vim.lsp.buf_request_sync(0, 'textDocument/definition', vim.lsp.util.make_position_params(0, 'utf-16'),
-  20000)
+local params = vim.lsp.util.make_position_params(0, 'utf-16')
+local res = vim.lsp.buf_request_sync(0, 'textDocument/definition', params, 20000)
 local server = (vim.uv.hrtime() - t) / 1e9
 local loc
 for _, r in pairs(res or {}) do
