@@ -225,3 +225,19 @@ def test_files_watch_answers_what_changed_since_the_versions_given(remote, tmp_p
                         )["changes"]
     assert sorted((ch["path"], ch["kind"]) for ch in changes) == [
         (str(b), "changed"), (str(tmp_path / "gone.py"), "deleted")]
+
+
+def test_a_second_channel_goes_straight_to_the_agent(remote, tmp_path):
+    """The first channel's welcome names the agent's socket: the next one (a
+    second Neovim, or one after the first ended) starts nothing on the host."""
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"hello\n")
+    first = channel(remote)
+    assert first.request("files/stat", {"path": str(path)})["type"] == "file"
+    one = sorted(remote.leftovers())  # the first channel's ssh session and its waiting `files`
+    assert one
+    second = channel(remote)
+    (entry,) = second.request("files/read", {"paths": [str(path)]})["files"]
+    assert base64.b64decode(entry["data"]) == b"hello\n"
+    assert sorted(remote.leftovers()) == one
+    assert json.loads(remote.cli("status", "--json").stdout)["files"]["channels"] == 2
