@@ -140,3 +140,26 @@ def test_the_sides_import_as_drawn():
             bad = [m for m in _imports(path) if m.startswith(others)]
             wrong += ["%s imports %s" % (path.relative_to(REPO), m) for m in sorted(bad)]
     assert not wrong, wrong
+
+
+IO_MODULES = ("asyncio", "socket", "subprocess", "select", "selectors", "remote_lsp.wire.channel",
+              "remote_lsp.host.session", "remote_lsp.host.instance")
+IO_CALLS = {"open", "print", "os.read", "os.write", "os.open", "os.close", "os.kill"}
+
+
+def test_the_mux_does_no_io():
+    """The mux and what it holds (documents, shapes, adapt) route; the instance and
+    sessions do the I/O. So the sharing contract can be tested in process, exactly."""
+    wrong = []
+    for name in ("mux", "documents", "shapes", "adapt"):
+        path = REPO / "proxy" / "remote_lsp" / "host" / ("%s.py" % name)
+        wrong += ["%s imports %s" % (name, m) for m in sorted(_imports(path)) if m.startswith(IO_MODULES)]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                f = node.func
+                called = (f.id if isinstance(f, ast.Name) else
+                          "%s.%s" % (f.value.id, f.attr)
+                          if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else "")
+                if called in IO_CALLS:
+                    wrong.append("%s calls %s (line %d)" % (name, called, node.lineno))
+    assert not wrong, wrong
