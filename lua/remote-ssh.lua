@@ -6,6 +6,7 @@ local M = {}
 function M.setup(opts)
   require('remote-lsp.config').setup(opts)
   require('remote-lsp.share').setup()
+  require('remote-lsp.files').setup()
 end
 
 return M

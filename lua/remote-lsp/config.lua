@@ -21,6 +21,8 @@ local M = {}
 ---@field servers? table<string, remote_lsp.ServerDef> name -> definition; when given, only these start
 ---@field share_local? boolean|string[] local servers (vim.lsp.config names) to run through `remote-lsp connect`,
 ---  or true for every one enabled with vim.lsp.enable (default false)
+---@field files? boolean read and write scp://, sftp:// and rsync:// buffers through the agent instead of
+---  netrw (default true)
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) for every remote client
 ---@field capabilities? lsp.ClientCapabilities for every remote client
 
@@ -35,6 +37,7 @@ M.defaults = {
   idle_timeout = 600, -- seconds a shared server outlives its last client
   servers = {}, -- name -> definition override (cmd, filetypes, root_markers, settings, ...)
   share_local = false, -- { 'pyright', ... } or true: local servers shared through remote-lsp connect
+  files = true, -- scp://, sftp://, rsync:// buffers read and written through the agent (false: netrw's)
   on_attach = nil,
   capabilities = nil,
 }
@@ -145,6 +148,7 @@ function M.setup(opts)
     check_server(name, def)
   end
   vim.validate('share_local', o.share_local, share_local, 'true, false or a list of server names')
+  vim.validate('files', o.files, 'boolean')
   vim.validate('on_attach', o.on_attach, 'callable', true)
   vim.validate('capabilities', o.capabilities, 'table', true)
   M.options = o

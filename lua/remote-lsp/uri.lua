@@ -36,6 +36,20 @@ function M.parse(name)
   return proto, host, path
 end
 
+--- protocol, host, path of a remote buffer name, the path as the host takes it: absolute, or
+--- relative to the home directory there ('' for the home directory itself); nil for anything else.
+---@param name string a buffer name
+---@return 'scp'|'rsync'|'sftp'|'oil-ssh'|nil proto
+---@return string|nil host
+---@return string|nil path
+function M.split(name)
+  local proto, host, path = name:match('^(%a[%w+.-]*)://([^/]+)/?(.*)$')
+  if not known[proto] then
+    return nil
+  end
+  return proto, host, path
+end
+
 --- The buffer name (and URI) of path on host: the inverse of parse().
 ---@param proto 'scp'|'rsync'|'sftp'|'oil-ssh'
 ---@param host string

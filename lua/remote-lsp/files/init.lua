@@ -1,0 +1,160 @@
+-- scp://, sftp:// and rsync:// buffers read and written through the agent (setup's `files`,
+-- true by default) instead of netrw, which would start a new scp for every read and write.
+-- The four Cmd events of these names are ours; netrw's handlers of them (its `Network` augroup)
+-- are removed, whether netrw loaded before setup() or loads after it, and put back by
+-- `files = false`. oil-ssh:// stays oil.nvim's.
+local buffers = require('remote-lsp.files.buffers')
+
+local M = {}
+
+local GROUP = 'remote-lsp-files'
+local EVENTS = { 'BufReadCmd', 'FileReadCmd', 'BufWriteCmd', 'FileWriteCmd' }
+
+local function patterns()
+  return vim.tbl_map(function(p)
+    return p .. '://*'
+  end, buffers.protocols)
+end
+
+-- Whether netrw's handlers of our names were removed (to put them back with files = false).
+local took_from_netrw = false
+-- vim.lsp.util.apply_workspace_edit as it was before ours wrapped it.
+local original_apply = nil
+
+--- netrw's handlers of our names (its Network augroup), if netrw is loaded.
+---@return vim.api.keyset.get_autocmds.ret[]
+function M.netrw_handlers()
+  local ok, found = pcall(vim.api.nvim_get_autocmds, { group = 'Network', event = EVENTS, pattern = patterns() })
+  return ok and found or {}
+end
+
+local function take_from_netrw()
+  if #M.netrw_handlers() > 0 then
+    vim.api.nvim_clear_autocmds({ group = 'Network', event = EVENTS, pattern = patterns() })
+    took_from_netrw = true
+  end
+end
+
+local function give_back_to_netrw()
+  if took_from_netrw and vim.fn.exists('g:loaded_netrwPlugin') == 1 then
+    took_from_netrw = false
+    vim.g.loaded_netrwPlugin = nil
+    vim.cmd('silent! runtime! plugin/netrwPlugin.vim') -- redefines its Network augroup whole
+  end
+end
+
+--- The remote files a workspace edit touches (their buffer names).
+---@param edit lsp.WorkspaceEdit
+---@return string[]
+local function edited(edit)
+  local names = {}
+  for u in pairs(edit.changes or {}) do
+    names[#names + 1] = vim.uri_to_fname(u)
+  end
+  for _, change in ipairs(edit.documentChanges or {}) do
+    if change.textDocument and change.textDocument.uri then
+      names[#names + 1] = vim.uri_to_fname(change.textDocument.uri)
+    end
+  end
+  return names
+end
+
+local function wrap_workspace_edit()
+  if original_apply then
+    return
+  end
+  original_apply = vim.lsp.util.apply_workspace_edit
+  local inner = original_apply
+  -- The remote files it touches that are not loaded are read in one request per host first.
+  -- luacheck: push ignore 122 (wrapping it is the point: rename and code actions call it)
+  vim.lsp.util.apply_workspace_edit = function(edit, ...)
+    if type(edit) == 'table' then
+      local ok, err = pcall(buffers.prefetch, edited(edit))
+      if not ok then
+        vim.notify('remote-lsp: internal error: ' .. tostring(err), vim.log.levels.ERROR)
+      end
+    end
+    return inner(edit, ...)
+  end
+  -- luacheck: pop
+end
+
+local function unwrap_workspace_edit()
+  if original_apply then
+    vim.lsp.util.apply_workspace_edit = original_apply -- luacheck: ignore 122
+    original_apply = nil
+  end
+end
+
+--- A bug of ours reaches the user as one message, not a traceback in the middle of a read.
+local function guarded(fn)
+  return function(ev)
+    local ok, err = xpcall(fn, debug.traceback, ev)
+    if not ok then
+      vim.notify('remote-lsp: internal error: ' .. tostring(err), vim.log.levels.ERROR)
+    end
+  end
+end
+
+--- Serve the names (files = true) or leave them to netrw (false), as setup's options say.
+function M.setup()
+  local enabled = require('remote-lsp.config').options.files
+  local group = vim.api.nvim_create_augroup(GROUP, { clear = true })
+  if not enabled then
+    unwrap_workspace_edit()
+    give_back_to_netrw()
+    return
+  end
+  local watch = require('remote-lsp.files.watch')
+  local channel = require('remote-lsp.files.channel')
+  local pats = patterns()
+  local handlers = {
+    BufReadCmd = buffers.read,
+    FileReadCmd = buffers.read_into,
+    BufWriteCmd = buffers.write,
+    FileWriteCmd = buffers.write_part,
+  }
+  for event, fn in pairs(handlers) do
+    vim.api.nvim_create_autocmd(event, { group = group, pattern = pats, nested = true, callback = guarded(fn) })
+  end
+  vim.api.nvim_create_autocmd({ 'BufUnload', 'BufDelete', 'BufWipeout' }, {
+    group = group,
+    pattern = pats,
+    callback = function(ev)
+      watch.buffer_gone(ev.buf)
+    end,
+  })
+  vim.api.nvim_create_autocmd('CmdlineLeave', { group = group, callback = guarded(buffers.on_cmdline_leave) })
+  -- netrw loading after us (setup() in init.lua runs before plugins load) defines its handlers again.
+  vim.api.nvim_create_autocmd(
+    'SourcePost',
+    { group = group, pattern = '*/netrwPlugin.vim', callback = take_from_netrw }
+  )
+  take_from_netrw()
+  wrap_workspace_edit()
+
+  channel.on('files/changed', function(host, params)
+    if type(params) == 'table' and type(params.changes) == 'table' then
+      buffers.changed(host, params.changes)
+    end
+  end)
+  channel.on('$/remote-lsp/link', function(host, params)
+    if type(params) == 'table' and params.state == 'new-session' then
+      watch.resend(host) -- the host forgot what this channel watched
+    end
+  end)
+  channel.on_exit(function(host, _, lived)
+    watch.channel_exited(host, lived)
+  end)
+end
+
+--- Who serves these names now, for :checkhealth: 'remote-lsp', 'netrw', or 'nobody'.
+---@return string
+function M.served_by()
+  if require('remote-lsp.config').options.files and #vim.api.nvim_get_autocmds({ group = GROUP }) > 0 then
+    return #M.netrw_handlers() > 0 and 'both' or 'remote-lsp'
+  end
+  return #M.netrw_handlers() > 0 and 'netrw' or 'nobody'
+end
+
+return M
