@@ -3,13 +3,14 @@
 Each test does what a user does (:edit, :write, :wall, a rename) and checks what the user sees:
 the buffer, the messages, the bytes on the host."""
 
+import importlib.util
 import os
+import signal
 import stat
 import sys
 
 import pytest
 
-from tests.conftest import wait_for
 from tests.support.neovim import Neovim, nvim_path
 from tests.support.outage import outage
 from tests.test_files import SAMPLES
@@ -102,3 +103,226 @@ def test_open_and_save_are_byte_identical(editor, remote, tmp_path):
     assert sent(n, "files/write") == len(SAMPLES) + 3
     assert n.lua("return #vim.api.nvim_get_autocmds({ group = 'Network', event = 'BufReadCmd', "
                  "pattern = 'scp://*' })") == 0
+
+
+def messages_since(n, start):
+    return [m["msg"] for m in n.messages()[start:]]
+
+
+def wait_message(n, needle, what, start=0):
+    """The first message from the start'th on that holds needle."""
+    return n.wait("""
+        local needle, start = ...
+        for i = start + 1, #_G.messages do
+          if _G.messages[i].msg:find(needle, 1, true) then return _G.messages[i].msg end
+        end""", what, 30, needle, start)
+
+
+def set_lines(n, text_lines):
+    n.lua("vim.api.nvim_buf_set_lines(0, 0, -1, false, ...)", text_lines)
+
+
+def test_a_save_over_a_change_on_the_host_is_refused_then_forced(editor, remote, tmp_path):
+    path = tmp_path / "main.py"
+    path.write_bytes(b"print('mine')\n")
+    n = editor()
+    edit(n, remote.uri(path))
+    set_lines(n, ["print('mine, edited')"])
+    path.write_bytes(b"print('theirs')\n")  # someone else, on the host, meanwhile
+    start = len(n.messages())
+    write(n)
+    refusal = wait_message(n, "since it was read", "the refusal", start)
+    assert refusal == ('remote-lsp: "%s": WARNING: the file has changed on rlsp-test since it was read; '
+                       "not written (:w! overwrites it, :e! reloads it)" % remote.uri(path))
+    assert path.read_bytes() == b"print('theirs')\n"  # nothing overwritten
+    assert modified(n) and lines(n) == ["print('mine, edited')"]  # nothing lost
+    write(n, bang=True)  # :w!
+    assert path.read_bytes() == b"print('mine, edited')\n" and not modified(n)
+    # Written, the buffer holds the host's version again: the next :w is no conflict.
+    set_lines(n, ["print('mine, again')"])
+    assert write(n) == [] and path.read_bytes() == b"print('mine, again')\n"
+    # :e! after a refusal reloads the host's text.
+    path.write_bytes(b"print('theirs, again')\n")
+    set_lines(n, ["print('mine, lost')"])
+    start = len(n.messages())
+    write(n)
+    wait_message(n, "since it was read", "the second refusal", start)
+    n.nvim.command("edit!")
+    assert lines(n) == ["print('theirs, again')"] and not modified(n)
+
+
+def test_a_new_file_opens_empty_and_w_creates_it(editor, remote, tmp_path):
+    path = tmp_path / "new.py"
+    n = editor()
+    edit(n, remote.uri(path))
+    assert lines(n) == [""] and not modified(n) and n.lua("return vim.bo.filetype") == "python"
+    assert '"%s" [New]' % remote.uri(path) in echoed(n)
+    set_lines(n, ["x = 1"])
+    assert write(n) == [] and path.read_bytes() == b"x = 1\n" and not modified(n)
+    assert '"%s" [New] 1L, 6B written' % remote.uri(path) in echoed(n)
+    # A file created meanwhile by someone else is not overwritten by a buffer that thought it new.
+    other = tmp_path / "other.py"
+    edit(n, remote.uri(other))
+    set_lines(n, ["mine = 1"])
+    other.write_bytes(b"theirs = 1\n")
+    start = len(n.messages())
+    write(n)
+    wait_message(n, "since it was read", "the refusal", start)
+    assert other.read_bytes() == b"theirs = 1\n"
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """A file nobody can write, root included (the tests run as root: a mode does not stop it)."""
+    path = tmp_path / "locked.txt"
+    path.write_bytes(b"locked\n")
+    if os.system("chattr +i %s 2>/dev/null" % path) != 0:
+        pytest.skip("chattr +i is not available here")
+    yield path
+    os.system("chattr -i %s" % path)
+
+
+def test_a_file_you_cannot_write_opens_readonly_and_a_forced_save_says_why(editor, remote, immutable):
+    n = editor()
+    edit(n, remote.uri(immutable))
+    assert lines(n) == ["locked"] and n.lua("return vim.bo.readonly") is True
+    set_lines(n, ["changed"])
+    refused = n.lua("local ok, err = pcall(vim.cmd.write); return err")
+    assert "E45: 'readonly' option is set (add ! to override)" in refused  # Vim's own refusal
+    start = len(n.messages())
+    write(n, bang=True)
+    error = wait_message(n, str(immutable), "the host's refusal", start)
+    assert error == "remote-lsp: cannot write %s: permission denied (on rlsp-test)" % immutable
+    assert modified(n) and immutable.read_bytes() == b"locked\n"
+
+
+def test_a_symlink_stays_a_symlink_and_the_mode_is_kept(editor, remote, tmp_path):
+    target = tmp_path / "real.sh"
+    target.write_bytes(b"echo one\n")
+    target.chmod(0o750)
+    link = tmp_path / "link.sh"
+    link.symlink_to(target)
+    n = editor()
+    edit(n, remote.uri(link))
+    set_lines(n, ["echo two"])
+    assert write(n) == []
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() == b"echo two\n" and stat.S_IMODE(target.stat().st_mode) == 0o750
+
+
+def test_a_directory_lists_and_enter_opens_and_dash_goes_up(editor, remote, tmp_path):
+    top = tmp_path / "tree"
+    (top / "sub").mkdir(parents=True)
+    (top / "a.txt").write_bytes(b"alpha\n")
+    (top / "sub" / "b.txt").write_bytes(b"beta\n")
+    n = editor()
+    edit(n, remote.uri(top) + "/")
+    assert lines(n) == ["../", "a.txt", "sub/"]
+    n.lua("vim.api.nvim_win_set_cursor(0, { 3, 0 })")
+    n.nvim.feedkeys("\r", "x")
+    assert n.lua("return vim.api.nvim_buf_get_name(0)") == remote.uri(top) + "/sub/"
+    assert lines(n) == ["../", "b.txt"]
+    n.lua("vim.api.nvim_win_set_cursor(0, { 2, 0 })")
+    n.nvim.feedkeys("\r", "x")
+    assert n.lua("return vim.api.nvim_buf_get_name(0)") == remote.uri(top) + "/sub/b.txt"
+    assert lines(n) == ["beta"]
+    n.nvim.command("edit " + remote.uri(top) + "/sub/")
+    n.nvim.feedkeys("-", "x")
+    assert n.lua("return vim.api.nvim_buf_get_name(0)") == remote.uri(top) + "/"
+    assert lines(n) == ["../", "a.txt", "sub/"]
+    # A missing directory: one message naming host and path.
+    start = len(n.messages())
+    edit(n, remote.uri(tmp_path / "nowhere" / "x.txt"))
+    set_lines(n, ["x"])
+    write(n)
+    error = wait_message(n, "nowhere", "the error", start)
+    assert error.startswith("remote-lsp: cannot write %s" % (tmp_path / "nowhere" / "x.txt"))
+    assert "(on rlsp-test)" in error and "Traceback" not in error
+
+
+def test_paths_with_spaces_and_non_ascii_characters(editor, remote, tmp_path):
+    folder = tmp_path / "a folder ünï"
+    folder.mkdir()
+    path = folder / "файл é.py"
+    path.write_bytes("s = 'ünïcödé'\n".encode())
+    n = editor()
+    edit(n, remote.uri(path))
+    assert lines(n) == ["s = 'ünïcödé'"] and n.lua("return vim.bo.filetype") == "python"
+    set_lines(n, ["s = 'ünïcödé, edited'"])
+    assert write(n) == [] and path.read_bytes() == "s = 'ünïcödé, edited'\n".encode()
+    edit(n, remote.uri(folder) + "/")
+    assert lines(n) == ["../", "файл é.py"]
+
+
+WATCHED = "return vim.tbl_count(require('remote-lsp.files.watch').watched('rlsp-test')) == ..."
+
+
+def three_buffers(n, remote, tmp_path):
+    """quiet.py unmodified (in a window, the cursor on line 30), busy.py modified, gone.py unmodified:
+    their paths once all three are watched."""
+    quiet = tmp_path / "quiet.py"
+    quiet.write_bytes(b"".join(b"line_%d = %d\n" % (i, i) for i in range(40)))
+    busy = tmp_path / "busy.py"
+    busy.write_bytes(b"typed = 0\n")
+    gone = tmp_path / "gone.py"
+    gone.write_bytes(b"here = 1\n")
+    edit(n, remote.uri(gone))
+    edit(n, remote.uri(busy))
+    set_lines(n, ["typed = 1"])
+    n.nvim.command("vsplit " + remote.uri(quiet))
+    n.lua("vim.api.nvim_win_set_cursor(0, { 30, 4 })")
+    n.wait(WATCHED, "three files watched", 30, 3)
+    return quiet, busy, gone
+
+
+def change_them(quiet, busy, gone):
+    quiet.write_bytes(b"# a line on top\n" + quiet.read_bytes())
+    busy.write_bytes(b"theirs = 1\n")
+    gone.unlink()
+
+
+def shown(n, remote, quiet, busy, gone, start):
+    """What the user sees of the three changes: quiet.py reloaded with its view kept, one warning for
+    busy.py (the user's text untouched), one for gone.py (:w writes it again)."""
+    n.wait("return vim.api.nvim_buf_get_lines(0, 0, 1, false)[1] == '# a line on top'", "the reload")
+    assert lines(n)[1:] == ["line_%d = %d" % (i, i) for i in range(40)] and not modified(n)
+    assert n.lua("return vim.api.nvim_win_get_cursor(0)") == [30, 4]  # the view kept
+    wait_message(n, "was deleted", "the deletion", start)
+    warning = ('remote-lsp: W12: Warning: File "%s" has changed on rlsp-test and the buffer was changed '
+               "in Vim as well (:w! overwrites it, :e! reloads it)" % remote.uri(busy))
+    assert sorted(messages_since(n, start)) == sorted([
+        warning, 'remote-lsp: "%s" was deleted on rlsp-test (:w writes it again)' % remote.uri(gone),
+        "remote-lsp: %s changed on rlsp-test: reloaded" % remote.uri(quiet)])
+    n.lua("vim.cmd.buffer(vim.fn.bufnr(...))", remote.uri(busy))
+    assert lines(n) == ["typed = 1"] and modified(n)
+    n.lua("vim.cmd.buffer(vim.fn.bufnr(...))", remote.uri(gone))
+    assert write(n) == [] and gone.read_bytes() == b"here = 1\n"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("remote_lsp.host.watcher") is None,
+                    reason="the agent's watcher (host/watcher.py) is not in this tree yet")
+def test_a_change_on_the_host_reloads_an_unmodified_buffer_and_warns_a_modified_one(editor, remote, tmp_path):
+    n = editor()
+    quiet, busy, gone = three_buffers(n, remote, tmp_path)
+    start = len(n.messages())
+    change_them(quiet, busy, gone)
+    shown(n, remote, quiet, busy, gone, start)
+    busy.write_bytes(b"theirs = 2\n")  # warned once only
+    quiet.write_bytes(b"# again\n")
+    n.wait("return vim.api.nvim_buf_get_lines(0, 0, -1, false)[1] == '# again'", "the second reload")
+    assert len([m for m in messages_since(n, start) if "W12" in m]) == 1
+    # The watch set follows the buffers: a wiped buffer is no longer watched.
+    n.lua("vim.cmd.bwipeout({ vim.fn.bufnr(...), bang = true })", remote.uri(busy))
+    n.wait(WATCHED, "two files watched", 30, 2)
+
+
+def test_changes_made_during_a_cut_are_found_once_the_link_is_back(editor, remote, tmp_path):
+    """The host forgot the channel (its agent died during the cut): the new session is sent the watch
+    set again, and its answer, what changed meanwhile, is shown as a change is."""
+    n = editor()
+    quiet, busy, gone = three_buffers(n, remote, tmp_path)
+    start = len(n.messages())
+    with outage(remote.sshd):
+        os.kill(int((remote.sshd.remote_state / "agent.pid").read_text()), signal.SIGKILL)
+        change_them(quiet, busy, gone)
+    shown(n, remote, quiet, busy, gone, start)

@@ -55,6 +55,19 @@ local function send(host, again)
   end)
 end
 
+--- The set host was last sent (path -> version, or vim.NIL), for :checkhealth and tests.
+---@param host string
+---@return table<string, any>
+function M.watched(host)
+  vim.validate('host', host, 'string')
+  local out = {}
+  for line in (sent[host] or ''):gmatch('[^\n]+') do
+    local path, version = line:match('^(.*)%z(.*)$')
+    out[path] = version
+  end
+  return out
+end
+
 --- Bring host's watch set in step with the buffers loaded, once this event is over.
 ---@param host string
 function M.sync(host)
