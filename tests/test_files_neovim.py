@@ -326,3 +326,21 @@ def test_changes_made_during_a_cut_are_found_once_the_link_is_back(editor, remot
         os.kill(int((remote.sshd.remote_state / "agent.pid").read_text()), signal.SIGKILL)
         change_them(quiet, busy, gone)
     shown(n, remote, quiet, busy, gone, start)
+
+
+def test_a_save_during_an_outage_fails_cleanly_then_succeeds_after(editor, remote, tmp_path):
+    path = tmp_path / "offline.txt"  # no language server: the file alone
+    path.write_bytes(b"before = 1\n")
+    n = editor("{ python = %r, attachment_timeout = 3000 }" % sys.executable)  # the request bound: 3 s
+    edit(n, remote.uri(path))
+    set_lines(n, ["typed_offline = 1"])
+    with outage(remote.sshd):
+        n.wait("return require('remote-lsp.files.channel').link('rlsp-test') == 'down'", "the link down")
+        start = len(n.messages())
+        write(n)  # waits up to the request bound, then fails
+        assert messages_since(n, start) == [
+            "remote-lsp: cannot write %s: rlsp-test unreachable, reconnecting; the buffer keeps your changes"
+            % remote.uri(path)]
+        assert modified(n) and lines(n) == ["typed_offline = 1"] and path.read_bytes() == b"before = 1\n"
+    n.wait("return require('remote-lsp.files.channel').link('rlsp-test') == 'up'", "the link back")
+    assert write(n) == [] and path.read_bytes() == b"typed_offline = 1\n" and not modified(n)
