@@ -62,9 +62,11 @@ def sent(n, method, host="rlsp-test"):
     return n.lua("return require('remote-lsp.files.channel').sent(...)[select(2, ...)] or 0", host, method)
 
 
-def echoed(n):
-    """What :messages shows (Vim's own file messages: written, [New])."""
-    return n.nvim.exec_lua("return vim.api.nvim_exec2('messages', { output = true }).output")
+def echoed(n, text):
+    """Whether :messages shows text (Vim's own file messages: written, [New]), waited for: a written
+    message is shown once Neovim waits for the user again, as Vim shows only the last one."""
+    return n.wait("return vim.api.nvim_exec2('messages', { output = true }).output:find(..., 1, true) ~= nil",
+                  "the message %r" % text, 10, text)
 
 
 def test_open_and_save_are_byte_identical(editor, remote, tmp_path):
@@ -98,7 +100,7 @@ def test_open_and_save_are_byte_identical(editor, remote, tmp_path):
     msgs = write(n)
     assert (tmp_path / "crlf.txt").read_bytes() == b"one\r\ntwo\r\nthree\r\n"
     assert msgs == [] and not modified(n)
-    assert '"%s" 3L, 17B written' % remote.uri(tmp_path / "crlf.txt") in echoed(n)
+    assert echoed(n, '"%s" 3L, 17B written' % remote.uri(tmp_path / "crlf.txt"))
     # Through the agent, one request each time; netrw's handlers of these names are gone.
     assert sent(n, "files/write") == len(SAMPLES) + 3
     assert n.lua("return #vim.api.nvim_get_autocmds({ group = 'Network', event = 'BufReadCmd', "
@@ -156,10 +158,10 @@ def test_a_new_file_opens_empty_and_w_creates_it(editor, remote, tmp_path):
     n = editor()
     edit(n, remote.uri(path))
     assert lines(n) == [""] and not modified(n) and n.lua("return vim.bo.filetype") == "python"
-    assert '"%s" [New]' % remote.uri(path) in echoed(n)
+    assert echoed(n, '"%s" [New]' % remote.uri(path))
     set_lines(n, ["x = 1"])
     assert write(n) == [] and path.read_bytes() == b"x = 1\n" and not modified(n)
-    assert '"%s" [New] 1L, 6B written' % remote.uri(path) in echoed(n)
+    assert echoed(n, '"%s" [New] 1L, 6B written' % remote.uri(path))
     # A file created meanwhile by someone else is not overwritten by a buffer that thought it new.
     other = tmp_path / "other.py"
     edit(n, remote.uri(other))
@@ -344,3 +346,56 @@ def test_a_save_during_an_outage_fails_cleanly_then_succeeds_after(editor, remot
         assert modified(n) and lines(n) == ["typed_offline = 1"] and path.read_bytes() == b"before = 1\n"
     n.wait("return require('remote-lsp.files.channel').link('rlsp-test') == 'up'", "the link back")
     assert write(n) == [] and path.read_bytes() == b"typed_offline = 1\n" and not modified(n)
+
+
+RENAMED = 12  # files the rename touches: the definition and eleven users
+
+
+def test_a_rename_of_files_not_open_is_read_in_one_request_and_written_by_one_wall(editor, remote, tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "setup.py").write_text("")
+    (root / "lib.py").write_text('def shared_name(x):\n    """Used everywhere."""\n    return x\n')
+    for i in range(1, RENAMED):
+        (root / ("use%02d.py" % i)).write_text("from lib import shared_name\n\nprint(shared_name(%d))\n" % i)
+    n = editor()
+    edit(n, remote.uri(root / "lib.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized", "the server", 120)
+    reads, writes = sent(n, "files/read"), sent(n, "files/write")
+    n.lua("vim.api.nvim_win_set_cursor(0, { 1, 5 }); vim.lsp.buf.rename('renamed_name')")
+    n.wait("""
+        local n = 0
+        for _, b in ipairs(vim.api.nvim_list_bufs()) do
+          if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].modified then n = n + 1 end
+        end
+        return n == ...""", "the rename applied", 60, RENAMED)
+    assert sent(n, "files/read") == reads + 1  # the eleven files not open: one request
+    assert n.lua("return vim.fn.getbufline(vim.fn.bufnr(...), 3)[1]", remote.uri(root / "use07.py")) == (
+        "print(renamed_name(7))")
+    n.nvim.input(":wall\r")  # as typed
+    n.wait("""
+        for _, b in ipairs(vim.api.nvim_list_bufs()) do
+          if vim.bo[b].modified then return false end
+        end
+        return true""", "every buffer written", 30)
+    assert sent(n, "files/write") == writes + 1  # twelve buffers: one request
+    assert n.nvim.request("nvim_get_mode") == {"mode": "n", "blocking": False}  # one message, no prompt
+    assert all("renamed_name" in p.read_text() and "shared_name" not in p.read_text()
+               for p in root.glob("[lu]*.py"))
+
+
+def test_wall_from_a_script_writes_each_buffer_once(editor, remote, tmp_path):
+    """No command line to see: :wall run by a script or a mapping's <Cmd> writes the buffers one by
+    one (a round trip each), each once, with one message shown."""
+    paths = [tmp_path / ("f%d.txt" % i) for i in range(3)]
+    n = editor()
+    for i, path in enumerate(paths):
+        path.write_bytes(b"old\n")
+        edit(n, remote.uri(path))
+        set_lines(n, ["new %d" % i])
+    writes = sent(n, "files/write")
+    n.nvim.command("wall")
+    assert [p.read_bytes() for p in paths] == [b"new 0\n", b"new 1\n", b"new 2\n"]
+    assert sent(n, "files/write") == writes + 3 and not modified(n)
+    assert echoed(n, '"%s" 1L, 6B written' % remote.uri(paths[2]))
+    assert n.nvim.request("nvim_get_mode") == {"mode": "n", "blocking": False}  # no hit-enter prompt

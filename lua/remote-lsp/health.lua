@@ -150,6 +150,31 @@ function M.check()
     h.error('proxy not found at ' .. host.proxy())
   end
 
+  h.start('remote-lsp: files')
+  local files = require('remote-lsp.files')
+  local by = files.served_by()
+  if by == 'remote-lsp' then
+    h.ok('scp://, sftp://, rsync:// buffers are read and written by remote-lsp, through the agent (files = true)')
+    for _, name in ipairs(require('remote-lsp.files.channel').hosts()) do
+      h.info(
+        ('file channel to %s: %d file(s) watched'):format(
+          name,
+          vim.tbl_count(require('remote-lsp.files.watch').watched(name))
+        )
+      )
+    end
+  elseif by == 'both' then
+    h.error('netrw and remote-lsp both handle scp://, sftp://, rsync:// buffers', {
+      "netrw's Network autocommands came back after setup(): call setup() again, or report this",
+    })
+  elseif by == 'netrw' then
+    h.info('scp://, sftp://, rsync:// buffers are read and written by netrw (files = false)')
+  elseif config.configured then
+    h.info('scp://, sftp://, rsync:// buffers: files = false and netrw is not loaded: nothing reads them')
+  else
+    h.info('scp://, sftp://, rsync:// buffers: setup() not called, so netrw (if loaded) reads them')
+  end
+
   h.start('remote-lsp: ssh')
   local ssh = run({ 'ssh', '-V' })
   if ssh and ssh.code == 0 then

@@ -38,6 +38,25 @@ local function echo(msg)
   vim.api.nvim_echo({ { msg } }, true, {})
 end
 
+-- The last "written" message, shown once Neovim waits for the user again: as Vim keeps only its
+-- last one, so a :wall of many files is one line, not a hit-enter prompt.
+local written_msg = nil
+local function echo_written(msg)
+  if not written_msg then
+    vim.api.nvim_create_autocmd('SafeState', {
+      once = true,
+      callback = function()
+        local m = written_msg
+        written_msg = nil
+        if m then
+          echo(m)
+        end
+      end,
+    })
+  end
+  written_msg = msg
+end
+
 --- What a file's buffer keeps: the name it was read or written under, where it is, the version
 --- it holds (vim.NIL: none, the file did not exist), and what it is.
 ---@class remote_lsp.FileState
@@ -95,6 +114,21 @@ end
 
 local function fnameescape(name)
   return vim.fn.fnameescape(name)
+end
+
+--- `:read` of a private temporary file into the current buffer (Vim decodes it), leaving no
+--- buffer behind for the temporary file (:read makes one, keepalt or not).
+---@param tmp string
+---@param how string the range and ++opt arguments of :read
+local function read_tmp(tmp, how)
+  local ok, err = pcall(vim.cmd, ('silent keepalt keepjumps noautocmd %s %s'):format(how, fnameescape(tmp)))
+  local left = vim.fn.bufnr(tmp)
+  if left > 0 and vim.api.nvim_buf_get_name(left) == tmp and not vim.api.nvim_buf_is_loaded(left) then
+    pcall(vim.api.nvim_buf_delete, left, { force = true })
+  end
+  if not ok then
+    error(err, 0)
+  end
 end
 
 local function doautocmd(buf, event, name, modeline)
@@ -211,7 +245,7 @@ local function load(buf, data, cmdarg)
     if vim.api.nvim_buf_line_count(0) > 1 or vim.api.nvim_buf_get_lines(0, 0, 1, false)[1] ~= '' then
       vim.cmd('silent keepjumps %delete _')
     end
-    vim.cmd(('silent keepalt keepjumps noautocmd 0read ++edit %s %s'):format(cmdarg or '', fnameescape(tmp)))
+    read_tmp(tmp, '0read ++edit ' .. (cmdarg or ''))
     if #data > 0 then
       vim.cmd('silent keepjumps $delete _') -- the empty line the buffer had (:help ++edit)
     end
@@ -243,8 +277,8 @@ local function render(buf, line1, line2, cmdarg)
   local tmp = vim.fn.tempname()
   local ok, err = pcall(vim.api.nvim_buf_call, buf, function()
     local cpo = vim.o.cpoptions
-    -- Writing the temporary file must not mark the buffer written (cpoptions' +).
-    vim.api.nvim_set_option_value('cpoptions', (cpo:gsub('%+', '')), {})
+    -- Writing the temporary file must neither mark the buffer written (cpoptions' +) nor name it (F).
+    vim.api.nvim_set_option_value('cpoptions', (cpo:gsub('[+F]', '')), {})
     local range = line1 and ('%d,%d'):format(line1, line2) or ''
     local done, e =
       pcall(vim.cmd, ('silent keepalt noautocmd %swrite! %s %s'):format(range, cmdarg or '', fnameescape(tmp)))
@@ -337,7 +371,7 @@ function M.read_into(ev)
   doautocmd(buf, 'FileReadPre', name, false)
   local ok, rerr = pcall(vim.api.nvim_buf_call, buf, function()
     local line = vim.fn.line("'[")
-    vim.cmd(('silent keepalt noautocmd %dread %s %s'):format(line, vim.v.cmdarg, fnameescape(tmp)))
+    read_tmp(tmp, ('%dread %s'):format(line, vim.v.cmdarg))
   end)
   os.remove(tmp)
   if not ok then
@@ -394,7 +428,7 @@ local function settle(item, host, path, r, late)
     if not item.line1 and vim.api.nvim_buf_get_changedtick(buf) == item.tick then
       vim.bo[buf].modified = false
     end
-    echo(
+    echo_written(
       ('"%s" %s%dL, %dB written%s'):format(
         item.name,
         new and '[New] ' or '',
@@ -407,7 +441,7 @@ local function settle(item, host, path, r, late)
     if not item.line1 and vim.o.cpoptions:find('+', 1, true) and vim.api.nvim_buf_get_changedtick(buf) == item.tick then
       vim.bo[buf].modified = false
     end
-    echo(('"%s" %dL, %dB written'):format(item.name, item.lines, #item.data))
+    echo_written(('"%s" %dL, %dB written'):format(item.name, item.lines, #item.data))
   end
   return true
 end
