@@ -254,6 +254,13 @@ def test_paths_with_spaces_and_non_ascii_characters(editor, remote, tmp_path):
     assert write(n) == [] and path.read_bytes() == "s = 'ünïcödé, edited'\n".encode()
     edit(n, remote.uri(folder) + "/")
     assert lines(n) == ["../", "файл é.py"]
+    # :read of a remote file into another buffer, and :w of some lines to a new remote file.
+    n.nvim.command("enew")
+    set_lines(n, ["first", "last"])
+    n.lua("vim.api.nvim_win_set_cursor(0, { 1, 0 }); vim.cmd.read(vim.fn.fnameescape(...))", remote.uri(path))
+    assert lines(n) == ["first", "s = 'ünïcödé, edited'", "last"]
+    n.lua("vim.cmd('2,3write ' .. vim.fn.fnameescape(...))", remote.uri(folder / "part é.txt"))
+    assert (folder / "part é.txt").read_bytes() == "s = 'ünïcödé, edited'\nlast\n".encode()
 
 
 WATCHED = "return vim.tbl_count(require('remote-lsp.files.watch').watched('rlsp-test')) == ..."
@@ -399,3 +406,24 @@ def test_wall_from_a_script_writes_each_buffer_once(editor, remote, tmp_path):
     assert sent(n, "files/write") == writes + 3 and not modified(n)
     assert echoed(n, '"%s" 1L, 6B written' % remote.uri(paths[2]))
     assert n.nvim.request("nvim_get_mode") == {"mode": "n", "blocking": False}  # no hit-enter prompt
+
+
+NETRW = ("return { #vim.api.nvim_get_autocmds({ group = 'Network', event = 'BufReadCmd', "
+         "pattern = 'scp://*' }), #vim.api.nvim_get_autocmds({ group = 'remote-lsp-files' }) }")
+
+
+def test_files_false_leaves_the_names_to_netrw_whenever_netrw_loaded(editor, remote, tmp_path):
+    path = tmp_path / "n.txt"
+    path.write_bytes(b"by netrw\n")
+    off = editor("{ python = %r, files = false }" % sys.executable)
+    assert off.lua(NETRW)[0] == 1 and off.lua(NETRW)[1] == 0
+    edit(off, remote.uri(path))
+    assert lines(off) == ["by netrw"] and sent(off, "files/read") == 0  # netrw's scp read it
+    # setup() after netrw loaded (a lazy-loaded plugin) takes the names over, and gives them back.
+    off.lua("require('remote-ssh').setup({ python = ... })", sys.executable)
+    assert off.lua(NETRW)[0] == 0 and off.lua(NETRW)[1] > 0
+    off.lua("require('remote-ssh').setup({ python = ..., files = false })", sys.executable)
+    assert off.lua(NETRW)[0] == 1 and off.lua(NETRW)[1] == 0
+    health = off.lua("vim.cmd('checkhealth remote-lsp'); return table.concat("
+                     "vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+    assert "buffers are read and written by netrw (files = false)" in health
