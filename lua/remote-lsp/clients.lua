@@ -1,15 +1,11 @@
 -- Neovim LSP clients for remote servers, keyed by server + host + root.
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
+local exit = require('remote-lsp.exit')
 local uri = require('remote-lsp.uri')
 
 local M = {}
 
--- connect's exit code when its agent went away (died, or handed over to a
--- newer one) and the server runs on: connecting again finds it, warm.
-local AGENT_GONE = 7
--- connect's exit code when the session failed (the server exited, most often).
-local FAILED = 1
 -- When each key was last restarted because its agent went away.
 local restarted = {}
 -- Servers that exited at start, by server .. '\n' .. host: what the host said
@@ -131,10 +127,10 @@ function M.command(argv, restart, extra, state, on_server)
           -- Once the messages read before the exit are handled (they are
           -- scheduled): then what the host said of the end is known.
           vim.schedule(function()
-            if code == FAILED and state.ended then
+            if code == exit.FAILED and state.ended then
               return dispatchers.on_exit(0, signal)
             end
-            if code ~= AGENT_GONE then
+            if code ~= exit.AGENT_GONE then
               return dispatchers.on_exit(code, signal)
             end
             local buffers = {}

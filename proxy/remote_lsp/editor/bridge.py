@@ -401,7 +401,7 @@ class Bridge:
 
     def _from_editor_msg(self, msg: Dict[str, Any], body: bytes) -> None:
         method = msg.get("method")
-        rid = msg.get("id") if method is not None and jsonrpc.valid_id(msg.get("id")) else None
+        rid = jsonrpc.id_or_none(msg.get("id")) if method is not None else None
         if method == "initialize" and rid is not None:
             self.progress.begin(msg.get("params"))
         if method == "initialize" and rid is not None and self._fill_root(msg):

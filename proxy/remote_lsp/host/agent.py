@@ -12,7 +12,6 @@ import fcntl
 import gc
 import logging
 import os
-import shutil
 import signal
 import socket
 import time
@@ -21,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from remote_lsp import __version__
 from remote_lsp.host import procs, workspace
 from remote_lsp.host.aio import background
-from remote_lsp.host.instance import Instance, Key
+from remote_lsp.host.instance import Instance, Key, instance_key
 from remote_lsp.host.registry import Registry
 from remote_lsp.host.session import Session
 from remote_lsp.version import digest
@@ -346,10 +345,10 @@ class Agent:
         """The running instance a direct connect joins; refused if there is none."""
         if request.pid is not None:
             return self._managed(request.pid)
-        root = os.path.realpath(request.root or "/")
-        inst = self.instances.get((tuple(_resolved(request.argv, os.environ)), root, ""))
+        key = instance_key(request.argv, request.root or "/", request.env)
+        inst = self.instances.get(key)
         if inst is None or inst.gone or inst.stopping:
-            raise NoSuchProcess("no server %s runs for %s here yet" % (" ".join(request.argv), root))
+            raise NoSuchProcess("no server %s runs for %s here yet" % (" ".join(request.argv), key[1]))
         return inst
 
     def _note_conflicts(self, inst: Instance, request: control.ConnectRequest, created: bool,
@@ -394,13 +393,11 @@ class Agent:
 
     async def _instance_for(self, request: Union[control.ConnectRequest, control.RunRequest]
                             ) -> Tuple[Instance, bool]:
-        env = request.env or dict(os.environ)
-        argv = _resolved(request.argv, env)
-        root = os.path.realpath(request.root or request.cwd or os.getcwd())
+        isolation = os.urandom(6).hex() if getattr(request, "isolated", False) else ""
+        key = instance_key(request.argv, request.root or request.cwd or os.getcwd(), request.env, isolation)
+        argv, root = list(key[0]), key[1]
         if not os.path.isdir(root):
             raise UsageError("root %s is not a directory" % root)
-        isolated = getattr(request, "isolated", False)
-        key: Key = (tuple(argv), root, os.urandom(6).hex() if isolated else "")
         # Concurrent first connects for one key wait for the one spawn.
         while key in self._starting:
             await asyncio.shield(self._starting[key])
@@ -412,7 +409,7 @@ class Agent:
         try:
             inst = Instance(argv, root, request.name or os.path.basename(argv[0]),
                             request.idle_timeout, self._instance_gone, self.paths, isolation=key[2])
-            await inst.spawn(env)
+            await inst.spawn(request.env or dict(os.environ))
             self.instances[key] = inst
             self._arm_idle()
             return inst, True
@@ -573,17 +570,6 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     gc.freeze()
     asyncio.run(agent.serve(ready_fd))
     return 0
-
-
-def _resolved(argv: List[str], env: Any) -> List[str]:
-    """A server's command line with its program's absolute path (the instance
-    key), found on the client's PATH."""
-    if not argv:
-        raise UsageError("no server command given")
-    exe = shutil.which(argv[0], path=env.get("PATH"))
-    if exe is None:
-        raise RemoteLspError("%s: command not found on this host (PATH=%s)" % (argv[0], env.get("PATH", "")))
-    return [os.path.abspath(exe)] + list(argv[1:])
 
 
 async def _hello(reader: "_FirstFrames") -> Dict[str, Any]:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -32,12 +33,28 @@ from remote_lsp.host.registry import Registry
 from remote_lsp.host.session import Session
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.channel import Channel
+from remote_lsp.wire.errors import RemoteLspError, UsageError
 from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
 from remote_lsp.wire.uri import UriMapper
 
 log = logging.getLogger("remote_lsp.instance")
 
 Key = Tuple[Tuple[str, ...], str, str]  # argv, root, and what isolates it ("" if shared)
+
+
+def instance_key(argv: List[str], root: str, env: Optional[Dict[str, str]], isolation: str = "") -> Key:
+    """The key of the instance a client asks for: its command with the
+    program's absolute path, found on the client's PATH (`env`: the client's
+    environment; a direct connect brings none, and the agent's, inherited from
+    the connect that started it, stands in), and the real path of its root."""
+    env = env or dict(os.environ)
+    if not argv:
+        raise UsageError("no server command given")
+    exe = shutil.which(argv[0], path=env.get("PATH"))
+    if exe is None:
+        raise RemoteLspError("%s: command not found on this host (PATH=%s)" % (argv[0], env.get("PATH", "")))
+    return (tuple([os.path.abspath(exe)] + list(argv[1:])), os.path.realpath(root), isolation)
+
 NEVER = None  # idle timeout meaning "keep running with no clients"
 _OURS = os.O_NONBLOCK | os.O_CLOEXEC
 

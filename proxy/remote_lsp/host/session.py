@@ -194,7 +194,7 @@ class Session:
             if problem is not None:
                 # Well framed but ill formed: refuse this message, keep the client.
                 rid = msg.get("id")
-                self.send(jsonrpc.error(rid if jsonrpc.valid_id(rid) else None,
+                self.send(jsonrpc.error(jsonrpc.id_or_none(rid),
                                         jsonrpc.INVALID_REQUEST, "remote-lsp: %s" % problem))
                 continue
             self._on_message(self, msg)

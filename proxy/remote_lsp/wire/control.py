@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from remote_lsp.wire.errors import REFUSED, USAGE, Refused, RemoteLspError
+from remote_lsp.wire.options import DEFAULTS, ConnectOptions
 
 PROTOCOL = 2  # 1 was the untyped protocol of remote-lsp 0.1, which sent no version
 MAX_LINE = 1 << 20
@@ -51,15 +52,22 @@ class ConnectRequest(Request):
     cwd: str = ""
     name: Optional[str] = None
     pid: Optional[int] = None
-    idle_timeout: Optional[float] = 600.0  # None: never
+    idle_timeout: Optional[float] = DEFAULTS.idle_timeout  # None: never
     env: Dict[str, str] = field(default_factory=dict)
     isolated: bool = False  # an instance of its own, shared with nobody
     link: bool = False  # a remote editor's bridge: the session survives its connection
-    heartbeat: float = 15.0  # linked: seconds of silence after which the link is dead
-    grace: float = 600.0  # linked: seconds the session is kept while its link is down
+    heartbeat: float = DEFAULTS.heartbeat  # linked: seconds of silence after which the link is dead
+    grace: float = DEFAULTS.grace  # linked: seconds the session is kept while its link is down
     where: str = ""  # this host as the client names it, for its messages ("": the client is here)
     protocol: str = ""  # linked: the editor's scheme for files here (wire/uri.py); "": file:// as here
     direct: bool = False  # linked: the session runs on this connection, no fds (a socket forwarded by ssh)
+
+    @classmethod
+    def of(cls, opts: ConnectOptions, argv: List[str], **extra: Any) -> "ConnectRequest":
+        """The request for `connect`'s options (wire/options.py) and server command."""
+        return cls(argv=argv, root=opts.root, name=opts.name, pid=opts.pid, isolated=opts.isolated,
+                   idle_timeout=opts.idle_timeout, heartbeat=opts.heartbeat, grace=opts.grace,
+                   protocol=opts.protocol, **extra)
 
 
 @dataclass

@@ -54,7 +54,13 @@ def shape_problem(msg: Message) -> Optional[str]:
 
 
 def valid_id(value: Any) -> bool:
+    """The one check of a request id: an integer or a string (JSON's true is no id)."""
     return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def id_or_none(value: Any) -> Optional[Id]:
+    """`value` if it is a valid id, else None."""
+    return value if valid_id(value) else None
 
 
 _ABSENT = object()
