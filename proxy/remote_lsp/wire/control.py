@@ -278,9 +278,9 @@ def decode_request(obj: Any) -> Request:
     return _build(cls, obj)
 
 
-def decode_reply(obj: Any, expected: Type[R]) -> R:
-    """The reply a caller waits for; a Failure is raised as the error it
-    carries, anything else unexpected is an error too."""
+def decode_reply(obj: Any, expected: Optional[Type[R]] = None) -> R:
+    """The reply a caller waits for (None: any reply); a Failure is raised as
+    the error it carries, anything else unexpected is an error too."""
     if not isinstance(obj, dict):
         raise RemoteLspError("the agent sent a reply that is not a JSON object")
     if "error" in obj and "reply" not in obj:  # how remote-lsp 0.1 refused
@@ -294,10 +294,10 @@ def decode_reply(obj: Any, expected: Type[R]) -> R:
     if cls is Failure:
         failure = _build(Failure, obj)
         raise RemoteLspError(failure.message, failure.code)
-    if cls is not expected:
+    if cls is None or (expected is not None and cls is not expected):
         raise RemoteLspError("the agent answered %r where %r was expected"
-                             % (obj.get("reply"), expected.kind))
-    return _build(expected, obj)
+                             % (obj.get("reply"), expected.kind if expected else "a reply"))
+    return _build(cls, obj)
 
 
 class VersionMismatch(Refused):
@@ -318,14 +318,20 @@ class VersionMismatch(Refused):
 
 
 def _build(cls: Any, obj: Dict[str, Any]) -> Any:
+    return from_dict(cls, obj, "control %s" % (getattr(cls, "op", "") or cls.kind))
+
+
+def from_dict(cls: Any, obj: Dict[str, Any], what: str) -> Any:
+    """A record (a dataclass) from a decoded JSON object: each field present
+    checked against its type (RemoteLspError, usage, if one is wrong), the
+    rest their defaults, unknown keys ignored."""
     values = {}
     for f in fields(cls):
         if f.name not in obj:
             continue
         value = obj[f.name]
         if not _fits(value, f.type):
-            raise RemoteLspError("control %s: %s has the wrong type (%r)" % (
-                getattr(cls, "op", "") or cls.kind, f.name, value), USAGE)
+            raise RemoteLspError("%s: %s has the wrong type (%r)" % (what, f.name, value), USAGE)
         values[f.name] = float(value) if f.type in (float, Optional[float]) and value is not None else value
     return cls(**values)
 
@@ -437,13 +443,6 @@ def recv(sock: socket.socket) -> Optional[Any]:
                 return line
     except EOFError:
         return None
-
-
-def recv_reply(sock: socket.socket, expected: Type[R]) -> R:
-    obj = recv(sock)
-    if obj is None:
-        raise RemoteLspError("the agent closed the connection without answering")
-    return decode_reply(obj, expected)
 
 
 async def recv_async(sock: socket.socket, timeout: float) -> Tuple[Optional[Any], List[int], bytes]:
