@@ -21,7 +21,7 @@ from remote_lsp import __version__
 from remote_lsp.host import procs, workspace
 from remote_lsp.host.aio import background
 from remote_lsp.host.instance import Instance, Key, instance_key
-from remote_lsp.host.registry import Registry
+from remote_lsp.host.registry import InstanceRecord, Registry
 from remote_lsp.host.session import Session
 from remote_lsp.version import digest
 from remote_lsp.wire import control, framing, jsonrpc, link
@@ -111,10 +111,9 @@ class Agent:
         handed over); clean up after the ones that are gone."""
         for entry, record in Registry(self.paths.registry).load_all():
             try:
-                pid, ticks = int(record["pid"]), int(record["start_ticks"])
-                p = procs.read_proc(pid)
-                if p is None or p.start_ticks != ticks or p.state == "Z":
-                    log.info("%s (pid %d) ended while no agent held it", record.get("name"), pid)
+                p = procs.read_proc(record.pid)
+                if p is None or p.start_ticks != record.start_ticks or p.state == "Z":
+                    log.info("%s (pid %d) ended while no agent held it", record.name, record.pid)
                     self._forget(entry, record)
                     continue
                 inst = Instance.from_record(record, self._instance_gone, self.paths, _decode_attached)
@@ -124,12 +123,10 @@ class Agent:
                 continue
             self.instances[inst.key] = inst
 
-    def _forget(self, entry: str, record: Dict[str, Any]) -> None:
+    def _forget(self, entry: str, record: InstanceRecord) -> None:
         Registry(self.paths.registry).remove(entry)
-        fifos = record.get("fifos")
-        if isinstance(fifos, list) and all(isinstance(f, str) and f.startswith(str(self.paths.fifos))
-                                           for f in fifos):
-            remove_files(*fifos)
+        if all(f.startswith(str(self.paths.fifos)) for f in record.fifos):
+            remove_files(*record.fifos)
 
     async def hand_over(self, pid: int) -> None:
         """A newer build asked (pid `pid`): leave every server running for the
@@ -603,7 +600,6 @@ class _FirstFrames:
         self.fd = fd
         self.parser = framing.FrameParser(strict=True)
         self.bodies: List[bytes] = self.parser.feed(early) if early else []  # read, not yet taken
-        self._seen = 0
         os.set_blocking(fd, False)
 
     async def next(self) -> bytes:
