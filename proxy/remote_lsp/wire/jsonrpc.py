@@ -93,10 +93,6 @@ def show_message(text: str, type_: int = 1) -> Message:
     return notification("window/showMessage", {"type": type_, "message": text})
 
 
-def is_request(msg: Message) -> bool:
-    return "method" in msg and "id" in msg
-
-
 def is_response(msg: Message) -> bool:
     return "method" not in msg and "id" in msg
 
