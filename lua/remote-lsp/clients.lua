@@ -1,6 +1,7 @@
 -- Neovim LSP clients for remote servers, keyed by server + host + root.
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
+local notify = require('remote-lsp.log').notify
 local exit = require('remote-lsp.exit')
 local uri = require('remote-lsp.uri')
 
@@ -16,23 +17,6 @@ local failed = {}
 -- The current client of each key: what its host said of its end, a restart asked for.
 ---@type table<string, {ended?: table, restart?: {buffers: integer[], pid?: integer}}>
 local state_of = {}
-
---- What clients.start() is to run: a server on a host for a project root.
----@class remote_lsp.ClientSpec
----@field server string the server's name (a key of config.server())
----@field host string as ssh knows it: [user@]host[:port]
----@field root string the project root, an absolute path on the host
----@field proto? 'scp'|'rsync'|'sftp'|'oil-ssh' how the buffers are named (default 'scp')
----@field def? remote_lsp.ServerDef how to start the server; needed unless pid is given
----@field pid? integer share this running server (attached by PID) instead of starting def.cmd
-
---- One of our clients, with what it runs.
----@class remote_lsp.RemoteClient
----@field client vim.lsp.Client
----@field server string
----@field host? string nil for a server on this machine (share_local)
----@field root? string nil when a local server's root is connect's working directory
----@field pid? integer the server's, when it was attached to by PID
 
 --- The key of a client: one per server, host and root.
 ---@param server string
@@ -192,7 +176,6 @@ end
 ---@param start fun(): integer|nil starts the client unattached; its id
 ---@param buffers integer[]
 function M.reconnect(key, label, start, buffers)
-  local notify = require('remote-lsp').notify
   local now = vim.uv.now()
   if restarted[key] and now - restarted[key] < 30000 then
     return notify(
@@ -322,7 +305,6 @@ end
 function M.restart_server(c)
   vim.validate('c', c, 'table')
   vim.validate('c.client', c.client, 'table')
-  local notify = require('remote-lsp').notify
   if c.pid then
     return notify(
       (
@@ -372,7 +354,6 @@ function M.start_again(spec, buffers, pid)
   vim.validate('spec', spec, 'table')
   vim.validate('buffers', buffers, 'table')
   vim.validate('pid', pid, 'number', true)
-  local notify = require('remote-lsp').notify
   local id = M.start(nil, spec)
   if not id then
     return notify(('%s on %s: could not start it again'):format(spec.server, spec.host), vim.log.levels.ERROR)
