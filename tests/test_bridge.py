@@ -81,7 +81,7 @@ def test_while_the_link_is_down_the_editor_queues_and_past_the_bound_gets_errors
     assert by_id[2]["error"]["message"] == "cancelled before it was sent"
     assert "unreachable" in by_id[1]["error"]["message"] and "unreachable" in by_id[3]["error"]["message"]
     assert [m["params"]["state"] for m in received if m.get("method") == "$/remote-lsp/link"] == ["down"]
-    assert [rid for _, rid in queued] == [None]  # only the notification is left to send
+    assert [q[1] for q in queued] == [None]  # only the notification is left to send
 
 
 def test_a_resumed_link_sends_again_what_the_host_missed():
@@ -116,6 +116,11 @@ def test_a_new_session_initializes_again_and_opens_the_documents():
                                                              "version": 1, "text": "x = 1\n"}))
         await until(lambda: len(rig.host.session_bodies()) == 2, "the didOpen to go out")
         rig.host.close()
+        # Meanwhile an edit (it goes in the document opened again) and a request (it goes after).
+        rig.send(note("textDocument/didChange", textDocument={"uri": "scp://h//p/a.py", "version": 2},
+                      contentChanges=[{"text": "x = 2\n"}]))
+        rig.send(request(9))
+        await until(lambda: 9 in rig.editor.tracking.pending, "the request to queue")
         task = asyncio.ensure_future(rig.recovery.reconnect(asyncio.get_running_loop().create_future()))
         await until(lambda: len(rig.transport.procs) == 2, "a new connection")
         rig.host.say(welcome(reason="the agent restarted"))
@@ -128,8 +133,9 @@ def test_a_new_session_initializes_again_and_opens_the_documents():
         return sent, rig.messages()
 
     sent, messages = run(go())
-    assert [m["method"] for m in sent] == ["initialize", "initialized", "textDocument/didOpen"]
-    assert sent[2]["params"]["textDocument"]["text"] == "x = 1\n"
+    assert [m["method"] for m in sent] == ["initialize", "initialized", "textDocument/didOpen",
+                                           "textDocument/hover"]
+    assert sent[2]["params"]["textDocument"]["text"] == "x = 2\n"
     assert [m["id"] for m in messages if "id" in m] == [1]  # the bridge's own answer is not the editor's
     assert any(m.get("method") == "$/remote-lsp/link" and m["params"]["state"] == "new-session"
                for m in messages)

@@ -25,7 +25,7 @@ from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.uri import UriMapper
 
-Queued = Tuple[bytes, Any]  # a frame for the host and the id of the request it is, if it is one
+Queued = Tuple[bytes, Any, Optional[str]]  # a frame for the host, its request's id, its method (as decoded)
 
 
 class EditorSide(HostFrames):
@@ -70,7 +70,7 @@ class EditorSide(HostFrames):
             try:
                 msg = jsonrpc.decode(body)
             except ValueError:
-                self._forward(body, None)  # the host side refuses it, in words the editor gets
+                self._forward(body, None, None)  # the host side refuses it, in words the editor gets
                 continue
             self._message(msg, body)
 
@@ -87,7 +87,7 @@ class EditorSide(HostFrames):
             self.tell(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, self.refusing))
             return
         self.tracking.from_editor(msg, queued=not self.up)
-        self._forward(body, rid)
+        self._forward(body, rid, method if isinstance(method, str) else None)
 
     def _fill_root(self, msg: Dict[str, Any]) -> bool:
         """An editor that cannot name a remote root (Neovim takes root_dir as
@@ -105,24 +105,24 @@ class EditorSide(HostFrames):
         pending = self.tracking.pending.get(rid) if rid is not None else None
         if pending is None or not pending.queued:
             return False
-        self._outbox = collections.deque((f, r) for f, r in self._outbox if r != rid)
+        self._outbox = collections.deque(q for q in self._outbox if q[1] != rid)
         self.tracking.give_up(rid)
         self.tell(jsonrpc.error(rid, jsonrpc.REQUEST_CANCELLED, "cancelled before it was sent"))
         return True
 
-    def _forward(self, body: bytes, rid: Any) -> None:
+    def _forward(self, body: bytes, rid: Any, method: Optional[str]) -> None:
         frame = framing.encode(body)
         if self.up:
             self._send(frame)
         else:
-            self._outbox.append((frame, rid))
+            self._outbox.append((frame, rid, method))
 
     def go_up(self) -> None:
         """The link is up: what waited goes now, in order."""
         self.up = True
         self.refusing = None
         while self._outbox and self.up:
-            frame, rid = self._outbox.popleft()
+            frame, rid, _ = self._outbox.popleft()
             self._send(frame)
             if rid is not None:
                 self.tracking.sent(rid)
@@ -131,7 +131,7 @@ class EditorSide(HostFrames):
         """Send what the editor has queued before a first welcome comes back."""
         sent = list(self._outbox)
         self._outbox.clear()
-        for frame, rid in sent:
+        for frame, rid, _ in sent:
             self._send(frame)
             if rid is not None:
                 self.tracking.sent(rid)
@@ -139,8 +139,9 @@ class EditorSide(HostFrames):
 
     def unpipeline(self, sent: Optional[List[Queued]]) -> None:
         """That connection did not start: what went out queues again, first."""
-        for frame, rid in reversed(sent or []):
-            self._outbox.appendleft((frame, rid))
+        for queued in reversed(sent or []):
+            self._outbox.appendleft(queued)
+            rid = queued[1]
             pending = self.tracking.pending.get(rid) if rid is not None else None
             if pending is not None:
                 pending.queued = True
@@ -148,8 +149,8 @@ class EditorSide(HostFrames):
     def for_a_new_session(self) -> None:
         """What the editor sent meanwhile: its edits are in the documents opened
         again, its answers were for the old server; the rest goes."""
-        self._outbox = collections.deque((f, rid) for f, rid in self._outbox
-                                         if _method_of(f) not in SYNC_METHODS and _method_of(f) is not None)
+        self._outbox = collections.deque(q for q in self._outbox
+                                         if q[2] is not None and q[2] not in SYNC_METHODS)
 
     async def ask(self, method: str, params: Any, rid: str, timeout: float) -> Dict[str, Any]:
         """The bridge's own request onto the link (the link is not up for the
@@ -242,7 +243,7 @@ class EditorSide(HostFrames):
         """The outage outlasted the request bound: no request waits on it any
         more, and new ones are answered at once, until the link is back."""
         self.give_up(why, but_initialize=True)
-        self._outbox = collections.deque((f, rid) for f, rid in self._outbox if rid is None)
+        self._outbox = collections.deque(q for q in self._outbox if q[1] is None)
         self.refusing = why
 
 
@@ -258,10 +259,3 @@ def _response_id(body: bytes) -> Any:
     except ValueError:
         return None
     return msg.get("id") if jsonrpc.is_response(msg) else None
-
-
-def _method_of(frame: bytes) -> Optional[str]:
-    try:
-        return jsonrpc.decode(frame[frame.index(b"\r\n\r\n") + 4:]).get("method")
-    except ValueError:
-        return None
