@@ -168,7 +168,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.host is not None:
             try:
                 from remote_lsp.editor.commands import on_host
-            except ImportError:  # the host bundle ships no editor side
+            except ModuleNotFoundError as exc:  # the host bundle ships no editor side (a bug is no such case)
+                if exc.name not in ("remote_lsp.editor", "remote_lsp.editor.commands"):
+                    raise
                 raise UsageError("--host is for the editor's machine; this is the host side") from None
             return on_host(args, args_in, command)
         from remote_lsp.host.commands import run
