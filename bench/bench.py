@@ -7,8 +7,8 @@ of any relay process) and through the agent; over SSH, through a plain pipe on
 the same sshd and through remote-lsp, per transport. Then the agent's own
 figures, surviving its death, attach, resuming after a cut, a profile of
 where the time goes, (bench/sharing.py) memory and warm answers with real
-servers, and (bench/files.py) remote files in Neovim against netrw's scp. Prints the tables and writes docs/benchmarks.md; exits 1 if a goal
-is missed.
+servers, and (bench/files.py) remote files in Neovim against netrw's scp.
+Prints the tables and writes docs/benchmarks.md; exits 1 if a goal is missed.
 """
 
 import os

@@ -13,9 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from remote_lsp import __version__
 from remote_lsp.version import digest
-from remote_lsp.wire import control
+from remote_lsp.wire import control, options
 from remote_lsp.wire.errors import NoSuchProcess, UsageError
-from remote_lsp.wire.link import DEFAULT_GRACE, DEFAULT_HEARTBEAT
 from remote_lsp.wire.paths import StatePaths
 from remote_lsp.wire.uri import check_protocol
 
@@ -27,7 +26,8 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "files":
         from remote_lsp.host.connect import files_channel
 
-        return files_channel(args.heartbeat or DEFAULT_HEARTBEAT, args.grace or DEFAULT_GRACE, args.where)
+        defaults = options.DEFAULTS
+        return files_channel(args.heartbeat or defaults.heartbeat, args.grace or defaults.grace, args.where)
     if args.command in ("cat", "stat", "put"):
         from remote_lsp.host import filecommands
 
@@ -35,9 +35,7 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "connect":
         from remote_lsp.host.connect import connect
 
-        link = (args.heartbeat or 15.0, args.grace or 600.0) if args.link else None
-        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link, args.isolated,
-                       args.where, args.protocol or "")
+        return connect(command, options.from_args(args), args.link, args.where)
     handler = {
         "run": _run, "status": _status, "list": _discover, "processes": _discover, "attach": _attach,
         "locate": _locate, "release": _release, "stop": _stop, "log": _log, "doctor": _doctor,
@@ -71,10 +69,6 @@ def _precheck(args: argparse.Namespace, command: List[str]) -> None:
         raise NoSuchProcess("no process with pid %d" % pid)
 
 
-def _idle(value: Any) -> Optional[float]:
-    return None if value == "never" else float(value)
-
-
 def _ask(request: control.Request, expected: Any, autostart: bool = False) -> Any:
     from remote_lsp.host.daemon import ask
 
@@ -95,7 +89,7 @@ def _agent(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, command: List[str]) -> int:
     reply = _ask(control.RunRequest(argv=command, root=args.root, cwd=os.getcwd(), name=args.name,
-                                    idle_timeout=_idle(args.idle_timeout), env=dict(os.environ)),
+                                    idle_timeout=args.idle_timeout, env=dict(os.environ)),
                  control.Started, autostart=True)
     print(reply.pid)
     return 0
