@@ -1,0 +1,428 @@
+"""The host's file watcher: one per agent, shared by everything that watches.
+
+inotify (host/inotify.py) where the kernel allows it, so an idle workspace
+costs no CPU at all; directories inotify refuses (no inotify, the watch limit
+`fs.inotify.max_user_watches` reached) are polled instead, only those, and the
+reason is one line in `problem`. Each directory is watched once however many
+subscriptions cover it (reference-counted).
+
+Changes go to each subscription in coalesced batches on the loop: a path once
+per batch, created-then-deleted dropped, deleted-then-created a change, a
+batch sent once the tree has been quiet for QUIET seconds or the oldest
+change in it is MAX_DELAY old. What inotify cannot say is rebuilt from what
+the watcher remembers of each directory (its entry names): a file renamed
+over an existing one (an atomic save) is a change of that file, and after a
+kernel queue overflow every watched directory is listed again and the
+difference reported.
+"""
+
+import asyncio
+import errno
+import logging
+import os
+import stat
+import time
+from typing import Callable, Dict, List, Optional, Set, Tuple
+
+from remote_lsp.host import inotify as ino
+
+log = logging.getLogger("remote_lsp.watcher")
+
+FileChange = Tuple[str, int]  # (absolute path, 1 created | 2 changed | 3 deleted): LSP's FileChangeType
+CREATED, CHANGED, DELETED = 1, 2, 3
+QUIET = 0.04  # a batch goes once nothing new came for this long...
+MAX_DELAY = 0.2  # ...or its oldest change is this old
+POLL_INTERVAL = 1.0  # for the directories inotify does not serve
+_Stamp = Tuple[int, int, bool]  # mtime_ns, size, is a directory
+
+
+class _Dir:
+    """One watched directory: its inotify watch (or its polling snapshot),
+    the names in it when last seen, the subscriptions that cover it."""
+
+    __slots__ = ("names", "path", "snap", "subs", "wd")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wd = -1
+        self.subs: List[Subscription] = []
+        self.names: Set[str] = set()
+        self.snap: Optional[Dict[str, _Stamp]] = None  # set: polled
+
+
+class Subscription:
+    """Changes under one directory for one caller."""
+
+    def __init__(self, watcher: "Watcher", directory: str, on_changes: Callable[[List[FileChange]], None],
+                 recursive: bool, skip: Optional[Callable[[str], bool]]) -> None:
+        self.directory = directory
+        self.recursive = recursive
+        self.skip = skip
+        self._watcher = watcher
+        self._on_changes = on_changes
+        self._dirs: Set[str] = set()
+        self._pending: Dict[str, int] = {}
+        self._first = 0.0
+        self._last = 0.0
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self.closed = False
+        self.missing = False  # the directory did not exist when subscribed
+
+    @property
+    def directories(self) -> int:
+        return len(self._dirs)
+
+    @property
+    def polled(self) -> int:
+        return self._watcher.polled_among(self._dirs)
+
+    @property
+    def mode(self) -> str:
+        polled = self.polled
+        if not polled:
+            return "inotify"
+        return "polling" if polled == len(self._dirs) else "inotify+polling"
+
+    @property
+    def problem(self) -> str:
+        if self.missing:
+            return "%s does not exist" % self.directory
+        return self._watcher.problem if self.polled else ""
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+            self._pending.clear()
+            self._watcher._unsubscribe(self)
+
+    # --- batching -------------------------------------------------------------------------
+
+    def _add(self, path: str, kind: int) -> None:
+        prev = self._pending.get(path)
+        if prev is None:
+            self._pending[path] = kind
+        elif prev == CREATED:
+            if kind == DELETED:
+                del self._pending[path]  # it came and went: nothing to tell
+        elif prev == DELETED:
+            if kind != DELETED:
+                self._pending[path] = CHANGED  # replaced
+        elif kind == DELETED:
+            self._pending[path] = DELETED
+        now = time.monotonic()
+        self._last = now
+        if self._timer is None:
+            self._first = now
+            self._timer = self._watcher.loop.call_later(QUIET, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        now = time.monotonic()
+        if now - self._last < QUIET and now - self._first < MAX_DELAY:
+            wait = min(self._last + QUIET, self._first + MAX_DELAY) - now
+            self._timer = self._watcher.loop.call_later(max(wait, 0.001), self._due)
+            return
+        batch, self._pending = list(self._pending.items()), {}
+        if batch and not self.closed:
+            try:
+                self._on_changes(batch)
+            except Exception:  # one subscriber's failure must not stop the others
+                log.exception("a watch subscriber failed on %d change(s)", len(batch))
+
+
+class Watcher:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.problem = ""  # one line: why some directories are polled
+        self._ino: Optional[ino.Inotify] = None
+        self._tried = False
+        self._by_path: Dict[str, _Dir] = {}
+        self._by_wd: Dict[int, _Dir] = {}
+        self._polled: Set[str] = set()
+        self._poll_handle: Optional[asyncio.TimerHandle] = None
+        self._read_at = time.time()
+
+    # --- the public API ------------------------------------------------------------------
+
+    def subscribe(self, directory: str, on_changes: Callable[[List[FileChange]], None],
+                  recursive: bool = True, skip: Optional[Callable[[str], bool]] = None) -> Subscription:
+        """Changes under `directory` (its direct entries only unless recursive);
+        `skip(path)` True: a subdirectory not to go into (nothing asked for is there)."""
+        self._start()
+        directory = os.path.abspath(directory)
+        sub = Subscription(self, directory, on_changes, recursive, skip)
+        if not os.path.isdir(directory):
+            sub.missing = True
+            return sub
+        self._cover(sub, directory, report=False)
+        return sub
+
+    def close(self) -> None:
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+            self._poll_handle = None
+        if self._ino is not None:
+            self.loop.remove_reader(self._ino.fd)
+            self._ino.close()
+            self._ino = None
+        for node in self._by_path.values():
+            for sub in node.subs:
+                sub.closed = True
+        self._by_path.clear()
+        self._by_wd.clear()
+        self._polled.clear()
+
+    def describe(self) -> Dict[str, object]:
+        return {"directories": len(self._by_path), "inotify": len(self._by_wd), "polled": len(self._polled),
+                "problem": self.problem, "max_user_watches": ino.max_user_watches()}
+
+    def polled_among(self, dirs: Set[str]) -> int:
+        if not self._polled:
+            return 0
+        return len(dirs & self._polled)
+
+    # --- directories covered and let go -----------------------------------------------------
+
+    def _start(self) -> None:
+        if self._tried:
+            return
+        self._tried = True
+        try:
+            self._ino = ino.Inotify()
+        except OSError as exc:
+            self._note_problem("inotify is not available (%s): the watched directories are polled every %g s"
+                               % (exc.strerror or exc, POLL_INTERVAL))
+            return
+        self.loop.add_reader(self._ino.fd, self._readable)
+
+    def _note_problem(self, line: str) -> None:
+        if line != self.problem:
+            self.problem = line
+            log.warning("%s", line)
+
+    def _cover(self, sub: Subscription, top: str, report: bool) -> None:
+        """`sub` covers `top` and (recursive) what is under it; `report`:
+        what is found there is new to it (a directory created or moved in)."""
+        stack = [top]
+        while stack:
+            path = stack.pop()
+            node = self._by_path.get(path)
+            if node is None:
+                node = self._watch(path)
+                if node is None:
+                    continue
+                entries = self._entries(node)
+            elif sub in node.subs:
+                continue
+            else:
+                entries = _listing(path)  # shared: what it remembers is kept for its events
+            node.subs.append(sub)
+            sub._dirs.add(path)
+            for name, is_dir in entries:
+                child = os.path.join(path, name)
+                if report:
+                    sub._add(child, CREATED)
+                if is_dir and sub.recursive and not (sub.skip is not None and sub.skip(child)):
+                    stack.append(child)
+
+    def _watch(self, path: str) -> Optional[_Dir]:
+        node = _Dir(path)
+        if self._ino is not None:
+            try:
+                node.wd = self._ino.add(path)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.ELOOP):
+                    return None  # gone already, or not ours to read
+                if exc.errno == errno.ENOSPC:
+                    self._note_problem(
+                        "the inotify watch limit is reached (fs.inotify.max_user_watches = %s): the "
+                        "directories beyond it are polled every %g s; raise it with "
+                        "`sysctl fs.inotify.max_user_watches=N`"
+                        % (ino.max_user_watches(), POLL_INTERVAL))
+                else:
+                    self._note_problem("inotify refused %s (%s): it is polled every %g s"
+                                       % (path, exc.strerror, POLL_INTERVAL))
+        if node.wd >= 0:
+            old = self._by_wd.get(node.wd)
+            if old is not None and old.path != path:  # same directory by another name (a bind mount)
+                del self._by_path[old.path]
+            self._by_wd[node.wd] = node
+        else:
+            node.snap = {}
+            self._polled.add(path)
+            self._arm_poll()
+        self._by_path[path] = node
+        return node
+
+    def _entries(self, node: _Dir) -> List[Tuple[str, bool]]:
+        """The directory's entries now (name, is a directory), remembered."""
+        out: List[Tuple[str, bool]] = []
+        snap: Optional[Dict[str, _Stamp]] = {} if node.snap is not None else None
+        try:
+            with os.scandir(node.path) as it:
+                for entry in it:
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                        if snap is not None:
+                            st = entry.stat(follow_symlinks=False)
+                            snap[entry.name] = (st.st_mtime_ns, st.st_size, is_dir)
+                    except OSError:
+                        continue
+                    out.append((entry.name, is_dir))
+        except OSError:
+            pass
+        node.names = {name for name, _ in out}
+        if snap is not None:
+            node.snap = snap
+        return out
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        for path in sub._dirs:
+            node = self._by_path.get(path)
+            if node is not None and sub in node.subs:
+                node.subs.remove(sub)
+                if not node.subs:
+                    self._drop(node)
+        sub._dirs.clear()
+
+    def _drop(self, node: _Dir) -> None:
+        if self._by_path.get(node.path) is node:
+            del self._by_path[node.path]
+        if node.wd >= 0 and self._by_wd.get(node.wd) is node:
+            del self._by_wd[node.wd]
+            if self._ino is not None:
+                self._ino.remove(node.wd)
+        self._polled.discard(node.path)
+
+    def _gone_tree(self, top: str) -> None:
+        """A directory went away (deleted, moved out): stop watching it and what was under it."""
+        prefix = top + os.sep
+        for path in [p for p in self._by_path if p == top or p.startswith(prefix)]:
+            node = self._by_path[path]
+            for sub in node.subs:
+                sub._dirs.discard(path)
+            node.subs = []
+            self._drop(node)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _tell(self, node: _Dir, name: str, kind: int) -> None:
+        path = os.path.join(node.path, name)
+        for sub in node.subs:
+            sub._add(path, kind)
+
+    def _new_dir(self, node: _Dir, name: str) -> None:
+        """A directory appeared in `node`: each recursive subscription there
+        that wants it covers it, and hears of what is in it already."""
+        path = os.path.join(node.path, name)
+        for sub in list(node.subs):
+            if sub.recursive and not (sub.skip is not None and sub.skip(path)):
+                self._cover(sub, path, report=True)
+
+    def _readable(self) -> None:
+        assert self._ino is not None
+        since, self._read_at = self._read_at, time.time()
+        for wd, mask, _cookie, name in self._ino.read():
+            if mask & ino.IN_Q_OVERFLOW:
+                log.warning("the kernel's inotify queue overflowed: every watched directory is listed again")
+                self._rescan(since - 1.0)
+                continue
+            node = self._by_wd.get(wd)
+            if node is None:
+                continue
+            if mask & (ino.IN_IGNORED | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_UNMOUNT):
+                if not name:
+                    self._gone_tree(node.path)
+                continue
+            is_dir = bool(mask & ino.IN_ISDIR)
+            if mask & (ino.IN_CREATE | ino.IN_MOVED_TO):
+                kind = CHANGED if name in node.names else CREATED  # renamed over: an atomic save
+                node.names.add(name)
+                self._tell(node, name, kind)
+                if is_dir:
+                    if kind == CHANGED:
+                        self._gone_tree(os.path.join(node.path, name))
+                    self._new_dir(node, name)
+            elif mask & (ino.IN_DELETE | ino.IN_MOVED_FROM):
+                node.names.discard(name)
+                self._tell(node, name, DELETED)
+                if is_dir:
+                    self._gone_tree(os.path.join(node.path, name))
+            elif mask & (ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB) and not is_dir:
+                self._tell(node, name, CHANGED)
+
+    def _rescan(self, since: float) -> None:
+        """Events were lost: list every inotify-watched directory again and report
+        the difference (entries come and gone; files written since `since`)."""
+        mark = int(since * 1e9)
+        for node in list(self._by_path.values()):
+            if node.snap is not None or self._by_path.get(node.path) is not node:
+                continue
+            before = node.names
+            entries = self._entries(node)
+            for name, is_dir in entries:
+                if name not in before:
+                    self._tell(node, name, CREATED)
+                    if is_dir:
+                        self._new_dir(node, name)
+                elif not is_dir and _mtime_ns(os.path.join(node.path, name)) >= mark:
+                    self._tell(node, name, CHANGED)
+            for name in before - node.names:
+                self._tell(node, name, DELETED)
+                self._gone_tree(os.path.join(node.path, name))
+
+    # --- polling, where inotify does not serve -----------------------------------------------
+
+    def _arm_poll(self) -> None:
+        if self._poll_handle is None and self._polled:
+            self._poll_handle = self.loop.call_later(POLL_INTERVAL, self._poll)
+
+    def _poll(self) -> None:
+        self._poll_handle = None
+        for path in list(self._polled):
+            node = self._by_path.get(path)
+            if node is None or node.snap is None:
+                continue
+            if not os.path.isdir(path):
+                continue  # its parent's poll (or inotify) reports it gone
+            before = node.snap
+            self._entries(node)
+            after = node.snap
+            for name, stamp in after.items():
+                old = before.get(name)
+                if old is None:
+                    self._tell(node, name, CREATED)
+                    if stamp[2]:
+                        self._new_dir(node, name)
+                elif old != stamp and not stamp[2]:
+                    self._tell(node, name, CHANGED)
+            for name, stamp in before.items():
+                if name not in after:
+                    self._tell(node, name, DELETED)
+                    if stamp[2]:
+                        self._gone_tree(os.path.join(path, name))
+        self._arm_poll()
+
+
+def _listing(path: str) -> List[Tuple[str, bool]]:
+    out: List[Tuple[str, bool]] = []
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                try:
+                    out.append((entry.name, entry.is_dir(follow_symlinks=False)))
+                except OSError:
+                    continue
+    except OSError:
+        pass
+    return out
+
+
+def _mtime_ns(path: str) -> int:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return 0
+    return st.st_mtime_ns if not stat.S_ISDIR(st.st_mode) else 0
