@@ -23,6 +23,8 @@ state: Dict[str, Any] = {
     "pid": os.getpid(), "initialize_calls": 0, "initialize_params": None, "initialized": 0,
     "shutdown": 0, "cancelled": [], "docs": {}, "closed": [], "changes": [], "notifications": [],
     "answers": [],
+    "watched": {},  # uri -> [change type, ...] from every workspace/didChangeWatchedFiles
+    "watched_batches": 0,
 }
 STATE_FILE = os.environ.get("SCRIPTED_STATE_FILE")
 
@@ -156,6 +158,10 @@ def handle_notification(method: str, params: Any) -> None:
         uri = params["textDocument"]["uri"]
         state["docs"].pop(uri, None)
         state["closed"].append(uri)
+    elif method == "workspace/didChangeWatchedFiles":
+        state["watched_batches"] += 1
+        for change in params["changes"]:
+            state["watched"].setdefault(change["uri"], []).append(change["type"])
     elif method == "test/publish":
         send({"jsonrpc": "2.0", "method": params["method"], "params": params["params"]})
 

@@ -9,7 +9,9 @@ subscriptions cover it (reference-counted).
 Changes go to each subscription in coalesced batches on the loop: a path once
 per batch, created-then-deleted dropped, deleted-then-created a change, a
 batch sent once the tree has been quiet for QUIET seconds or the oldest
-change in it is MAX_DELAY old. What inotify cannot say is rebuilt from what
+change in it is MAX_DELAY old; a file created and not yet closed waits for
+its close (HOLD at most), so a file written in a burst is one event, not a
+creation and then a change. What inotify cannot say is rebuilt from what
 the watcher remembers of each directory (its entry names): a file renamed
 over an existing one (an atomic save) is a change of that file, and after a
 kernel queue overflow every watched directory is listed again and the
@@ -32,6 +34,7 @@ FileChange = Tuple[str, int]  # (absolute path, 1 created | 2 changed | 3 delete
 CREATED, CHANGED, DELETED = 1, 2, 3
 QUIET = 0.04  # a batch goes once nothing new came for this long...
 MAX_DELAY = 0.2  # ...or its oldest change is this old
+HOLD = 1.0  # a file created and still open for writing waits this long at most for its close
 POLL_INTERVAL = 1.0  # for the directories inotify does not serve
 _Stamp = Tuple[int, int, bool]  # mtime_ns, size, is a directory
 
@@ -62,6 +65,7 @@ class Subscription:
         self._on_changes = on_changes
         self._dirs: Set[str] = set()
         self._pending: Dict[str, int] = {}
+        self._writing: Dict[str, float] = {}  # created, not yet closed: held (one event, not two)
         self._first = 0.0
         self._last = 0.0
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -95,11 +99,16 @@ class Subscription:
             if self._timer is not None:
                 self._timer.cancel()
             self._pending.clear()
+            self._writing.clear()
             self._watcher._unsubscribe(self)
 
     # --- batching -------------------------------------------------------------------------
 
-    def _add(self, path: str, kind: int) -> None:
+    def _add(self, path: str, kind: int, writing: bool = False) -> None:
+        if writing:
+            self._writing[path] = time.monotonic()
+        elif kind == DELETED:
+            self._writing.pop(path, None)
         prev = self._pending.get(path)
         if prev is None:
             self._pending[path] = kind
@@ -124,7 +133,17 @@ class Subscription:
             wait = min(self._last + QUIET, self._first + MAX_DELAY) - now
             self._timer = self._watcher.loop.call_later(max(wait, 0.001), self._due)
             return
-        batch, self._pending = list(self._pending.items()), {}
+        held: Dict[str, int] = {}
+        if self._writing:
+            for path, since in list(self._writing.items()):
+                if path in self._pending and now - since < HOLD:
+                    held[path] = self._pending.pop(path)
+                else:
+                    del self._writing[path]
+        batch, self._pending = list(self._pending.items()), held
+        if held:
+            self._first = self._last = now
+            self._timer = self._watcher.loop.call_later(QUIET, self._due)
         if batch and not self.closed:
             try:
                 self._on_changes(batch)
@@ -308,10 +327,15 @@ class Watcher:
 
     # --- events ------------------------------------------------------------------------------
 
-    def _tell(self, node: _Dir, name: str, kind: int) -> None:
+    def _tell(self, node: _Dir, name: str, kind: int, writing: bool = False) -> None:
         path = os.path.join(node.path, name)
         for sub in node.subs:
-            sub._add(path, kind)
+            sub._add(path, kind, writing)
+
+    def _closed(self, node: _Dir, name: str) -> None:
+        path = os.path.join(node.path, name)
+        for sub in node.subs:
+            sub._writing.pop(path, None)
 
     def _new_dir(self, node: _Dir, name: str) -> None:
         """A directory appeared in `node`: each recursive subscription there
@@ -340,7 +364,8 @@ class Watcher:
             if mask & (ino.IN_CREATE | ino.IN_MOVED_TO):
                 kind = CHANGED if name in node.names else CREATED  # renamed over: an atomic save
                 node.names.add(name)
-                self._tell(node, name, kind)
+                # A file just created is being written: its close says it is done.
+                self._tell(node, name, kind, writing=bool(mask & ino.IN_CREATE) and not is_dir)
                 if is_dir:
                     if kind == CHANGED:
                         self._gone_tree(os.path.join(node.path, name))
@@ -352,11 +377,16 @@ class Watcher:
                     self._gone_tree(os.path.join(node.path, name))
             elif mask & (ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB) and not is_dir:
                 self._tell(node, name, CHANGED)
+                if mask & ino.IN_CLOSE_WRITE:
+                    self._closed(node, name)
 
     def _rescan(self, since: float) -> None:
         """Events were lost: list every inotify-watched directory again and report
         the difference (entries come and gone; files written since `since`)."""
         mark = int(since * 1e9)
+        for node in self._by_path.values():
+            for sub in node.subs:
+                sub._writing.clear()  # their closes may be among the events lost
         for node in list(self._by_path.values()):
             if node.snap is not None or self._by_path.get(node.path) is not node:
                 continue
