@@ -72,6 +72,9 @@ def test_pyright_sees_files_created_and_deleted_on_disk(agent, tmp_path):
     assert watching["sent"] >= 3
     text = agent.cli("status").stdout
     assert "watching %d director" % watching["directories"] in text and "inotify" in text
+    doctor = agent.cli("doctor").stdout
+    limit = Path("/proc/sys/fs/inotify/max_user_watches").read_text().strip()
+    assert "fs.inotify.max_user_watches = %s; the agent watches" % limit in doctor, doctor
 
 
 @pytest.mark.skipif(not PYRIGHT.exists(), reason="pyright is installed by `make install`")
