@@ -4,6 +4,8 @@ locally and over the real sshd; the scripted server counts what it was told.
 """
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -193,3 +195,22 @@ def test_a_5000_file_checkout_reaches_the_server_in_batches_each_file_once(agent
     state = server_state(client)
     assert all(kinds == [1] for kinds in state["watched"].values())
     assert state["watched_batches"] <= 40, state["watched_batches"]
+
+
+def test_the_next_agent_watches_what_the_server_registered_with_the_one_killed(agent, tmp_path, scripted):
+    argv, env, _ = scripted
+    root = tmp_path / "proj"
+    root.mkdir()
+    first = agent.client(argv, str(root), env=env)
+    first.initialize(str(root), capabilities=TOOL_CAPABILITIES)
+    register_watchers(first, [{"globPattern": "**/*.py"}])
+    pid = server_state(first)["pid"]
+    os.kill(agent.agent_pid(), signal.SIGKILL)
+    first.wait_closed(15)
+    again = agent.client(argv, str(root), name="again", env=env)
+    again.initialize(str(root), capabilities=TOOL_CAPABILITIES)
+    assert server_state(again)["pid"] == pid  # the same server, taken over
+    (root / "after.py").write_text("")
+    uri = (root / "after.py").as_uri()
+    wait_for(lambda: uri in server_state(again)["watched"], 15, "a change seen by the next agent")
+    assert server_state(again)["watched"][uri] == [1]

@@ -35,7 +35,11 @@ CREATED, CHANGED, DELETED = 1, 2, 3
 QUIET = 0.04  # a batch goes once nothing new came for this long...
 MAX_DELAY = 0.2  # ...or its oldest change is this old
 HOLD = 1.0  # a file created and still open for writing waits this long at most for its close
-POLL_INTERVAL = 1.0  # for the directories inotify does not serve
+POLL_INTERVAL = 1.0  # for the directories inotify does not serve...
+POLL_SHARE = 0.05  # ...or longer, so that polling a large tree takes at most this share of a CPU
+# File systems whose changes made on other machines inotify never sees: polled.
+NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ncpfs", "ceph", "glusterfs",
+                        "fuse.sshfs", "fuse.rclone", "fuse.s3fs", "lustre", "gpfs", "virtiofs"})
 _Stamp = Tuple[int, int, bool]  # mtime_ns, size, is a directory
 
 
@@ -161,7 +165,9 @@ class Watcher:
         self._by_wd: Dict[int, _Dir] = {}
         self._polled: Set[str] = set()
         self._poll_handle: Optional[asyncio.TimerHandle] = None
+        self._poll_every = POLL_INTERVAL
         self._read_at = time.time()
+        self._remote_tops: Set[str] = set()  # subscribed directories on a network file system
 
     # --- the public API ------------------------------------------------------------------
 
@@ -175,6 +181,11 @@ class Watcher:
         if not os.path.isdir(directory):
             sub.missing = True
             return sub
+        fstype = network_fs(directory)
+        if fstype:
+            self._remote_tops.add(directory)
+            self._note_problem("%s is on a network file system (%s): polled every %g s or more, so that "
+                               "changes made on other machines are seen" % (directory, fstype, POLL_INTERVAL))
         self._cover(sub, directory, report=False)
         return sub
 
@@ -248,7 +259,7 @@ class Watcher:
 
     def _watch(self, path: str) -> Optional[_Dir]:
         node = _Dir(path)
-        if self._ino is not None:
+        if self._ino is not None and not self._on_network_fs(path):
             try:
                 node.wd = self._ino.add(path)
             except OSError as exc:
@@ -274,6 +285,10 @@ class Watcher:
             self._arm_poll()
         self._by_path[path] = node
         return node
+
+    def _on_network_fs(self, path: str) -> bool:
+        return bool(self._remote_tops) and any(path == top or path.startswith(top + os.sep)
+                                               for top in self._remote_tops)
 
     def _entries(self, node: _Dir) -> List[Tuple[str, bool]]:
         """The directory's entries now (name, is a directory), remembered."""
@@ -407,10 +422,11 @@ class Watcher:
 
     def _arm_poll(self) -> None:
         if self._poll_handle is None and self._polled:
-            self._poll_handle = self.loop.call_later(POLL_INTERVAL, self._poll)
+            self._poll_handle = self.loop.call_later(self._poll_every, self._poll)
 
     def _poll(self) -> None:
         self._poll_handle = None
+        started = time.monotonic()
         for path in list(self._polled):
             node = self._by_path.get(path)
             if node is None or node.snap is None:
@@ -433,7 +449,27 @@ class Watcher:
                     self._tell(node, name, DELETED)
                     if stamp[2]:
                         self._gone_tree(os.path.join(path, name))
+        self._poll_every = max(POLL_INTERVAL, (time.monotonic() - started) / POLL_SHARE)
         self._arm_poll()
+
+
+def network_fs(path: str) -> str:
+    """The type of the network file system `path` is on ("" if local), from
+    /proc/self/mounts (the longest mount point that holds it)."""
+    best, fstype = "", ""
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                inside = path == point or path.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, fstype = point, fields[2]
+    except OSError:
+        return ""
+    return fstype if fstype in NETWORK_FS else ""
 
 
 def _listing(path: str) -> List[Tuple[str, bool]]:
