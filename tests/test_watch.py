@@ -48,7 +48,8 @@ def test_glob_knows_which_directories_it_can_match_inside(pattern, directory, in
     assert globs.Glob(pattern).could_contain(directory) is inside
 
 
-@pytest.mark.parametrize("bad", ["", "{a,b", None, "{" * 3 + "a,b,c,d,e}" * 3 + "{a,b,c,d,e,f,g,h,i}" * 3])
+@pytest.mark.parametrize("bad", ["", "{a,b", None, "x[z-a]",
+                                 "{" * 3 + "a,b,c,d,e}" * 3 + "{a,b,c,d,e,f,g,h,i}" * 3])
 def test_bad_globs_are_refused_clearly(bad):
     with pytest.raises(globs.GlobError):
         globs.Glob(bad)
@@ -281,5 +282,29 @@ def test_subscriptions_share_watches_non_recursive_and_skipped_directories(tmp_p
         b.close()
         c.close()
         assert w.describe()["inotify"] == 0
+        w.close()
+    run(go())
+
+
+def test_a_large_tree_is_walked_a_chunk_per_turn_so_the_agent_never_stalls(tmp_path: Path):
+    from remote_lsp.host.watcher import WALK_CHUNK
+
+    total = WALK_CHUNK * 4
+    for d in range(total - 1):
+        (tmp_path / ("d%d" % (d % 20)) / ("p%d" % d)).mkdir(parents=True, exist_ok=True)
+    count = sum(1 for p in tmp_path.rglob("*") if p.is_dir()) + 1
+
+    async def go():
+        w = Watcher(asyncio.get_running_loop())
+        got = Collector()
+        turns = []
+        sub = w.subscribe(str(tmp_path), got)
+        assert sub.directories == WALK_CHUNK and w.walking  # the rest on later turns
+        while w.walking:
+            turns.append(sub.directories)
+            await asyncio.sleep(0)  # other work runs in between
+        assert sub.directories == count and len(turns) >= 3
+        (tmp_path / "d7" / "p7" / "late.py").write_text("")
+        await until(lambda: str(tmp_path / "d7" / "p7" / "late.py") in got.state(), "a change deep down")
         w.close()
     run(go())

@@ -106,11 +106,11 @@ class Glob:
         self.pattern = pattern
         self._alts: List[List[Optional[Pattern[str]]]] = []  # segments; None for **
         regexes = []
-        for alt in expand_braces(pattern):
-            segs = [s for s in alt.split("/") if s] or [""]
-            self._alts.append([None if s == "**" else re.compile(_segment_regex(s)) for s in segs])
-            regexes.append(_alt_regex(segs))
         try:
+            for alt in expand_braces(pattern):
+                segs = [s for s in alt.split("/") if s] or [""]
+                self._alts.append([None if s == "**" else re.compile(_segment_regex(s)) for s in segs])
+                regexes.append(_alt_regex(segs))
             self._regex = re.compile("(?:%s)\\Z" % "|".join(regexes), re.DOTALL)
         except re.error as exc:
             raise GlobError("bad glob %r: %s" % (pattern, exc)) from None

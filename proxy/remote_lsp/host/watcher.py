@@ -19,12 +19,13 @@ difference reported.
 """
 
 import asyncio
+import collections
 import errno
 import logging
 import os
 import stat
 import time
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from remote_lsp.host import inotify as ino
 
@@ -37,6 +38,8 @@ MAX_DELAY = 0.2  # ...or its oldest change is this old
 HOLD = 1.0  # a file created and still open for writing waits this long at most for its close
 POLL_INTERVAL = 1.0  # for the directories inotify does not serve...
 POLL_SHARE = 0.05  # ...or longer, so that polling a large tree takes at most this share of a CPU
+WALK_CHUNK = 200  # directories walked per turn of the loop: a large tree never stalls the agent
+MAX_DIRECTORIES = 50000  # watched at most (every subscription together); beyond, a problem line
 # File systems whose changes made on other machines inotify never sees: polled.
 NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ncpfs", "ceph", "glusterfs",
                         "fuse.sshfs", "fuse.rclone", "fuse.s3fs", "lustre", "gpfs", "virtiofs"})
@@ -168,6 +171,9 @@ class Watcher:
         self._poll_every = POLL_INTERVAL
         self._read_at = time.time()
         self._remote_tops: Set[str] = set()  # subscribed directories on a network file system
+        self._walks: Deque[Tuple[Subscription, List[str], bool]] = collections.deque()
+        self._walking = False
+        self._walk_handle: Optional[asyncio.Handle] = None
 
     # --- the public API ------------------------------------------------------------------
 
@@ -190,6 +196,10 @@ class Watcher:
         return sub
 
     def close(self) -> None:
+        self._walks.clear()
+        if self._walk_handle is not None:
+            self._walk_handle.cancel()
+            self._walk_handle = None
         if self._poll_handle is not None:
             self._poll_handle.cancel()
             self._poll_handle = None
@@ -234,9 +244,39 @@ class Watcher:
 
     def _cover(self, sub: Subscription, top: str, report: bool) -> None:
         """`sub` covers `top` and (recursive) what is under it; `report`:
-        what is found there is new to it (a directory created or moved in)."""
-        stack = [top]
-        while stack:
+        what is found there is new to it (a directory created or moved in).
+        A large tree is walked a chunk per turn of the loop (the first at once)."""
+        self._walks.append((sub, [top], report))
+        if not self._walking and self._walk_handle is None:
+            self._walk_some()
+
+    @property
+    def walking(self) -> bool:
+        return bool(self._walks)
+
+    def _walk_some(self) -> None:
+        self._walk_handle = None
+        self._walking = True
+        try:
+            budget = WALK_CHUNK
+            while self._walks and budget > 0:
+                sub, stack, report = self._walks[0]
+                budget = self._walk(sub, stack, report, budget)
+                if not stack or sub.closed:
+                    self._walks.popleft()
+        finally:
+            self._walking = False
+        if self._walks and self._walk_handle is None:
+            self._walk_handle = self.loop.call_soon(self._walk_some)
+
+    def _walk(self, sub: Subscription, stack: List[str], report: bool, budget: int) -> int:
+        while stack and budget > 0 and not sub.closed:
+            if len(self._by_path) >= MAX_DIRECTORIES:
+                self._note_problem("more than %d directories to watch: the rest of %s is not watched"
+                                   % (MAX_DIRECTORIES, sub.directory))
+                stack.clear()
+                break
+            budget -= 1
             path = stack.pop()
             node = self._by_path.get(path)
             if node is None:
@@ -256,6 +296,7 @@ class Watcher:
                     sub._add(child, CREATED)
                 if is_dir and sub.recursive and not (sub.skip is not None and sub.skip(child)):
                     stack.append(child)
+        return budget
 
     def _watch(self, path: str) -> Optional[_Dir]:
         node = _Dir(path)
