@@ -308,3 +308,38 @@ def test_a_large_tree_is_walked_a_chunk_per_turn_so_the_agent_never_stalls(tmp_p
         await until(lambda: str(tmp_path / "d7" / "p7" / "late.py") in got.state(), "a change deep down")
         w.close()
     run(go())
+
+
+def test_a_server_registering_more_widens_the_watch_without_a_gap_or_a_double(tmp_path: Path):
+    from remote_lsp.host.serverwatch import ServerWatch
+
+    inner = tmp_path / "proj"
+    (inner / "pkg").mkdir(parents=True)
+
+    async def go():
+        w = Watcher(asyncio.get_running_loop())
+        sent: List[Dict[str, object]] = []
+        sw = ServerWatch("server", sent.extend)
+        sw.start(w)
+        sw.register("a", {"watchers": [{"globPattern": "*.toml"}]}, [str(inner)])
+        assert sw.describe()["directories"] == 1  # nothing below can match *.toml
+        sw.register("b", {"watchers": [{"globPattern": "**/*.py"}]}, [str(inner)])
+        assert sw.describe()["directories"] == 2  # the same base, walked again
+        outer = {"baseUri": tmp_path.as_uri(), "pattern": "**/*.md"}
+        sw.register("c", {"watchers": [{"globPattern": outer}]}, [str(inner)])  # a base around the first
+        (inner / "pkg" / "m.py").write_text("")
+        (inner / "ruff.toml").write_text("")
+        (tmp_path / "notes.md").write_text("")
+        (inner / "pkg" / "skip.txt").write_text("")
+        names = {(inner / "pkg" / "m.py").as_uri(), (inner / "ruff.toml").as_uri(),
+                 (tmp_path / "notes.md").as_uri()}
+        await until(lambda: {e["uri"] for e in sent} == names, "the three changes")
+        await quiet()
+        assert sorted(e["uri"] for e in sent) == sorted(names)  # each once
+        assert sw.describe()["directories"] == 3 and len(sw.describe()["patterns"]) == 3
+        sw.unregister("c")
+        sw.unregister("b")
+        sw.unregister("a")
+        await until(lambda: w.describe()["directories"] == 0, "every watch let go")
+        w.close()
+    run(go())

@@ -26,7 +26,9 @@ class ServerWatch:
         self._watcher: Optional[Watcher] = None
         self._regs: Dict[str, List[globs.FileWatcher]] = {}
         self._problems: Dict[str, List[str]] = {}
-        self._subs: List[Subscription] = []
+        self._subs: Dict[str, Subscription] = {}  # outermost base -> its subscription
+        self._retiring: List[Subscription] = []
+        self._current: List[globs.FileWatcher] = []
         self.sent = 0  # changes sent to the server
 
     @property
@@ -50,18 +52,20 @@ class ServerWatch:
             self._resubscribe()
 
     def close(self) -> None:
-        for sub in self._subs:
+        for sub in list(self._subs.values()) + self._retiring:
             sub.close()
-        self._subs = []
+        self._subs = {}
+        self._retiring = []
         self._regs.clear()
 
     def describe(self) -> Dict[str, Any]:
-        modes = sorted({s.mode for s in self._subs if s.directories})
+        subs = list(self._subs.values())
+        modes = sorted({s.mode for s in subs if s.directories})
         mode = modes[0] if len(modes) == 1 else ("inotify+polling" if modes else "")
-        problems = [p for s in self._subs for p in [s.problem] if p]
+        problems = [p for s in subs for p in [s.problem] if p]
         problems += [p for lines in self._problems.values() for p in lines]
         return {"patterns": [w.describe() for w in self._watchers()],
-                "directories": sum(s.directories for s in self._subs),
+                "directories": sum(s.directories for s in subs),
                 "mode": mode, "problem": "; ".join(dict.fromkeys(problems)), "sent": self.sent}
 
     # --- inside ----------------------------------------------------------------------------
@@ -70,33 +74,61 @@ class ServerWatch:
         return [w for ws in self._regs.values() for w in ws]
 
     def _resubscribe(self) -> None:
-        """New subscriptions first, then the old ones closed: what both cover
-        stays watched without a gap (the watcher counts references)."""
+        """One subscription per outermost base. A base kept is walked again
+        for what its new patterns reach; a new one is subscribed; one no
+        longer needed (or now inside another) is closed once the others have
+        covered their trees, so that nothing goes unwatched in between."""
         if self._watcher is None:
             return
-        watchers = self._watchers()
-        bases = sorted({w.base for w in watchers}, key=len)
+        self._current = self._watchers()
+        bases = sorted({w.base for w in self._current}, key=len)
         roots: List[str] = []
         for base in bases:
             if not any(base == r or base.startswith(r.rstrip("/") + "/") for r in roots):
                 roots.append(base)
-
-        def skip(path: str) -> bool:
-            return not any(w.wants_dir(path) for w in watchers)
-
-        def deliver(batch: List[FileChange]) -> None:
-            events = [{"uri": Path(path).as_uri(), "type": change} for path, change in batch
-                      if any(w.matches(path, change) for w in watchers)]
-            if events:
-                self.sent += len(events)
-                self._send(events)
-
-        old, self._subs = self._subs, []
+        subs: Dict[str, Subscription] = {}
         for root in roots:
-            self._subs.append(self._watcher.subscribe(_existing(root), deliver, True, skip))
-        for sub in old:
-            sub.close()
+            sub = self._subs.pop(root, None)
+            if sub is not None:
+                sub.refresh()
+            else:
+                sub = self._subscribe(root)
+            subs[root] = sub
+        retiring, self._subs = list(self._subs.values()), subs
+        if retiring:
+            self._retiring += retiring
+            self._watcher.after_walks(self._retire)
 
+    def _retire(self) -> None:
+        for sub in self._retiring:
+            sub.close()
+        self._retiring = []
+
+    def _subscribe(self, root: str) -> Subscription:
+        assert self._watcher is not None
+        holder: List[Subscription] = []
+        sub = self._watcher.subscribe(_existing(root), lambda batch: self._deliver(holder[0], batch), True,
+                                      self._skip)
+        holder.append(sub)
+        return sub
+
+    def _skip(self, path: str) -> bool:
+        return not any(w.wants_dir(path) for w in self._current)
+
+    def _deliver(self, sub: Subscription, batch: List[FileChange]) -> None:
+        # A retiring subscription's change that a current one saw too is sent
+        # once: by the current one.
+        retiring = sub in self._retiring
+        current = list(self._subs.values()) if retiring else []
+        events = []
+        for path, change in batch:
+            if retiring and any(s.covers(os.path.dirname(path)) for s in current):
+                continue
+            if any(w.matches(path, change) for w in self._current):
+                events.append({"uri": Path(path).as_uri(), "type": change})
+        if events:
+            self.sent += len(events)
+            self._send(events)
 
 def _existing(path: str) -> str:
     """`path`, or its nearest existing ancestor (watched until it appears)."""

@@ -83,6 +83,16 @@ class Subscription:
     def directories(self) -> int:
         return len(self._dirs)
 
+    def covers(self, directory: str) -> bool:
+        """Is `directory` one this subscription watches (its direct entries)?"""
+        return directory in self._dirs
+
+    def refresh(self) -> None:
+        """Its `skip` answers differently now: cover what it no longer skips
+        (what is there already is not reported: it was there before)."""
+        if not self.closed and not self.missing:
+            self._watcher._cover(self, self.directory, report=False, again=True)
+
     @property
     def polled(self) -> int:
         return self._watcher.polled_among(self._dirs)
@@ -171,7 +181,8 @@ class Watcher:
         self._poll_every = POLL_INTERVAL
         self._read_at = time.time()
         self._remote_tops: Set[str] = set()  # subscribed directories on a network file system
-        self._walks: Deque[Tuple[Subscription, List[str], bool]] = collections.deque()
+        self._walks: Deque[Tuple[Subscription, List[str], bool, bool]] = collections.deque()
+        self._after_walks: List[Callable[[], None]] = []
         self._walking = False
         self._walk_handle: Optional[asyncio.Handle] = None
 
@@ -242,11 +253,19 @@ class Watcher:
             self.problem = line
             log.warning("%s", line)
 
-    def _cover(self, sub: Subscription, top: str, report: bool) -> None:
+    def after_walks(self, callback: Callable[[], None]) -> None:
+        """`callback` once every subscription has covered its tree (at once if none is walking)."""
+        if self._walks:
+            self._after_walks.append(callback)
+        else:
+            callback()
+
+    def _cover(self, sub: Subscription, top: str, report: bool, again: bool = False) -> None:
         """`sub` covers `top` and (recursive) what is under it; `report`:
-        what is found there is new to it (a directory created or moved in).
+        what is found there is new to it (a directory created or moved in);
+        `again`: through what it covers already too (its `skip` has changed).
         A large tree is walked a chunk per turn of the loop (the first at once)."""
-        self._walks.append((sub, [top], report))
+        self._walks.append((sub, [top], report, again))
         if not self._walking and self._walk_handle is None:
             self._walk_some()
 
@@ -260,16 +279,20 @@ class Watcher:
         try:
             budget = WALK_CHUNK
             while self._walks and budget > 0:
-                sub, stack, report = self._walks[0]
-                budget = self._walk(sub, stack, report, budget)
+                sub, stack, report, again = self._walks[0]
+                budget = self._walk(sub, stack, report, again, budget)
                 if not stack or sub.closed:
                     self._walks.popleft()
         finally:
             self._walking = False
         if self._walks and self._walk_handle is None:
             self._walk_handle = self.loop.call_soon(self._walk_some)
+        elif not self._walks and self._after_walks:
+            callbacks, self._after_walks = self._after_walks, []
+            for callback in callbacks:
+                callback()
 
-    def _walk(self, sub: Subscription, stack: List[str], report: bool, budget: int) -> int:
+    def _walk(self, sub: Subscription, stack: List[str], report: bool, again: bool, budget: int) -> int:
         while stack and budget > 0 and not sub.closed:
             if len(self._by_path) >= MAX_DIRECTORIES:
                 self._note_problem("more than %d directories to watch: the rest of %s is not watched"
@@ -284,12 +307,15 @@ class Watcher:
                 if node is None:
                     continue
                 entries = self._entries(node)
-            elif sub in node.subs:
-                continue
-            else:
+            elif sub not in node.subs:
                 entries = _listing(path)  # shared: what it remembers is kept for its events
-            node.subs.append(sub)
-            sub._dirs.add(path)
+            elif again:
+                entries = _listing(path)
+            else:
+                continue
+            if sub not in node.subs:
+                node.subs.append(sub)
+                sub._dirs.add(path)
             for name, is_dir in entries:
                 child = os.path.join(path, name)
                 if report:
