@@ -214,3 +214,22 @@ def test_the_next_agent_watches_what_the_server_registered_with_the_one_killed(a
     uri = (root / "after.py").as_uri()
     wait_for(lambda: uri in server_state(again)["watched"], 15, "a change seen by the next agent")
     assert server_state(again)["watched"][uri] == [1]
+
+
+@pytest.mark.skipif(not RUFF.exists(), reason="ruff is in the virtualenv")
+def test_a_server_attached_by_pid_has_the_registrations_it_makes_afterwards_served(agent, tmp_path, tmux):
+    from tests.test_attach import attach
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "a.py").write_text("import os\n")
+    pid = tmux.start([str(RUFF), "server"], str(root))
+    attach(agent, pid, "--root", str(root))
+    client = agent.client([], str(root), "--pid", str(pid), name="tool")
+    client.initialize(str(root), capabilities=TOOL_CAPABILITIES)  # ruff registers its config files now
+    uri = client.open_uri((root / "a.py").as_uri(), "import os\n")
+    wait_diagnostics(client, uri, lambda d: any(x.get("code") == "F401" for x in d), "ruff's unused import")
+    (root / "ruff.toml").write_text('[lint]\nselect = ["E"]\n')
+    wait_diagnostics(client, uri, lambda d: not any(x.get("code") == "F401" for x in d),
+                     "the attached ruff to take its new ruff.toml")
+    agent.cli("release", str(pid))
