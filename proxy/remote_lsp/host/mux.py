@@ -502,7 +502,7 @@ class Mux:
         (relative patterns too), whatever its clients can do."""
         if self.on_watch is not None:
             ws = caps["workspace"] = dict(caps.get("workspace") or {})
-            ws[WATCHED_FILES.split("/")[1]] = {"dynamicRegistration": True, "relativePatternSupport": True}
+            ws["didChangeWatchedFiles"] = {"dynamicRegistration": True, "relativePatternSupport": True}
 
     def _host_serves(self, reg: Any) -> bool:
         return self.on_watch is not None and isinstance(reg, dict) and reg.get("method") == WATCHED_FILES
