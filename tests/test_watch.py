@@ -343,3 +343,20 @@ def test_a_server_registering_more_widens_the_watch_without_a_gap_or_a_double(tm
         await until(lambda: w.describe()["directories"] == 0, "every watch let go")
         w.close()
     run(go())
+
+
+def test_a_directory_reached_through_a_symlink_is_watched_and_named_through_it(tmp_path: Path):
+    (tmp_path / "real" / "inside").mkdir(parents=True)
+    (tmp_path / "real" / "loop").symlink_to(tmp_path / "real")  # never followed below the top
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+
+    async def go():
+        w = Watcher(asyncio.get_running_loop())
+        got = Collector()
+        sub = w.subscribe(str(tmp_path / "link"), got)
+        assert sub.directories == 2 and sub.mode == "inotify"
+        (tmp_path / "real" / "inside" / "f.py").write_text("")
+        named = str(tmp_path / "link" / "inside" / "f.py")
+        await until(lambda: got.state() == {named: CREATED}, "the change")
+        w.close()
+    run(go())

@@ -327,8 +327,11 @@ class Watcher:
     def _watch(self, path: str) -> Optional[_Dir]:
         node = _Dir(path)
         if self._ino is not None and not self._on_network_fs(path):
+            # Only a subscription's own directory can be a symlink (none is followed
+            # below it): that one is followed, and its changes named through it.
+            mask = ino.DIR_MASK & ~ino.IN_DONT_FOLLOW if os.path.islink(path) else ino.DIR_MASK
             try:
-                node.wd = self._ino.add(path)
+                node.wd = self._ino.add(path, mask)
             except OSError as exc:
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.ELOOP):
                     return None  # gone already, or not ours to read
