@@ -233,3 +233,22 @@ def test_a_server_attached_by_pid_has_the_registrations_it_makes_afterwards_serv
     wait_diagnostics(client, uri, lambda d: not any(x.get("code") == "F401" for x in d),
                      "the attached ruff to take its new ruff.toml")
     agent.cli("release", str(pid))
+
+
+def test_where_inotify_cannot_serve_the_agent_polls_and_says_so_in_one_line(agent, tmp_path, scripted):
+    argv, env, _ = scripted
+    root = tmp_path / "proj"
+    root.mkdir()
+    client = agent.client(argv, str(root), env=dict(env, REMOTE_LSP_NO_INOTIFY="1"))  # the agent it starts
+    client.initialize(str(root), capabilities=TOOL_CAPABILITIES)
+    register_watchers(client, [{"globPattern": "**/*.py"}])
+    (root / "polled.py").write_text("")
+    uri = (root / "polled.py").as_uri()
+    wait_for(lambda: uri in server_state(client)["watched"], 15, "a change seen by polling")
+    watching = agent.status()["instances"][0]["watching"]
+    assert watching["mode"] == "polling" and "\n" not in watching["problem"]
+    assert "inotify is not available" in watching["problem"]
+    assert "watch problem: inotify is not available" in agent.cli("status").stdout
+    assert "problem: inotify is not available" in agent.cli("doctor").stdout
+    log = (agent.home / "agent.log").read_text()
+    assert log.count("inotify is not available") == 1
