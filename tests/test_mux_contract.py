@@ -324,3 +324,66 @@ def test_plain_snippets_and_markdown():
     assert plain_snippet("for ${1:i} in ${2:range(${3:n})}:\n\t$0") == "for i in range(n):\n\t"
     assert plain_snippet(r"cost \$5 ${1}${TM_FILENAME:file} \}") == "cost $5 file }"
     assert plain_markdown("~~~\ncode\n~~~\nA \\*star\\*") == "code\nA *star*"
+
+
+# --- watched files, served on the host (DESIGN.md "Watching on the host") -----------------
+
+WATCH_REG = {"id": "w1", "method": "workspace/didChangeWatchedFiles",
+             "registerOptions": {"watchers": [{"globPattern": "**/*.py"}]}}
+
+
+def watching_harness():
+    h = Harness()
+    served = []
+    h.mux.on_watch = lambda reg_id, options: served.append((reg_id, options))
+    return h, served
+
+
+def test_watch_every_server_is_offered_watched_files_whatever_its_clients_declared():
+    h, _ = watching_harness()
+    h.ready_client(caps={})
+    caps = h.server_got("initialize")[0]["params"]["capabilities"]
+    assert caps["workspace"]["didChangeWatchedFiles"] == {"dynamicRegistration": True,
+                                                          "relativePatternSupport": True}
+
+
+def test_watch_registrations_go_to_the_host_and_other_ones_to_the_clients():
+    h, served = watching_harness()
+    editor = h.ready_client()
+    other = {"id": "c1", "method": "workspace/didChangeConfiguration"}
+    h.mux.clients[editor.id].form.caps["workspace"]["didChangeConfiguration"] = {"dynamicRegistration": True}
+    h.server_sends(jsonrpc.request(5, "client/registerCapability", {"registrations": [WATCH_REG, other]}))
+    assert served == [("w1", WATCH_REG["registerOptions"])]
+    assert [r["result"] for r in h.to_server if r.get("id") == 5] == [None]  # answered at once
+    sent = editor.received("client/registerCapability")
+    assert [r["id"] for m in sent for r in m["params"]["registrations"]] == ["c1"]
+    assert set(h.mux.registrations) == {"w1", "c1"}  # recorded for a successor agent all the same
+    second = {"registrations": [dict(WATCH_REG, id="w2")]}
+    h.server_sends(jsonrpc.request(6, "client/registerCapability", second))
+    assert len(editor.received("client/registerCapability")) == 1  # nothing of it for any client
+
+
+def test_watch_a_clients_own_notifications_are_dropped_only_while_the_host_watches():
+    h, served = watching_harness()
+    editor = h.ready_client()
+    change = {"changes": [{"uri": "file:///w/a.py", "type": 2}]}
+    editor.notify("workspace/didChangeWatchedFiles", change)
+    assert len(h.server_got("workspace/didChangeWatchedFiles")) == 1  # nobody watches yet: it goes on
+    h.server_sends(jsonrpc.request(5, "client/registerCapability", {"registrations": [WATCH_REG]}))
+    editor.notify("workspace/didChangeWatchedFiles", change)
+    assert len(h.server_got("workspace/didChangeWatchedFiles")) == 1  # the host sends it already
+    h.server_sends(jsonrpc.request(6, "client/unregisterCapability", {
+        "unregisterations": [{"id": "w1", "method": "workspace/didChangeWatchedFiles"}]}))
+    assert served[-1] == ("w1", None)
+    assert editor.received("client/unregisterCapability") == []
+    editor.notify("workspace/didChangeWatchedFiles", change)
+    assert len(h.server_got("workspace/didChangeWatchedFiles")) == 2
+
+
+def test_watch_registrations_an_earlier_agent_recorded_are_served_again():
+    h, served = watching_harness()
+    h.mux.restore({"capabilities": {}}, True, {"w1": WATCH_REG, "c1": {"id": "c1", "method": "x/y"}})
+    h.mux.replay_watching()
+    assert served == [("w1", WATCH_REG["registerOptions"])]
+    late = h.ready_client()  # declares watched files: without the host it would be replayed w1
+    assert late.received("client/registerCapability") == []

@@ -264,7 +264,7 @@ def test_checkhealth_reports_each_part(editor, remote, project):
     n.nvim.command("checkhealth remote-lsp")
     text = "\n".join(n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
     for part in ("remote-lsp: Neovim", "remote-lsp: Python", "remote-lsp: ssh", "remote-lsp: host rlsp-test",
-                 "reachable; Python", "ptrace allowed", "pylsp runs"):
+                 "reachable; Python", "ptrace allowed", "pylsp runs", "file watching: inotify"):
         assert part in text, text
     assert "ERROR" not in text, text
 

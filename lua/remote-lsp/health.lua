@@ -87,6 +87,18 @@ local function check_host(h, name)
       })
     end
   end
+  local watches = st.host.max_user_watches
+  local watcher = st.agent ~= vim.NIL and st.agent and st.agent.watcher
+  if watcher and watcher ~= vim.NIL and watcher.problem ~= '' then
+    h.warn('file watching: ' .. watcher.problem, {
+      'servers still see files changed on disk, later (polling)',
+      'raise the limit: sysctl fs.inotify.max_user_watches=524288',
+    })
+  elseif watches == vim.NIL or watches == nil then
+    h.info('file watching: no inotify on ' .. name .. ': the agent polls for the servers')
+  else
+    h.ok(('file watching: inotify (fs.inotify.max_user_watches = %d)'):format(watches))
+  end
   local scope = st.host.ptrace_scope
   if scope == vim.NIL or scope == nil or scope == 0 then
     h.ok('ptrace allowed (Yama ptrace_scope ' .. (scope == vim.NIL and 'absent' or tostring(scope)) .. ')')

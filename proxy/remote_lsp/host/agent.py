@@ -24,6 +24,7 @@ from remote_lsp.host.fileservice import FileService
 from remote_lsp.host.instance import Instance, Key, instance_key
 from remote_lsp.host.registry import InstanceRecord, Registry
 from remote_lsp.host.session import Session
+from remote_lsp.host.watcher import Watcher
 from remote_lsp.version import digest
 from remote_lsp.wire import control, framing, jsonrpc, link
 from remote_lsp.wire.channel import wait_readable
@@ -60,7 +61,16 @@ class Agent:
         self._starting: Dict[Key, asyncio.Future] = {}
         self._links: Dict[str, Session] = {}  # a linked session's token -> the session
         self._conns = 0
-        self.files = FileService(None)  # editors' channels for the files here
+        self._watcher: Optional[Watcher] = None
+        # Editors' channels for the files here; their open files watched by the one watcher.
+        self.files = FileService(lambda directory, on_changes: self.watcher().subscribe(
+            directory, on_changes, recursive=False))
+
+    def watcher(self) -> Watcher:
+        """The one file watcher of this agent, made on first use."""
+        if self._watcher is None:
+            self._watcher = Watcher(asyncio.get_running_loop())
+        return self._watcher
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -119,6 +129,7 @@ class Agent:
                     self._forget(entry, record)
                     continue
                 inst = Instance.from_record(record, self._instance_gone, self.paths, _decode_attached)
+                inst.watch_with(self.watcher())
             except (OSError, KeyError, TypeError, ValueError, IndexError) as exc:
                 log.warning("could not take over the registry entry %s: %r", entry, exc)
                 self._forget(entry, record)
@@ -455,6 +466,7 @@ class Agent:
         try:
             inst = Instance(argv, root, request.name or os.path.basename(argv[0]),
                             request.idle_timeout, self._instance_gone, self.paths, isolation=key[2])
+            inst.watch_with(self.watcher())
             await inst.spawn(request.env or dict(os.environ))
             self.instances[key] = inst
             self._arm_idle()
@@ -509,6 +521,7 @@ class Agent:
             raise
         inst = Instance(p.argv, root, kind, None, self._instance_gone, self.paths,
                         entry="%d-%d" % (pid, p.start_ticks))
+        inst.watch_with(self.watcher())
         inst.adopt(pid, p.start_ticks, fds[1], fds[0], {"saved": saved, "method": used}, (in_path, out_path))
         self.instances[inst.key] = inst
         self._arm_idle()
@@ -572,6 +585,7 @@ class Agent:
                 "home": str(self.paths.root),
                 "started": self.started,
                 "rss_kb": procs.rss_kb(os.getpid()),
+                "watcher": self._watcher.describe() if self._watcher is not None else None,
             },
             instances=[i.describe() for i in self.instances.values()],
             files=self.files.describe(),

@@ -129,9 +129,21 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
                 c["id"], c["name"], c["pid"], len(c["documents"]), c["pending_requests"], link))
         for d in inst["documents"]:
             print("  document %s v%d, open in %d client(s)" % (d["uri"], d["version"], d["clients"]))
+        _print_watching(inst.get("watching"))
     if not status.instances:
         print("no language servers running")
     return 0
+
+
+def _print_watching(watching: Any) -> None:
+    """What the agent watches for one server (its didChangeWatchedFiles registrations)."""
+    if not watching or not watching["patterns"]:
+        return
+    print("  watching %d director%s (%s) for: %s" % (
+        watching["directories"], "y" if watching["directories"] == 1 else "ies", watching["mode"] or "-",
+        ", ".join(watching["patterns"])))
+    if watching["problem"]:
+        print("  watch problem: %s" % watching["problem"])
 
 
 def _agent_status() -> Optional[control.Status]:
@@ -219,9 +231,11 @@ def host_facts() -> Dict[str, Any]:
     import platform
 
     from remote_lsp.host.attach.ptrace import yama_scope
+    from remote_lsp.host.inotify import max_user_watches
 
     return {"python": platform.python_version(), "machine": platform.machine(),
-            "ptrace_scope": yama_scope(), "version": __version__, "build": digest()}
+            "ptrace_scope": yama_scope(), "version": __version__, "build": digest(),
+            "max_user_watches": max_user_watches()}
 
 
 def _log(args: argparse.Namespace, command: List[str]) -> int:
@@ -308,6 +322,7 @@ def _doctor(args: argparse.Namespace, command: List[str]) -> int:
                                                                     out["instances"]))
     else:
         print("agent: not running (it starts on first use)")
+    print(_watch_line(facts["max_user_watches"], (agent or {}).get("watcher")))
     scope = facts["ptrace_scope"]
     print("ptrace: %s" % ("allowed (Yama ptrace_scope %s)" % ("absent" if scope is None else scope)
                           if not scope else "Yama ptrace_scope %d: attaching by PID is refused" % scope))
@@ -318,6 +333,17 @@ def _doctor(args: argparse.Namespace, command: List[str]) -> int:
         for line in s["stderr"] if s["state"] != "ok" else []:
             print("  " + line)
     return 0
+
+
+def _watch_line(limit: Optional[int], watcher: Any) -> str:
+    """The file watching of this host in one line: the inotify limit, and what the agent uses of it."""
+    head = "file watching: inotify, fs.inotify.max_user_watches = %d" % limit if limit else \
+        "file watching: no inotify here: the agent polls"
+    if watcher:
+        head += "; the agent watches %d directories (%d polled)" % (watcher["directories"], watcher["polled"])
+        if watcher["problem"]:
+            head += "\n  problem: %s" % watcher["problem"]
+    return head
 
 
 def _attach(args: argparse.Namespace, command: List[str]) -> int:

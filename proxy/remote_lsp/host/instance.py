@@ -27,10 +27,13 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
+from remote_lsp.host.globs import path_of_uri as globs_path
 from remote_lsp.host.logs import last_words, server_log
 from remote_lsp.host.mux import Mux
 from remote_lsp.host.registry import InstanceRecord, Registry
+from remote_lsp.host.serverwatch import ServerWatch
 from remote_lsp.host.session import Session
+from remote_lsp.host.watcher import Watcher
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import RemoteLspError, UsageError
@@ -86,6 +89,7 @@ class Instance:
         self.sessions: Dict[int, Session] = {}
         self.mux = Mux(self._write_server, Path(root).as_uri(), on_initialized=self._remember_init,
                        first_server_id=generation << 32, on_change=self._changed)
+        self.watching = ServerWatch(name, self._files_changed)
         self.stopping = False
         self.gone = False
         self._paths = paths
@@ -196,6 +200,28 @@ class Instance:
         inst._save()
         inst._arm_idle()
         return inst
+
+    # --- files watched on the host for the server ------------------------------------------
+
+    def watch_with(self, watcher: Watcher) -> None:
+        """Serve the server's watched-file registrations with the agent's
+        watcher: those it makes from now on, and those an earlier agent recorded."""
+        self.watching.start(watcher)
+        self.mux.on_watch = self._on_watch
+        self.mux.replay_watching()
+
+    def _on_watch(self, reg_id: str, options: Any) -> None:
+        if options is None:
+            self.watching.unregister(reg_id)
+            return
+        folders = [p for p in (globs_path(f.get("uri")) for f in self.mux.workspace_folders()
+                               if isinstance(f, dict)) if p]
+        self.watching.register(reg_id, options, folders or [self.root])
+
+    def _files_changed(self, events: List[Dict[str, Any]]) -> None:
+        if not self.gone and not self.stopping:
+            self._write_server(jsonrpc.encode(jsonrpc.notification(
+                "workspace/didChangeWatchedFiles", {"changes": events})))
 
     def _open_channel(self, fd_read: int, fd_write: int) -> None:
         self._channel = Channel(fd_read, fd_write, self._from_server, self._server_closed,
@@ -401,6 +427,7 @@ class Instance:
         editor plugin (Neovim's remembers a server that exits at start)."""
         self.gone = True
         self._cancel_idle()
+        self.watching.close()
         described = dict(event, name=self.name, pid=self.pid, argv=self.argv,
                          log=str(self.log) if self.log else None)
         for session in list(self.sessions.values()):
@@ -495,6 +522,7 @@ class Instance:
             "generation": self.generation,
             "clients": [self._describe_client(s) for s in self.sessions.values()],
             "documents": self.mux.docs.snapshot(),
+            "watching": self.watching.describe(),
         }
 
 

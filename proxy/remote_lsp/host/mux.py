@@ -35,6 +35,7 @@ _ROUTED_DEFAULTS: Dict[str, Any] = {
     "window/showDocument": {"success": False},
 }
 _LOG_WARNING = 2  # window/logMessage type
+WATCHED_FILES = "workspace/didChangeWatchedFiles"
 
 
 class _Client:
@@ -112,6 +113,9 @@ class Mux:
         self.registrations: Dict[str, Dict[str, Any]] = {}
         self._token_owner: Dict[Id, int] = {}  # progress tokens a client chose -> that client
         self._progress: Dict[Id, Set[int]] = {}  # server tokens -> clients told of them
+        # Set by the instance when the host watches files for the server:
+        # (registration id, its registerOptions; None to unregister).
+        self.on_watch: Optional[Callable[[str, Any], None]] = None
 
     def restore(self, init_result: Optional[Dict[str, Any]], initialized_sent: bool,
                 registrations: Dict[str, Dict[str, Any]]) -> None:
@@ -243,6 +247,8 @@ class Mux:
         elif method in ("textDocument/didSave", "textDocument/willSave"):
             if self.docs.is_open_by(client.id, params["textDocument"]["uri"]):
                 self._to_server(msg)
+        elif method == WATCHED_FILES and self.host_watches():
+            pass  # the host sends the server each change once; this client's copy would double it
         elif client.ready:
             self._to_server(msg)
 
@@ -279,6 +285,7 @@ class Mux:
         params["processId"] = os.getpid()
         # Capabilities that serve every client; each gets answers in its own form.
         caps = adapt.merged(params.get("capabilities") or {})
+        self._offer_watching(caps)
         general = dict(caps.get("general") or {})
         # One encoding every client understands: UTF-16 is mandatory in LSP.
         general["positionEncodings"] = ["utf-16"]
@@ -375,7 +382,8 @@ class Mux:
         if method in _ANSWER_AND_BROADCAST:
             self._to_server(jsonrpc.response(sid, None))
             self._note_server_request(method, params)
-            told = self._broadcast_request(method, params)
+            params = self._serve_watching(method, params)
+            told = self._broadcast_request(method, params) if params is not None else set()
             if method == "window/workDoneProgress/create":
                 self._progress[params["token"]] = told
         elif method.startswith("workspace/") and method.endswith("/refresh"):
@@ -480,11 +488,54 @@ class Mux:
             self._on_change(False)
 
     def _replay_registrations(self, client: _Client) -> None:
-        params = adapt.registrations_for(client.form, {"registrations": list(self.registrations.values())})
-        if self.registrations and client.ready and params is not None:
+        regs = [r for r in self.registrations.values() if not self._host_serves(r)]
+        params = adapt.registrations_for(client.form, {"registrations": regs})
+        if regs and client.ready and params is not None:
             mid = self._new_client_side_id()
             self._to_clients[mid] = _ServerRequest(None, client, "client/registerCapability", None)
             client.send(jsonrpc.request(mid, "client/registerCapability", params))
+
+    # --- watched files, served on the host ---------------------------------------------------
+
+    def _offer_watching(self, caps: Dict[str, Any]) -> None:
+        """With a host watcher, every server may register watched files
+        (relative patterns too), whatever its clients can do."""
+        if self.on_watch is not None:
+            ws = caps["workspace"] = dict(caps.get("workspace") or {})
+            ws["didChangeWatchedFiles"] = {"dynamicRegistration": True, "relativePatternSupport": True}
+
+    def _host_serves(self, reg: Any) -> bool:
+        return self.on_watch is not None and isinstance(reg, dict) and reg.get("method") == WATCHED_FILES
+
+    def host_watches(self) -> bool:
+        """Does the host watch files for this server now?"""
+        return any(self._host_serves(r) for r in self.registrations.values())
+
+    def replay_watching(self) -> None:
+        """Serve the watched-file registrations an earlier agent recorded."""
+        for reg in self.registrations.values():
+            if self._host_serves(reg):
+                self.on_watch(reg["id"], reg.get("registerOptions"))  # type: ignore[misc]
+
+    def _serve_watching(self, method: str, params: Any) -> Any:
+        """Watched-file (un)registrations go to the host's watcher and to no
+        client: a client told to watch would only send what the host sends
+        already (and is dropped). What is left goes on; None if nothing."""
+        if self.on_watch is None or method == "window/workDoneProgress/create":
+            return params
+        if method == "client/registerCapability":
+            key, regs = "registrations", params["registrations"]
+        else:
+            key, regs = "unregisterations", params.get("unregisterations", params.get("unregistrations"))
+        kept = []
+        for reg in regs:
+            if reg.get("method") == WATCHED_FILES:
+                self.on_watch(reg["id"], reg.get("registerOptions") if key == "registrations" else None)
+            else:
+                kept.append(reg)
+        if len(kept) == len(regs):
+            return params
+        return {key: kept} if kept else None
 
     def _broadcast_request(self, method: str, params: Any) -> Set[int]:
         """To every client that takes it, in the form it takes."""
