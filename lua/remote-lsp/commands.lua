@@ -173,7 +173,8 @@ end
 ---@param hostname string
 ---@param pid integer the server's process on the host
 ---@param rootdir? string absolute, on the host; default: the server's working directory
-function M.attach_to(server, hostname, pid, rootdir)
+---@param force? boolean attach even if the process does not look like server (:RemoteLspAttach!)
+function M.attach_to(server, hostname, pid, rootdir, force)
   local o = config.options
   local def = attachable(server)
   if
@@ -190,8 +191,14 @@ function M.attach_to(server, hostname, pid, rootdir)
   if rootdir then
     vim.list_extend(args, { '--root', rootdir })
   end
+  if force then
+    table.insert(args, '--force')
+  end
   host.run(hostname, args, function(err, reply)
     if err and not err:find('already managed') then
+      if err:find('--force', 1, true) then
+        err = err .. ' (:RemoteLspAttach! is --force)'
+      end
       return notify(('attach to pid %d on %s failed: %s'):format(pid, hostname, err), ERROR)
     end
     local r = reply and reply.root or rootdir
@@ -208,7 +215,7 @@ function M.attach_to(server, hostname, pid, rootdir)
   end, o.attachment_timeout)
 end
 
---- :RemoteLspAttach {server} {host} [{pid} [{root}]]
+--- :RemoteLspAttach[!] {server} {host} [{pid} [{root}]]: with !, even a process that does not look like server
 ---@param a vim.api.keyset.create_user_command.command_args
 function M.attach(a)
   local server, hostname, pid, rootdir = unpack(a.fargs)
@@ -224,7 +231,7 @@ function M.attach(a)
     return
   end
   if pid then
-    return M.attach_to(server, hostname, tonumber(pid), rootdir)
+    return M.attach_to(server, hostname, tonumber(pid), rootdir, a.bang)
   end
   -- No pid: discover, then pick by attachment_strategy.
   host.run(hostname, { 'list', '--json' }, function(err, rows)

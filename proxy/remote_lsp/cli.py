@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     at = sub.add_parser("attach", help="adopt a running language server by pid")
     at.add_argument("pid", type=int)
     at.add_argument("--root", help="its project root (default: its working directory)")
-    at.add_argument("--name", help="what server it is, if its name does not say")
+    at.add_argument("--name", help="what server it is; its command line must say so too, unless --force")
+    at.add_argument("--force", action="store_true",
+                    help="attach even if the process does not look like the server --name names")
     at.add_argument("--method", choices=("auto", "ptrace", "gdb"), default="auto")
     at.add_argument("--timeout", type=float, default=10.0, help="bound on the whole attempt (s)")
     at.add_argument("--json", action="store_true")

@@ -436,7 +436,7 @@ class Agent:
         fifo_dir = str(self.paths.fifos)
         if procs.fd_target(pid, 0).startswith(fifo_dir):
             raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
-        p, kind = attach.validate(pid, request.name)
+        p, kind = attach.validate(pid, request.name, request.force)
         root = os.path.realpath(request.root or procs.cwd(pid) or "/")
         ensure_private_dir(self.paths.fifos)
         base = os.path.join(fifo_dir, "%d-%d" % (pid, p.start_ticks))

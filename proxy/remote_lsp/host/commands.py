@@ -315,8 +315,9 @@ def _doctor(args: argparse.Namespace, command: List[str]) -> int:
 
 
 def _attach(args: argparse.Namespace, command: List[str]) -> int:
-    reply = _ask(control.AttachRequest(pid=args.pid, root=args.root, name=args.name, method=args.method,
-                                       timeout=args.timeout), control.Attached, autostart=True)
+    request = control.AttachRequest(pid=args.pid, root=args.root, name=args.name, method=args.method,
+                                    timeout=args.timeout, force=args.force)
+    reply = _ask(request, control.Attached, autostart=True)
     if args.json:
         print(json.dumps(dict(vars(reply), ok=True)))
     else:

