@@ -137,3 +137,25 @@ def test_an_sftp_and_an_scp_buffer_of_one_project_are_served_each_in_its_own_for
     assert "Say hello to NAME" in n.hover(8, 7)
     (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert len(inst["clients"]) == 2  # one server, a client for each form
+
+
+@pytest.mark.skipif(not PYRIGHT.exists(), reason="pyright is installed by `make install`")
+def test_a_pyright_started_by_hand_is_listed_and_attached_with_its_project_root(editor, remote, project,
+                                                                                tmux):
+    pid = tmux.start([str(PYRIGHT), "--stdio"], str(project))
+    cwd = wait_for(lambda: "node_modules" in os.readlink("/proc/%d/cwd" % pid) and os.readlink(
+        "/proc/%d/cwd" % pid), 30, "pyright to change into its installation")
+    n = editor(ATTACH_SETUP % (sys.executable, "newest"))
+    n.nvim.command("RemoteLspList rlsp-test")
+    lines = n.wait("return vim.bo.filetype == 'remotelsp' and vim.api.nvim_buf_get_lines(0, 0, -1, false)",
+                   "the list buffer")
+    (row,) = [line for line in lines if line.startswith(str(pid))]
+    assert str(project) in row and cwd not in row, row
+    n.nvim.command("close")
+    n.nvim.command("RemoteLspAttach pyright rlsp-test %d" % pid)  # no root: the one it was started in
+    msg = wait_message(n, "attached to pyright (pid %d)" % pid, "the attach")
+    assert "root %s:" % project in msg, msg
+    n.nvim.command("edit " + remote.uri(project / "a.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.config.remote.pid == ...",
+           "a.py to join the attached pyright", 30, pid)
+    assert [i["pid"] for i in json.loads(remote.cli("status", "--json").stdout)["instances"]] == [pid]

@@ -437,7 +437,7 @@ class Agent:
         if procs.fd_target(pid, 0).startswith(fifo_dir):
             raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
         p, kind = attach.validate(pid, request.name, request.force)
-        root = os.path.realpath(request.root or procs.cwd(pid) or "/")
+        root = os.path.realpath(request.root or procs.server_root(pid, procs.cwd(pid)) or "/")
         ensure_private_dir(self.paths.fifos)
         base = os.path.join(fifo_dir, "%d-%d" % (pid, p.start_ticks))
         in_path, out_path = base + ".in", base + ".out"
