@@ -159,3 +159,27 @@ def test_a_pyright_started_by_hand_is_listed_and_attached_with_its_project_root(
     n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.config.remote.pid == ...",
            "a.py to join the attached pyright", 30, pid)
     assert [i["pid"] for i in json.loads(remote.cli("status", "--json").stdout)["instances"]] == [pid]
+
+
+def test_a_restart_in_one_neovim_gives_the_other_the_new_server_too(editor, remote, project):
+    a, b = editor(), editor()
+    open_remote(a, remote, project / "a.py")
+    open_remote(b, remote, project / "b.py")
+    (old,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert len(old["clients"]) == 2
+    start = len(b.messages())
+    a.nvim.command("RemoteLspRestart")
+    wait_message(a, "restarted pylsp on rlsp-test (pid %d stopped)" % old["pid"], "the restart")
+
+    def new_server():
+        found = json.loads(remote.cli("status", "--json").stdout)["instances"]
+        return len(found) == 1 and found[0]["pid"] != old["pid"] and len(found[0]["clients"]) == 2 and found
+
+    wait_for(new_server, 60, "both Neovims on the new server")
+    b.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized",
+           "b's buffer to have its client again")
+    assert "Say hello to NAME" in b.hover(2, 1)
+    shown = [m["msg"] for m in b.messages()[start:]]
+    assert not [m for m in shown if "is stopping" in m], shown  # nothing stranded to tell of
+    assert "remote-lsp: another client restarted pylsp on rlsp-test (pid %d stopped); 1 buffer(s) attached " \
+        "again" % old["pid"] in shown, shown

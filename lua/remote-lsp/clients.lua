@@ -127,6 +127,21 @@ function M.command(argv, restart, extra, state, on_server)
       argv,
       vim.tbl_extend('force', dispatchers, {
         notification = function(method, params)
+          if
+            method == '$/remote-lsp/server'
+            and type(params) == 'table'
+            and params.event == 'restarting'
+            and not state.restart
+          then
+            -- Another editor restarts the server: start again too, with the buffers served.
+            local buffers = {}
+            for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
+              if client.config == client_config then
+                buffers = vim.tbl_keys(client.attached_buffers)
+              end
+            end
+            state.restart = { buffers = buffers, pid = params.pid, elsewhere = true }
+          end
           if not ours(method, params, state, on_server) then
             return dispatchers.notification(method, params)
           end
@@ -294,7 +309,7 @@ function M.start(buf, spec)
         local again = state.restart
         state.restart = nil
         vim.schedule(function()
-          M.start_again(spec, again.buffers, again.pid)
+          M.start_again(spec, again.buffers, again.pid, again.elsewhere)
         end)
       end
     end,
@@ -370,7 +385,7 @@ function M.restart_server(c)
       return c.client:stop()
     end
     -- The host ends our session as the server stops: the client exits, and on_exit starts it again.
-    host.run(c.host, { 'stop', tostring(pid), '--json' }, function(stop_err)
+    host.run(c.host, { 'stop', tostring(pid), '--restart', '--json' }, function(stop_err)
       if stop_err then
         state.restart = nil
         notify(('stopping %s (pid %d) on %s failed: %s'):format(c.server, pid, c.host, stop_err), vim.log.levels.ERROR)
@@ -383,10 +398,12 @@ end
 ---@param spec remote_lsp.ClientSpec
 ---@param buffers integer[]
 ---@param pid? integer the server that was stopped
-function M.start_again(spec, buffers, pid)
+---@param elsewhere? boolean another editor restarted it
+function M.start_again(spec, buffers, pid, elsewhere)
   vim.validate('spec', spec, 'table')
   vim.validate('buffers', buffers, 'table')
   vim.validate('pid', pid, 'number', true)
+  vim.validate('elsewhere', elsewhere, 'boolean', true)
   local notify = require('remote-lsp').notify
   local id = M.start(nil, spec)
   if not id then
@@ -399,7 +416,8 @@ function M.start_again(spec, buffers, pid)
     end
   end
   notify(
-    ('restarted %s on %s%s; %d buffer(s) attached again'):format(
+    ('%s %s on %s%s; %d buffer(s) attached again'):format(
+      elsewhere and 'another client restarted' or 'restarted',
       spec.server,
       spec.host,
       pid and (' (pid %d stopped)'):format(pid) or '',

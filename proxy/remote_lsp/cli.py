@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stop", help="stop instances (shutdown, exit, then signals)")
     sp.add_argument("pid", nargs="?", type=int)
     sp.add_argument("--all", action="store_true")
+    sp.add_argument("--restart", action="store_true",
+                    help="it is being restarted: every client is asked to connect to the new one")
     sp.add_argument("--agent", action="store_true", help="also stop the agent itself")
     sp.add_argument("--json", action="store_true")
 

@@ -516,7 +516,8 @@ class Agent:
             targets = [i for i in self.instances.values() if i.pid == pid]
             if not targets:
                 raise NoSuchProcess("no instance with pid %s is managed by this agent" % pid)
-        await asyncio.gather(*(i.stop("asked to stop") for i in targets))
+        reason = "restarted by a client" if request.restart else "asked to stop"
+        await asyncio.gather(*(i.stop(reason, restart=request.restart) for i in targets))
         return [i.pid for i in targets]
 
     def status(self) -> control.Status:

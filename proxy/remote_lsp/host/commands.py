@@ -345,7 +345,8 @@ def _stop(args: argparse.Namespace, command: List[str]) -> int:
             stopped = _ask(control.StopRequest(all=True), control.Stopped).stopped
             _ask(control.ShutdownRequest(), control.Done)
         else:
-            stopped = _ask(control.StopRequest(pid=args.pid, all=args.all), control.Stopped).stopped
+            stopped = _ask(control.StopRequest(pid=args.pid, all=args.all, restart=args.restart),
+                           control.Stopped).stopped
     except NoAgent:
         if not args.agent:
             raise

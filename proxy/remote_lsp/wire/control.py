@@ -102,6 +102,7 @@ class StopRequest(Request):
     op: ClassVar[str] = "stop"
     pid: Optional[int] = None
     all: bool = False
+    restart: bool = False  # an editor starts it again: its other clients are asked to come back too
 
 
 @dataclass
