@@ -183,3 +183,19 @@ def test_a_restart_in_one_neovim_gives_the_other_the_new_server_too(editor, remo
     assert not [m for m in shown if "is stopping" in m], shown  # nothing stranded to tell of
     assert "remote-lsp: another client restarted pylsp on rlsp-test (pid %d stopped); 1 buffer(s) attached " \
         "again" % old["pid"] in shown, shown
+
+
+def test_a_literal_percent_20_in_a_directory_name_is_kept(editor, remote, project):
+    odd = project / "pct%20dir"
+    odd.mkdir()
+    for f in ("a.py", "b.py"):
+        (odd / f).write_text((project / f).read_text())
+    n = editor()
+    n.nvim.command("edit " + n.nvim.funcs.fnameescape(remote.uri(odd / "b.py")))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized", "the client")
+    assert "Say hello to NAME" in n.hover(2, 1)
+    result = n.at("textDocument/definition", 2, 1)
+    loc = result[0] if isinstance(result, list) else result
+    assert (loc.get("uri") or loc.get("targetUri")) == remote.uri(odd / "a.py")
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert [d["uri"] for d in inst["documents"]] == [(odd / "b.py").as_uri()]  # pct%2520dir, as it is
