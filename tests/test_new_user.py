@@ -199,3 +199,40 @@ def test_a_literal_percent_20_in_a_directory_name_is_kept(editor, remote, projec
     assert (loc.get("uri") or loc.get("targetUri")) == remote.uri(odd / "a.py")
     (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert [d["uri"] for d in inst["documents"]] == [(odd / "b.py").as_uri()]  # pct%2520dir, as it is
+
+
+def test_a_file_in_a_directory_not_on_the_host_opens_as_a_new_buffer(editor, remote, project, tmp_path):
+    marked = tmp_path / "marked"
+    marked.mkdir()
+    (marked / "pyproject.toml").write_text("[project]\nname = 'marked'\n")
+    (marked / "a.py").write_text((project / "a.py").read_text())
+    n = editor()
+    # No project above it: no server, and one message that says why.
+    n.nvim.command("edit " + remote.uri(project / "no-such-dir" / "c.py"))
+    msg = wait_message(n, "does not exist on rlsp-test", "the note")
+    assert msg == ("remote-lsp: %s does not exist on rlsp-test, and no project holds it: no language server "
+                   "for %s" % (project / "no-such-dir", remote.uri(project / "no-such-dir" / "c.py")))
+    assert n.lua("return vim.api.nvim_buf_get_name(0)") == remote.uri(project / "no-such-dir" / "c.py")
+    # In a project: the project's server, with no word at all.
+    n.nvim.command("edit " + remote.uri(marked / "new-dir" / "c.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized",
+           "the project's server")
+    assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].config.remote.root") == str(marked)
+    n.lua("vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'from a import greet', '', 'greet(\"c\")' })")
+    assert "Say hello to NAME" in n.hover(2, 1)
+    assert len(n.messages()) == 1, n.messages()
+    assert n.lua("return #vim.lsp.get_clients()") == 1
+
+
+def test_a_session_that_cannot_start_is_told_once_with_one_prefix(editor, remote, tmp_path):
+    n = editor()
+    gone = str(tmp_path / "gone")
+    n.lua("require('remote-lsp.clients').start(nil, { server = 'pylsp', host = 'rlsp-test', root = ..., "
+          "def = { cmd = { 'pylsp' } } })", gone)
+    msg = wait_message(n, "ended before the session started", "the host's word")
+    assert msg == ("remote-lsp: the host side of rlsp-test ended before the session started: root %s is "
+                   "not a directory" % gone)
+    n.wait("return #vim.lsp.get_clients() == 0", "the client to end")
+    n.lua("local done = false; vim.schedule(function() vim.schedule(function() done = true end) end); "
+          "vim.wait(5000, function() return done end)")  # what Neovim had scheduled on the exit has run
+    assert [m["msg"] for m in n.messages()] == [msg]  # not Neovim's "quit with exit code 6" after it

@@ -10,6 +10,9 @@ local M = {}
 local AGENT_GONE = 7
 -- connect's exit code when the session failed (the server exited, most often).
 local FAILED = 1
+-- connect's exit code when the host could not be reached or the session not started
+-- there: it shows why (a `remote-lsp: ` message) before it exits.
+local TRANSPORT = 6
 -- When each key was last restarted because its agent went away.
 local restarted = {}
 -- Servers that exited at start, by server .. '\n' .. host: what the host said
@@ -102,6 +105,7 @@ local function ours(method, params, state, on_server)
     return true
   end
   if vim.startswith(params.message, 'remote-lsp: ') then
+    state.told = true
     vim.notify(params.message, LEVELS[params.type] or vim.log.levels.INFO)
     return true
   end
@@ -150,7 +154,8 @@ function M.command(argv, restart, extra, state, on_server)
           -- Once the messages read before the exit are handled (they are
           -- scheduled): then what the host said of the end is known.
           vim.schedule(function()
-            if code == FAILED and state.ended then
+            if (code == FAILED and state.ended) or (code == TRANSPORT and state.told) then
+              -- The host's own words were shown: not Neovim's "quit with exit code" after them.
               return dispatchers.on_exit(0, signal)
             end
             if code ~= AGENT_GONE then

@@ -14,7 +14,7 @@ import sys
 from typing import Any, List, Optional, Sequence, Tuple
 
 from remote_lsp import __version__
-from remote_lsp.wire.errors import FAILED, RemoteLspError, UsageError, describe_os_error
+from remote_lsp.wire.errors import FAILED, PREFIX, RemoteLspError, UsageError, describe_os_error
 
 # The editor's URI schemes for remote files: netrw's, and oil.nvim's (wire/uri.py).
 
@@ -183,11 +183,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if as_json:
             print(json.dumps(exc.to_json()))
         else:
-            sys.stderr.write("remote-lsp: %s\n" % exc.message)
+            sys.stderr.write(PREFIX + exc.message + "\n")
         return exc.code
     except OSError as exc:
         # Anything the system refused that no layer above put into words.
-        sys.stderr.write("remote-lsp: %s\n" % describe_os_error(exc))
+        sys.stderr.write(PREFIX + describe_os_error(exc) + "\n")
         return FAILED
     except KeyboardInterrupt:
         return 130

@@ -33,7 +33,7 @@ from remote_lsp.editor.tracking import SYNC_METHODS, Tracking, incompatible
 from remote_lsp.editor.transport import RemoteProcess, Transport
 from remote_lsp.wire import control, framing, jsonrpc, link
 from remote_lsp.wire.channel import Channel
-from remote_lsp.wire.errors import FAILED, RemoteLspError, TransportError
+from remote_lsp.wire.errors import FAILED, PREFIX, RemoteLspError, TransportError
 from remote_lsp.wire.uri import UriMapper
 
 WIND_DOWN = 5.0  # seconds the host gets to finish after the editor leaves
@@ -132,8 +132,11 @@ class Bridge:
         conn.proc.kill()
         if not done:
             raise asyncio.TimeoutError()
+        said = conn.proc.stderr().strip()
+        if said.startswith(PREFIX):
+            said = said[len(PREFIX):]  # the host side's own error: ours says "remote-lsp: " once
         raise TransportError("the host side of %s ended before the session started: %s"
-                             % (self.host, conn.proc.stderr().strip() or "no reason given"))
+                             % (self.host, said or "no reason given"))
 
     async def _start(self, first: bool) -> _Connection:
         """The host side running, past its ready line (installing it first if

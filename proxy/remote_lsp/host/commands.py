@@ -190,7 +190,8 @@ def _age(started: float) -> str:
 
 def _locate(args: argparse.Namespace, command: List[str]) -> int:
     """Walk up from PATH to the nearest directory holding a marker (else PATH's
-    directory), and look up each command in PATH: all on the host, at once."""
+    directory; null if that does not exist: a new file's, with no project
+    above it), and look up each command in PATH: all on the host, at once."""
     path = os.path.realpath(args.path)
     start = path if os.path.isdir(path) else os.path.dirname(path)
     root = None
@@ -203,7 +204,12 @@ def _locate(args: argparse.Namespace, command: List[str]) -> int:
         if parent == here:
             break
         here = parent
-    print(json.dumps({"path": path, "root": root or start, "marker_found": root is not None,
+    if root is None and os.path.isdir(start):
+        root = start
+        found = False
+    else:
+        found = root is not None
+    print(json.dumps({"path": path, "root": root, "marker_found": found, "dir_exists": os.path.isdir(start),
                       "commands": {c: shutil.which(c) for c in args.commands}}))
     return 0
 

@@ -9,6 +9,7 @@ ATTACH_FAILED = 5
 TRANSPORT = 6
 AGENT_GONE = 7  # connect: the agent went away (died, or handed over to a newer one); connect again
 FAILED = 1  # anything else: a server that cannot start
+PREFIX = "remote-lsp: "  # how the CLI's errors start on stderr
 
 
 class RemoteLspError(Exception):
