@@ -236,3 +236,23 @@ def test_a_session_that_cannot_start_is_told_once_with_one_prefix(editor, remote
     n.lua("local done = false; vim.schedule(function() vim.schedule(function() done = true end) end); "
           "vim.wait(5000, function() return done end)")  # what Neovim had scheduled on the exit has run
     assert [m["msg"] for m in n.messages()] == [msg]  # not Neovim's "quit with exit code 6" after it
+
+
+@pytest.mark.parametrize("transport", ["openssh", "paramiko"])
+def test_a_missing_key_file_is_named_not_blamed_on_a_password(remote, tmp_path, transport):
+    from tests.conftest import PROXY
+
+    missing = tmp_path / "no_such_key"
+    config = tmp_path / "ssh_config"
+    config.write_text("Host rlsp-nokey\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n"
+                      "  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  ControlPath none\n"
+                      % (remote.sshd.port, missing, remote.sshd.known_hosts))
+    env = dict(remote.env, REMOTE_LSP_SSH_CONFIG=str(config))
+    proc = subprocess.run([sys.executable, str(PROXY), "--host", "rlsp-nokey", "--transport", transport,
+                           "status"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 6, proc.stderr
+    err = proc.stderr
+    assert "ssh rlsp-nokey: the key file %s does not exist" % missing in err, err
+    assert "password" not in err and "Errno" not in err, err
+    if transport == "openssh":
+        assert "the host accepts public keys only (Permission denied (publickey))" in err, err
