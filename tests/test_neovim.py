@@ -210,7 +210,8 @@ def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, pr
     cases = [
         ("RemoteLspList", "usage: :RemoteLspList {host}"),
         ("RemoteLspAttach pylsp", "usage: :RemoteLspAttach"),
-        ("RemoteLspAttach pylsp rlsp-test 12ab", 'pid must be a number, not "12ab"'),
+        ("RemoteLspAttach pylsp rlsp-test 12ab",
+         'pid must be a process id (a whole number from 1 to 4194304), not "12ab"'),
         ("RemoteLspAttach no_such_server rlsp-test 1", 'unknown server "no_such_server"'),
         ("RemoteLspAttach pylsp bad;host 1", 'invalid host "bad;host"'),
         ("RemoteLspAttach pylsp rlsp-test 1 rel/root", 'root must be an absolute path on the host, not "rel'),
@@ -220,7 +221,7 @@ def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, pr
         ("RemoteLspList no-such-host.invalid", "list on no-such-host.invalid failed"),
         # attach_to (the list's <CR>) checks what it is given too.
         ("lua require('remote-lsp.commands').attach_to('pylsp', 'rlsp-test', 0)",
-         'pid must be a number, not "0"'),
+         'pid must be a process id (a whole number from 1 to 4194304), not "0"'),
     ]
     error = n.lua("return vim.log.levels.ERROR")
     for command, expected in cases:

@@ -256,3 +256,18 @@ def test_a_missing_key_file_is_named_not_blamed_on_a_password(remote, tmp_path, 
     assert "password" not in err and "Errno" not in err, err
     if transport == "openssh":
         assert "the host accepts public keys only (Permission denied (publickey))" in err, err
+
+
+def test_an_out_of_range_pid_is_refused_at_the_command_once(editor, remote):
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    error = n.lua("return vim.log.levels.ERROR")
+    for pid in ("99999999999999999999", "4194305"):
+        start = len(n.messages())
+        n.nvim.command("RemoteLspAttach pylsp rlsp-test " + pid)
+        msg = wait_message(n, "pid must be", "the refusal of %s" % pid, start, error)
+        assert msg == 'remote-lsp: pid must be a process id (a whole number from 1 to 4194304), not "%s"' % (
+            pid)
+        n.lua("local done = false; vim.schedule(function() done = true end); "
+              "vim.wait(2000, function() return done end)")
+        assert [m["msg"] for m in n.messages()[start:]] == [msg]  # once, and nothing sent to the host
+    assert not (remote.sshd.remote_state / "agent.sock").exists()

@@ -75,12 +75,16 @@ local function known_server(name)
   return type(name) == 'string' and config.server(name) ~= nil
 end
 
-local function pid_text(s) -- a pid as typed
-  return type(s) == 'string' and s:match('^%d+$') ~= nil
-end
+-- The largest pid Linux gives (PID_MAX_LIMIT on 64-bit): a larger number is no process.
+local PID_MAX = 4194304
+local PID_WORDS = 'pid must be a process id (a whole number from 1 to ' .. PID_MAX .. '), not %q'
 
 local function pid_number(n) -- a pid as the host reports it
-  return type(n) == 'number' and n > 0 and n == math.floor(n)
+  return type(n) == 'number' and n > 0 and n <= PID_MAX and n == math.floor(n)
+end
+
+local function pid_text(s) -- a pid as typed
+  return type(s) == 'string' and s:match('^%d+$') ~= nil and pid_number(tonumber(s))
 end
 
 --- A message naming the wrong value: fmt has one %q for it.
@@ -180,7 +184,7 @@ function M.attach_to(server, hostname, pid, rootdir, force)
   if
     not def
     or not check(naming('invalid host %q'), 'host', hostname, valid_host)
-    or not check(naming('pid must be a number, not %q'), 'pid', pid, pid_number)
+    or not check(naming(PID_WORDS), 'pid', pid, pid_number)
     or not check(naming('root must be an absolute path on the host, not %q'), 'root', rootdir, absolute, true)
   then
     return
@@ -235,7 +239,7 @@ function M.attach(a)
     or not attachable(server)
     or not check(naming('invalid host %q'), 'host', hostname, valid_host)
     or not check(naming('root must be an absolute path on the host, not %q'), 'root', rootdir, absolute, true)
-    or not check(naming('pid must be a number, not %q'), 'pid', pid, pid_text, true)
+    or not check(naming(PID_WORDS), 'pid', pid, pid_text, true)
   then
     return
   end
