@@ -376,10 +376,12 @@ def test_agent_killed_the_session_goes_on_with_the_same_warm_server(editor, remo
     wait_message(n, "a new session", "the new session to be told", start)
     assert "Say hello to NAME" in n.hover(8, 7)
     assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id") == client
-    shown = n.messages()[start:]  # one when the link dropped, one when the session was back
-    assert [m["level"] for m in shown] == [3, 2], shown
-    assert "the link to rlsp-test is down" in shown[0]["msg"]
-    assert "1 document(s) opened again" in shown[1]["msg"]
+    # Past the time in which a lasting drop is told (the scenario's duration, not a wait for
+    # anything): this drop, mended at once, was not.
+    n.lua("vim.wait(require('remote-lsp.link').TELL_MS + 500)")
+    shown = n.messages()[start:]  # one message: the new session's
+    assert [m["level"] for m in shown] == [2], shown
+    assert "1 document(s) opened again" in shown[0]["msg"]
     (again,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert again["pid"] == inst["pid"] and [c["name"] for c in again["clients"]] == ["Neovim"]
 
@@ -398,6 +400,7 @@ def test_a_link_cut_while_typing_keeps_the_client_and_diagnostics_follow(editor,
     with outage(remote.sshd):
         n.wait("return require('remote-lsp').status():find('rlsp-test: reconnecting', 1, true)",
                "the statusline to say so")
+        wait_message(n, "the link to rlsp-test is down", "a lasting drop to be told", start)
         n.lua("vim.api.nvim_buf_set_lines(0, 9, 10, false, { 'print(typed_offline)' })")
         hold(3)
     n.wait("for _, d in ipairs(vim.diagnostic.get(0)) do "
