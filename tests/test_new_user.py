@@ -271,3 +271,50 @@ def test_an_out_of_range_pid_is_refused_at_the_command_once(editor, remote):
               "vim.wait(2000, function() return done end)")
         assert [m["msg"] for m in n.messages()[start:]] == [msg]  # once, and nothing sent to the host
     assert not (remote.sshd.remote_state / "agent.sock").exists()
+
+
+def test_list_processes_and_attach_completion_as_a_new_user_meets_them(editor, remote, project, tmux):
+    pid = tmux.start([PYLSP], str(project))
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    # The pids of the server typed, asked of the host: no :RemoteLspList first.
+    assert str(pid) in n.lua("return vim.fn.getcompletion('RemoteLspAttach pylsp rlsp-test ', 'cmdline')")
+    assert str(pid) not in n.lua(
+        "return vim.fn.getcompletion('RemoteLspAttach pyright rlsp-test ', 'cmdline')")
+    # A pattern is the user's: no host names offered for it.
+    assert "rlsp-test" in n.lua("return vim.fn.getcompletion('RemoteLspProcesses rl', 'cmdline')")
+    assert n.lua("return vim.fn.getcompletion('RemoteLspProcesses rlsp-test rl', 'cmdline')") == []
+    # Columns as wide as the longest root.
+    n.nvim.command("RemoteLspList rlsp-test")
+    lines = n.wait("return vim.bo.filetype == 'remotelsp' and vim.api.nvim_buf_get_lines(0, 0, -1, false)",
+                   "the list buffer")
+    head = lines[0]
+    for line in lines[1:]:
+        assert len(line.split()) >= 7, line
+        root = line.split()[2]
+        assert line.index(" " + root + " ") + 1 == head.index("ROOT"), lines
+        assert line.rstrip().rindex(" ") + 1 == head.index("CLIENTS"), lines
+    (row,) = [line for line in lines if line.startswith(str(pid) + " ")]
+    assert str(project) in row
+    n.nvim.command("close")
+    # A host with no language servers: said so, not a table of nothing. (This machine is the test
+    # host and may run servers of its own: the one answer faked is the empty list.)
+    start = len(n.messages())
+    n.lua("require('remote-lsp.host').run = function(_, _, cb) cb(nil, {}) end")
+    n.nvim.command("RemoteLspList rlsp-test")
+    said = wait_message(n, "no language servers", "the word", start)
+    assert said == "remote-lsp: no language servers on rlsp-test"
+    assert n.lua("return vim.bo.filetype") != "remotelsp"
+
+
+def test_help_works_in_a_fresh_clone_and_the_shipped_tags_are_current(tmp_path):
+    import shutil
+
+    shutil.copytree(REPO / "doc", tmp_path / "doc", ignore=shutil.ignore_patterns("tags"))
+    subprocess.run([nvim_path(), "--headless", "-u", "NONE", "-c", "helptags " + str(tmp_path / "doc"),
+                    "-c", "qall"], capture_output=True, text=True, timeout=30, check=True)
+    assert (REPO / "doc" / "tags").read_text() == (tmp_path / "doc" / "tags").read_text(), \
+        "doc/tags is stale: run `nvim --headless -u NONE -c 'helptags doc' -c qall`"
+    out = subprocess.run([nvim_path(), "--headless", "--clean", "--cmd", "set rtp^=" + str(REPO),
+                          "-c", "help remote-lsp", "-c", "lua io.stdout:write(vim.fn.expand('%:t'))",
+                          "-c", "qall!"], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "remote-lsp.txt", out.stdout + out.stderr

@@ -9,9 +9,6 @@ local M = {}
 local ERROR, WARN = vim.log.levels.ERROR, vim.log.levels.WARN
 -- Lines of each log :RemoteLspLog shows.
 local LOG_LINES = 200
---- PIDs from the last discovery, for completion.
----@type string[]
-M.last_pids = {}
 
 local function scratch(title, lines)
   vim.cmd('botright new')
@@ -40,21 +37,36 @@ local function age(started)
   return ('%dm%02ds'):format(s / 60, s % 60)
 end
 
+--- The rows as a table whose columns are as wide as their widest cell (a long root included).
 local function rows_to_lines(rows)
-  local lines =
-    { ('%-8s %-16s %-40s %8s %7s %-7s %s'):format('PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE', 'MANAGED', 'CLIENTS') }
+  local head = { 'PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE', 'MANAGED', 'CLIENTS' }
+  local cells = { head }
   for _, r in ipairs(rows) do
-    lines[#lines + 1] = ('%-8d %-16s %-40s %6dMB %7s %-7s %d'):format(
-      r.pid,
+    cells[#cells + 1] = {
+      tostring(r.pid),
       r.name,
       r.root,
-      math.floor(r.rss_kb / 1024),
+      ('%dMB'):format(math.floor(r.rss_kb / 1024)),
       age(r.started),
       r.managed and 'yes' or 'no',
-      r.clients
-    )
+      tostring(r.clients),
+    }
   end
-  return lines
+  local widths = {}
+  for _, row in ipairs(cells) do
+    for i, cell in ipairs(row) do
+      widths[i] = math.max(widths[i] or 0, vim.fn.strdisplaywidth(cell))
+    end
+  end
+  return vim.tbl_map(function(row)
+    local out = {}
+    for i, cell in ipairs(row) do
+      local pad = (' '):rep(widths[i] - vim.fn.strdisplaywidth(cell))
+      -- Numbers to the right, words to the left; the last column unpadded.
+      out[i] = i == #row and cell or ((i == 4 or i == 5) and pad .. cell or cell .. pad)
+    end
+    return table.concat(out, '  ')
+  end, cells)
 end
 
 -- Validators of command arguments, for vim.validate.
@@ -120,9 +132,9 @@ function M.list(a)
     if err then
       return notify(('list on %s failed: %s'):format(hostname, err), ERROR)
     end
-    M.last_pids = vim.tbl_map(function(r)
-      return tostring(r.pid)
-    end, rows)
+    if #rows == 0 then
+      return notify(('no language servers on %s'):format(hostname))
+    end
     local buf = scratch('remote-lsp://' .. hostname .. '/list', rows_to_lines(rows))
     vim.b[buf].remote_lsp_rows = rows
     vim.keymap.set('n', '<CR>', function()
@@ -146,9 +158,6 @@ function M.processes(a)
     if err then
       return notify(('processes on %s failed: %s'):format(hostname, err), ERROR)
     end
-    M.last_pids = vim.tbl_map(function(r)
-      return tostring(r.pid)
-    end, rows)
     local lines = { ('%-8s %-8s %s'):format('PID', 'MEMORY', 'COMMAND') }
     for _, r in ipairs(rows) do
       lines[#lines + 1] = ('%-8d %6dMB %s'):format(r.pid, math.floor(r.rss_kb / 1024), table.concat(r.argv, ' '))
@@ -497,19 +506,50 @@ local function matching(list, lead)
   end, list)
 end
 
---- Completion of :RemoteLspList and :RemoteLspProcesses: hosts of the ssh config.
+--- Which argument of its command line is being completed (1 for the first).
+local function argument(line)
+  return #vim.split(line, '%s+', { trimempty = false }) - 1
+end
+
+--- Completion of the {host} of :RemoteLspList, :RemoteLspProcesses and :RemoteLspLog: hosts of
+--- the ssh config; nothing for the arguments after it (a pattern is the user's).
 ---@param lead string
+---@param line string the command line so far
 ---@return string[]
-function M.complete_host(lead)
+function M.complete_host(lead, line)
+  if line and argument(line) > 1 then
+    return {}
+  end
   return matching(host.ssh_hosts(), lead)
 end
 
---- Completion of :RemoteLspAttach: servers, then hosts, then pids from the last discovery.
+--- The pids of server running on hostname, asked of the host (within attachment_timeout).
+local function running(server, hostname)
+  if not valid_host(hostname) then
+    return {}
+  end
+  local rows
+  host.run(hostname, { 'list', '--json' }, function(err, got)
+    rows = err and {} or got
+  end, config.options.attachment_timeout)
+  vim.wait(config.options.attachment_timeout, function()
+    return rows ~= nil
+  end, 20)
+  local pids = {}
+  for _, r in ipairs(rows or {}) do
+    if r.name == server then
+      pids[#pids + 1] = tostring(r.pid)
+    end
+  end
+  return pids
+end
+
+--- Completion of :RemoteLspAttach: servers, then hosts, then the pids of that server on that host.
 ---@param lead string
 ---@param line string the command line so far
 ---@return string[]
 function M.complete_attach(lead, line)
-  local n = #vim.split(line, '%s+', { trimempty = false }) - 1
+  local n = argument(line)
   if n == 1 then
     return matching(config.server_names(), lead)
   end
@@ -517,7 +557,8 @@ function M.complete_attach(lead, line)
     return matching(host.ssh_hosts(), lead)
   end
   if n == 3 then
-    return matching(M.last_pids, lead)
+    local words = vim.split(vim.trim(line), '%s+')
+    return matching(running(words[2], words[3]), lead)
   end
   return {}
 end
