@@ -318,3 +318,24 @@ def test_help_works_in_a_fresh_clone_and_the_shipped_tags_are_current(tmp_path):
                           "-c", "help remote-lsp", "-c", "lua io.stdout:write(vim.fn.expand('%:t'))",
                           "-c", "qall!"], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "remote-lsp.txt", out.stdout + out.stderr
+
+
+def test_reloading_an_scp_buffer_keeps_its_server(editor, remote, project):
+    """`:e!` through netrw (files = false): netrw reads into the buffer under a
+    temporary local name, and FileType fires then; the buffer must be served
+    again once it has its own name back."""
+    # netrw's path: `files = false` where the plugin has its own file handling (issue 20's).
+    n = editor("vim.tbl_extend('force', { python = %r }, require('remote-lsp.config').defaults.files ~= nil "
+               "and { files = false } or {})" % sys.executable)
+    open_remote(n, remote, project / "a.py")
+    first = n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id")
+    (project / "a.py").write_text((project / "a.py").read_text().replace("hello", "howdy"))
+    n.nvim.command("edit!")
+    assert n.lua("return vim.api.nvim_buf_get_name(0)") == remote.uri(project / "a.py")
+    assert any("howdy" in line for line in n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized",
+           "the reloaded buffer to have its server", 30)
+    assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id") == first  # the same client
+    assert "Say howdy to NAME" in n.hover(8, 7)  # the text read again
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert [d["uri"] for d in inst["documents"]] == [(project / "a.py").as_uri()]

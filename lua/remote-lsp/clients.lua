@@ -23,6 +23,45 @@ local failed = {}
 -- The current client of each key: what its host said of its end, a restart asked for.
 ---@type table<string, {ended?: table, restart?: {buffers: integer[], pid?: integer}}>
 local state_of = {}
+-- Buffers a remote client of ours has served: a reload (`:e!`) unloads the buffer, which
+-- detaches it, and netrw sets its filetype while the buffer has a temporary local name, so
+-- the FileType hook cannot know it; it is attached again once it is read under its own name.
+---@type table<integer, true>
+local served = {}
+local group = vim.api.nvim_create_augroup('remote-lsp-clients', { clear = true })
+vim.api.nvim_create_autocmd('LspAttach', {
+  group = group,
+  callback = function(ev)
+    local client = vim.lsp.get_client_by_id(ev.data.client_id)
+    if client and client.config.remote and client.config.remote.host then
+      served[ev.buf] = true
+    end
+  end,
+})
+vim.api.nvim_create_autocmd('BufWipeout', {
+  group = group,
+  callback = function(ev)
+    served[ev.buf] = nil
+  end,
+})
+vim.api.nvim_create_autocmd('BufReadPost', {
+  group = group,
+  callback = function(ev)
+    if not served[ev.buf] then
+      return
+    end
+    vim.schedule(function() -- once the read has ended (netrw renames the buffer back first)
+      local buf = ev.buf
+      if
+        vim.api.nvim_buf_is_loaded(buf)
+        and uri.parse(vim.api.nvim_buf_get_name(buf))
+        and #vim.lsp.get_clients({ bufnr = buf }) == 0
+      then
+        require('remote-lsp').on_remote_buffer(buf)
+      end
+    end)
+  end,
+})
 
 --- What clients.start() is to run: a server on a host for a project root.
 ---@class remote_lsp.ClientSpec
