@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     at = sub.add_parser("attach", help="adopt a running language server by pid")
     at.add_argument("pid", type=int)
-    at.add_argument("--root", help="its project root (default: its working directory)")
+    at.add_argument("--root", help="its project root (default: as `list` shows it: its working directory, "
+                    "or where it was started from if that is inside its own installation)")
     at.add_argument("--name", help="what server it is; its command line must say so too, unless --force")
     at.add_argument("--force", action="store_true",
                     help="attach even if the process does not look like the server --name names")
