@@ -109,8 +109,10 @@ def test_attach_takes_the_buffer_over_from_the_managed_server_of_its_root(editor
     n.nvim.command("RemoteLspAttach pylsp rlsp-test %d %s" % (pid, project))
     msg = wait_message(n, "attached to pylsp (pid %d)" % pid, "the attach", start)
     assert msg.endswith("1 buffer(s)") or ": 1 buffer(s) in " in msg, msg
-    now = client_of(n)
-    assert now["pid"] == pid and now["n"] == 1, now  # on the attached server, and on it alone
+    now = n.wait("local all = vim.lsp.get_clients({ bufnr = 0 }); "
+                 "return #all > 0 and { pid = all[1].config.remote.pid, n = #all }",
+                 "the new client to be up")
+    assert now == {"pid": pid, "n": 1}, now  # on the attached server, and on it alone
     n.wait("return vim.lsp.get_client_by_id(...) == nil", "the managed client to stop", 30, managed["id"])
     assert "Say hello to NAME" in n.hover(8, 7)
     (row,) = [i for i in json.loads(remote.cli("status", "--json").stdout)["instances"] if i["pid"] == pid]
