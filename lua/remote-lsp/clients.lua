@@ -475,6 +475,8 @@ end
 ---@param rootdir string absolute, on the host
 ---@return table<string, integer[]>
 function M.buffers_under(hostname, rootdir)
+  vim.validate('hostname', hostname, 'string')
+  vim.validate('rootdir', rootdir, absolute, 'an absolute path')
   local out = {}
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_is_loaded(buf) then
@@ -497,6 +499,7 @@ end
 ---@param rootdir string absolute, on the host
 ---@return integer count of buffers that were not on this client before
 function M.attach_buffers(client_id, hostname, rootdir)
+  vim.validate('client_id', client_id, 'number')
   local client = vim.lsp.get_client_by_id(client_id)
   local r = client and client.config.remote
   if not r then
