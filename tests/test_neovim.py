@@ -212,7 +212,8 @@ def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, pr
     cases = [
         ("RemoteLspList", "usage: :RemoteLspList {host}"),
         ("RemoteLspAttach pylsp", "usage: :RemoteLspAttach"),
-        ("RemoteLspAttach pylsp rlsp-test 12ab", 'pid must be a number, not "12ab"'),
+        ("RemoteLspAttach pylsp rlsp-test 12ab",
+         'pid must be a process id (a whole number from 1 to 4194304), not "12ab"'),
         ("RemoteLspAttach no_such_server rlsp-test 1", 'unknown server "no_such_server"'),
         ("RemoteLspAttach pylsp bad;host 1", 'invalid host "bad;host"'),
         ("RemoteLspAttach pylsp rlsp-test 1 rel/root", 'root must be an absolute path on the host, not "rel'),
@@ -222,7 +223,7 @@ def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, pr
         ("RemoteLspList no-such-host.invalid", "list on no-such-host.invalid failed"),
         # attach_to (the list's <CR>) checks what it is given too.
         ("lua require('remote-lsp.commands').attach_to('pylsp', 'rlsp-test', 0)",
-         'pid must be a number, not "0"'),
+         'pid must be a process id (a whole number from 1 to 4194304), not "0"'),
     ]
     error = n.lua("return vim.log.levels.ERROR")
     for command, expected in cases:
@@ -377,10 +378,12 @@ def test_agent_killed_the_session_goes_on_with_the_same_warm_server(editor, remo
     wait_message(n, "a new session", "the new session to be told", start)
     assert "Say hello to NAME" in n.hover(8, 7)
     assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id") == client
-    shown = n.messages()[start:]  # one when the link dropped, one when the session was back
-    assert [m["level"] for m in shown] == [3, 2], shown
-    assert "the link to rlsp-test is down" in shown[0]["msg"]
-    assert "1 document(s) opened again" in shown[1]["msg"]
+    # Past the time in which a lasting drop is told (the scenario's duration, not a wait for
+    # anything): this drop, mended at once, was not.
+    n.lua("vim.wait(require('remote-lsp.link').TELL_MS + 500)")
+    shown = n.messages()[start:]  # one message: the new session's
+    assert [m["level"] for m in shown] == [2], shown
+    assert "1 document(s) opened again" in shown[0]["msg"]
     (again,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert again["pid"] == inst["pid"] and [c["name"] for c in again["clients"]] == ["Neovim"]
 
@@ -399,6 +402,7 @@ def test_a_link_cut_while_typing_keeps_the_client_and_diagnostics_follow(editor,
     with outage(remote.sshd):
         n.wait("return require('remote-lsp').status():find('rlsp-test: reconnecting', 1, true)",
                "the statusline to say so")
+        wait_message(n, "the link to rlsp-test is down", "a lasting drop to be told", start)
         n.lua("vim.api.nvim_buf_set_lines(0, 9, 10, false, { 'print(typed_offline)' })")
         hold(3)
     n.wait("for _, d in ipairs(vim.diagnostic.get(0)) do "

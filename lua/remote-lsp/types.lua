@@ -56,6 +56,7 @@
 ---@field host? string nil for a server on this machine (share_local)
 ---@field root? string nil when a local server's root is connect's working directory
 ---@field pid? integer the server's, when it was attached to by PID
+---@field proto? string how its buffers are named (scp, sftp, ...); nil for a local server
 
 --- A remote client's link, as its bridge reports it in `$/remote-lsp/link`.
 ---@class remote_lsp.Link
@@ -65,4 +66,4 @@
 ---@field after? number seconds the outage lasted
 ---@field reason? string
 ---@field told? integer vim.uv.now() of the last message about it
----@field quiet? boolean this outage was not told (one was, a moment before)
+---@field quiet? boolean this outage was not told (one was, a moment before, or it was mended at once)

@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from remote_lsp import __version__
 from remote_lsp.wire import options
-from remote_lsp.wire.errors import FAILED, RemoteLspError, UsageError, describe_os_error
+from remote_lsp.wire.errors import FAILED, PREFIX, RemoteLspError, UsageError, describe_os_error
 
 D = options.DEFAULTS
 
@@ -100,8 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     at = sub.add_parser("attach", help="adopt a running language server by pid")
     at.add_argument("pid", type=int)
-    at.add_argument("--root", help="its project root (default: its working directory)")
-    at.add_argument("--name", help="what server it is, if its name does not say")
+    at.add_argument("--root", help="its project root (default: as `list` shows it: its working directory, "
+                    "or where it was started from if that is inside its own installation)")
+    at.add_argument("--name", help="what server it is; its command line must say so too, unless --force")
+    at.add_argument("--force", action="store_true",
+                    help="attach even if the process does not look like the server --name names")
     at.add_argument("--method", choices=("auto", "ptrace", "gdb"), default="auto")
     at.add_argument("--timeout", type=float, default=10.0, help="bound on the whole attempt (s)")
     at.add_argument("--json", action="store_true")
@@ -116,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stop", help="stop instances (shutdown, exit, then signals)")
     sp.add_argument("pid", nargs="?", type=int)
     sp.add_argument("--all", action="store_true")
+    sp.add_argument("--restart", action="store_true",
+                    help="it is being restarted: every client is asked to connect to the new one")
     sp.add_argument("--agent", action="store_true", help="also stop the agent itself")
     sp.add_argument("--json", action="store_true")
 
@@ -201,11 +206,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if as_json:
             print(json.dumps(exc.to_json()))
         else:
-            sys.stderr.write("remote-lsp: %s\n" % exc.message)
+            sys.stderr.write(PREFIX + exc.message + "\n")
         return exc.code
     except OSError as exc:
         # Anything the system refused that no layer above put into words.
-        sys.stderr.write("remote-lsp: %s\n" % describe_os_error(exc))
+        sys.stderr.write(PREFIX + describe_os_error(exc) + "\n")
         return FAILED
     except KeyboardInterrupt:
         return 130

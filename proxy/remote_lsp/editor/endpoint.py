@@ -21,7 +21,7 @@ from remote_lsp.editor.connection import Connection, HostFrames, set_result
 from remote_lsp.editor.remote import MISSING, check_failure, command_line, upload
 from remote_lsp.editor.transport import RemoteProcess, Transport
 from remote_lsp.wire import control, link
-from remote_lsp.wire.errors import TransportError
+from remote_lsp.wire.errors import PREFIX, TransportError
 
 
 class Endpoint:
@@ -62,8 +62,11 @@ class Endpoint:
         conn.proc.kill()
         if not done:
             raise asyncio.TimeoutError()
+        said = conn.proc.stderr().strip()
+        if said.startswith(PREFIX):
+            said = said[len(PREFIX):]  # the host side's own error: ours says "remote-lsp: " once
         raise TransportError("the host side of %s ended before the session started: %s"
-                             % (self.host, conn.proc.stderr().strip() or "no reason given"))
+                             % (self.host, said or "no reason given"))
 
     async def _start(self, first: bool, pipeline: Callable[[], Any],
                      unpipeline: Callable[[Any], None]) -> Connection:

@@ -491,8 +491,8 @@ class Agent:
         fifo_dir = str(self.paths.fifos)
         if procs.fd_target(pid, 0).startswith(fifo_dir):
             raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
-        p, kind = attach.validate(pid, request.name)
-        root = os.path.realpath(request.root or procs.cwd(pid) or "/")
+        p, kind = attach.validate(pid, request.name, request.force)
+        root = os.path.realpath(request.root or procs.server_root(pid, procs.cwd(pid)) or "/")
         ensure_private_dir(self.paths.fifos)
         base = os.path.join(fifo_dir, "%d-%d" % (pid, p.start_ticks))
         in_path, out_path = base + ".in", base + ".out"
@@ -572,7 +572,8 @@ class Agent:
             targets = [i for i in self.instances.values() if i.pid == pid]
             if not targets:
                 raise NoSuchProcess("no instance with pid %s is managed by this agent" % pid)
-        await asyncio.gather(*(i.stop("asked to stop") for i in targets))
+        reason = "restarted by a client" if request.restart else "asked to stop"
+        await asyncio.gather(*(i.stop(reason, restart=request.restart) for i in targets))
         return [i.pid for i in targets]
 
     def status(self) -> control.Status:

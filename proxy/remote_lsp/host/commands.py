@@ -208,7 +208,8 @@ def _age(started: float) -> str:
 
 def _locate(args: argparse.Namespace, command: List[str]) -> int:
     """Walk up from PATH to the nearest directory holding a marker (else PATH's
-    directory), and look up each command in PATH: all on the host, at once."""
+    directory; null if that does not exist: a new file's, with no project
+    above it), and look up each command in PATH: all on the host, at once."""
     path = os.path.realpath(args.path)
     start = path if os.path.isdir(path) else os.path.dirname(path)
     root = None
@@ -221,7 +222,12 @@ def _locate(args: argparse.Namespace, command: List[str]) -> int:
         if parent == here:
             break
         here = parent
-    print(json.dumps({"path": path, "root": root or start, "marker_found": root is not None,
+    if root is None and os.path.isdir(start):
+        root = start
+        found = False
+    else:
+        found = root is not None
+    print(json.dumps({"path": path, "root": root, "marker_found": found, "dir_exists": os.path.isdir(start),
                       "commands": {c: shutil.which(c) for c in args.commands}}))
     return 0
 
@@ -347,8 +353,9 @@ def _watch_line(limit: Optional[int], watcher: Any) -> str:
 
 
 def _attach(args: argparse.Namespace, command: List[str]) -> int:
-    reply = _ask(control.AttachRequest(pid=args.pid, root=args.root, name=args.name, method=args.method,
-                                       timeout=args.timeout), control.Attached, autostart=True)
+    request = control.AttachRequest(pid=args.pid, root=args.root, name=args.name, method=args.method,
+                                    timeout=args.timeout, force=args.force)
+    reply = _ask(request, control.Attached, autostart=True)
     if args.json:
         print(json.dumps(dict(vars(reply), ok=True)))
     else:
@@ -376,7 +383,8 @@ def _stop(args: argparse.Namespace, command: List[str]) -> int:
             stopped = _ask(control.StopRequest(all=True), control.Stopped).stopped
             _ask(control.ShutdownRequest(), control.Done)
         else:
-            stopped = _ask(control.StopRequest(pid=args.pid, all=args.all), control.Stopped).stopped
+            stopped = _ask(control.StopRequest(pid=args.pid, all=args.all, restart=args.restart),
+                           control.Stopped).stopped
     except NoAgent:
         if not args.agent:
             raise

@@ -465,16 +465,21 @@ class Instance:
                 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
-    async def stop(self, reason: str, grace: float = 5.0) -> None:
-        """Point 2: shutdown and exit, then SIGTERM, then SIGKILL."""
+    async def stop(self, reason: str, grace: float = 5.0, restart: bool = False) -> None:
+        """Point 2: shutdown and exit, then SIGTERM, then SIGKILL. For a
+        restart, a `$/remote-lsp/server` notification (event "restarting")
+        first asks each client's editor to connect again, to the new server."""
         if self.gone or self.stopping:
             await self._exited
             return
         self.stopping = True
         log.info("stopping %s (pid %d): %s", self.name, self.pid, reason)
         for session in list(self.sessions.values()):
-            session.send(jsonrpc.show_message(
-                "remote-lsp: %s (pid %d) is stopping: %s" % (self.name, self.pid, reason), 2))
+            message = "remote-lsp: %s (pid %d) is stopping: %s" % (self.name, self.pid, reason)
+            if restart:
+                session.send(jsonrpc.notification("$/remote-lsp/server", dict(
+                    event="restarting", name=self.name, pid=self.pid, host=session.where, message=message)))
+            session.send(jsonrpc.show_message(message, 2))
             session.close("server stopping")
         loop = asyncio.get_running_loop()
         if self.mux.init_result is not None:

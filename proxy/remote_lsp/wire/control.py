@@ -91,6 +91,7 @@ class AttachRequest(Request):
     name: Optional[str] = None
     method: str = "auto"
     timeout: float = 10.0
+    force: bool = False  # take `name` on trust: the process need not look like that server
 
 
 @dataclass
@@ -109,6 +110,7 @@ class StopRequest(Request):
     op: ClassVar[str] = "stop"
     pid: Optional[int] = None
     all: bool = False
+    restart: bool = False  # an editor starts it again: its other clients are asked to come back too
 
 
 @dataclass

@@ -21,6 +21,7 @@ EXIT_CODES: Dict[str, int] = {
     "OK": OK, "FAILED": FAILED, "USAGE": USAGE, "NO_SUCH_PROCESS": NO_SUCH_PROCESS, "REFUSED": REFUSED,
     "ATTACH_FAILED": ATTACH_FAILED, "TRANSPORT": TRANSPORT, "AGENT_GONE": AGENT_GONE,
 }
+PREFIX = "remote-lsp: "  # how the CLI's errors start on stderr
 
 
 class RemoteLspError(Exception):
