@@ -329,6 +329,7 @@ def test_plain_snippets_and_markdown():
 # --- 13-17: each client answered on its own text, in its own form ---
 
 URI = DOC["uri"]
+AT_0 = {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}}
 PULL_CAPS = {"textDocument": {"diagnostic": {}}}  # a client taking diagnostics by pull (OpenCode declares it)
 DIAG = {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}, "message": "x"}
 
@@ -403,11 +404,11 @@ def test_14_a_request_is_answered_on_the_requesters_text_and_costs_nothing_when_
     a, b = h.ready_client(), h.ready_client()
     opened(h, a, b)
     before = len(h.to_server)
-    b.request("h", "textDocument/hover", {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}})
+    b.request("h", "textDocument/hover", AT_0)
     assert h.to_server[before:] == [h.last_request("textDocument/hover")]  # agreeing texts: the request only
     h.answer("textDocument/hover", {"contents": "b"})
     a.notify("textDocument/didChange", full(2, "edited = 1\n"))
-    b.request("h2", "textDocument/hover", {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}})
+    b.request("h2", "textDocument/hover", AT_0)
     assert server_text(h) == DOC["text"]  # b's text went first, in full
     assert h.to_server[-1]["method"] == "textDocument/hover"
     h.answer("textDocument/hover", {"contents": "on b's text"})
@@ -422,9 +423,8 @@ def test_14_a_request_needing_another_text_waits_for_those_in_flight():
     a, b = h.ready_client(), h.ready_client()
     opened(h, a, b)
     a.notify("textDocument/didChange", full(2, "edited = 1\n"))
-    pos = {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}}
-    a.request("ha", "textDocument/definition", pos)
-    b.request("hb", "textDocument/hover", pos)
+    a.request("ha", "textDocument/definition", AT_0)
+    b.request("hb", "textDocument/hover", AT_0)
     assert not h.server_got("textDocument/hover")  # a's is computed on a's text first
     assert server_text(h) == "edited = 1\n"
     b.notify("$/cancelRequest", {"id": "hb"})
@@ -459,7 +459,7 @@ def test_16_an_opener_with_the_disk_text_does_not_take_the_document_from_the_edi
     publish(h, server_version(h), "on a's edit")
     opened(h, b)
     publish(h, server_version(h), "on disk text")
-    b.request("h", "textDocument/hover", {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}})
+    b.request("h", "textDocument/hover", AT_0)
     h.answer("textDocument/hover", None)
     assert server_text(h) == "edited = 1\n"
     assert shown(a) == (2, ["on a's edit"])
