@@ -392,6 +392,8 @@ class Mux:
             told = self._broadcast_request(method, params)
             if method == "window/workDoneProgress/create":
                 self._progress[params["token"]] = told
+            elif method == "client/registerCapability":
+                self._registered(params)
         elif method.startswith("workspace/") and method.endswith("/refresh"):
             self._to_server(jsonrpc.response(sid, None))
             self._broadcast_request(method, params)
@@ -632,6 +634,11 @@ class Mux:
                 if cid in push_only and view.text.digest not in done:
                     done.add(view.text.digest)
                     self._pull_for(doc, cid)
+
+    def _registered(self, params: Dict[str, Any]) -> None:
+        """The server went pull after documents were opened: pull for the push-only clients."""
+        if any(r.get("method") == "textDocument/diagnostic" for r in params["registrations"]):
+            self._pull_for_all()
 
     def _pull_from_pushed(self, client: _Client, cid: Id, doc: Document, params: Dict[str, Any]) -> None:
         """A pull from a client of a server that only pushes: answered from what
