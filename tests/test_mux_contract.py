@@ -498,12 +498,23 @@ def test_17_a_pulling_client_of_a_pushing_server_is_answered_from_what_it_pushed
     h = Harness()
     eglot, opencode = h.ready_client(caps={}), h.ready_client(caps=PULL_CAPS)
     opened(h, eglot, opencode)
-    opencode.request("p", "textDocument/diagnostic", {"textDocument": {"uri": URI}})
-    assert not opencode.responses("p") and not h.server_got("textDocument/diagnostic")
+    opencode.request("p0", "textDocument/diagnostic", {"textDocument": {"uri": URI}})
+    assert h.server_got("textDocument/diagnostic")  # nothing pushed yet: the server answers if it can
+    h.answer("textDocument/diagnostic", {"kind": "full", "items": []})
     publish(h, 1, "pushed")
+    opencode.request("p", "textDocument/diagnostic", {"textDocument": {"uri": URI}})
     (report,) = [m["result"] for m in opencode.responses("p")]
     assert report["kind"] == "full" and [d["message"] for d in report["items"]] == ["pushed"]
+    assert len(h.server_got("textDocument/diagnostic")) == 1
     opencode.request("p2", "textDocument/diagnostic",
                      {"textDocument": {"uri": URI}, "previousResultId": report["resultId"]})
     assert opencode.responses("p2")[0]["result"] == {"kind": "unchanged", "resultId": report["resultId"]}
-    assert shown(eglot) == (1, ["pushed"])
+    eglot.notify("textDocument/didChange", full(2, "edited = 1\n"))
+    publish(h, server_version(h), "on eglot's edit")
+    opencode.notify("textDocument/didChange", full(2, "mine = 1\n"))
+    opencode.request("p3", "textDocument/diagnostic", {"textDocument": {"uri": URI}})
+    assert not opencode.responses("p3") and server_text(h) == "mine = 1\n"
+    publish(h, server_version(h), "on opencode's edit")
+    (report,) = [m["result"] for m in opencode.responses("p3")]
+    assert [d["message"] for d in report["items"]] == ["on opencode's edit"]
+    assert shown(eglot) == (2, ["on eglot's edit"])

@@ -99,8 +99,10 @@ class Document:
             del self.history[next(iter(self.history))]
 
     def text_of(self, server_version: Optional[int]) -> Optional[Text]:
-        """The text the server had at a version (None: unknown, too old)."""
-        return self.server if server_version is None else self.history.get(server_version)
+        """The text the server had at a version (None: too old to know)."""
+        if server_version is None or server_version > self.server_version:
+            return self.server  # unversioned, or numbered by the server itself: what it holds now
+        return self.history.get(server_version)
 
     def holders(self, text: Text) -> List[int]:
         return [cid for cid, v in self.views.items() if v.text.same(text)]
@@ -158,7 +160,7 @@ class Documents:
         view.edited = self._edits
         doc.primary = client  # an edit takes the document
         doc.awaiting = None  # and the server computes on it at once
-        if doc.server is old:
+        if doc.server is old or old.same(doc.server):
             # The server holds this client's text: its changes pass through as they are.
             out = dict(params)
             v = doc.bump(view.version)

@@ -647,9 +647,13 @@ class Mux:
         prev = params.get("previousResultId")
         if view.text.digest in doc.diags:
             client.send(jsonrpc.response(cid, self._report(doc, view.text, prev)))
-            return
-        self._parked.append((client, cid, doc, prev))
-        self._send_all(self.docs.lend_for_diagnostics(doc, client.id))
+        elif doc.diags:  # it pushes for this document: its answer on this text is on its way
+            self._parked.append((client, cid, doc, prev))
+            self._send_all(self.docs.lend_for_diagnostics(doc, client.id))
+        else:  # nothing pushed yet: the server answers if it can, as it would without the mux
+            method = "textDocument/diagnostic"
+            msg = jsonrpc.request(cid, method, params)
+            self._on_text(doc, client.id, cid, lambda: self._forward_request(client, cid, method, msg, doc))
 
     @staticmethod
     def _report(doc: Document, text: Text, previous: Any) -> Dict[str, Any]:
