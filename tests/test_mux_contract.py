@@ -518,3 +518,18 @@ def test_17_a_pulling_client_of_a_pushing_server_is_answered_from_what_it_pushed
     (report,) = [m["result"] for m in opencode.responses("p3")]
     assert [d["message"] for d in report["items"]] == ["on opencode's edit"]
     assert shown(eglot) == (2, ["on eglot's edit"])
+
+
+def test_17_pull_registered_dynamically_is_done_for_clients_that_cannot_take_the_registration():
+    h = Harness()
+    dynamic = h.ready_client(caps={"textDocument": {"diagnostic": {"dynamicRegistration": True}}})
+    static_only = h.ready_client(caps=PULL_CAPS)  # declares pull, takes no registration of it
+    opened(h, dynamic, static_only)
+    assert not h.server_got("textDocument/diagnostic")  # the server pushes, so far
+    reg = {"registrations": [{"id": "d", "method": "textDocument/diagnostic", "registerOptions": {}}]}
+    h.server_sends(jsonrpc.request("r", "client/registerCapability", reg))
+    registered = "client/registerCapability"
+    assert dynamic.received(registered) and not static_only.received(registered)
+    pulled = h.last_request("textDocument/diagnostic")  # for the one that will never pull
+    h.server_sends(jsonrpc.response(pulled["id"], {"kind": "full", "items": [DIAG]}))
+    assert shown(static_only) == (1, ["x"]) and not dynamic.received("textDocument/publishDiagnostics")

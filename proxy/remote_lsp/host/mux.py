@@ -518,6 +518,15 @@ class Mux:
             return True
         return any(r.get("method") == "textDocument/diagnostic" for r in self.registrations.values())
 
+    def _pulls_itself(self, client: _Client) -> bool:
+        """Does the client pull diagnostics from this server? It declared pull, and
+        the server serves it statically or registered it in a way the client takes."""
+        caps = (self.init_result or {}).get("capabilities")
+        if not client.form.pulls:
+            return False
+        return bool(isinstance(caps, dict) and caps.get("diagnosticProvider")) or \
+            client.form.registers("textDocument/diagnostic")
+
     def _opened(self, client: _Client, uri: str) -> None:
         """A client opened a document: it gets the diagnostics for its text at
         once when they are known (point 13), else the server computes them.
@@ -528,7 +537,7 @@ class Mux:
         view = doc.views[client.id]
         entry = doc.diags.get(view.text.digest)
         if self._server_pulls():
-            if client.form.pulls:
+            if self._pulls_itself(client):
                 return  # it pulls them itself
             if entry is not None:
                 self._send_diagnostics(client, doc, entry["diagnostics"], True)
@@ -544,7 +553,8 @@ class Mux:
 
     def _changed(self, client: _Client, uri: str) -> None:
         doc = self.docs.docs.get(uri)
-        if doc is not None and client.id in doc.views and not client.form.pulls and self._server_pulls():
+        if doc is not None and client.id in doc.views and self._server_pulls() \
+                and not self._pulls_itself(client):
             self._pull_for(doc, client.id)  # a push-only client of a pull-only server (point 17)
 
     def _publish_on_text(self, params: Dict[str, Any]) -> None:
@@ -584,7 +594,7 @@ class Mux:
                 if text.same(doc.disk):  # a client without the document has it as on disk
                     client.send(jsonrpc.notification("textDocument/publishDiagnostics",
                                                      {"uri": doc.uri, "diagnostics": diagnostics}))
-            elif view.text.same(text) and (pull_form_too or not client.form.pulls):
+            elif view.text.same(text) and (pull_form_too or not self._pulls_itself(client)):
                 self._send_diagnostics(client, doc, diagnostics, versioned)
 
     def _send_diagnostics(self, client: _Client, doc: Document, diagnostics: Any, versioned: bool) -> None:
@@ -627,7 +637,7 @@ class Mux:
         """The server's diagnostics changed (workspace/diagnostic/refresh)."""
         if not self._server_pulls():
             return
-        push_only = {c.id for c in self._ready_clients() if not c.form.pulls}
+        push_only = {c.id for c in self._ready_clients() if not self._pulls_itself(c)}
         for doc in list(self.docs.docs.values()):
             done: Set[bytes] = set()
             for cid, view in doc.views.items():
