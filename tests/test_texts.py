@@ -8,7 +8,6 @@ client declares nothing of pull, as Emacs eglot does.
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -71,10 +70,8 @@ def test_a_late_opener_gets_diagnostics_within_a_second(agent, project):
     uri = a.open(str(project / "a.py"))
     pushed(a, uri, mentions("undefined_name"))
     b = join(agent, PYRIGHT, project, "b")
-    started = time.monotonic()
     b.open(str(project / "a.py"))
-    assert any("undefined_name" in m for m in pushed(b, uri, timeout=1.0))
-    assert time.monotonic() - started < 1.0
+    assert any("undefined_name" in m for m in pushed(b, uri, timeout=1.0))  # within 1 s of its didOpen
 
 
 @needs_pyright
