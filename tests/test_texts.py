@@ -2,8 +2,9 @@
 and `ruff server` shared through `remote-lsp connect` (sharing contract 13-17).
 
 The pull client is our own LSP client declaring pull diagnostics the way
-OpenCode does (`textDocument.diagnostic` with dynamic registration); the push
-client declares nothing of pull, as Emacs eglot does.
+OpenCode does (`textDocument.diagnostic` with dynamic registration: pyright then
+serves diagnostics by pull only); the push client is Emacs eglot itself, and our
+client declaring nothing of pull where eglot's part is not the point.
 """
 
 import os
@@ -127,3 +128,72 @@ def test_push_and_pull_clients_in_either_order_get_diagnostics(agent, project, s
         clients[form].open(str(project / "a.py"))
     assert mentions(word)(pushed(clients["push"], uri, mentions(word)))
     assert mentions(word)(pulled(clients["pull"], uri))
+
+
+EGLOT = r"""
+(require 'eglot)
+(setq eglot-server-programs (list (cons 'python-mode '%(contact)s)))
+(setq eglot-sync-connect 60)
+;; What eglot is given to show (flymake's part needs a display): every non-empty publication, to a file.
+(advice-add 'eglot-handle-notification :before
+            (lambda (_server method &rest params)
+              (when (eq method 'textDocument/publishDiagnostics)
+                (let ((diags (plist-get params :diagnostics)))
+                  (when (> (length diags) 0)
+                    (with-temp-file %(out)s
+                      (insert (mapconcat (lambda (d) (plist-get d :message)) diags "\n"))))))))
+(find-file %(file)s)
+(apply #'eglot--connect (eglot--guess-contact))
+(while (not (file-exists-p %(release)s))
+  (accept-process-output nil 0.1))
+(kill-emacs 0)
+"""
+
+
+def _eglot(agent, project, tmp_path):
+    """Emacs with eglot (a push-only client: it declares no pull) on a.py, through connect."""
+    import json
+    import shutil
+    import subprocess
+
+    if shutil.which("emacs") is None:
+        pytest.skip("emacs is not installed (.ci/run installs emacs-nox and elpa-eglot)")
+    contact = "(%s)" % " ".join(json.dumps(a) for a in agent.connect_argv(PYRIGHT, str(project)))
+    script = tmp_path / "eglot-diagnostics.el"
+    script.write_text(EGLOT % {"contact": contact, "file": json.dumps(str(project / "a.py")),
+                               "out": json.dumps(str(tmp_path / "eglot-diagnostics")),
+                               "release": json.dumps(str(tmp_path / "release"))})
+    return subprocess.Popen(["emacs", "--batch", "-l", str(script)], cwd=str(project),
+                            env=dict(agent.env, HOME=str(tmp_path)), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@needs_pyright
+@pytest.mark.parametrize("first", ["eglot", "pull client"])
+def test_eglot_and_a_pull_client_share_pyright_in_either_order(agent, project, tmp_path, first):
+    """The issue's case: whoever starts pyright (a pull client makes it pull only), eglot is shown
+    diagnostics and the pull client pulls them."""
+    from tests.conftest import wait_for
+
+    shown = tmp_path / "eglot-diagnostics"
+    emacs = None
+    try:
+        if first == "eglot":
+            emacs = _eglot(agent, project, tmp_path)
+            wait_for(lambda: shown.exists() or emacs.poll() is not None, 60, "eglot's diagnostics")
+        puller = join(agent, PYRIGHT, project, "opencode-like", caps=PULL_CAPS)
+        uri = puller.open(str(project / "a.py"))
+        assert mentions("undefined_name")(pulled(puller, uri))
+        if emacs is None:
+            emacs = _eglot(agent, project, tmp_path)
+            wait_for(lambda: shown.exists() or emacs.poll() is not None, 60, "eglot's diagnostics")
+        assert shown.exists(), emacs.communicate()[1]
+        assert "undefined_name" in shown.read_text()
+        (inst,) = agent.status()["instances"]
+        assert len(inst["clients"]) == 2
+        (tmp_path / "release").write_text("")
+        assert emacs.wait(30) == 0
+    finally:
+        if emacs is not None and emacs.poll() is None:
+            emacs.kill()
+            emacs.wait()
