@@ -20,6 +20,7 @@ Positions are UTF-16 code units: the mux negotiates utf-16 with the server.
 """
 
 import hashlib
+import weakref
 from typing import Any, Callable, Dict, List, Optional
 
 from remote_lsp.wire import jsonrpc
@@ -32,7 +33,7 @@ _HISTORY = 64  # server versions remembered with their text, for versioned diagn
 class Text:
     """One document text, with its digest computed once, when first compared."""
 
-    __slots__ = ("_digest", "text")
+    __slots__ = ("__weakref__", "_digest", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -76,7 +77,8 @@ class Document:
         self.language_id = language_id
         self.server = text  # the text the server holds
         self.server_version = version
-        self.history: Dict[int, Text] = {version: text}  # in order of versions
+        # Server versions in order, each with the text it names while someone holds that text.
+        self.history: Dict[int, Any] = {version: weakref.ref(text)}
         self.primary: Optional[int] = None  # the client whose text the server holds at rest
         self.disk = text  # the text a client without the document open is taken to have
         self.views: Dict[int, ClientView] = {}
@@ -94,15 +96,16 @@ class Document:
 
     def hold(self, text: Text, version: int) -> None:
         self.server = text
-        self.history[version] = text
+        self.history[version] = weakref.ref(text)
         while len(self.history) > _HISTORY:
             del self.history[next(iter(self.history))]
 
     def text_of(self, server_version: Optional[int]) -> Optional[Text]:
-        """The text the server had at a version (None: too old to know)."""
+        """The text the server had at a version (None: too old to know, or nobody has it now)."""
         if server_version is None or server_version > self.server_version:
             return self.server  # unversioned, or numbered by the server itself: what it holds now
-        return self.history.get(server_version)
+        ref = self.history.get(server_version)
+        return ref() if ref is not None else None
 
     def holders(self, text: Text) -> List[int]:
         return [cid for cid, v in self.views.items() if v.text.same(text)]
