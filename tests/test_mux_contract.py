@@ -318,14 +318,6 @@ def test_11_registrations_and_progress_only_to_clients_that_take_them():
     assert h.ready_client(caps=TOOL_CAPS).received("client/registerCapability") == []  # no replay either
 
 
-def test_plain_snippets_and_markdown():
-    from remote_lsp.host.adapt import plain_markdown, plain_snippet
-
-    assert plain_snippet("for ${1:i} in ${2:range(${3:n})}:\n\t$0") == "for i in range(n):\n\t"
-    assert plain_snippet(r"cost \$5 ${1}${TM_FILENAME:file} \}") == "cost $5 file }"
-    assert plain_markdown("~~~\ncode\n~~~\nA \\*star\\*") == "code\nA *star*"
-
-
 # --- 13-17: each client answered on its own text, in its own form ---
 
 URI = DOC["uri"]
@@ -533,3 +525,11 @@ def test_17_pull_registered_dynamically_is_done_for_clients_that_cannot_take_the
     pulled = h.last_request("textDocument/diagnostic")  # for the one that will never pull
     h.server_sends(jsonrpc.response(pulled["id"], {"kind": "full", "items": [DIAG]}))
     assert shown(static_only) == (1, ["x"]) and not dynamic.received("textDocument/publishDiagnostics")
+
+
+def test_plain_snippets_and_markdown():
+    from remote_lsp.host.adapt import plain_markdown, plain_snippet
+
+    assert plain_snippet("for ${1:i} in ${2:range(${3:n})}:\n\t$0") == "for i in range(n):\n\t"
+    assert plain_snippet(r"cost \$5 ${1}${TM_FILENAME:file} \}") == "cost $5 file }"
+    assert plain_markdown("~~~\ncode\n~~~\nA \\*star\\*") == "code\nA *star*"

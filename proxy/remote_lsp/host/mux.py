@@ -226,6 +226,8 @@ class Mux:
 
     def _client_notification(self, client: _Client, msg: Message, method: str) -> None:
         params = msg.get("params")
+        if method == "textDocument/didSave":
+            self.docs.did_save(client.id, params["textDocument"]["uri"])  # its text is now the disk's
         if method == "initialized":
             if not self.initialized_sent:
                 self.initialized_sent = True
@@ -252,8 +254,6 @@ class Mux:
             self._on_change(False)
         elif method in ("textDocument/didSave", "textDocument/willSave"):
             if self.docs.is_open_by(client.id, params["textDocument"]["uri"]):
-                if method == "textDocument/didSave":
-                    self.docs.did_save(client.id, params["textDocument"]["uri"])
                 self._to_server(msg)
         elif client.ready:
             self._to_server(msg)
@@ -392,8 +392,6 @@ class Mux:
             told = self._broadcast_request(method, params)
             if method == "window/workDoneProgress/create":
                 self._progress[params["token"]] = told
-            elif method == "client/registerCapability":
-                self._registered(params)
         elif method.startswith("workspace/") and method.endswith("/refresh"):
             self._to_server(jsonrpc.response(sid, None))
             self._broadcast_request(method, params)
@@ -704,6 +702,7 @@ class Mux:
             for reg in params["registrations"]:
                 self.registrations[reg["id"]] = reg
             self._on_change(False)
+            self._registered(params)
         elif method == "client/unregisterCapability":
             for reg in params.get("unregisterations", params.get("unregistrations")):
                 self.registrations.pop(reg["id"], None)
