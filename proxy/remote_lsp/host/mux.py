@@ -101,6 +101,8 @@ class Mux:
         self.root_uri = root_uri
         self.clients: Dict[int, _Client] = {}
         self.docs = Documents()
+        self._parked: List[Tuple[_Client, Id, Document, Any]] = []  # pulls waiting for pushed diagnostics
+        self._published = 0  # diagnostics seen, for result ids
         self.init_result = init_result  # cached InitializeResult (point 1)
         self.initialized_sent = init_result is not None
         self._init_params: Optional[Dict[str, Any]] = None
@@ -114,8 +116,6 @@ class Mux:
         self.registrations: Dict[str, Dict[str, Any]] = {}
         self._token_owner: Dict[Id, int] = {}  # progress tokens a client chose -> that client
         self._progress: Dict[Id, Set[int]] = {}  # server tokens -> clients told of them
-        self._parked: List[Tuple[_Client, Id, Document, Any]] = []  # pulls waiting for pushed diagnostics
-        self._published = 0  # diagnostics seen, for result ids
 
     def restore(self, init_result: Optional[Dict[str, Any]], initialized_sent: bool,
                 registrations: Dict[str, Dict[str, Any]]) -> None:
