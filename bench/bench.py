@@ -6,9 +6,9 @@ same scripted server direct, through a bare Python relay and socat (the floor
 of any relay process) and through the agent; over SSH, through a plain pipe on
 the same sshd and through remote-lsp, per transport. Then the agent's own
 figures, surviving its death, attach, resuming after a cut, a profile of
-where the time goes, and (bench/sharing.py) memory and warm answers with real
-servers. Prints the tables and writes docs/benchmarks.md; exits 1 if a goal
-is missed.
+where the time goes, (bench/sharing.py) memory and warm answers with real
+servers, and (bench/files.py) remote files in Neovim against netrw's scp.
+Prints the tables and writes docs/benchmarks.md; exits 1 if a goal is missed.
 """
 
 import os
@@ -21,7 +21,7 @@ from typing import Any, Dict, List
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "proxy"),
                 str(Path(__file__).resolve().parent.parent)]
 
-from bench import local, profile, report, ssh, texts  # noqa: E402
+from bench import files, local, profile, report, ssh, texts  # noqa: E402
 from bench import sharing as share  # noqa: E402
 from bench.wire import PROXY, Row  # noqa: E402
 
@@ -46,6 +46,8 @@ def main() -> int:
         rows += texts.rows(root)
         rows += local.attach_rows(work)
         rows += ssh.rows(work)
+        if "--no-files" not in sys.argv:
+            rows += files.rows(work)
         if "--no-profile" not in sys.argv:
             profiles = profile.run(work)
         if "--no-sharing" not in sys.argv:

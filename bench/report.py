@@ -11,6 +11,9 @@ from typing import Any, Dict, List, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
+# What follows this line in docs/benchmarks.md is written by hand (what the figures say, how they moved
+# from run to run) and carried over by every run.
+KEEP = "<!-- Below this line: written by hand; `make bench` keeps it. -->"
 
 
 def _first_line(argv: Sequence[str]) -> str:
@@ -191,5 +194,15 @@ def write(overhead: List[Sequence[str]], sharing: Dict[str, Any], profiles: Dict
     for note in sharing.get("skipped", []):
         out.append("- skipped: %s" % note)
     path = DOCS / "benchmarks.md"
-    path.write_text("\n".join(out).rstrip() + "\n")
+    path.write_text("\n".join(out).rstrip() + "\n" + kept(path))
     return path
+
+
+def kept(path: Path) -> str:
+    """The hand-written part of the report at `path` (from KEEP on), to carry over."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return ""
+    at = text.find(KEEP)
+    return "\n" + text[at:] if at >= 0 else ""

@@ -25,6 +25,16 @@ sys.path.insert(0, str(REPO / "proxy"))
 from tests.support.lspclient import LspClient  # noqa: E402
 from tests.support.proc import pid_alive, waiting_for_input  # noqa: E402
 
+# A test that uses one of these runs real processes around a real agent (an sshd, Neovim, tmux):
+# marked `system`. `make check` runs the rest, the fast loop (unit, contract and in-process tests).
+SYSTEM_FIXTURES = frozenset({"agent", "sshd", "remote", "tmux", "intruder", "biome_env", "editor", "neovim"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SYSTEM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)
+
 
 def wait_for(pred, timeout: float = 15.0, what: str = "condition"):
     """Poll a cheap check until it holds, with a deadline (for state that has no event)."""

@@ -1,4 +1,4 @@
-"""The sharing contract (DESIGN.md), point by point, against the mux in process.
+"""The sharing contract (ARCHITECTURE.md), point by point, against the mux in process.
 
 Exact: every message each side was sent is in a list. Point 8 (the idle
 policy) belongs to the instance and is tested end to end in test_sharing.py,

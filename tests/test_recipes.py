@@ -1,5 +1,5 @@
-"""The README's recipes for AI tools and other editors, as a user would copy
-them: each snippet is taken from README.md and parsed (a typo fails here), and
+"""The recipes for AI tools and other editors (doc/recipes.md), as a user would
+copy them: each snippet is taken from that file and parsed (a typo fails here), and
 all of them run together on one project, where they share ONE pylsp: the
 command lines of Claude Code, OpenCode and Helix as those tools would run them,
 Emacs with eglot and Neovim without this plugin for real."""
@@ -20,12 +20,18 @@ from tests.support.neovim import Neovim, nvim_path
 RECIPE = re.compile(r"<!-- recipe: ([\w-]+) -->\n```\w+\n(.*?)\n```", re.S)
 
 
-def recipes():
-    return dict(RECIPE.findall((REPO / "README.md").read_text()))
+def recipes(path="doc/recipes.md"):
+    return dict(RECIPE.findall((REPO / path).read_text()))
 
 
-def test_every_recipe_is_in_the_readme():
+def test_every_recipe_is_in_the_recipes_file():
     assert sorted(recipes()) == ["claude-code", "eglot", "helix", "neovim", "opencode"]
+
+
+def test_the_readmes_recipe_is_the_checked_one():
+    shown = recipes("README.md")
+    assert shown, "the README shows one recipe"
+    assert shown == {name: recipes()[name] for name in shown}
 
 
 def command_lines():

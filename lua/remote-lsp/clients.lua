@@ -1,15 +1,12 @@
 -- Neovim LSP clients for remote servers, keyed by server + host + root.
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
+local notify = require('remote-lsp.log').notify
+local exit = require('remote-lsp.exit')
 local uri = require('remote-lsp.uri')
 
 local M = {}
 
--- connect's exit code when its agent went away (died, or handed over to a
--- newer one) and the server runs on: connecting again finds it, warm.
-local AGENT_GONE = 7
--- connect's exit code when the session failed (the server exited, most often).
-local FAILED = 1
 -- When each key was last restarted because its agent went away.
 local restarted = {}
 -- Servers that exited at start, by server .. '\n' .. host: what the host said
@@ -20,23 +17,6 @@ local failed = {}
 -- The current client of each key: what its host said of its end, a restart asked for.
 ---@type table<string, {ended?: table, restart?: {buffers: integer[], pid?: integer}}>
 local state_of = {}
-
---- What clients.start() is to run: a server on a host for a project root.
----@class remote_lsp.ClientSpec
----@field server string the server's name (a key of config.server())
----@field host string as ssh knows it: [user@]host[:port]
----@field root string the project root, an absolute path on the host
----@field proto? 'scp'|'rsync'|'sftp'|'oil-ssh' how the buffers are named (default 'scp')
----@field def? remote_lsp.ServerDef how to start the server; needed unless pid is given
----@field pid? integer share this running server (attached by PID) instead of starting def.cmd
-
---- One of our clients, with what it runs.
----@class remote_lsp.RemoteClient
----@field client vim.lsp.Client
----@field server string
----@field host? string nil for a server on this machine (share_local)
----@field root? string nil when a local server's root is connect's working directory
----@field pid? integer the server's, when it was attached to by PID
 
 --- The key of a client: one per server, host and root.
 ---@param server string
@@ -131,10 +111,10 @@ function M.command(argv, restart, extra, state, on_server)
           -- Once the messages read before the exit are handled (they are
           -- scheduled): then what the host said of the end is known.
           vim.schedule(function()
-            if code == FAILED and state.ended then
+            if code == exit.FAILED and state.ended then
               return dispatchers.on_exit(0, signal)
             end
-            if code ~= AGENT_GONE then
+            if code ~= exit.AGENT_GONE then
               return dispatchers.on_exit(code, signal)
             end
             local buffers = {}
@@ -196,7 +176,6 @@ end
 ---@param start fun(): integer|nil starts the client unattached; its id
 ---@param buffers integer[]
 function M.reconnect(key, label, start, buffers)
-  local notify = require('remote-lsp').notify
   local now = vim.uv.now()
   if restarted[key] and now - restarted[key] < 30000 then
     return notify(
@@ -326,7 +305,6 @@ end
 function M.restart_server(c)
   vim.validate('c', c, 'table')
   vim.validate('c.client', c.client, 'table')
-  local notify = require('remote-lsp').notify
   if c.pid then
     return notify(
       (
@@ -376,7 +354,6 @@ function M.start_again(spec, buffers, pid)
   vim.validate('spec', spec, 'table')
   vim.validate('buffers', buffers, 'table')
   vim.validate('pid', pid, 'number', true)
-  local notify = require('remote-lsp').notify
   local id = M.start(nil, spec)
   if not id then
     return notify(('%s on %s: could not start it again'):format(spec.server, spec.host), vim.log.levels.ERROR)

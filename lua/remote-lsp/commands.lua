@@ -2,7 +2,7 @@
 local clients = require('remote-lsp.clients')
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
-local notify = require('remote-lsp').notify
+local notify = require('remote-lsp.log').notify
 local uri = require('remote-lsp.uri')
 
 local M = {}

@@ -167,7 +167,9 @@ function M.check()
 
   local hosts = {}
   for _, c in ipairs(require('remote-lsp.clients').list()) do
-    hosts[c.host] = true
+    if c.host then -- a share_local client runs on this machine: no host to check
+      hosts[c.host] = true
+    end
   end
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
     local _, name = require('remote-lsp.uri').parse(vim.api.nvim_buf_get_name(buf))

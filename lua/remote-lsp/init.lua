@@ -2,20 +2,13 @@
 local clients = require('remote-lsp.clients')
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
+local notify = require('remote-lsp.log').notify
 local uri = require('remote-lsp.uri')
 
 local M = {}
 
 -- host .. dir -> the answer of `locate`, so a directory costs one round trip.
 local located = {}
-
---- Tell the user, through vim.notify, with the plugin's prefix.
----@param msg string
----@param level? integer a vim.log.levels value (default INFO)
-local function notify(msg, level)
-  vim.notify('remote-lsp: ' .. msg, level or vim.log.levels.INFO)
-end
-M.notify = notify
 
 --- For a statusline: the hosts whose link is down, with how long ('' when all are up).
 ---@return string

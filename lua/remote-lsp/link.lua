@@ -7,21 +7,10 @@ local M = {}
 
 local QUIET_MS = 60000
 
----@class remote_lsp.Link
----@field state 'up'|'down'|'new-session'
----@field host string
----@field since? number when it went down (seconds since the epoch)
----@field after? number seconds the outage lasted
----@field reason? string
----@field told? integer vim.uv.now() of the last message about it
----@field quiet? boolean this outage was not told (one was, a moment before)
-
 ---@type table<integer, remote_lsp.Link>
 local links = {}
 
-local function notify(msg, level)
-  require('remote-lsp').notify(msg, level)
-end
+local notify = require('remote-lsp.log').notify
 
 --- The handler for `$/remote-lsp/link` (a notification; see lsp-handler).
 function M.handler(_, params, ctx)

@@ -3,9 +3,10 @@ the choice of side. Without `--host` a subcommand runs here (`host.commands`);
 with it, on that host over SSH (`editor.commands`). Shipped to hosts, so it
 imports editor code only when `--host` is given.
 
-Exit codes: 0 ok, 2 usage, 3 no such process, 4 refused, 5 attach failed and
-rolled back, 6 transport/SSH failure, 1 anything else. With --json, errors
-print {"error": {"code": ..., "message": ...}}.
+Exit codes: the table in wire/errors.py (0 ok, 1 anything else, 2 usage, 3 no
+such process, 4 refused, 5 attach failed and rolled back, 6 transport/SSH
+failure, 7 connect's agent went away). With --json, errors print
+{"error": {"code": ..., "message": ...}}.
 """
 
 import argparse
@@ -14,21 +15,17 @@ import sys
 from typing import Any, List, Optional, Sequence, Tuple
 
 from remote_lsp import __version__
+from remote_lsp.wire import options
 from remote_lsp.wire.errors import FAILED, RemoteLspError, UsageError, describe_os_error
 
-# The editor's URI schemes for remote files: netrw's, and oil.nvim's (wire/uri.py).
+D = options.DEFAULTS
 
 
-def _idle_timeout(text: str) -> Any:
-    if text == "never":
-        return "never"
+def _idle_timeout(text: str) -> Optional[float]:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected seconds or 'never', got %r" % text) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("idle timeout must be >= 0")
-    return value
+        return options.parse_idle_timeout(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(convert: Any, what: str, least: str) -> Any:
@@ -69,26 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--pid", type=int, help="share the managed server with this pid")
     c.add_argument("--isolated", action="store_true",
                    help="an instance of its own, shared with no other client")
-    c.add_argument("--idle-timeout", type=_idle_timeout, default=600.0,
+    c.add_argument("--idle-timeout", type=_idle_timeout, default=D.idle_timeout,
                    help="stop the server this many seconds after its last client leaves, "
-                        "or 'never' (default 600)")
+                        "or 'never' (default %s)" % options.idle_words(D.idle_timeout))
+    # The network's options: None when not given, so that the host side can refuse them without --host.
     c.add_argument("--protocol",  # checked where it is used: the bridge, and the host it names
-                   help="with --host: the editor's URI scheme for remote files (default scp)")
+                   help="with --host: the editor's URI scheme for remote files (default %s)" % D.protocol)
     c.add_argument("--heartbeat", type=_seconds, default=None,
-                   help="with --host: a link silent this long is dead and reconnected (default 15)")
+                   help="with --host: a link silent this long is dead and reconnected (default %g)"
+                        % D.heartbeat)
     c.add_argument("--grace", type=_seconds, default=None,
                    help="with --host: how long the host keeps a session while its link is down "
-                        "(default 600)")
+                        "(default %g)" % D.grace)
     c.add_argument("--request-timeout", type=_seconds, default=None,
                    help="with --host: an outage longer than this answers waiting requests with an "
-                        "error (default 10)")
+                        "error (default %g)" % D.request_timeout)
     c.add_argument("--link", action="store_true", help=argparse.SUPPRESS)  # what the bridge runs
     c.add_argument("--where", default="", help=argparse.SUPPRESS)  # the bridge's name for this host
 
     r = sub.add_parser("run", help="start a shareable server now, with no client; print its pid")
     r.add_argument("--root")
     r.add_argument("--name")
-    r.add_argument("--idle-timeout", type=_idle_timeout, default="never",
+    r.add_argument("--idle-timeout", type=_idle_timeout, default=None,
                    help="as for connect; default 'never': you started it, you stop it")
 
     ls = sub.add_parser("list", help="language servers on this host, managed or not")
@@ -143,6 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--command", action="append", default=[], dest="commands",
                     help="a server command to look for (repeatable)")
 
+    fs = sub.add_parser("files", help="for editors: a channel for the files on the host, JSON-RPC on stdio "
+                                      "(with --host; ARCHITECTURE.md, \"Files through the agent\")")
+    fs.add_argument("--heartbeat", type=_seconds, default=None,
+                    help="a link silent this long is dead and reconnected (default 15)")
+    fs.add_argument("--grace", type=_seconds, default=None,
+                    help="how long the host keeps the channel while its link is down (default 600)")
+    fs.add_argument("--request-timeout", type=_seconds, default=None,
+                    help="an outage longer than this answers waiting requests with an error (default 10)")
+    fs.add_argument("--link", action="store_true", help=argparse.SUPPRESS)  # what the bridge runs
+    fs.add_argument("--where", default="", help=argparse.SUPPRESS)
+
+    ct = sub.add_parser("cat", help="print a file's bytes")
+    ct.add_argument("path", help="absolute, or relative to the home directory")
+    sa = sub.add_parser("stat", help="a file's type, mode and version (JSON), for put --if-unchanged-since")
+    sa.add_argument("path")
+    pu = sub.add_parser("put", help="write stdin to a file, atomically; print its new version")
+    pu.add_argument("path")
+    pu.add_argument("--if-unchanged-since", metavar="VERSION",
+                    help="refuse (exit 4) if the file is no longer this version (from stat or an earlier "
+                         "put; 'none': only if there is no such file)")
+
     a = sub.add_parser("agent", help="run the agent (normally started on demand)")
     a.add_argument("--foreground", action="store_true")
     a.add_argument("--daemonize", action="store_true", help=argparse.SUPPRESS)
@@ -169,7 +189,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.host is not None:
             try:
                 from remote_lsp.editor.commands import on_host
-            except ImportError:  # the host bundle ships no editor side
+            except ModuleNotFoundError as exc:  # the host bundle ships no editor side (a bug is no such case)
+                if exc.name not in ("remote_lsp.editor", "remote_lsp.editor.commands"):
+                    raise
                 raise UsageError("--host is for the editor's machine; this is the host side") from None
             return on_host(args, args_in, command)
         from remote_lsp.host.commands import run

@@ -82,19 +82,20 @@ async def upload(transport: Transport) -> None:
         raise TransportError("uploading remote-lsp to %s failed: %s" % (transport.host.text, err.strip()))
 
 
-async def call(transport: Transport, args: List[str]) -> Tuple[int, bytes, str]:
+async def call(transport: Transport, args: List[str],
+               stdin: Optional[bytes] = None) -> Tuple[int, bytes, str]:
     """Run a subcommand on the host, installing this version first if needed."""
-    rc, out, err = await run_capture(transport, args)
+    rc, out, err = await run_capture(transport, args, stdin)
     if rc == MISSING:
         await upload(transport)
-        rc, out, err = await run_capture(transport, args)
+        rc, out, err = await run_capture(transport, args, stdin)
     check_failure(transport, rc, err)
     return rc, out, err
 
 
-async def run_subcommand(transport: Transport, args: List[str]) -> int:
+async def run_subcommand(transport: Transport, args: List[str], stdin: Optional[bytes] = None) -> int:
     """`remote-lsp --host H SUB ...`: the remote answer, printed as it is."""
-    rc, out, err = await call(transport, args)
+    rc, out, err = await call(transport, args, stdin)
     sys.stdout.buffer.write(out)
     sys.stdout.flush()
     sys.stderr.write(err)

@@ -7,7 +7,7 @@ Each client then gets messages in the form it declared (`Form`): markdown made
 plain text, snippets made plain text, dynamic registrations and work-done
 progress only if it supports them. What cannot be adapted (a capability the
 server registers dynamically instead of declaring it, for a client without
-dynamic registration) is listed in the README.
+dynamic registration) is listed in ARCHITECTURE.md and :help remote-lsp-sharing.
 """
 
 import copy

@@ -12,17 +12,17 @@ import fcntl
 import gc
 import logging
 import os
-import shutil
 import signal
 import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from remote_lsp import __version__
-from remote_lsp.host import procs, workspace
+from remote_lsp.host import fileservice, procs, workspace
 from remote_lsp.host.aio import background
-from remote_lsp.host.instance import Instance, Key
-from remote_lsp.host.registry import Registry
+from remote_lsp.host.fileservice import FileService
+from remote_lsp.host.instance import Instance, Key, instance_key
+from remote_lsp.host.registry import InstanceRecord, Registry
 from remote_lsp.host.session import Session
 from remote_lsp.version import digest
 from remote_lsp.wire import control, framing, jsonrpc, link
@@ -60,6 +60,7 @@ class Agent:
         self._starting: Dict[Key, asyncio.Future] = {}
         self._links: Dict[str, Session] = {}  # a linked session's token -> the session
         self._conns = 0
+        self.files = FileService(None)  # editors' channels for the files here
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -112,10 +113,9 @@ class Agent:
         handed over); clean up after the ones that are gone."""
         for entry, record in Registry(self.paths.registry).load_all():
             try:
-                pid, ticks = int(record["pid"]), int(record["start_ticks"])
-                p = procs.read_proc(pid)
-                if p is None or p.start_ticks != ticks or p.state == "Z":
-                    log.info("%s (pid %d) ended while no agent held it", record.get("name"), pid)
+                p = procs.read_proc(record.pid)
+                if p is None or p.start_ticks != record.start_ticks or p.state == "Z":
+                    log.info("%s (pid %d) ended while no agent held it", record.name, record.pid)
                     self._forget(entry, record)
                     continue
                 inst = Instance.from_record(record, self._instance_gone, self.paths, _decode_attached)
@@ -125,12 +125,10 @@ class Agent:
                 continue
             self.instances[inst.key] = inst
 
-    def _forget(self, entry: str, record: Dict[str, Any]) -> None:
+    def _forget(self, entry: str, record: InstanceRecord) -> None:
         Registry(self.paths.registry).remove(entry)
-        fifos = record.get("fifos")
-        if isinstance(fifos, list) and all(isinstance(f, str) and f.startswith(str(self.paths.fifos))
-                                           for f in fifos):
-            remove_files(*fifos)
+        if all(f.startswith(str(self.paths.fifos)) for f in record.fifos):
+            remove_files(*record.fifos)
 
     async def hand_over(self, pid: int) -> None:
         """A newer build asked (pid `pid`): leave every server running for the
@@ -173,7 +171,7 @@ class Agent:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
-        if self.idle_exit is None or self.instances or self._conns:
+        if self.idle_exit is None or self.instances or self._conns or self.files.channels():
             return
         self._idle_handle = asyncio.get_running_loop().call_later(
             self.idle_exit, lambda: background(self.shutdown("idle")))
@@ -212,6 +210,9 @@ class Agent:
                 background(self.hand_over(pid))
                 return
             request = control.decode_request(line)
+            if isinstance(request, control.FilesRequest):
+                fds = await self._files(conn, pid, request, fds, rest)
+                return
             if isinstance(request, control.ConnectRequest) and request.direct:
                 await self._connect_direct(conn, pid, request, rest)
                 return
@@ -314,10 +315,54 @@ class Agent:
         else:
             self._add_client(inst, [fd, fd], peer_pid, linked, reader, request)
 
-    def _resumable(self, hello: Dict[str, Any]) -> Optional[Session]:
+    async def _files(self, conn: socket.socket, peer_pid: int, request: control.FilesRequest,
+                     fds: List[int], rest: bytes) -> List[int]:
+        """An editor's channel for the files here: a linked session of the file
+        service, new or resumed; on the fds the host's `files` process passed,
+        or on this connection itself (`direct`, through a socket ssh forwards)."""
+        if request.direct:
+            fds = [os.dup(conn.fileno())] * 2  # the session's, both ways; `conn` is closed when we return
+        elif len(fds) != 2:
+            raise UsageError("files needs the client's stdin and stdout")
+        try:
+            reader = _FirstFrames(fds[0], rest)
+            hello = await _hello(reader)
+            old = self._resumable(hello, files=True)
+            session = old or Session(peer_pid, self.files.message, self._files_closed, fileservice.MAX_FRAME)
+            reply = control.Connected(pid=os.getpid(), client=session.id, clients=self.files.channels())
+            if request.direct:
+                await control.send_async(conn, reply)  # a direct bridge reads the reply first
+            if old is not None:
+                old.resume(fds[0], fds[1], hello.get("received"), reader.parser, reader.bodies)
+            else:
+                token = _token()
+                os.write(fds[1], self._welcome(token, hello))
+                session.linked(request.heartbeat, request.grace, token)
+                self.files.opened(session)
+                self._links[token] = session
+                session.open(fds[0], fds[1], reader.parser, reader.bodies)
+        except BaseException:
+            if request.direct:
+                _close_fd(fds[0])
+            raise
+        if request.direct:
+            return []
+        await control.send_async(conn, reply)
+        await self._attend(conn, session)
+        return []
+
+    def _files_closed(self, session: Session, reason: str) -> None:
+        self._links.pop(session.token, None)
+        self.files.closed(session)
+        self._arm_idle()
+
+    def _resumable(self, hello: Dict[str, Any], files: bool = False) -> Optional[Session]:
+        """The session a bridge's hello resumes, of the kind it asks for."""
         token = hello.get("token")
         old = self._links.get(token) if isinstance(token, str) else None
-        return old if old is not None and not old.closed else None
+        if old is None or old.closed or self.files.serves(old) != files:
+            return None
+        return old
 
     def _welcome(self, token: str, hello: Dict[str, Any]) -> bytes:
         """A new linked session's first frame. It names this agent's socket, so
@@ -346,10 +391,10 @@ class Agent:
         """The running instance a direct connect joins; refused if there is none."""
         if request.pid is not None:
             return self._managed(request.pid)
-        root = os.path.realpath(request.root or "/")
-        inst = self.instances.get((tuple(_resolved(request.argv, os.environ)), root, ""))
+        key = instance_key(request.argv, request.root or "/", request.env)
+        inst = self.instances.get(key)
         if inst is None or inst.gone or inst.stopping:
-            raise NoSuchProcess("no server %s runs for %s here yet" % (" ".join(request.argv), root))
+            raise NoSuchProcess("no server %s runs for %s here yet" % (" ".join(request.argv), key[1]))
         return inst
 
     def _note_conflicts(self, inst: Instance, request: control.ConnectRequest, created: bool,
@@ -394,13 +439,11 @@ class Agent:
 
     async def _instance_for(self, request: Union[control.ConnectRequest, control.RunRequest]
                             ) -> Tuple[Instance, bool]:
-        env = request.env or dict(os.environ)
-        argv = _resolved(request.argv, env)
-        root = os.path.realpath(request.root or request.cwd or os.getcwd())
+        isolation = os.urandom(6).hex() if getattr(request, "isolated", False) else ""
+        key = instance_key(request.argv, request.root or request.cwd or os.getcwd(), request.env, isolation)
+        argv, root = list(key[0]), key[1]
         if not os.path.isdir(root):
             raise UsageError("root %s is not a directory" % root)
-        isolated = getattr(request, "isolated", False)
-        key: Key = (tuple(argv), root, os.urandom(6).hex() if isolated else "")
         # Concurrent first connects for one key wait for the one spawn.
         while key in self._starting:
             await asyncio.shield(self._starting[key])
@@ -412,7 +455,7 @@ class Agent:
         try:
             inst = Instance(argv, root, request.name or os.path.basename(argv[0]),
                             request.idle_timeout, self._instance_gone, self.paths, isolation=key[2])
-            await inst.spawn(env)
+            await inst.spawn(request.env or dict(os.environ))
             self.instances[key] = inst
             self._arm_idle()
             return inst, True
@@ -531,6 +574,7 @@ class Agent:
                 "rss_kb": procs.rss_kb(os.getpid()),
             },
             instances=[i.describe() for i in self.instances.values()],
+            files=self.files.describe(),
         )
 
 
@@ -575,17 +619,6 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     return 0
 
 
-def _resolved(argv: List[str], env: Any) -> List[str]:
-    """A server's command line with its program's absolute path (the instance
-    key), found on the client's PATH."""
-    if not argv:
-        raise UsageError("no server command given")
-    exe = shutil.which(argv[0], path=env.get("PATH"))
-    if exe is None:
-        raise RemoteLspError("%s: command not found on this host (PATH=%s)" % (argv[0], env.get("PATH", "")))
-    return [os.path.abspath(exe)] + list(argv[1:])
-
-
 async def _hello(reader: "_FirstFrames") -> Dict[str, Any]:
     """A remote editor's bridge: its first frame says whether it resumes a session."""
     hello = link.parse_control(await reader.next()) or {}
@@ -617,7 +650,6 @@ class _FirstFrames:
         self.fd = fd
         self.parser = framing.FrameParser(strict=True)
         self.bodies: List[bytes] = self.parser.feed(early) if early else []  # read, not yet taken
-        self._seen = 0
         os.set_blocking(fd, False)
 
     async def next(self) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from remote_lsp import __version__
 from remote_lsp.version import digest
-from remote_lsp.wire import control
+from remote_lsp.wire import control, options
 from remote_lsp.wire.errors import NoSuchProcess, UsageError
 from remote_lsp.wire.paths import StatePaths
 from remote_lsp.wire.uri import check_protocol
@@ -23,12 +23,19 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "agent":
         return _agent(args)
     _precheck(args, command)
+    if args.command == "files":
+        from remote_lsp.host.connect import files_channel
+
+        defaults = options.DEFAULTS
+        return files_channel(args.heartbeat or defaults.heartbeat, args.grace or defaults.grace, args.where)
+    if args.command in ("cat", "stat", "put"):
+        from remote_lsp.host import filecommands
+
+        return filecommands.run(args)
     if args.command == "connect":
         from remote_lsp.host.connect import connect
 
-        link = (args.heartbeat or 15.0, args.grace or 600.0) if args.link else None
-        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link, args.isolated,
-                       args.where, args.protocol or "")
+        return connect(command, options.from_args(args), args.link, args.where)
     handler = {
         "run": _run, "status": _status, "list": _discover, "processes": _discover, "attach": _attach,
         "locate": _locate, "release": _release, "stop": _stop, "log": _log, "doctor": _doctor,
@@ -62,10 +69,6 @@ def _precheck(args: argparse.Namespace, command: List[str]) -> None:
         raise NoSuchProcess("no process with pid %d" % pid)
 
 
-def _idle(value: Any) -> Optional[float]:
-    return None if value == "never" else float(value)
-
-
 def _ask(request: control.Request, expected: Any, autostart: bool = False) -> Any:
     from remote_lsp.host.daemon import ask
 
@@ -86,7 +89,7 @@ def _agent(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, command: List[str]) -> int:
     reply = _ask(control.RunRequest(argv=command, root=args.root, cwd=os.getcwd(), name=args.name,
-                                    idle_timeout=_idle(args.idle_timeout), env=dict(os.environ)),
+                                    idle_timeout=args.idle_timeout, env=dict(os.environ)),
                  control.Started, autostart=True)
     print(reply.pid)
     return 0
@@ -95,7 +98,7 @@ def _run(args: argparse.Namespace, command: List[str]) -> int:
 def _status(args: argparse.Namespace, command: List[str]) -> int:
     status = _agent_status()
     out = {"agent": status.agent if status else None, "instances": status.instances if status else [],
-           "host": host_facts()}
+           "files": status.files if status else {}, "host": host_facts()}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -105,6 +108,9 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
     agent = status.agent
     print("agent %s (build %s) pid %d, %d kB, state in %s" % (
         agent["version"], agent["build"], agent["pid"], agent["rss_kb"], agent["home"]))
+    if status.files.get("channels"):
+        print("files: %(channels)d editor channel(s), %(watched)d open file(s) watched in %(directories)d "
+              "director(y/ies)" % status.files)
     for inst in status.instances:
         idle = inst["idle_timeout"]
         print("\n%s pid %d  root %s  idle %s  %s%s" % (

@@ -122,9 +122,6 @@ class UriMapper:
         out = _FILE_BYTES.sub(swap, body)
         return None if unsure else out
 
-    def needs_server_rewrite(self, body: bytes) -> bool:
-        return b"file:" in body
-
     def needs_editor_rewrite(self, body: bytes) -> bool:
         return self._editor_marker in body or b":\\/\\/" in body
 

@@ -1,0 +1,196 @@
+"""Remote files in a real Neovim: the agent's file service against netrw's
+scp, side by side in one run, on localhost and through a link 30 ms away (a
+delaying proxy in front of the same sshd: 15 ms each way).
+
+Each figure is what the user waits for, timed inside Neovim: `:edit` of a
+file not yet open, `:write`, go-to-definition into a file not yet open (the
+server's own answer timed apart), and a rename touching 12 files not open
+(applied, then `:wall`). netrw is the same Neovim with `files = false`.
+"""
+
+import statistics
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from bench.wire import Row, row
+
+OPENS = 9
+RENAMED = 12  # files a rename touches: the definition and 11 users
+EACH_WAY = 0.015
+SLOW_ALIAS = "rlsp-slow"
+# Goals at 30 ms RTT (issue: the agent serves the files).
+GOALS = {"open": 0.060, "save": 0.060, "goto": 0.060, "apply": 0.200, "wall": 0.100}
+LOCAL_GOAL = 0.005  # open and save p50 on localhost
+
+TIMED = """
+local what, name = ...
+local t = vim.uv.hrtime()
+if what == 'open' then vim.cmd.edit(vim.fn.fnameescape(name))
+elseif what == 'save' then vim.cmd.write()
+elseif what == 'wall' then vim.cmd.wall()
+end
+return (vim.uv.hrtime() - t) / 1e9
+"""
+
+GOTO = """
+local t = vim.uv.hrtime()
+local params = vim.lsp.util.make_position_params(0, 'utf-16')
+local res = vim.lsp.buf_request_sync(0, 'textDocument/definition', params, 20000)
+local server = (vim.uv.hrtime() - t) / 1e9
+local loc
+for _, r in pairs(res or {}) do
+  loc = r.result and (r.result[1] or r.result)
+end
+if not loc then return { -1, -1 } end
+vim.lsp.util.show_document(loc, 'utf-16', { focus = true })
+return { server, (vim.uv.hrtime() - t) / 1e9 }
+"""
+
+RENAME = """
+local new = ...
+local params = vim.lsp.util.make_position_params(0, 'utf-16')
+params.newName = new
+local t = vim.uv.hrtime()
+local res = vim.lsp.buf_request_sync(0, 'textDocument/rename', params, 30000)
+local server = (vim.uv.hrtime() - t) / 1e9
+for _, r in pairs(res or {}) do
+  if r.result then
+    local t2 = vim.uv.hrtime()
+    vim.lsp.util.apply_workspace_edit(r.result, 'utf-16')
+    return { server, (vim.uv.hrtime() - t2) / 1e9, #vim.tbl_keys(r.result.changes or {})
+      + #(r.result.documentChanges or {}) }
+  end
+end
+return { server, -1, 0 }
+"""
+
+
+def project(root: Path) -> None:
+    """A definition and eleven modules that use it, plus files to open and save."""
+    root.mkdir(parents=True)
+    (root / "setup.py").write_text("")
+    (root / "lib.py").write_text('def shared_name(x):\n    """Used everywhere."""\n    return x\n')
+    for i in range(1, RENAMED):
+        (root / ("use%02d.py" % i)).write_text("from lib import shared_name\n\nprint(shared_name(%d))\n" % i)
+    for i in range(OPENS * 2):
+        (root / ("open%02d.py" % i)).write_text("value = %d\n" % i + "# filler line\n" * 200)
+
+
+def rows(work: Path) -> List[Row]:
+    from tests.support.delay import Delay, add_alias
+    from tests.support.neovim import Neovim, nvim_path
+    from tests.support.sshd import ALIAS, Sshd
+
+    if not Path("/usr/sbin/sshd").exists() or nvim_path() is None:
+        return [row("files", "-", "skipped: needs sshd and nvim", "-", True)]
+    import os
+
+    (work / "files-ssh").mkdir()
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    sshd = Sshd(work / "files-ssh", path).start()
+    delay = Delay(sshd.port, EACH_WAY)
+    add_alias(sshd, SLOW_ALIAS, delay.port)
+    env = sshd.client_env(work / "files-editor-state")
+    env["REMOTE_LSP_SSH_CONFIG"] = str(sshd.home / ".ssh" / "config")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
+    out: List[Row] = []
+    try:
+        for alias, where in ((ALIAS, "localhost"), (SLOW_ALIAS, "30 ms RTT")):
+            figures: Dict[str, Dict[str, List[float]]] = {}
+            for served in ("netrw", "remote-lsp"):
+                root = work / ("files-%s-%s" % (where.split()[0], served))
+                project(root)
+                setup = "{ python = %r, files = %s }" % (sys.executable, str(served == "remote-lsp").lower())
+                n = Neovim(work, env, setup, scp)
+                try:
+                    figures[served] = _measure(n, alias, root)
+                finally:
+                    n.close()
+            out += _rows(where, figures)
+    finally:
+        delay.close()
+        sshd.stop()
+        import subprocess
+
+        subprocess.run(["pkill", "-f", "ControlPath=%s" % (work / "files-editor-state")], capture_output=True)
+    return out
+
+
+def _name(alias: str, path: Path) -> str:
+    return "scp://%s/%s" % (alias, path)
+
+
+def _measure(n, alias: str, root: Path) -> Dict[str, List[float]]:
+    got: Dict[str, List[float]] = {k: [] for k in ("open", "save", "goto", "goto-server", "apply", "wall")}
+    # Warm up: the channel (or netrw's first scp), the language server.
+    n.lua(TIMED, "open", _name(alias, root / "lib.py"))
+    for i in range(OPENS):
+        got["open"].append(n.lua(TIMED, "open", _name(alias, root / ("open%02d.py" % i))))
+        n.nvim.command("normal! Gox = 1")
+        got["save"].append(n.lua(TIMED, "save", ""))
+    for i in range(1, 4):
+        n.nvim.command("silent! %bwipeout!")
+        n.nvim.command("edit " + _name(alias, root / ("use%02d.py" % i)))
+        n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized", "a client", 120)
+        n.nvim.command("call cursor(3, 8)")
+        server, total = n.lua(GOTO)
+        if server >= 0:
+            got["goto-server"].append(server)
+            got["goto"].append(total - server)
+    n.nvim.command("edit " + _name(alias, root / "lib.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized", "a client", 120)
+    n.nvim.command("call cursor(1, 5)")
+    _server, applied, touched = n.lua(RENAME, "renamed_name")
+    if applied >= 0 and touched >= RENAMED:
+        got["apply"].append(applied)
+        got["wall"].append(n.lua(TIMED, "wall", ""))
+    written = sum("renamed_name" in p.read_text() for p in root.glob("*.py"))
+    if written < RENAMED:
+        got["wall"] = []  # not all written: no figure
+    return got
+
+
+def _ms(values: List[float]) -> str:
+    return "%.0f ms" % (statistics.median(values) * 1000) if values else "-"
+
+
+def _rows(where: str, f: Dict[str, Dict[str, List[float]]]) -> List[Row]:
+    netrw, ours = f["netrw"], f["remote-lsp"]
+    out: List[Row] = []
+    slow = where != "localhost"
+    for key, label in (("open", "open a remote file"), ("save", "save it")):
+        ok = bool(ours[key]) and statistics.median(ours[key]) <= (GOALS[key] if slow else LOCAL_GOAL)
+        out.append(row("files %s: %s" % (where, label), "netrw %s" % _ms(netrw[key]), _ms(ours[key]),
+                       "<= %d ms" % ((GOALS[key] if slow else LOCAL_GOAL) * 1000), ok))
+    ok = bool(ours["goto"]) and (not slow or statistics.median(ours["goto"]) <= GOALS["goto"])
+    label = "files %s: goto into a file not open (after the server's %s)" % (where, _ms(ours["goto-server"]))
+    out.append(row(label, "netrw +%s" % _ms(netrw["goto"]), "+" + _ms(ours["goto"]),
+                   "server + 60 ms" if slow else "reported", ok))
+    for key, label in (("apply", "%d-file rename applied" % RENAMED), ("wall", "then :wall")):
+        ok = bool(ours[key]) and (not slow or statistics.median(ours[key]) <= GOALS[key])
+        out.append(row("files %s: %s" % (where, label), "netrw %s" % _ms(netrw[key]), _ms(ours[key]),
+                       "<= %d ms" % (GOALS[key] * 1000) if slow else "reported", ok))
+    return out
+
+
+def standalone() -> Tuple[int, List[Row]]:
+    """`python -m bench.files`: this benchmark alone."""
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="rl-bench-files-"))
+    try:
+        found = rows(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for r in found:
+        print("  ".join(r))
+    return (0 if all(r[-1] == "ok" for r in found) else 1), found
+
+
+if __name__ == "__main__":
+    sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "proxy"),
+                    str(Path(__file__).resolve().parent.parent)]
+    sys.exit(standalone()[0])

@@ -1,0 +1,34 @@
+"""`remote-lsp cat | stat | put PATH`: the file service's operations for
+scripts and other editors, one process each (with --host, one ssh command).
+An editor that keeps a channel open uses `remote-lsp --host HOST files`
+instead (ARCHITECTURE.md, "Files through the agent")."""
+
+import argparse
+import json
+import sys
+
+from remote_lsp.host import files
+from remote_lsp.wire.errors import FAILED, REFUSED, RemoteLspError
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "cat":
+            entry = files.read(args.path)
+            if entry["type"] != "file":
+                raise files.FileError(files.FAILED, args.path, "%s: %s" % (
+                    args.path, "no such file" if not entry["exists"] else "not a regular file"))
+            sys.stdout.buffer.write(entry["data"])
+            sys.stdout.flush()
+            return 0
+        if args.command == "stat":
+            print(json.dumps(files.stat_entry(args.path)))
+            return 0
+        data = sys.stdin.buffer.read()
+        expect = args.if_unchanged_since
+        version = files.write(args.path, data, None if expect == "none" else expect,
+                              force=expect is None)
+        print(version)
+        return 0
+    except files.FileError as exc:
+        raise RemoteLspError(exc.message, REFUSED if exc.code == files.CONFLICT else FAILED) from None

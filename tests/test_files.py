@@ -1,0 +1,243 @@
+"""The files on a host as an editor reads and writes them: the operations
+(host/files.py) on a real file system, and the editor's channel to the agent's
+file service over the real sshd, both transports, across a cut."""
+
+import base64
+import json
+import os
+import stat
+import sys
+
+import pytest
+from remote_lsp.host import files
+
+from tests.conftest import PROXY
+from tests.support.lspclient import LspClient, LspError
+from tests.support.outage import hold, outage
+from tests.test_network import wait_link
+
+SAMPLES = {
+    "crlf.txt": b"one\r\ntwo\r\n",
+    "no-final-newline.py": b"x = 1\ny = 2",
+    "latin1.txt": "caf\u00e9 cr\u00e8me\n".encode("latin-1"),
+    "binary.bin": bytes(range(256)) * 4,
+}
+
+
+# --- the operations ----------------------------------------------------------------------
+
+
+def test_bytes_round_trip_unchanged(tmp_path):
+    for name, data in SAMPLES.items():
+        path = str(tmp_path / name)
+        files.write(path, data, None)
+        entry = files.read(path)
+        assert entry["data"] == data and entry["type"] == "file" and entry["writable"]
+        assert entry["version"] == files.stat_entry(path)["version"]
+
+
+def test_a_write_is_refused_over_a_change_made_meanwhile_unless_forced(tmp_path):
+    path = tmp_path / "main.py"
+    path.write_bytes(b"print('mine')\n")
+    seen = files.read(str(path))["version"]
+    path.write_bytes(b"print('theirs')\n")  # someone else, on the host
+    with pytest.raises(files.FileError) as refused:
+        files.write(str(path), b"print('mine, edited')\n", seen)
+    assert refused.value.code == files.CONFLICT and "has changed since it was read" in refused.value.message
+    assert path.read_bytes() == b"print('theirs')\n"  # nothing overwritten
+    assert refused.value.current == files.stat_entry(str(path))["version"]
+    files.write(str(path), b"print('mine, edited')\n", seen, force=True)  # :w!
+    assert path.read_bytes() == b"print('mine, edited')\n"
+
+
+def test_a_touch_is_no_conflict_and_a_file_created_meanwhile_is(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"same\n")
+    seen = files.read(str(path))["version"]
+    os.utime(path, ns=(1, 1))  # the bytes are what the editor read
+    new = files.write(str(path), b"next\n", seen)
+    assert path.read_bytes() == b"next\n" and new == files.stat_entry(str(path))["version"]
+    (tmp_path / "new.txt").write_bytes(b"created on the host\n")
+    with pytest.raises(files.FileError) as refused:
+        files.write(str(tmp_path / "new.txt"), b"from the editor\n", None)  # the editor saw no file
+    assert refused.value.code == files.CONFLICT and "was created" in refused.value.message
+
+
+def test_a_save_keeps_mode_symlink_and_hard_links_and_leaves_no_temporary_file(tmp_path):
+    plain = tmp_path / "tool.sh"
+    plain.write_bytes(b"#!/bin/sh\n")
+    plain.chmod(0o750)
+    inode = plain.stat().st_ino
+    files.write(str(plain), b"#!/bin/sh\necho hi\n", files.read(str(plain))["version"])
+    assert stat.S_IMODE(plain.stat().st_mode) == 0o750
+    assert plain.stat().st_ino != inode  # replaced whole, by a rename: never half-written
+
+    target = tmp_path / "real.py"
+    target.write_bytes(b"a = 1\n")
+    link = tmp_path / "link.py"
+    link.symlink_to(target)
+    files.write(str(link), b"a = 2\n", files.read(str(link))["version"])
+    assert link.is_symlink() and target.read_bytes() == b"a = 2\n"
+
+    first = tmp_path / "first"
+    first.write_bytes(b"shared\n")
+    second = tmp_path / "second"
+    os.link(first, second)
+    files.write(str(first), b"both see this\n", files.read(str(first))["version"])
+    assert second.read_bytes() == b"both see this\n" and first.stat().st_ino == second.stat().st_ino
+
+    new = tmp_path / "made.txt"
+    files.write(str(new), b"new\n", None)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~mask
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".remote-lsp")]
+
+
+def test_errors_name_the_path_and_change_nothing(tmp_path):
+    missing = str(tmp_path / "no" / "such" / "dir" / "f.txt")
+    entry = files.read(missing)
+    assert entry["exists"] is False and entry["writable"] is False and entry["version"] is None
+    with pytest.raises(files.FileError) as failed:
+        files.write(missing, b"x", None)
+    assert failed.value.code == files.NODIR and missing in failed.value.message
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(files.FileError) as failed:
+        files.write(str(tmp_path), b"x", None, force=True)
+    assert failed.value.code == files.ISDIR
+
+
+def test_a_directory_reads_as_its_listing(tmp_path):
+    (tmp_path / "b.py").write_text("")
+    (tmp_path / "a dir").mkdir()
+    (tmp_path / "l").symlink_to(tmp_path / "a dir")
+    entry = files.read(str(tmp_path))
+    assert entry["type"] == "directory"
+    assert entry["entries"] == [{"name": "a dir", "type": "directory"},
+                                {"name": "b.py", "type": "file"},
+                                {"name": "l", "type": "directory", "link": True}]
+
+
+def test_cat_stat_and_put_for_scripts(tmp_path):
+    import subprocess
+
+    path = tmp_path / "caf\u00e9 notes.txt"
+    path.write_bytes(b"one\r\n")
+
+    def cli(*args, data=None):
+        return subprocess.run([sys.executable, str(PROXY), *args], input=data, capture_output=True)
+
+    assert cli("cat", str(path)).stdout == b"one\r\n"
+    seen = json.loads(cli("stat", str(path)).stdout)["version"]
+    put = cli("put", "--if-unchanged-since", seen, str(path), data=b"two\r\n")
+    assert put.returncode == 0 and path.read_bytes() == b"two\r\n"
+    again = cli("put", "--if-unchanged-since", seen, str(path), data=b"three\r\n")
+    assert again.returncode == 4 and b"has changed since it was read" in again.stderr
+    assert path.read_bytes() == b"two\r\n"
+
+
+# --- the editor's channel over SSH ---------------------------------------------------------
+
+
+def channel(remote, transport="openssh", *opts):
+    c = LspClient([sys.executable, str(PROXY), "--host", remote.alias, "--transport", transport, "files",
+                   *opts], env=remote.env, name="files")
+    remote.clients.append(c)
+    return c
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize("transport", ["openssh", "paramiko"])
+def test_the_channel_reads_and_writes_many_files_in_one_request(remote, tmp_path, transport):
+    root = tmp_path / "proj \u00e9t\u00e9"
+    root.mkdir()
+    for name, data in SAMPLES.items():
+        (root / name).write_bytes(data)
+    c = channel(remote, transport)
+    paths = [str(root / name) for name in SAMPLES] + [str(root / "new.py")]
+    got = c.request("files/read", {"paths": paths})["files"]
+    assert [base64.b64decode(e["data"]) for e in got[:-1]] == list(SAMPLES.values())
+    assert got[-1]["exists"] is False and got[-1]["writable"] is True
+    edits = [{"path": e["path"], "data": b64(base64.b64decode(e["data"]) + b"!"), "expect": e["version"]}
+             for e in got[:-1]]
+    edits.append({"path": str(root / "new.py"), "data": b64(b"new\n"), "expect": None})
+    written = c.request("files/write", {"files": edits})["files"]
+    assert all(w["ok"] for w in written), written
+    assert [(root / name).read_bytes() for name in SAMPLES] == [d + b"!" for d in SAMPLES.values()]
+    assert (root / "new.py").read_bytes() == b"new\n"
+
+    # Someone changes one on the host: that write is refused, the others go.
+    (root / "crlf.txt").write_bytes(b"theirs\r\n")
+    again = c.request("files/write", {"files": [
+        {"path": w["path"], "data": b64(b"mine\n"), "expect": w["version"]} for w in written[:2]]})["files"]
+    assert again[0]["ok"] is False and again[0]["error"]["code"] == "conflict"
+    assert again[1]["ok"] is True
+    assert (root / "crlf.txt").read_bytes() == b"theirs\r\n"
+
+
+def test_the_channel_survives_a_cut_and_a_save_during_it_fails_cleanly(remote, sshd, tmp_path):
+    path = tmp_path / "a.py"
+    path.write_bytes(b"a = 1\n")
+    c = channel(remote, "openssh", "--request-timeout", "2")
+    seen = c.request("files/read", {"paths": [str(path)]})["files"][0]["version"]
+    save = {"files": [{"path": str(path), "data": b64(b"a = 2\n"), "expect": seen}]}
+    with outage(sshd):
+        wait_link(c, "down")
+        with pytest.raises(LspError) as failed:
+            c.request("files/write", save, timeout=30)
+        assert "unreachable" in str(failed.value)
+        hold(1)
+    assert path.read_bytes() == b"a = 1\n"  # nothing half-done
+    wait_link(c, "up")
+    (w,) = c.request("files/write", save)["files"]
+    assert w["ok"] and path.read_bytes() == b"a = 2\n"
+
+
+def test_the_agent_shows_the_channel_and_cat_and_put_work_over_ssh(remote, tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_bytes(b"host\n")
+    c = channel(remote)
+    c.request("files/watch", {"files": {str(path): None}})
+    status = json.loads(remote.cli("status", "--json").stdout)
+    assert status["files"]["channels"] == 1 and status["files"]["watched"] == 1
+    assert remote.cli("cat", str(path)).stdout == "host\n"
+    seen = json.loads(remote.cli("stat", str(path)).stdout)["version"]
+    import subprocess
+
+    argv = [sys.executable, str(PROXY), "--host", remote.alias, "put", "--if-unchanged-since", seen,
+            str(path)]
+    put = subprocess.run(argv, input=b"editor\n", env=remote.env, capture_output=True, timeout=60)
+    assert put.returncode == 0, put.stderr
+    assert path.read_bytes() == b"editor\n"
+
+
+def test_files_watch_answers_what_changed_since_the_versions_given(remote, tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_bytes(b"a\n")
+    b.write_bytes(b"b\n")
+    c = channel(remote)
+    va, vb = (e["version"] for e in c.request("files/read", {"paths": [str(a), str(b)]})["files"])
+    b.write_bytes(b"b changed\n")
+    changes = c.request("files/watch", {"files": {str(a): va, str(b): vb, str(tmp_path / "gone.py"): "1:1:x"}}
+                        )["changes"]
+    assert sorted((ch["path"], ch["kind"]) for ch in changes) == [
+        (str(b), "changed"), (str(tmp_path / "gone.py"), "deleted")]
+
+
+def test_a_second_channel_goes_straight_to_the_agent(remote, tmp_path):
+    """The first channel's welcome names the agent's socket: the next one (a
+    second Neovim, or one after the first ended) starts nothing on the host."""
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"hello\n")
+    first = channel(remote)
+    assert first.request("files/stat", {"path": str(path)})["type"] == "file"
+    one = sorted(remote.leftovers())  # the first channel's ssh session and its waiting `files`
+    assert one
+    second = channel(remote)
+    (entry,) = second.request("files/read", {"paths": [str(path)]})["files"]
+    assert base64.b64decode(entry["data"]) == b"hello\n"
+    assert sorted(remote.leftovers()) == one
+    assert json.loads(remote.cli("status", "--json").stdout)["files"]["channels"] == 2
