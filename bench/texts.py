@@ -12,6 +12,7 @@ there the cost of agreeing texts is a few microseconds or nothing.
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -142,6 +143,7 @@ def main() -> int:
         found = rows(root)
     finally:
         subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
     widths = [max(len(r[i]) for r in found) for i in range(5)]
     for r in found:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
