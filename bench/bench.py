@@ -22,7 +22,7 @@ from typing import Any, Dict, List
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "proxy"),
                 str(Path(__file__).resolve().parent.parent)]
 
-from bench import files, local, profile, report, ssh, watch  # noqa: E402
+from bench import files, local, profile, report, ssh, texts, watch  # noqa: E402
 from bench import sharing as share  # noqa: E402
 from bench.wire import PROXY, Row  # noqa: E402
 
@@ -44,6 +44,7 @@ def main() -> int:
         rows += local.overhead_rows(root)
         rows += local.agent_rows(root, home)
         rows += local.survival_rows(root, home)
+        rows += texts.rows(root)
         rows += local.attach_rows(work)
         rows += ssh.rows(work)
         if "--no-watch" not in sys.argv:

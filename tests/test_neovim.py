@@ -472,3 +472,25 @@ def test_checkhealth_runs_to_its_end_with_a_local_and_a_remote_client(editor, re
         n.close()
         subprocess.run([sys.executable, str(PROXY), "stop", "--agent"], env=remote.env,
                        capture_output=True, timeout=60)
+
+
+DIAG_MESSAGES = "return vim.tbl_map(function(d) return d.message end, vim.diagnostic.get(0))"
+
+
+def test_two_neovims_each_shown_the_diagnostics_of_their_own_text(editor, remote, project):
+    """a types without saving: b, with the file as on disk, is shown nothing computed
+    on a's text, and its hover answers on its own text (sharing contract 14, 15)."""
+    a, b = editor(), editor()
+    for n in (a, b):
+        open_remote(n, remote, project / "a.py")
+        n.wait("return #vim.diagnostic.get(0) > 0", "diagnostics")
+    a.lua("vim.api.nvim_buf_set_lines(0, 0, 0, true, { 'other_undefined' })")  # unsaved
+    mine = a.wait(DIAG_MESSAGES.replace("return ", "local m = ", 1) + """
+        for _, s in ipairs(m) do if s:find('other_undefined') then return m end end""", "a's own diagnostics")
+    assert "undefined name 'other_undefined'" in mine
+    assert "Say hello to NAME" in b.hover(8, 7)  # line 8 of b's text; on a's it is blank
+    theirs = b.lua(DIAG_MESSAGES)
+    assert "undefined name 'undefined_name'" in theirs
+    assert not any("other_undefined" in m for m in theirs)
+    assert "Say hello to NAME" in a.hover(9, 7)  # a is answered on its text again
+    assert "undefined name 'other_undefined'" in a.lua(DIAG_MESSAGES)
