@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)/proxy:$(CURDIR)
 STYLUA := $(VENV)/npm/node_modules/.bin/stylua
 BIOME := $(VENV)/npm/node_modules/.bin/biome
 
-.PHONY: install test lint demo bench soak clean
+.PHONY: install test check lint demo bench soak clean
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ lint: install
 
 test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The fast loop, under a minute: unit, contract and in-process tests (not those marked `system`,
+# which run real processes around a real agent: sshd, Neovim, tmux; tests/conftest.py marks them).
+check: lint
+	$(PY) -m pytest -q -m "not system" $(PYTEST_ARGS)
 
 demo: install
 	$(PY) demo/demo.py

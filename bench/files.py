@@ -11,7 +11,7 @@ server's own answer timed apart), and a rename touching 12 files not open
 import statistics
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 from bench.wire import Row, row
 
@@ -175,22 +175,9 @@ def _rows(where: str, f: Dict[str, Dict[str, List[float]]]) -> List[Row]:
     return out
 
 
-def standalone() -> Tuple[int, List[Row]]:
-    """`python -m bench.files`: this benchmark alone."""
-    import shutil
-    import tempfile
-
-    work = Path(tempfile.mkdtemp(prefix="rl-bench-files-"))
-    try:
-        found = rows(work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    for r in found:
-        print("  ".join(r))
-    return (0 if all(r[-1] == "ok" for r in found) else 1), found
-
-
 if __name__ == "__main__":
     sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "proxy"),
                     str(Path(__file__).resolve().parent.parent)]
-    sys.exit(standalone()[0])
+    from bench.wire import alone
+
+    sys.exit(alone(rows, "rl-bench-files-"))

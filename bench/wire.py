@@ -103,3 +103,19 @@ def timed(paths: Dict[str, Wire], method: str, params: Any, runs: int) -> Dict[s
             wire.call(method, params)
             out[name].append(time.perf_counter() - t)
     return out
+
+
+def alone(rows: Any, prefix: str) -> int:
+    """A benchmark module run by itself (`python bench/NAME.py`): its rows in a
+    fresh work directory, printed; 1 if a goal is missed."""
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        found = rows(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for r in found:
+        print("  ".join(r))
+    return 0 if all(r[-1] == "ok" for r in found) else 1

@@ -28,6 +28,7 @@ command('RemoteLspProcesses', 'processes', {
 })
 command('RemoteLspAttach', 'attach', {
   nargs = '*',
+  bang = true,
   complete = complete('complete_attach'),
   desc = 'Attach to a running language server by PID',
 })

@@ -25,6 +25,16 @@ sys.path.insert(0, str(REPO / "proxy"))
 from tests.support.lspclient import LspClient  # noqa: E402
 from tests.support.proc import pid_alive, waiting_for_input  # noqa: E402
 
+# A test that uses one of these runs real processes around a real agent (an sshd, Neovim, tmux):
+# marked `system`. `make check` runs the rest, the fast loop (unit, contract and in-process tests).
+SYSTEM_FIXTURES = frozenset({"agent", "sshd", "remote", "tmux", "intruder", "biome_env", "editor", "neovim"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SYSTEM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)
+
 
 def wait_for(pred, timeout: float = 15.0, what: str = "condition"):
     """Poll a cheap check until it holds, with a deadline (for state that has no event)."""
@@ -242,6 +252,25 @@ def remote(sshd, tmp_path, request):
             tail = log.read_text()[-6000:] if log.exists() else "none"
             print("--- host agent log (last lines) ---\n" + tail)
         r.cleanup()
+
+
+@pytest.fixture
+def editor(remote, tmp_path):
+    """Open Neovims against the test host (`setup`: the plugin's options); all closed afterwards."""
+    from tests.support.neovim import Neovim
+
+    env = dict(remote.env, REMOTE_LSP_SSH_CONFIG=str(remote.sshd.home / ".ssh" / "config"))
+    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
+    opened = []
+
+    def make(setup="{ python = %r }" % sys.executable, prelude=""):
+        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
+        opened.append(n)
+        return n
+
+    yield make
+    for n in opened:
+        n.close()
 
 
 class Tmux:

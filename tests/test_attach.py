@@ -152,7 +152,7 @@ def test_threaded_server_blocked_in_a_worker_thread(agent, project):
     parent = subprocess.Popen(THREADED, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         wait_for(lambda: _reading_thread(parent.pid), 15, "the worker to block in read")
-        attach(agent, parent.pid, "--name", "threaded", "--root", str(project))
+        attach(agent, parent.pid, "--name", "threaded", "--force", "--root", str(project))
         c = by_pid(agent, parent.pid, project)
         assert c.request("custom/where") == {"thread": "reader", "method": "custom/where"}
     finally:

@@ -55,6 +55,9 @@ def test_last_editor_wins_and_versions_only_increase():
     assert server == ">abc1\n"
     versions += [m["params"]["textDocument"]["version"] for m in out]
     assert versions == sorted(set(versions))
-    # Reference counting: the server hears didClose only from the last one.
-    assert docs.did_close(1, uri) == []
+    # Reference counting: the server hears didClose only from the last one; it
+    # goes back to the text of the client left.
+    out = docs.did_close(1, uri)
+    assert [m["method"] for m in out] == ["textDocument/didChange"]
+    assert server_text(out, server) == "2abc\n"
     assert docs.close_all(2)[0]["method"] == "textDocument/didClose"

@@ -241,3 +241,22 @@ def test_a_second_channel_goes_straight_to_the_agent(remote, tmp_path):
     assert base64.b64decode(entry["data"]) == b"hello\n"
     assert sorted(remote.leftovers()) == one
     assert json.loads(remote.cli("status", "--json").stdout)["files"]["channels"] == 2
+
+
+def test_changes_on_the_host_are_told_and_the_channels_own_writes_are_not(remote, tmp_path):
+    path = tmp_path / "watched file.py"
+    path.write_bytes(b"one\n")
+    c = channel(remote)
+    (entry,) = c.request("files/read", {"paths": [str(path)]})["files"]
+    assert c.request("files/watch", {"files": {str(path): entry["version"]}})["changes"] == []
+    (w,) = c.request("files/write", {"files": [{"path": str(path), "data": b64(b"two\n"),
+                                                "expect": entry["version"]}]})["files"]
+    assert w["ok"]
+    path.write_bytes(b"three, from someone else\n")  # on the host
+    told = c.wait_notification("files/changed", timeout=10)["changes"]
+    assert [(ch["path"], ch["kind"]) for ch in told] == [(str(path), "changed")]
+    # Our own write was not told back: the only news is the other change.
+    assert len([n for n in c.notifications if n["method"] == "files/changed"]) == 1
+    path.unlink()
+    told = c.wait_notification("files/changed", lambda p: p["changes"][0]["kind"] == "deleted", timeout=10)
+    assert told["changes"] == [{"path": str(path), "kind": "deleted", "version": None}]

@@ -318,9 +318,281 @@ def test_11_registrations_and_progress_only_to_clients_that_take_them():
     assert h.ready_client(caps=TOOL_CAPS).received("client/registerCapability") == []  # no replay either
 
 
+# --- 13-17: each client answered on its own text, in its own form ---
+
+URI = DOC["uri"]
+AT_0 = {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}}
+PULL_CAPS = {"textDocument": {"diagnostic": {}}}  # a client taking diagnostics by pull (OpenCode declares it)
+DIAG = {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}, "message": "x"}
+
+
+def opened(h, *clients, text=DOC["text"]):
+    for c in clients:
+        c.notify("textDocument/didOpen", {"textDocument": dict(DOC, text=text)})
+
+
+def publish(h, version, message):
+    h.server_sends(jsonrpc.notification("textDocument/publishDiagnostics", {
+        "uri": URI, "version": version, "diagnostics": [dict(DIAG, message=message)]}))
+
+
+def shown(c):
+    """The messages of the diagnostics a client was last sent, with their version."""
+    last = c.received("textDocument/publishDiagnostics")
+    if not last:
+        return None
+    p = last[-1]["params"]
+    return p.get("version"), [d["message"] for d in p["diagnostics"]]
+
+
+def server_version(h):
+    versions = [m["params"]["textDocument"]["version"]
+                for m in h.to_server if m.get("method") in ("textDocument/didOpen", "textDocument/didChange")]
+    return versions[-1]
+
+
+def server_text(h):
+    text = None
+    for m in h.to_server:
+        if m.get("method") == "textDocument/didOpen":
+            text = m["params"]["textDocument"]["text"]
+        elif m.get("method") == "textDocument/didChange":
+            for ch in m["params"]["contentChanges"]:
+                assert "range" not in ch, "the test edits in full only"
+                text = ch["text"]
+    return text
+
+
+def full(version, text):
+    return {"textDocument": {"uri": URI, "version": version}, "contentChanges": [{"text": text}]}
+
+
+def test_13_a_late_opener_gets_the_diagnostics_of_its_text_at_once():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    opened(h, a)
+    publish(h, 1, "on disk text")
+    opened(h, b)  # same text, seconds later: the server is told nothing, b is shown them at once
+    assert len(h.server_got("textDocument/didOpen")) == 1 and not h.server_got("textDocument/didChange")
+    assert shown(b) == (1, ["on disk text"])
+
+
+def test_13_a_late_opener_with_another_text_gets_fresh_diagnostics_and_the_editor_keeps_its_text():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    opened(h, a)
+    a.notify("textDocument/didChange", full(2, "edited = 1\n"))
+    publish(h, server_version(h), "on a's edit")
+    opened(h, b)  # b has the file as on disk
+    assert server_text(h) == DOC["text"]  # lent to b, for its diagnostics
+    publish(h, server_version(h), "on disk text")
+    assert shown(b) == (1, ["on disk text"])
+    assert shown(a) == (2, ["on a's edit"])  # a was shown nothing computed on b's text
+    assert server_text(h) == "edited = 1\n"  # and the document is back to a's text
+
+
+def test_14_a_request_is_answered_on_the_requesters_text_and_costs_nothing_when_texts_agree():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    opened(h, a, b)
+    before = len(h.to_server)
+    b.request("h", "textDocument/hover", AT_0)
+    assert h.to_server[before:] == [h.last_request("textDocument/hover")]  # agreeing texts: the request only
+    h.answer("textDocument/hover", {"contents": "b"})
+    a.notify("textDocument/didChange", full(2, "edited = 1\n"))
+    b.request("h2", "textDocument/hover", AT_0)
+    assert server_text(h) == DOC["text"]  # b's text went first, in full
+    assert h.to_server[-1]["method"] == "textDocument/hover"
+    h.answer("textDocument/hover", {"contents": "on b's text"})
+    assert b.responses("h2")[0]["result"] == {"contents": "on b's text"}
+    assert server_text(h) == "edited = 1\n"  # answered: back to the editor's text
+    versions = [m["params"]["textDocument"]["version"] for m in h.server_got("textDocument/didChange")]
+    assert versions == sorted(set(versions))
+
+
+def test_14_a_request_needing_another_text_waits_for_those_in_flight():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    opened(h, a, b)
+    a.notify("textDocument/didChange", full(2, "edited = 1\n"))
+    a.request("ha", "textDocument/definition", AT_0)
+    b.request("hb", "textDocument/hover", AT_0)
+    assert not h.server_got("textDocument/hover")  # a's is computed on a's text first
+    assert server_text(h) == "edited = 1\n"
+    b.notify("$/cancelRequest", {"id": "hb"})
+    assert b.responses("hb")[0]["error"]["code"] == jsonrpc.REQUEST_CANCELLED
+    b.request("hb2", "textDocument/semanticTokens/full", {"textDocument": {"uri": URI}})
+    h.answer("textDocument/definition", [])
+    assert server_text(h) == DOC["text"] and h.to_server[-1]["method"] == "textDocument/semanticTokens/full"
+    h.answer("textDocument/semanticTokens/full", {"resultId": "1", "data": []})
+    assert b.responses("hb2")[0]["result"] == {"resultId": "1", "data": []}
+    assert server_text(h) == "edited = 1\n"
+
+
+def test_15_diagnostics_go_only_to_clients_holding_the_text_they_were_computed_on():
+    h = Harness()
+    a, b, c = h.ready_client(), h.ready_client(), h.ready_client()
+    opened(h, a, b)
+    publish(h, 1, "on disk text")
+    a.notify("textDocument/didChange", full(5, "edited = 1\n"))
+    publish(h, server_version(h), "on a's edit")
+    assert shown(a) == (5, ["on a's edit"])
+    assert shown(b) == (1, ["on disk text"])  # b keeps the valid ones of its text
+    assert shown(c) == (None, ["on disk text"])  # c has no copy open: it has the file as on disk
+    publish(h, 1, "late, on the disk text")  # an old version's diagnostics reach only its holders
+    assert shown(a) == (5, ["on a's edit"]) and shown(b) == (1, ["late, on the disk text"])
+
+
+def test_16_an_opener_with_the_disk_text_does_not_take_the_document_from_the_editor():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    opened(h, a)
+    a.notify("textDocument/didChange", full(2, "edited = 1\n"))
+    publish(h, server_version(h), "on a's edit")
+    opened(h, b)
+    publish(h, server_version(h), "on disk text")
+    b.request("h", "textDocument/hover", AT_0)
+    h.answer("textDocument/hover", None)
+    assert server_text(h) == "edited = 1\n"
+    assert shown(a) == (2, ["on a's edit"])
+    # c opens and closes before the server has computed on its text: back to a's.
+    c = h.ready_client()
+    opened(h, c, text="c = 3\n")
+    assert server_text(h) == "c = 3\n"
+    c.notify("textDocument/didClose", {"textDocument": {"uri": URI}})
+    assert server_text(h) == "edited = 1\n"
+    publish(h, server_version(h) - 1, "on c's text")
+    assert shown(a) == (2, ["on a's edit"]) and shown(b) == (1, ["on disk text"])
+
+
+def test_17_a_push_only_client_of_a_pull_only_server_gets_diagnostics_pushed():
+    h = Harness()
+    opencode = h.client()
+    opencode.request("i", "initialize", {"capabilities": PULL_CAPS})
+    h.answer("initialize", {"capabilities": {"textDocumentSync": 1, "diagnosticProvider": {
+        "interFileDependencies": True, "workspaceDiagnostics": False}}})
+    eglot = h.ready_client(caps={})
+    opened(h, opencode, eglot)
+    pulled = h.last_request("textDocument/diagnostic")  # on eglot's behalf
+    assert not opencode.received("textDocument/publishDiagnostics")
+    h.server_sends(jsonrpc.response(pulled["id"], {"kind": "full", "resultId": "r1", "items": [DIAG]}))
+    assert shown(eglot) == (1, ["x"]) and not opencode.received("textDocument/publishDiagnostics")
+    eglot.notify("textDocument/didChange", full(2, "b = 2\n"))
+    h.server_sends(jsonrpc.response(h.last_request("textDocument/diagnostic")["id"],
+                                    {"kind": "full", "items": []}))
+    assert shown(eglot) == (2, [])
+    late = h.ready_client(caps={})
+    opened(h, late, text="b = 2\n")  # the same text as eglot's: what was pulled, at once
+    assert shown(late) == (1, [])
+
+
+def test_17_a_pulling_client_of_a_pushing_server_is_answered_from_what_it_pushed():
+    h = Harness()
+    eglot, opencode = h.ready_client(caps={}), h.ready_client(caps=PULL_CAPS)
+    opened(h, eglot, opencode)
+    opencode.request("p0", "textDocument/diagnostic", {"textDocument": {"uri": URI}})
+    assert h.server_got("textDocument/diagnostic")  # nothing pushed yet: the server answers if it can
+    h.answer("textDocument/diagnostic", {"kind": "full", "items": []})
+    publish(h, 1, "pushed")
+    opencode.request("p", "textDocument/diagnostic", {"textDocument": {"uri": URI}})
+    (report,) = [m["result"] for m in opencode.responses("p")]
+    assert report["kind"] == "full" and [d["message"] for d in report["items"]] == ["pushed"]
+    assert len(h.server_got("textDocument/diagnostic")) == 1
+    opencode.request("p2", "textDocument/diagnostic",
+                     {"textDocument": {"uri": URI}, "previousResultId": report["resultId"]})
+    assert opencode.responses("p2")[0]["result"] == {"kind": "unchanged", "resultId": report["resultId"]}
+    eglot.notify("textDocument/didChange", full(2, "edited = 1\n"))
+    publish(h, server_version(h), "on eglot's edit")
+    opencode.notify("textDocument/didChange", full(2, "mine = 1\n"))
+    opencode.request("p3", "textDocument/diagnostic", {"textDocument": {"uri": URI}})
+    assert not opencode.responses("p3") and server_text(h) == "mine = 1\n"
+    publish(h, server_version(h), "on opencode's edit")
+    (report,) = [m["result"] for m in opencode.responses("p3")]
+    assert [d["message"] for d in report["items"]] == ["on opencode's edit"]
+    assert shown(eglot) == (2, ["on eglot's edit"])
+
+
+def test_17_pull_registered_dynamically_is_done_for_clients_that_cannot_take_the_registration():
+    h = Harness()
+    dynamic = h.ready_client(caps={"textDocument": {"diagnostic": {"dynamicRegistration": True}}})
+    static_only = h.ready_client(caps=PULL_CAPS)  # declares pull, takes no registration of it
+    opened(h, dynamic, static_only)
+    assert not h.server_got("textDocument/diagnostic")  # the server pushes, so far
+    reg = {"registrations": [{"id": "d", "method": "textDocument/diagnostic", "registerOptions": {}}]}
+    h.server_sends(jsonrpc.request("r", "client/registerCapability", reg))
+    registered = "client/registerCapability"
+    assert dynamic.received(registered) and not static_only.received(registered)
+    pulled = h.last_request("textDocument/diagnostic")  # for the one that will never pull
+    h.server_sends(jsonrpc.response(pulled["id"], {"kind": "full", "items": [DIAG]}))
+    assert shown(static_only) == (1, ["x"]) and not dynamic.received("textDocument/publishDiagnostics")
+
+
 def test_plain_snippets_and_markdown():
     from remote_lsp.host.adapt import plain_markdown, plain_snippet
 
     assert plain_snippet("for ${1:i} in ${2:range(${3:n})}:\n\t$0") == "for i in range(n):\n\t"
     assert plain_snippet(r"cost \$5 ${1}${TM_FILENAME:file} \}") == "cost $5 file }"
     assert plain_markdown("~~~\ncode\n~~~\nA \\*star\\*") == "code\nA *star*"
+
+
+# --- watched files, served on the host (DESIGN.md "Watching on the host") -----------------
+
+WATCH_REG = {"id": "w1", "method": "workspace/didChangeWatchedFiles",
+             "registerOptions": {"watchers": [{"globPattern": "**/*.py"}]}}
+
+
+def watching_harness():
+    h = Harness()
+    served = []
+    h.mux.on_watch = lambda reg_id, options: served.append((reg_id, options))
+    return h, served
+
+
+def test_watch_every_server_is_offered_watched_files_whatever_its_clients_declared():
+    h, _ = watching_harness()
+    h.ready_client(caps={})
+    caps = h.server_got("initialize")[0]["params"]["capabilities"]
+    assert caps["workspace"]["didChangeWatchedFiles"] == {"dynamicRegistration": True,
+                                                          "relativePatternSupport": True}
+
+
+def test_watch_registrations_go_to_the_host_and_other_ones_to_the_clients():
+    h, served = watching_harness()
+    editor = h.ready_client()
+    other = {"id": "c1", "method": "workspace/didChangeConfiguration"}
+    h.mux.clients[editor.id].form.caps["workspace"]["didChangeConfiguration"] = {"dynamicRegistration": True}
+    h.server_sends(jsonrpc.request(5, "client/registerCapability", {"registrations": [WATCH_REG, other]}))
+    assert served == [("w1", WATCH_REG["registerOptions"])]
+    assert [r["result"] for r in h.to_server if r.get("id") == 5] == [None]  # answered at once
+    sent = editor.received("client/registerCapability")
+    assert [r["id"] for m in sent for r in m["params"]["registrations"]] == ["c1"]
+    assert set(h.mux.registrations) == {"w1", "c1"}  # recorded for a successor agent all the same
+    second = {"registrations": [dict(WATCH_REG, id="w2")]}
+    h.server_sends(jsonrpc.request(6, "client/registerCapability", second))
+    assert len(editor.received("client/registerCapability")) == 1  # nothing of it for any client
+
+
+def test_watch_a_clients_own_notifications_are_dropped_only_while_the_host_watches():
+    h, served = watching_harness()
+    editor = h.ready_client()
+    change = {"changes": [{"uri": "file:///w/a.py", "type": 2}]}
+    editor.notify("workspace/didChangeWatchedFiles", change)
+    assert len(h.server_got("workspace/didChangeWatchedFiles")) == 1  # nobody watches yet: it goes on
+    h.server_sends(jsonrpc.request(5, "client/registerCapability", {"registrations": [WATCH_REG]}))
+    editor.notify("workspace/didChangeWatchedFiles", change)
+    assert len(h.server_got("workspace/didChangeWatchedFiles")) == 1  # the host sends it already
+    h.server_sends(jsonrpc.request(6, "client/unregisterCapability", {
+        "unregisterations": [{"id": "w1", "method": "workspace/didChangeWatchedFiles"}]}))
+    assert served[-1] == ("w1", None)
+    assert editor.received("client/unregisterCapability") == []
+    editor.notify("workspace/didChangeWatchedFiles", change)
+    assert len(h.server_got("workspace/didChangeWatchedFiles")) == 2
+
+
+def test_watch_registrations_an_earlier_agent_recorded_are_served_again():
+    h, served = watching_harness()
+    h.mux.restore({"capabilities": {}}, True, {"w1": WATCH_REG, "c1": {"id": "c1", "method": "x/y"}})
+    h.mux.replay_watching()
+    assert served == [("w1", WATCH_REG["registerOptions"])]
+    late = h.ready_client()  # declares watched files: without the host it would be replayed w1
+    assert late.received("client/registerCapability") == []

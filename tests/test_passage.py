@@ -1,18 +1,13 @@
 """Large answers passed to the editor as they arrive: the piece parser, and
 what the editor reads when the link dies part-way (resumed, or broken off)."""
 
-import asyncio
 import json
-from types import SimpleNamespace
 from typing import List
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from remote_lsp.editor.bridge import UP, Bridge, _Connection
 from remote_lsp.editor.passage import EditorOut
-from remote_lsp.wire import link
 from remote_lsp.wire.framing import COLLECT_FROM, HEAD, MORE, WHOLE, FrameParser, PieceParser, encode
-from remote_lsp.wire.uri import UriMapper
 
 LARGE = 1000
 
@@ -123,44 +118,3 @@ def test_large_bodies_gathered_read_by_read_are_the_same(sizes, cuts):
         bodies += parser.feed(stream[at:at + cut])
         at += cut
     assert bodies == FrameParser().feed(stream)
-
-
-class _Proc:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def kill(self) -> None:
-        pass
-
-
-def test_an_answer_broken_off_that_comes_after_all_is_dropped():
-    """The outage outlasted the request bound while a large answer was part-way
-    (the editor got an error for it), then the session resumed and the host
-    sent the answer again: the editor must not get a second answer."""
-
-    async def run() -> List[object]:
-        bridge = Bridge(SimpleNamespace(host=SimpleNamespace(text="h")), UriMapper("scp", "h"), [])
-        editor = Editor()
-        bridge._editor = SimpleNamespace(write=editor.bytes.extend)
-
-        def connection() -> _Connection:
-            conn = bridge._conn = _Connection(_Proc())
-            conn.ready.set_result(None)
-            return conn
-
-        conn = connection()
-        bridge._remote_data(conn, link.control("welcome", token="T", resumed=False, received=0))
-        bridge._linked(conn.welcome.result(), UP)
-        bridge.tracking.from_editor({"jsonrpc": "2.0", "id": 7, "method": "textDocument/references"}, False)
-        frame = encode(answer(7, 200000))
-        bridge._remote_data(conn, frame[:100000])
-        bridge._link_died("cut")
-        bridge._expire()
-        resumed = link.control("welcome", token="T", resumed=True, received=0)
-        bridge._remote_data(connection(), resumed + frame)
-        bridge._cancel_timers()
-        return editor.messages()
-
-    messages = asyncio.run(run())
-    assert messages[0] == "undecodable" and "unreachable" in messages[1]["error"]["message"]
-    assert [m for m in messages[2:] if m.get("id") == 7] == []

@@ -8,7 +8,7 @@ import os
 import signal
 
 from tests.conftest import pid_alive, wait_for
-from tests.support.lspclient import NO_REPLY, LspError
+from tests.support.lspclient import EDITOR_CAPABILITIES, NO_REPLY, LspError
 
 SLOW = {"seconds": 60}
 
@@ -117,15 +117,19 @@ def test_no_client_left_gets_a_default_answer(agent, scripted, project):
 
 def test_registrations_and_progress_reach_every_client_and_late_joiners(agent, scripted, project):
     argv, env, _ = scripted
-    (a,) = start(agent, scripted, project, n=1)
-    reg = {"registrations": [{"id": "r1", "method": "workspace/didChangeWatchedFiles",
-                              "registerOptions": {"watchers": [{"globPattern": "**/*.py"}]}}]}
+    # (watched files are not one of them: the agent watches for the server, see test_watch_servers.py)
+    caps = dict(EDITOR_CAPABILITIES, textDocument=dict(EDITOR_CAPABILITIES["textDocument"], synchronization={
+        "dynamicRegistration": True, "didSave": True}))
+    a = agent.client(argv, str(project), name="c0", env=env)
+    a.initialize(str(project), capabilities=caps)
+    reg = {"registrations": [{"id": "r1", "method": "textDocument/didSave",
+                              "registerOptions": {"includeText": False}}]}
     # The mux answers the server at once (null), without waiting on a client.
     assert a.request("test/serverRequest", {"method": "client/registerCapability",
                                             "params": reg}) is None
     assert a.server_requests[-1]["params"] == reg
     b = agent.client(argv, str(project), name="late", env=env)
-    b.initialize(str(project))
+    b.initialize(str(project), capabilities=caps)
     wait_for(lambda: b.server_requests, what="the replayed registration")
     assert b.server_requests[0]["method"] == "client/registerCapability"
     assert b.server_requests[0]["params"] == reg

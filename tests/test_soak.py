@@ -1,6 +1,10 @@
 """A short soak in every test run (`make soak` runs 8 x 5,000)."""
 
+import pytest
+
 from tests.support.soak import Soak
+
+pytestmark = pytest.mark.system  # a real agent, killed and started again
 
 
 def test_short_soak_with_kills():

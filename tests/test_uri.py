@@ -19,7 +19,9 @@ def test_round_trip_keeps_spaces_percent_and_non_ascii():
         server = M.to_server(editor)
         assert server.startswith("file:///") and " " not in server
         assert M.to_editor(server) == editor
-    assert M.to_server("scp://dev-box//srv/a%20b.py") == "file:///srv/a%20b.py"
+    # Editor names are plain paths: a literal %20 is the name's own.
+    assert M.to_server("scp://dev-box//srv/a%20b.py") == "file:///srv/a%2520b.py"
+    assert M.to_editor("file:///srv/a%2520b.py") == "scp://dev-box//srv/a%20b.py"
     assert M.to_server("scp://other//srv/a.py") == "scp://other//srv/a.py"
 
 

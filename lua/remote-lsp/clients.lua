@@ -1,15 +1,12 @@
--- Neovim LSP clients for remote servers, keyed by server + host + root.
+-- Neovim LSP clients for remote servers, keyed by server + host + root + protocol.
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
+local notify = require('remote-lsp.log').notify
+local exit = require('remote-lsp.exit')
 local uri = require('remote-lsp.uri')
 
 local M = {}
 
--- connect's exit code when its agent went away (died, or handed over to a
--- newer one) and the server runs on: connecting again finds it, warm.
-local AGENT_GONE = 7
--- connect's exit code when the session failed (the server exited, most often).
-local FAILED = 1
 -- When each key was last restarted because its agent went away.
 local restarted = {}
 -- Servers that exited at start, by server .. '\n' .. host: what the host said
@@ -20,31 +17,56 @@ local failed = {}
 -- The current client of each key: what its host said of its end, a restart asked for.
 ---@type table<string, {ended?: table, restart?: {buffers: integer[], pid?: integer}}>
 local state_of = {}
+-- Buffers a remote client of ours has served: a reload (`:e!`) unloads the buffer, which
+-- detaches it, and netrw sets its filetype while the buffer has a temporary local name, so
+-- the FileType hook cannot know it; it is attached again once it is read under its own name.
+---@type table<integer, true>
+local served = {}
+local group = vim.api.nvim_create_augroup('remote-lsp-clients', { clear = true })
+vim.api.nvim_create_autocmd('LspAttach', {
+  group = group,
+  callback = function(ev)
+    local client = vim.lsp.get_client_by_id(ev.data.client_id)
+    if client and client.config.remote and client.config.remote.host then
+      served[ev.buf] = true
+    end
+  end,
+})
+vim.api.nvim_create_autocmd('BufWipeout', {
+  group = group,
+  callback = function(ev)
+    served[ev.buf] = nil
+  end,
+})
+vim.api.nvim_create_autocmd('BufReadPost', {
+  group = group,
+  callback = function(ev)
+    if not served[ev.buf] then
+      return
+    end
+    vim.schedule(function() -- once the read has ended (netrw renames the buffer back first)
+      local buf = ev.buf
+      if
+        vim.api.nvim_buf_is_loaded(buf)
+        and uri.parse(vim.api.nvim_buf_get_name(buf))
+        and #vim.lsp.get_clients({ bufnr = buf }) == 0
+      then
+        require('remote-lsp').on_remote_buffer(buf)
+      end
+    end)
+  end,
+})
 
---- What clients.start() is to run: a server on a host for a project root.
----@class remote_lsp.ClientSpec
----@field server string the server's name (a key of config.server())
----@field host string as ssh knows it: [user@]host[:port]
----@field root string the project root, an absolute path on the host
----@field proto? 'scp'|'rsync'|'sftp'|'oil-ssh' how the buffers are named (default 'scp')
----@field def? remote_lsp.ServerDef how to start the server; needed unless pid is given
----@field pid? integer share this running server (attached by PID) instead of starting def.cmd
-
---- One of our clients, with what it runs.
----@class remote_lsp.RemoteClient
----@field client vim.lsp.Client
----@field server string
----@field host? string nil for a server on this machine (share_local)
----@field root? string nil when a local server's root is connect's working directory
----@field pid? integer the server's, when it was attached to by PID
-
---- The key of a client: one per server, host and root.
+--- The key of a client: one per server, host, root and protocol. A client serves one URI form
+--- (its host side names files as `proto://host//path`), so an sftp:// and an scp:// buffer of
+--- one project have a client each, sharing one server.
 ---@param server string
 ---@param hostname string
 ---@param rootdir string
+---@param proto? string
 ---@return string
-function M.key(server, hostname, rootdir)
-  return table.concat({ server, hostname, rootdir }, '\n')
+function M.key(server, hostname, rootdir, proto)
+  return table.concat({ server, hostname, rootdir, proto or '' }, '\n')
 end
 
 --- How the user knows a client: its server, and where it runs.
@@ -62,7 +84,7 @@ function M.list()
   for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
     local r = client.config.remote
     if r then
-      out[#out + 1] = { client = client, server = r.server, host = r.host, root = r.root, pid = r.pid }
+      out[#out + 1] = { client = client, server = r.server, host = r.host, root = r.root, pid = r.pid, proto = r.proto }
     end
   end
   return out
@@ -78,6 +100,18 @@ end
 --- :RemoteLspRestart needs no word at all. `$/remote-lsp/server` (how the
 --- server ended, just before the message that says it) is noted in state.
 local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
+--- The buffers the client of this config serves (it may not have initialized yet).
+---@param client_config vim.lsp.ClientConfig
+---@return integer[]
+local function served_by(client_config)
+  for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
+    if client.config == client_config then
+      return vim.tbl_keys(client.attached_buffers)
+    end
+  end
+  return {}
+end
+
 local function ours(method, params, state, on_server)
   if method == '$/remote-lsp/server' then
     if type(params) == 'table' then
@@ -98,6 +132,7 @@ local function ours(method, params, state, on_server)
     return true
   end
   if vim.startswith(params.message, 'remote-lsp: ') then
+    state.told = true
     vim.notify(params.message, LEVELS[params.type] or vim.log.levels.INFO)
     return true
   end
@@ -123,6 +158,15 @@ function M.command(argv, restart, extra, state, on_server)
       argv,
       vim.tbl_extend('force', dispatchers, {
         notification = function(method, params)
+          if
+            method == '$/remote-lsp/server'
+            and type(params) == 'table'
+            and params.event == 'restarting'
+            and not state.restart
+          then
+            -- Another editor restarts the server: start again too, with the buffers served.
+            state.restart = { buffers = served_by(client_config), pid = params.pid, elsewhere = true }
+          end
           if not ours(method, params, state, on_server) then
             return dispatchers.notification(method, params)
           end
@@ -131,18 +175,14 @@ function M.command(argv, restart, extra, state, on_server)
           -- Once the messages read before the exit are handled (they are
           -- scheduled): then what the host said of the end is known.
           vim.schedule(function()
-            if code == FAILED and state.ended then
+            if (code == exit.FAILED and state.ended) or (code == exit.TRANSPORT and state.told) then
+              -- The host's own words were shown: not Neovim's "quit with exit code" after them.
               return dispatchers.on_exit(0, signal)
             end
-            if code ~= AGENT_GONE then
+            if code ~= exit.AGENT_GONE then
               return dispatchers.on_exit(code, signal)
             end
-            local buffers = {}
-            for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
-              if client.config == client_config then
-                buffers = vim.tbl_keys(client.attached_buffers)
-              end
-            end
+            local buffers = served_by(client_config)
             dispatchers.on_exit(0, signal)
             vim.schedule(function() -- after Neovim's own clean-up of the client
               restart(buffers, client_config)
@@ -196,7 +236,6 @@ end
 ---@param start fun(): integer|nil starts the client unattached; its id
 ---@param buffers integer[]
 function M.reconnect(key, label, start, buffers)
-  local notify = require('remote-lsp').notify
   local now = vim.uv.now()
   if restarted[key] and now - restarted[key] < 30000 then
     return notify(
@@ -262,7 +301,7 @@ function M.start(buf, spec)
     table.insert(cmd, '--')
     vim.list_extend(cmd, spec.def.cmd)
   end
-  local key = M.key(spec.server, spec.host, spec.root)
+  local key = M.key(spec.server, spec.host, spec.root, proto)
   local def = spec.def or {}
   local state = {}
   local lsp_config = {
@@ -290,7 +329,7 @@ function M.start(buf, spec)
         local again = state.restart
         state.restart = nil
         vim.schedule(function()
-          M.start_again(spec, again.buffers, again.pid)
+          M.start_again(spec, again.buffers, again.pid, again.elsewhere)
         end)
       end
     end,
@@ -300,10 +339,11 @@ function M.start(buf, spec)
     on_attach = o.on_attach,
     settings = def.settings,
     init_options = def.init_options,
-    remote = { server = spec.server, host = spec.host, root = spec.root, pid = spec.pid, key = key },
+    remote = { server = spec.server, host = spec.host, root = spec.root, pid = spec.pid, proto = proto, key = key },
   }
   for _, c in ipairs(M.list()) do -- one client per key: this decides, not vim.lsp.start's reuse_client
-    if c.client.config.remote.key == key and not c.client:is_stopped() then
+    -- A server attached by PID takes the key over from another one: attach_buffers moves the buffers.
+    if c.client.config.remote.key == key and not c.client:is_stopped() and (not spec.pid or c.pid == spec.pid) then
       if buf then
         vim.lsp.buf_attach_client(buf, c.client.id)
       end
@@ -311,7 +351,13 @@ function M.start(buf, spec)
     end
   end
   -- With no buffer yet (attach by PID) it starts unattached.
-  local id = vim.lsp.start(lsp_config, { bufnr = buf, attach = buf ~= nil })
+  local id = vim.lsp.start(lsp_config, {
+    bufnr = buf,
+    attach = buf ~= nil,
+    reuse_client = function()
+      return false -- decided above, by key
+    end,
+  })
   if id then
     state_of[key] = state
   end
@@ -326,7 +372,6 @@ end
 function M.restart_server(c)
   vim.validate('c', c, 'table')
   vim.validate('c.client', c.client, 'table')
-  local notify = require('remote-lsp').notify
   if c.pid then
     return notify(
       (
@@ -359,7 +404,7 @@ function M.restart_server(c)
       return c.client:stop()
     end
     -- The host ends our session as the server stops: the client exits, and on_exit starts it again.
-    host.run(c.host, { 'stop', tostring(pid), '--json' }, function(stop_err)
+    host.run(c.host, { 'stop', tostring(pid), '--restart', '--json' }, function(stop_err)
       if stop_err then
         state.restart = nil
         notify(('stopping %s (pid %d) on %s failed: %s'):format(c.server, pid, c.host, stop_err), vim.log.levels.ERROR)
@@ -372,11 +417,12 @@ end
 ---@param spec remote_lsp.ClientSpec
 ---@param buffers integer[]
 ---@param pid? integer the server that was stopped
-function M.start_again(spec, buffers, pid)
+---@param elsewhere? boolean another editor restarted it
+function M.start_again(spec, buffers, pid, elsewhere)
   vim.validate('spec', spec, 'table')
   vim.validate('buffers', buffers, 'table')
   vim.validate('pid', pid, 'number', true)
-  local notify = require('remote-lsp').notify
+  vim.validate('elsewhere', elsewhere, 'boolean', true)
   local id = M.start(nil, spec)
   if not id then
     return notify(('%s on %s: could not start it again'):format(spec.server, spec.host), vim.log.levels.ERROR)
@@ -388,7 +434,8 @@ function M.start_again(spec, buffers, pid)
     end
   end
   notify(
-    ('restarted %s on %s%s; %d buffer(s) attached again'):format(
+    ('%s %s on %s%s; %d buffer(s) attached again'):format(
+      elsewhere and 'another client restarted' or 'restarted',
       spec.server,
       spec.host,
       pid and (' (pid %d stopped)'):format(pid) or '',
@@ -397,21 +444,62 @@ function M.start_again(spec, buffers, pid)
   )
 end
 
---- Attach every loaded buffer of host under root to the client.
+--- The loaded buffers of host under root, by protocol.
+---@param hostname string
+---@param rootdir string absolute, on the host
+---@return table<string, integer[]>
+function M.buffers_under(hostname, rootdir)
+  vim.validate('hostname', hostname, 'string')
+  vim.validate('rootdir', rootdir, absolute, 'an absolute path')
+  local out = {}
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(buf) then
+      local proto, h, path = uri.parse(vim.api.nvim_buf_get_name(buf))
+      if proto and h == hostname and (path == rootdir or vim.startswith(path, rootdir:gsub('/$', '') .. '/')) then
+        out[proto] = out[proto] or {}
+        table.insert(out[proto], buf)
+      end
+    end
+  end
+  return out
+end
+
+--- Attach every loaded buffer of host under root named in the client's protocol to the client,
+--- taking each from any other client of the same server there (a buffer has one server of a
+--- kind); a client left with no buffer is stopped (its server runs on, shared, as its idle policy
+--- says).
 ---@param client_id integer
 ---@param hostname string
 ---@param rootdir string absolute, on the host
----@return integer count of buffers attached
+---@return integer count of buffers that were not on this client before
 function M.attach_buffers(client_id, hostname, rootdir)
+  vim.validate('client_id', client_id, 'number')
+  local client = vim.lsp.get_client_by_id(client_id)
+  local r = client and client.config.remote
+  if not r then
+    return 0
+  end
   local n = 0
-  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(buf) then
-      local _, h, path = uri.parse(vim.api.nvim_buf_get_name(buf))
-      if h == hostname and (path == rootdir or vim.startswith(path, rootdir:gsub('/$', '') .. '/')) then
-        if vim.lsp.buf_attach_client(buf, client_id) then
-          n = n + 1
-        end
+  local left = {}
+  for _, buf in ipairs(M.buffers_under(hostname, rootdir)[r.proto or 'scp'] or {}) do
+    for _, c in ipairs(M.list()) do
+      if
+        c.client.id ~= client_id
+        and c.server == r.server
+        and c.host == hostname
+        and c.client.attached_buffers[buf]
+      then
+        vim.lsp.buf_detach_client(buf, c.client.id)
+        left[c.client.id] = c.client
       end
+    end
+    if not client.attached_buffers[buf] and vim.lsp.buf_attach_client(buf, client_id) then
+      n = n + 1
+    end
+  end
+  for _, c in pairs(left) do
+    if vim.tbl_isempty(c.attached_buffers) then
+      c:stop()
     end
   end
   return n

@@ -2,16 +2,13 @@
 local clients = require('remote-lsp.clients')
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
-local notify = require('remote-lsp').notify
+local notify = require('remote-lsp.log').notify
 local uri = require('remote-lsp.uri')
 
 local M = {}
 local ERROR, WARN = vim.log.levels.ERROR, vim.log.levels.WARN
 -- Lines of each log :RemoteLspLog shows.
 local LOG_LINES = 200
---- PIDs from the last discovery, for completion.
----@type string[]
-M.last_pids = {}
 
 local function scratch(title, lines)
   vim.cmd('botright new')
@@ -40,21 +37,36 @@ local function age(started)
   return ('%dm%02ds'):format(s / 60, s % 60)
 end
 
+--- The rows as a table whose columns are as wide as their widest cell (a long root included).
 local function rows_to_lines(rows)
-  local lines =
-    { ('%-8s %-16s %-40s %8s %7s %-7s %s'):format('PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE', 'MANAGED', 'CLIENTS') }
+  local head = { 'PID', 'SERVER', 'ROOT', 'MEMORY', 'AGE', 'MANAGED', 'CLIENTS' }
+  local cells = { head }
   for _, r in ipairs(rows) do
-    lines[#lines + 1] = ('%-8d %-16s %-40s %6dMB %7s %-7s %d'):format(
-      r.pid,
+    cells[#cells + 1] = {
+      tostring(r.pid),
       r.name,
       r.root,
-      math.floor(r.rss_kb / 1024),
+      ('%dMB'):format(math.floor(r.rss_kb / 1024)),
       age(r.started),
       r.managed and 'yes' or 'no',
-      r.clients
-    )
+      tostring(r.clients),
+    }
   end
-  return lines
+  local widths = {}
+  for _, row in ipairs(cells) do
+    for i, cell in ipairs(row) do
+      widths[i] = math.max(widths[i] or 0, vim.fn.strdisplaywidth(cell))
+    end
+  end
+  return vim.tbl_map(function(row)
+    local out = {}
+    for i, cell in ipairs(row) do
+      local pad = (' '):rep(widths[i] - vim.fn.strdisplaywidth(cell))
+      -- Numbers to the right, words to the left; the last column unpadded.
+      out[i] = i == #row and cell or ((i == 4 or i == 5) and pad .. cell or cell .. pad)
+    end
+    return table.concat(out, '  ')
+  end, cells)
 end
 
 -- Validators of command arguments, for vim.validate.
@@ -75,12 +87,16 @@ local function known_server(name)
   return type(name) == 'string' and config.server(name) ~= nil
 end
 
-local function pid_text(s) -- a pid as typed
-  return type(s) == 'string' and s:match('^%d+$') ~= nil
-end
+-- The largest pid Linux gives (PID_MAX_LIMIT on 64-bit): a larger number is no process.
+local PID_MAX = 4194304
+local PID_WORDS = 'pid must be a process id (a whole number from 1 to ' .. PID_MAX .. '), not %q'
 
 local function pid_number(n) -- a pid as the host reports it
-  return type(n) == 'number' and n > 0 and n == math.floor(n)
+  return type(n) == 'number' and n > 0 and n <= PID_MAX and n == math.floor(n)
+end
+
+local function pid_text(s) -- a pid as typed
+  return type(s) == 'string' and s:match('^%d+$') ~= nil and pid_number(tonumber(s))
 end
 
 --- A message naming the wrong value: fmt has one %q for it.
@@ -116,9 +132,9 @@ function M.list(a)
     if err then
       return notify(('list on %s failed: %s'):format(hostname, err), ERROR)
     end
-    M.last_pids = vim.tbl_map(function(r)
-      return tostring(r.pid)
-    end, rows)
+    if #rows == 0 then
+      return notify(('no language servers on %s'):format(hostname))
+    end
     local buf = scratch('remote-lsp://' .. hostname .. '/list', rows_to_lines(rows))
     vim.b[buf].remote_lsp_rows = rows
     vim.keymap.set('n', '<CR>', function()
@@ -142,9 +158,6 @@ function M.processes(a)
     if err then
       return notify(('processes on %s failed: %s'):format(hostname, err), ERROR)
     end
-    M.last_pids = vim.tbl_map(function(r)
-      return tostring(r.pid)
-    end, rows)
     local lines = { ('%-8s %-8s %s'):format('PID', 'MEMORY', 'COMMAND') }
     for _, r in ipairs(rows) do
       lines[#lines + 1] = ('%-8d %6dMB %s'):format(r.pid, math.floor(r.rss_kb / 1024), table.concat(r.argv, ' '))
@@ -173,13 +186,14 @@ end
 ---@param hostname string
 ---@param pid integer the server's process on the host
 ---@param rootdir? string absolute, on the host; default: the server's working directory
-function M.attach_to(server, hostname, pid, rootdir)
+---@param force? boolean attach even if the process does not look like server (:RemoteLspAttach!)
+function M.attach_to(server, hostname, pid, rootdir, force)
   local o = config.options
   local def = attachable(server)
   if
     not def
     or not check(naming('invalid host %q'), 'host', hostname, valid_host)
-    or not check(naming('pid must be a number, not %q'), 'pid', pid, pid_number)
+    or not check(naming(PID_WORDS), 'pid', pid, pid_number)
     or not check(naming('root must be an absolute path on the host, not %q'), 'root', rootdir, absolute, true)
   then
     return
@@ -190,25 +204,40 @@ function M.attach_to(server, hostname, pid, rootdir)
   if rootdir then
     vim.list_extend(args, { '--root', rootdir })
   end
+  if force then
+    table.insert(args, '--force')
+  end
   host.run(hostname, args, function(err, reply)
     if err and not err:find('already managed') then
+      if err:find('--force', 1, true) then
+        err = err .. ' (:RemoteLspAttach! is --force)'
+      end
       return notify(('attach to pid %d on %s failed: %s'):format(pid, hostname, err), ERROR)
     end
     local r = reply and reply.root or rootdir
     if not r then
       return notify('give the root: :RemoteLspAttach ' .. server .. ' ' .. hostname .. ' ' .. pid .. ' {root}', ERROR)
     end
-    local id = clients.start(nil, { server = server, host = hostname, root = r, pid = pid, def = def })
-    if not id then
-      return notify('could not start the client', ERROR)
+    -- A client per protocol of the buffers it is to serve (a client serves one URI form).
+    local protos = vim.tbl_keys(clients.buffers_under(hostname, r))
+    if #protos == 0 then
+      protos = { 'scp' }
     end
-    local n = clients.attach_buffers(id, hostname, r)
+    table.sort(protos)
+    local n = 0
+    for _, proto in ipairs(protos) do
+      local id = clients.start(nil, { server = server, host = hostname, root = r, pid = pid, def = def, proto = proto })
+      if not id then
+        return notify('could not start the client', ERROR)
+      end
+      n = n + clients.attach_buffers(id, hostname, r)
+    end
     local took = reply and (' in ' .. reply.ms .. ' ms') or ''
     notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n, took))
   end, o.attachment_timeout)
 end
 
---- :RemoteLspAttach {server} {host} [{pid} [{root}]]
+--- :RemoteLspAttach[!] {server} {host} [{pid} [{root}]]: with !, even a process that does not look like server
 ---@param a vim.api.keyset.create_user_command.command_args
 function M.attach(a)
   local server, hostname, pid, rootdir = unpack(a.fargs)
@@ -219,12 +248,12 @@ function M.attach(a)
     or not attachable(server)
     or not check(naming('invalid host %q'), 'host', hostname, valid_host)
     or not check(naming('root must be an absolute path on the host, not %q'), 'root', rootdir, absolute, true)
-    or not check(naming('pid must be a number, not %q'), 'pid', pid, pid_text, true)
+    or not check(naming(PID_WORDS), 'pid', pid, pid_text, true)
   then
     return
   end
   if pid then
-    return M.attach_to(server, hostname, tonumber(pid), rootdir)
+    return M.attach_to(server, hostname, tonumber(pid), rootdir, a.bang)
   end
   -- No pid: discover, then pick by attachment_strategy.
   host.run(hostname, { 'list', '--json' }, function(err, rows)
@@ -477,19 +506,50 @@ local function matching(list, lead)
   end, list)
 end
 
---- Completion of :RemoteLspList and :RemoteLspProcesses: hosts of the ssh config.
+--- Which argument of its command line is being completed (1 for the first).
+local function argument(line)
+  return #vim.split(line, '%s+', { trimempty = false }) - 1
+end
+
+--- Completion of the {host} of :RemoteLspList, :RemoteLspProcesses and :RemoteLspLog: hosts of
+--- the ssh config; nothing for the arguments after it (a pattern is the user's).
 ---@param lead string
+---@param line string the command line so far
 ---@return string[]
-function M.complete_host(lead)
+function M.complete_host(lead, line)
+  if line and argument(line) > 1 then
+    return {}
+  end
   return matching(host.ssh_hosts(), lead)
 end
 
---- Completion of :RemoteLspAttach: servers, then hosts, then pids from the last discovery.
+--- The pids of server running on hostname, asked of the host (within attachment_timeout).
+local function running(server, hostname)
+  if not valid_host(hostname) then
+    return {}
+  end
+  local rows
+  host.run(hostname, { 'list', '--json' }, function(err, got)
+    rows = err and {} or got
+  end, config.options.attachment_timeout)
+  vim.wait(config.options.attachment_timeout, function()
+    return rows ~= nil
+  end, 20)
+  local pids = {}
+  for _, r in ipairs(rows or {}) do
+    if r.name == server then
+      pids[#pids + 1] = tostring(r.pid)
+    end
+  end
+  return pids
+end
+
+--- Completion of :RemoteLspAttach: servers, then hosts, then the pids of that server on that host.
 ---@param lead string
 ---@param line string the command line so far
 ---@return string[]
 function M.complete_attach(lead, line)
-  local n = #vim.split(line, '%s+', { trimempty = false }) - 1
+  local n = argument(line)
   if n == 1 then
     return matching(config.server_names(), lead)
   end
@@ -497,7 +557,8 @@ function M.complete_attach(lead, line)
     return matching(host.ssh_hosts(), lead)
   end
   if n == 3 then
-    return matching(M.last_pids, lead)
+    local words = vim.split(vim.trim(line), '%s+')
+    return matching(running(words[2], words[3]), lead)
   end
   return {}
 end

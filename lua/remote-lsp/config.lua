@@ -1,32 +1,9 @@
--- Options, their validation, and the language server definitions.
+-- Options, their validation, and the language server definitions. What a user
+-- passes (remote_lsp.Options, types.lua) is kept as given; the configuration in
+-- force (remote_lsp.Config) is resolved from it and the defaults.
 local M = {}
 
---- A language server: how to start it and where its projects begin.
----@class remote_lsp.ServerDef
----@field cmd string[] the command, run on the host
----@field filetypes? string[] buffers of these filetypes start it
----@field root_markers? string[] the nearest directory holding one of these is the root (default: .git)
----@field settings? table workspace/configuration answers
----@field init_options? table initializationOptions
-
---- setup()'s options; every one may be left out (M.defaults).
----@class remote_lsp.Options
----@field enable_pid_attachment? boolean allow :RemoteLspAttach (default false)
----@field attachment_timeout? number ms allowed for a host call: discovery, an attach as a whole (default 10000)
----@field attachment_strategy? 'prompt'|'newest'|'oldest' which server :RemoteLspAttach without a pid takes
----@field transport? 'openssh'|'paramiko' how this machine reaches a host (default 'openssh')
----@field python? string the Python that runs proxy/proxy.py on this machine (default 'python3')
----@field shared? boolean keep servers for other clients after this one leaves (default true)
----@field idle_timeout? number seconds a shared server outlives its last client (default 600)
----@field servers? table<string, remote_lsp.ServerDef> name -> definition; when given, only these start
----@field share_local? boolean|string[] local servers (vim.lsp.config names) to run through `remote-lsp connect`,
----  or true for every one enabled with vim.lsp.enable (default false)
----@field files? boolean read and write scp://, sftp:// and rsync:// buffers through the agent instead of
----  netrw (default true)
----@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) for every remote client
----@field capabilities? lsp.ClientCapabilities for every remote client
-
----@type remote_lsp.Options
+---@type remote_lsp.Config
 M.defaults = {
   enable_pid_attachment = false,
   attachment_timeout = 10000, -- ms, bounds discovery plus the attach itself
@@ -74,9 +51,12 @@ M.builtin = {
   lua_ls = { cmd = { 'lua-language-server' }, filetypes = { 'lua' }, root_markers = { '.luarc.json', '.git' } },
 }
 
---- The options in force: the defaults until setup() is called.
----@type remote_lsp.Options
+--- The configuration in force: the defaults until setup() is called.
+---@type remote_lsp.Config
 M.options = vim.deepcopy(M.defaults)
+--- The options setup() was given, as given.
+---@type remote_lsp.Options
+M.given = {}
 --- Whether setup() was called: remote buffers start servers only then.
 M.configured = false
 
@@ -128,8 +108,9 @@ function M.setup(opts)
   end, vim.tbl_keys(opts))
   if #unknown > 0 then
     table.sort(unknown)
-    vim.notify('remote-lsp: unknown setup option(s): ' .. table.concat(unknown, ', '), vim.log.levels.WARN)
+    require('remote-lsp.log').warn('unknown setup option(s): ' .. table.concat(unknown, ', '))
   end
+  ---@type remote_lsp.Config
   local o = vim.tbl_extend('force', vim.deepcopy(M.defaults), opts)
   vim.validate('enable_pid_attachment', o.enable_pid_attachment, 'boolean')
   vim.validate('attachment_timeout', o.attachment_timeout, function(v)
@@ -151,6 +132,7 @@ function M.setup(opts)
   vim.validate('files', o.files, 'boolean')
   vim.validate('on_attach', o.on_attach, 'callable', true)
   vim.validate('capabilities', o.capabilities, 'table', true)
+  M.given = vim.deepcopy(opts)
   M.options = o
   M.configured = true
 end

@@ -87,6 +87,18 @@ local function check_host(h, name)
       })
     end
   end
+  local watches = st.host.max_user_watches
+  local watcher = st.agent ~= vim.NIL and st.agent and st.agent.watcher
+  if watcher and watcher ~= vim.NIL and watcher.problem ~= '' then
+    h.warn('file watching: ' .. watcher.problem, {
+      'servers still see files changed on disk, later (polling)',
+      'raise the limit: sysctl fs.inotify.max_user_watches=524288',
+    })
+  elseif watches == vim.NIL or watches == nil then
+    h.info('file watching: no inotify on ' .. name .. ': the agent polls for the servers')
+  else
+    h.ok(('file watching: inotify (fs.inotify.max_user_watches = %d)'):format(watches))
+  end
   local scope = st.host.ptrace_scope
   if scope == vim.NIL or scope == nil or scope == 0 then
     h.ok('ptrace allowed (Yama ptrace_scope ' .. (scope == vim.NIL and 'absent' or tostring(scope)) .. ')')
@@ -192,7 +204,9 @@ function M.check()
 
   local hosts = {}
   for _, c in ipairs(require('remote-lsp.clients').list()) do
-    hosts[c.host] = true
+    if c.host then -- a share_local client runs on this machine: no host to check
+      hosts[c.host] = true
+    end
   end
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
     local _, name = require('remote-lsp.uri').parse(vim.api.nvim_buf_get_name(buf))

@@ -65,7 +65,7 @@ function M.run(host, args, cb, timeout)
   cb = function(err, result) -- a bug of ours reaches the user as a message, not a traceback
     local ok, e = xpcall(inner, debug.traceback, err, result)
     if not ok then
-      vim.notify('remote-lsp: internal error: ' .. tostring(e), vim.log.levels.ERROR)
+      require('remote-lsp.log').error('internal error: ' .. tostring(e))
     end
   end
   if host and rplugin and vim.g.remote_lsp_use_rplugin ~= false then

@@ -2,20 +2,13 @@
 local clients = require('remote-lsp.clients')
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
+local notify = require('remote-lsp.log').notify
 local uri = require('remote-lsp.uri')
 
 local M = {}
 
 -- host .. dir -> the answer of `locate`, so a directory costs one round trip.
 local located = {}
-
---- Tell the user, through vim.notify, with the plugin's prefix.
----@param msg string
----@param level? integer a vim.log.levels value (default INFO)
-local function notify(msg, level)
-  vim.notify('remote-lsp: ' .. msg, level or vim.log.levels.INFO)
-end
-M.notify = notify
 
 --- For a statusline: the hosts whose link is down, with how long ('' when all are up).
 ---@return string
@@ -48,7 +41,7 @@ function M.on_remote_buffer(buf)
   end
   -- A client already covering this file takes it in, with no round trip.
   for _, c in ipairs(clients.list()) do
-    if c.host == hostname and vim.startswith(path, c.root:gsub('/$', '') .. '/') then
+    if c.host == hostname and c.proto == proto and vim.startswith(path, c.root:gsub('/$', '') .. '/') then
       for _, cand in ipairs(candidates) do
         if cand.name == c.server then
           vim.lsp.buf_attach_client(buf, c.client.id)
@@ -59,6 +52,15 @@ function M.on_remote_buffer(buf)
   end
   local dir = vim.fs.dirname(path)
   local function start(found)
+    if found.root == vim.NIL or found.root == nil then
+      -- A new file in a directory not on the host, and no project above it: nothing to serve it.
+      if vim.api.nvim_buf_is_valid(buf) and not vim.b[buf].remote_lsp_told then
+        vim.b[buf].remote_lsp_told = true
+        local msg = '%s does not exist on %s, and no project holds it: no language server for %s'
+        notify(msg:format(dir, hostname, name))
+      end
+      return
+    end
     for _, cand in ipairs(candidates) do
       if found.commands[cand.def.cmd[1]] ~= nil and found.commands[cand.def.cmd[1]] ~= vim.NIL then
         if clients.failure(cand.name, hostname) then

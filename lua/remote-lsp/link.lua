@@ -2,26 +2,20 @@
 -- notifications (down, up, new-session). Shown in :RemoteLspStatus and by
 -- require('remote-lsp').status(); told once when it drops and once when it is
 -- back, and no more often than once a minute per client, so a flapping link
--- never makes a storm of messages.
+-- never makes a storm of messages. A drop is told only once it has lasted
+-- TELL_MS: one the bridge mends at once (an agent that was killed and is
+-- replaced, a new session) is told by the one message of its end.
 local M = {}
 
 local QUIET_MS = 60000
-
----@class remote_lsp.Link
----@field state 'up'|'down'|'new-session'
----@field host string
----@field since? number when it went down (seconds since the epoch)
----@field after? number seconds the outage lasted
----@field reason? string
----@field told? integer vim.uv.now() of the last message about it
----@field quiet? boolean this outage was not told (one was, a moment before)
+local TELL_MS = 3000
+--- How long a drop lasts before it is told (ms).
+M.TELL_MS = TELL_MS
 
 ---@type table<integer, remote_lsp.Link>
 local links = {}
 
-local function notify(msg, level)
-  require('remote-lsp').notify(msg, level)
-end
+local notify = require('remote-lsp.log').notify
 
 --- The handler for `$/remote-lsp/link` (a notification; see lsp-handler).
 function M.handler(_, params, ctx)
@@ -40,15 +34,19 @@ function M.handler(_, params, ctx)
   }
   links[ctx.client_id] = link
   if params.state == 'down' then
+    link.quiet = true -- until it has lasted TELL_MS
     if not prev.told or now - prev.told > QUIET_MS then
-      link.told = now
-      link.quiet = false
-      notify(
-        ('the link to %s is down (%s); reconnecting, and what you type is kept'):format(params.host, params.reason),
-        vim.log.levels.WARN
-      )
-    else
-      link.quiet = true -- told of it a moment ago: the next drop is left to the status line
+      vim.defer_fn(function()
+        if links[ctx.client_id] ~= link or link.state ~= 'down' then
+          return -- back, or a new session, meanwhile: that end is told, or nothing
+        end
+        link.told = vim.uv.now()
+        link.quiet = false
+        notify(
+          ('the link to %s is down (%s); reconnecting, and what you type is kept'):format(params.host, params.reason),
+          vim.log.levels.WARN
+        )
+      end, TELL_MS)
     end
   elseif params.state == 'up' and not prev.quiet then
     notify(('the link to %s is back after %.1f s'):format(params.host, params.after or 0))

@@ -19,9 +19,7 @@ local wrapped = {}
 -- Servers already told about (a cmd that is a function, a client that started unshared).
 local told = {}
 
-local function notify(msg)
-  require('remote-lsp').notify(msg, vim.log.levels.WARN)
-end
+local notify = require('remote-lsp.log').warn
 
 --- The servers share_local names now: its list, or (true) every enabled one that has a
 --- configuration file on 'runtimepath' (lsp/NAME.lua, as nvim-lspconfig's) or is one of ours.

@@ -3,9 +3,10 @@ the choice of side. Without `--host` a subcommand runs here (`host.commands`);
 with it, on that host over SSH (`editor.commands`). Shipped to hosts, so it
 imports editor code only when `--host` is given.
 
-Exit codes: 0 ok, 2 usage, 3 no such process, 4 refused, 5 attach failed and
-rolled back, 6 transport/SSH failure, 1 anything else. With --json, errors
-print {"error": {"code": ..., "message": ...}}.
+Exit codes: the table in wire/errors.py (0 ok, 1 anything else, 2 usage, 3 no
+such process, 4 refused, 5 attach failed and rolled back, 6 transport/SSH
+failure, 7 connect's agent went away). With --json, errors print
+{"error": {"code": ..., "message": ...}}.
 """
 
 import argparse
@@ -14,21 +15,17 @@ import sys
 from typing import Any, List, Optional, Sequence, Tuple
 
 from remote_lsp import __version__
-from remote_lsp.wire.errors import FAILED, RemoteLspError, UsageError, describe_os_error
+from remote_lsp.wire import options
+from remote_lsp.wire.errors import FAILED, PREFIX, RemoteLspError, UsageError, describe_os_error
 
-# The editor's URI schemes for remote files: netrw's, and oil.nvim's (wire/uri.py).
+D = options.DEFAULTS
 
 
-def _idle_timeout(text: str) -> Any:
-    if text == "never":
-        return "never"
+def _idle_timeout(text: str) -> Optional[float]:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected seconds or 'never', got %r" % text) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("idle timeout must be >= 0")
-    return value
+        return options.parse_idle_timeout(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(convert: Any, what: str, least: str) -> Any:
@@ -69,26 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--pid", type=int, help="share the managed server with this pid")
     c.add_argument("--isolated", action="store_true",
                    help="an instance of its own, shared with no other client")
-    c.add_argument("--idle-timeout", type=_idle_timeout, default=600.0,
+    c.add_argument("--idle-timeout", type=_idle_timeout, default=D.idle_timeout,
                    help="stop the server this many seconds after its last client leaves, "
-                        "or 'never' (default 600)")
+                        "or 'never' (default %s)" % options.idle_words(D.idle_timeout))
+    # The network's options: None when not given, so that the host side can refuse them without --host.
     c.add_argument("--protocol",  # checked where it is used: the bridge, and the host it names
-                   help="with --host: the editor's URI scheme for remote files (default scp)")
+                   help="with --host: the editor's URI scheme for remote files (default %s)" % D.protocol)
     c.add_argument("--heartbeat", type=_seconds, default=None,
-                   help="with --host: a link silent this long is dead and reconnected (default 15)")
+                   help="with --host: a link silent this long is dead and reconnected (default %g)"
+                        % D.heartbeat)
     c.add_argument("--grace", type=_seconds, default=None,
                    help="with --host: how long the host keeps a session while its link is down "
-                        "(default 600)")
+                        "(default %g)" % D.grace)
     c.add_argument("--request-timeout", type=_seconds, default=None,
                    help="with --host: an outage longer than this answers waiting requests with an "
-                        "error (default 10)")
+                        "error (default %g)" % D.request_timeout)
     c.add_argument("--link", action="store_true", help=argparse.SUPPRESS)  # what the bridge runs
     c.add_argument("--where", default="", help=argparse.SUPPRESS)  # the bridge's name for this host
 
     r = sub.add_parser("run", help="start a shareable server now, with no client; print its pid")
     r.add_argument("--root")
     r.add_argument("--name")
-    r.add_argument("--idle-timeout", type=_idle_timeout, default="never",
+    r.add_argument("--idle-timeout", type=_idle_timeout, default=None,
                    help="as for connect; default 'never': you started it, you stop it")
 
     ls = sub.add_parser("list", help="language servers on this host, managed or not")
@@ -101,8 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     at = sub.add_parser("attach", help="adopt a running language server by pid")
     at.add_argument("pid", type=int)
-    at.add_argument("--root", help="its project root (default: its working directory)")
-    at.add_argument("--name", help="what server it is, if its name does not say")
+    at.add_argument("--root", help="its project root (default: as `list` shows it: its working directory, "
+                    "or where it was started from if that is inside its own installation)")
+    at.add_argument("--name", help="what server it is; its command line must say so too, unless --force")
+    at.add_argument("--force", action="store_true",
+                    help="attach even if the process does not look like the server --name names")
     at.add_argument("--method", choices=("auto", "ptrace", "gdb"), default="auto")
     at.add_argument("--timeout", type=float, default=10.0, help="bound on the whole attempt (s)")
     at.add_argument("--json", action="store_true")
@@ -117,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stop", help="stop instances (shutdown, exit, then signals)")
     sp.add_argument("pid", nargs="?", type=int)
     sp.add_argument("--all", action="store_true")
+    sp.add_argument("--restart", action="store_true",
+                    help="it is being restarted: every client is asked to connect to the new one")
     sp.add_argument("--agent", action="store_true", help="also stop the agent itself")
     sp.add_argument("--json", action="store_true")
 
@@ -190,7 +194,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.host is not None:
             try:
                 from remote_lsp.editor.commands import on_host
-            except ImportError:  # the host bundle ships no editor side
+            except ModuleNotFoundError as exc:  # the host bundle ships no editor side (a bug is no such case)
+                if exc.name not in ("remote_lsp.editor", "remote_lsp.editor.commands"):
+                    raise
                 raise UsageError("--host is for the editor's machine; this is the host side") from None
             return on_host(args, args_in, command)
         from remote_lsp.host.commands import run
@@ -200,11 +206,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if as_json:
             print(json.dumps(exc.to_json()))
         else:
-            sys.stderr.write("remote-lsp: %s\n" % exc.message)
+            sys.stderr.write(PREFIX + exc.message + "\n")
         return exc.code
     except OSError as exc:
         # Anything the system refused that no layer above put into words.
-        sys.stderr.write("remote-lsp: %s\n" % describe_os_error(exc))
+        sys.stderr.write(PREFIX + describe_os_error(exc) + "\n")
         return FAILED
     except KeyboardInterrupt:
         return 130

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import threading
+import time
 from typing import Any, Dict
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proxy"))
@@ -23,6 +24,9 @@ state: Dict[str, Any] = {
     "pid": os.getpid(), "initialize_calls": 0, "initialize_params": None, "initialized": 0,
     "shutdown": 0, "cancelled": [], "docs": {}, "closed": [], "changes": [], "notifications": [],
     "answers": [],
+    "watched": {},  # uri -> [change type, ...] from every workspace/didChangeWatchedFiles
+    "watched_at": {},  # uri -> when its last change arrived (time.time(), for the benchmarks)
+    "watched_batches": 0,
 }
 STATE_FILE = os.environ.get("SCRIPTED_STATE_FILE")
 
@@ -156,6 +160,12 @@ def handle_notification(method: str, params: Any) -> None:
         uri = params["textDocument"]["uri"]
         state["docs"].pop(uri, None)
         state["closed"].append(uri)
+    elif method == "workspace/didChangeWatchedFiles":
+        state["watched_batches"] += 1
+        now = time.time()
+        for change in params["changes"]:
+            state["watched"].setdefault(change["uri"], []).append(change["type"])
+            state["watched_at"][change["uri"]] = now
     elif method == "test/publish":
         send({"jsonrpc": "2.0", "method": params["method"], "params": params["params"]})
 

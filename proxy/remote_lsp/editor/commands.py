@@ -15,7 +15,7 @@ from remote_lsp.editor.bridge import Bridge
 from remote_lsp.editor.hosts import parse_host
 from remote_lsp.editor.remote import run_subcommand
 from remote_lsp.editor.transport import Transport, make_transport
-from remote_lsp.wire import control, framing, jsonrpc, link
+from remote_lsp.wire import control, framing, jsonrpc, options
 from remote_lsp.wire.errors import TransportError, UsageError
 from remote_lsp.wire.paths import StatePaths
 from remote_lsp.wire.uri import UriMapper, check_protocol
@@ -59,47 +59,32 @@ def _files(args: argparse.Namespace, transport: Transport) -> int:
     """The editor's channel for the files on the host: a bridge like an LSP
     session's (it survives the network the same way), to the agent's file
     service; straight to the agent's socket where the transport can."""
-    heartbeat = args.heartbeat or link.DEFAULT_HEARTBEAT
-    grace = args.grace or link.DEFAULT_GRACE
+    heartbeat = args.heartbeat or options.DEFAULTS.heartbeat
+    grace = args.grace or options.DEFAULTS.grace
     where = transport.host.text
     remote = ["files", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace), "--where", where]
     direct = control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where, direct=True)
-    bridge = Bridge(transport, UriMapper("scp", where), remote, None, heartbeat, args.request_timeout or 10.0,
-                    direct)  # type: ignore[arg-type]
+    bridge = Bridge(transport, UriMapper("scp", where), remote, None, heartbeat,
+                    args.request_timeout or options.DEFAULTS.request_timeout, direct)
     return asyncio.run(bridge.run())
 
 
 def _connect(args: argparse.Namespace, command: List[str], transport: Transport) -> int:
     if not command and args.pid is None:
         raise UsageError("connect: give the server command after --, or --pid")
-    if args.protocol is not None:
-        check_protocol(args.protocol)
-    mapper = UriMapper(args.protocol or "scp", transport.host.text)
-    root = mapper.path_of(args.root) if args.root else None
-    heartbeat = args.heartbeat or link.DEFAULT_HEARTBEAT
-    grace = args.grace or link.DEFAULT_GRACE
-    remote = ["connect", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace),
-              "--where", transport.host.text, "--protocol", args.protocol or "scp"]
-    if root:
-        remote += ["--root", root]
-    if args.name:
-        remote += ["--name", args.name]
-    if args.pid is not None:
-        remote += ["--pid", str(args.pid)]
-    if args.isolated:
-        remote += ["--isolated"]
-    remote += ["--idle-timeout", str(args.idle_timeout)]
+    opts = options.from_args(args)
+    check_protocol(opts.protocol)
+    mapper = UriMapper(opts.protocol, transport.host.text)
+    opts.root = mapper.path_of(opts.root) if opts.root else None
+    where = transport.host.text
+    remote = ["connect", "--link", "--where", where] + options.to_argv(opts)
     if command:
         remote += ["--"] + command
     direct = None  # the same, asked of the agent's socket: to join a server already running
-    if (root or args.pid is not None) and not args.isolated:
-        direct = control.ConnectRequest(
-            argv=command, root=root, name=args.name, pid=args.pid,
-            idle_timeout=None if args.idle_timeout == "never" else args.idle_timeout, link=True,
-            heartbeat=heartbeat, grace=grace, where=transport.host.text, protocol=args.protocol or "scp",
-            direct=True)
+    if (opts.root or opts.pid is not None) and not opts.isolated:
+        direct = control.ConnectRequest.of(opts, command, link=True, where=where, direct=True)
     try:
-        bridge = Bridge(transport, mapper, remote, root, heartbeat, args.request_timeout or 10.0, direct)
+        bridge = Bridge(transport, mapper, remote, opts.root, opts.heartbeat, opts.request_timeout, direct)
         return asyncio.run(bridge.run())
     except TransportError as exc:
         # Tell the editor too, in its own protocol, before going.

@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 
 from remote_lsp import version
 from remote_lsp.editor import bundle
-from remote_lsp.editor.transport import RemoteProcess, Transport, needs_prompt, would_prompt
+from remote_lsp.editor.transport import RemoteProcess, Transport, needs_prompt, refused
 from remote_lsp.wire.errors import FATAL_SSH, TransportError
 
 MISSING = 75
@@ -69,7 +69,7 @@ def check_failure(transport: Transport, rc: int, err: str) -> None:
                              "only that there" % host)
     if transport.ssh_failure is not None and rc == transport.ssh_failure:
         if needs_prompt(err):
-            raise TransportError(would_prompt(host, err, transport.name), fatal=True)
+            raise TransportError(refused(host, err, transport.name), fatal=True)
         raise TransportError("ssh %s: %s" % (host, err.strip() or "connection failed"),
                              fatal=any(words in err for words in FATAL_SSH))
 

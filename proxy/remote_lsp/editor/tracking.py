@@ -5,7 +5,6 @@ again there), and its requests still waiting for an answer (to answer them
 with a clear error when an outage outlasts the bound, never to hang).
 """
 
-import time
 from typing import Any, Dict, List, Optional
 
 from remote_lsp.wire import jsonrpc
@@ -26,12 +25,11 @@ class Document:
 class Pending:
     """A request of the editor's that has no answer yet."""
 
-    __slots__ = ("method", "queued", "since")
+    __slots__ = ("method", "queued")
 
     def __init__(self, method: str, queued: bool) -> None:
         self.method = method
         self.queued = queued  # still in the bridge's outbox, not yet on the link
-        self.since = time.monotonic()
 
 
 class Tracking:
@@ -50,11 +48,12 @@ class Tracking:
         if method is None:
             return
         params = msg.get("params")
-        if "id" in msg and _key(msg["id"]) is not None:
-            self.pending[_key(msg["id"])] = Pending(method, queued)
+        rid = jsonrpc.id_or_none(msg.get("id"))
+        if rid is not None:
+            self.pending[rid] = Pending(method, queued)
             if method == "initialize" and isinstance(params, dict):
                 self.init_params = params
-                self.init_id = msg["id"]
+                self.init_id = rid
             return
         try:
             if method == "textDocument/didOpen":
@@ -75,7 +74,7 @@ class Tracking:
     def answered(self, rid: Any) -> bool:
         """The server answered `rid`: True if the editor is to get the answer
         (False: the bridge answered it already)."""
-        key = _key(rid)
+        key = jsonrpc.id_or_none(rid)
         self.pending.pop(key, None)
         if key in self.abandoned:
             self.abandoned.discard(key)
@@ -83,13 +82,13 @@ class Tracking:
         return True
 
     def sent(self, rid: Any) -> None:
-        p = self.pending.get(_key(rid))
+        p = self.pending.get(jsonrpc.id_or_none(rid))
         if p is not None:
             p.queued = False
 
     def give_up(self, rid: Any) -> Optional[Pending]:
         """The bridge answers `rid` itself; a later answer from the server is dropped."""
-        key = _key(rid)
+        key = jsonrpc.id_or_none(rid)
         p = self.pending.pop(key, None)
         if p is not None and not p.queued:
             self.abandoned.add(key)
@@ -98,17 +97,13 @@ class Tracking:
     def broken_off(self, rid: Any) -> None:
         """The editor got an error for `rid` in place of the rest of its answer:
         the answer, should it come again, is dropped."""
-        self.abandoned.add(_key(rid))
+        self.abandoned.add(jsonrpc.id_or_none(rid))
 
     def reopen(self) -> List[Message]:
         """didOpen for every document the editor has open, with its text now."""
         return [jsonrpc.notification("textDocument/didOpen", {"textDocument": {
             "uri": uri, "languageId": d.language, "version": d.version, "text": d.text}})
             for uri, d in self.documents.items()]
-
-
-def _key(rid: Any) -> Any:
-    return rid if isinstance(rid, (int, str)) and not isinstance(rid, bool) else None
 
 
 SYNC_METHODS = frozenset({"textDocument/didOpen", "textDocument/didChange", "textDocument/didClose",

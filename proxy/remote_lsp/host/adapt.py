@@ -66,7 +66,7 @@ def _merge(into: Caps, rich: Caps) -> None:
 class Form:
     """What one client declared it can take."""
 
-    __slots__ = ("caps", "completion_markdown", "hover_markdown", "progress", "signature_markdown",
+    __slots__ = ("caps", "completion_markdown", "hover_markdown", "progress", "pulls", "signature_markdown",
                  "snippets")
 
     def __init__(self, caps: Any) -> None:
@@ -79,6 +79,7 @@ class Form:
         self.signature_markdown = "markdown" in _list(_get(td, "signatureHelp", "signatureInformation",
                                                            "documentationFormat"))
         self.progress = _get(self.caps, "window", "workDoneProgress") is True
+        self.pulls = isinstance(_get(td, "diagnostic"), dict)  # takes diagnostics by pull, else by push
 
     def needs(self, method: str) -> bool:
         """Does an answer to `method` have to be adapted for this client?"""

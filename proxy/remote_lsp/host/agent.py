@@ -12,7 +12,6 @@ import fcntl
 import gc
 import logging
 import os
-import shutil
 import signal
 import socket
 import time
@@ -22,9 +21,10 @@ from remote_lsp import __version__
 from remote_lsp.host import fileservice, procs, workspace
 from remote_lsp.host.aio import background
 from remote_lsp.host.fileservice import FileService
-from remote_lsp.host.instance import Instance, Key
-from remote_lsp.host.registry import Registry
+from remote_lsp.host.instance import Instance, Key, instance_key
+from remote_lsp.host.registry import InstanceRecord, Registry
 from remote_lsp.host.session import Session
+from remote_lsp.host.watcher import Watcher
 from remote_lsp.version import digest
 from remote_lsp.wire import control, framing, jsonrpc, link
 from remote_lsp.wire.channel import wait_readable
@@ -61,7 +61,16 @@ class Agent:
         self._starting: Dict[Key, asyncio.Future] = {}
         self._links: Dict[str, Session] = {}  # a linked session's token -> the session
         self._conns = 0
-        self.files = FileService(None)  # editors' channels for the files here
+        self._watcher: Optional[Watcher] = None
+        # Editors' channels for the files here; their open files watched by the one watcher.
+        self.files = FileService(lambda directory, on_changes: self.watcher().subscribe(
+            directory, on_changes, recursive=False))
+
+    def watcher(self) -> Watcher:
+        """The one file watcher of this agent, made on first use."""
+        if self._watcher is None:
+            self._watcher = Watcher(asyncio.get_running_loop())
+        return self._watcher
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -114,25 +123,23 @@ class Agent:
         handed over); clean up after the ones that are gone."""
         for entry, record in Registry(self.paths.registry).load_all():
             try:
-                pid, ticks = int(record["pid"]), int(record["start_ticks"])
-                p = procs.read_proc(pid)
-                if p is None or p.start_ticks != ticks or p.state == "Z":
-                    log.info("%s (pid %d) ended while no agent held it", record.get("name"), pid)
+                p = procs.read_proc(record.pid)
+                if p is None or p.start_ticks != record.start_ticks or p.state == "Z":
+                    log.info("%s (pid %d) ended while no agent held it", record.name, record.pid)
                     self._forget(entry, record)
                     continue
                 inst = Instance.from_record(record, self._instance_gone, self.paths, _decode_attached)
+                inst.watch_with(self.watcher())
             except (OSError, KeyError, TypeError, ValueError, IndexError) as exc:
                 log.warning("could not take over the registry entry %s: %r", entry, exc)
                 self._forget(entry, record)
                 continue
             self.instances[inst.key] = inst
 
-    def _forget(self, entry: str, record: Dict[str, Any]) -> None:
+    def _forget(self, entry: str, record: InstanceRecord) -> None:
         Registry(self.paths.registry).remove(entry)
-        fifos = record.get("fifos")
-        if isinstance(fifos, list) and all(isinstance(f, str) and f.startswith(str(self.paths.fifos))
-                                           for f in fifos):
-            remove_files(*fifos)
+        if all(f.startswith(str(self.paths.fifos)) for f in record.fifos):
+            remove_files(*record.fifos)
 
     async def hand_over(self, pid: int) -> None:
         """A newer build asked (pid `pid`): leave every server running for the
@@ -395,10 +402,10 @@ class Agent:
         """The running instance a direct connect joins; refused if there is none."""
         if request.pid is not None:
             return self._managed(request.pid)
-        root = os.path.realpath(request.root or "/")
-        inst = self.instances.get((tuple(_resolved(request.argv, os.environ)), root, ""))
+        key = instance_key(request.argv, request.root or "/", request.env)
+        inst = self.instances.get(key)
         if inst is None or inst.gone or inst.stopping:
-            raise NoSuchProcess("no server %s runs for %s here yet" % (" ".join(request.argv), root))
+            raise NoSuchProcess("no server %s runs for %s here yet" % (" ".join(request.argv), key[1]))
         return inst
 
     def _note_conflicts(self, inst: Instance, request: control.ConnectRequest, created: bool,
@@ -443,13 +450,11 @@ class Agent:
 
     async def _instance_for(self, request: Union[control.ConnectRequest, control.RunRequest]
                             ) -> Tuple[Instance, bool]:
-        env = request.env or dict(os.environ)
-        argv = _resolved(request.argv, env)
-        root = os.path.realpath(request.root or request.cwd or os.getcwd())
+        isolation = os.urandom(6).hex() if getattr(request, "isolated", False) else ""
+        key = instance_key(request.argv, request.root or request.cwd or os.getcwd(), request.env, isolation)
+        argv, root = list(key[0]), key[1]
         if not os.path.isdir(root):
             raise UsageError("root %s is not a directory" % root)
-        isolated = getattr(request, "isolated", False)
-        key: Key = (tuple(argv), root, os.urandom(6).hex() if isolated else "")
         # Concurrent first connects for one key wait for the one spawn.
         while key in self._starting:
             await asyncio.shield(self._starting[key])
@@ -461,7 +466,8 @@ class Agent:
         try:
             inst = Instance(argv, root, request.name or os.path.basename(argv[0]),
                             request.idle_timeout, self._instance_gone, self.paths, isolation=key[2])
-            await inst.spawn(env)
+            inst.watch_with(self.watcher())
+            await inst.spawn(request.env or dict(os.environ))
             self.instances[key] = inst
             self._arm_idle()
             return inst, True
@@ -485,8 +491,8 @@ class Agent:
         fifo_dir = str(self.paths.fifos)
         if procs.fd_target(pid, 0).startswith(fifo_dir):
             raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
-        p, kind = attach.validate(pid, request.name)
-        root = os.path.realpath(request.root or procs.cwd(pid) or "/")
+        p, kind = attach.validate(pid, request.name, request.force)
+        root = os.path.realpath(request.root or procs.server_root(pid, procs.cwd(pid)) or "/")
         ensure_private_dir(self.paths.fifos)
         base = os.path.join(fifo_dir, "%d-%d" % (pid, p.start_ticks))
         in_path, out_path = base + ".in", base + ".out"
@@ -515,6 +521,7 @@ class Agent:
             raise
         inst = Instance(p.argv, root, kind, None, self._instance_gone, self.paths,
                         entry="%d-%d" % (pid, p.start_ticks))
+        inst.watch_with(self.watcher())
         inst.adopt(pid, p.start_ticks, fds[1], fds[0], {"saved": saved, "method": used}, (in_path, out_path))
         self.instances[inst.key] = inst
         self._arm_idle()
@@ -565,7 +572,8 @@ class Agent:
             targets = [i for i in self.instances.values() if i.pid == pid]
             if not targets:
                 raise NoSuchProcess("no instance with pid %s is managed by this agent" % pid)
-        await asyncio.gather(*(i.stop("asked to stop") for i in targets))
+        reason = "restarted by a client" if request.restart else "asked to stop"
+        await asyncio.gather(*(i.stop(reason, restart=request.restart) for i in targets))
         return [i.pid for i in targets]
 
     def status(self) -> control.Status:
@@ -578,6 +586,7 @@ class Agent:
                 "home": str(self.paths.root),
                 "started": self.started,
                 "rss_kb": procs.rss_kb(os.getpid()),
+                "watcher": self._watcher.describe() if self._watcher is not None else None,
             },
             instances=[i.describe() for i in self.instances.values()],
             files=self.files.describe(),
@@ -625,17 +634,6 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     return 0
 
 
-def _resolved(argv: List[str], env: Any) -> List[str]:
-    """A server's command line with its program's absolute path (the instance
-    key), found on the client's PATH."""
-    if not argv:
-        raise UsageError("no server command given")
-    exe = shutil.which(argv[0], path=env.get("PATH"))
-    if exe is None:
-        raise RemoteLspError("%s: command not found on this host (PATH=%s)" % (argv[0], env.get("PATH", "")))
-    return [os.path.abspath(exe)] + list(argv[1:])
-
-
 async def _hello(reader: "_FirstFrames") -> Dict[str, Any]:
     """A remote editor's bridge: its first frame says whether it resumes a session."""
     hello = link.parse_control(await reader.next()) or {}
@@ -667,7 +665,6 @@ class _FirstFrames:
         self.fd = fd
         self.parser = framing.FrameParser(strict=True)
         self.bodies: List[bytes] = self.parser.feed(early) if early else []  # read, not yet taken
-        self._seen = 0
         os.set_blocking(fd, False)
 
     async def next(self) -> bytes:

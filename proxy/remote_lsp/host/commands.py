@@ -13,9 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from remote_lsp import __version__
 from remote_lsp.version import digest
-from remote_lsp.wire import control
+from remote_lsp.wire import control, options
 from remote_lsp.wire.errors import NoSuchProcess, UsageError
-from remote_lsp.wire.link import DEFAULT_GRACE, DEFAULT_HEARTBEAT
 from remote_lsp.wire.paths import StatePaths
 from remote_lsp.wire.uri import check_protocol
 
@@ -27,7 +26,8 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "files":
         from remote_lsp.host.connect import files_channel
 
-        return files_channel(args.heartbeat or DEFAULT_HEARTBEAT, args.grace or DEFAULT_GRACE, args.where)
+        defaults = options.DEFAULTS
+        return files_channel(args.heartbeat or defaults.heartbeat, args.grace or defaults.grace, args.where)
     if args.command in ("cat", "stat", "put"):
         from remote_lsp.host import filecommands
 
@@ -35,9 +35,7 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "connect":
         from remote_lsp.host.connect import connect
 
-        link = (args.heartbeat or 15.0, args.grace or 600.0) if args.link else None
-        return connect(command, args.root, args.name, args.pid, _idle(args.idle_timeout), link, args.isolated,
-                       args.where, args.protocol or "")
+        return connect(command, options.from_args(args), args.link, args.where)
     handler = {
         "run": _run, "status": _status, "list": _discover, "processes": _discover, "attach": _attach,
         "locate": _locate, "release": _release, "stop": _stop, "log": _log, "doctor": _doctor,
@@ -71,10 +69,6 @@ def _precheck(args: argparse.Namespace, command: List[str]) -> None:
         raise NoSuchProcess("no process with pid %d" % pid)
 
 
-def _idle(value: Any) -> Optional[float]:
-    return None if value == "never" else float(value)
-
-
 def _ask(request: control.Request, expected: Any, autostart: bool = False) -> Any:
     from remote_lsp.host.daemon import ask
 
@@ -95,7 +89,7 @@ def _agent(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, command: List[str]) -> int:
     reply = _ask(control.RunRequest(argv=command, root=args.root, cwd=os.getcwd(), name=args.name,
-                                    idle_timeout=_idle(args.idle_timeout), env=dict(os.environ)),
+                                    idle_timeout=args.idle_timeout, env=dict(os.environ)),
                  control.Started, autostart=True)
     print(reply.pid)
     return 0
@@ -135,9 +129,21 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
                 c["id"], c["name"], c["pid"], len(c["documents"]), c["pending_requests"], link))
         for d in inst["documents"]:
             print("  document %s v%d, open in %d client(s)" % (d["uri"], d["version"], d["clients"]))
+        _print_watching(inst.get("watching"))
     if not status.instances:
         print("no language servers running")
     return 0
+
+
+def _print_watching(watching: Any) -> None:
+    """What the agent watches for one server (its didChangeWatchedFiles registrations)."""
+    if not watching or not watching["patterns"]:
+        return
+    print("  watching %d director%s (%s) for: %s" % (
+        watching["directories"], "y" if watching["directories"] == 1 else "ies", watching["mode"] or "-",
+        ", ".join(watching["patterns"])))
+    if watching["problem"]:
+        print("  watch problem: %s" % watching["problem"])
 
 
 def _agent_status() -> Optional[control.Status]:
@@ -202,7 +208,8 @@ def _age(started: float) -> str:
 
 def _locate(args: argparse.Namespace, command: List[str]) -> int:
     """Walk up from PATH to the nearest directory holding a marker (else PATH's
-    directory), and look up each command in PATH: all on the host, at once."""
+    directory; null if that does not exist: a new file's, with no project
+    above it), and look up each command in PATH: all on the host, at once."""
     path = os.path.realpath(args.path)
     start = path if os.path.isdir(path) else os.path.dirname(path)
     root = None
@@ -215,7 +222,12 @@ def _locate(args: argparse.Namespace, command: List[str]) -> int:
         if parent == here:
             break
         here = parent
-    print(json.dumps({"path": path, "root": root or start, "marker_found": root is not None,
+    if root is None and os.path.isdir(start):
+        root = start
+        found = False
+    else:
+        found = root is not None
+    print(json.dumps({"path": path, "root": root, "marker_found": found, "dir_exists": os.path.isdir(start),
                       "commands": {c: shutil.which(c) for c in args.commands}}))
     return 0
 
@@ -225,9 +237,11 @@ def host_facts() -> Dict[str, Any]:
     import platform
 
     from remote_lsp.host.attach.ptrace import yama_scope
+    from remote_lsp.host.inotify import max_user_watches
 
     return {"python": platform.python_version(), "machine": platform.machine(),
-            "ptrace_scope": yama_scope(), "version": __version__, "build": digest()}
+            "ptrace_scope": yama_scope(), "version": __version__, "build": digest(),
+            "max_user_watches": max_user_watches()}
 
 
 def _log(args: argparse.Namespace, command: List[str]) -> int:
@@ -314,6 +328,7 @@ def _doctor(args: argparse.Namespace, command: List[str]) -> int:
                                                                     out["instances"]))
     else:
         print("agent: not running (it starts on first use)")
+    print(_watch_line(facts["max_user_watches"], (agent or {}).get("watcher")))
     scope = facts["ptrace_scope"]
     print("ptrace: %s" % ("allowed (Yama ptrace_scope %s)" % ("absent" if scope is None else scope)
                           if not scope else "Yama ptrace_scope %d: attaching by PID is refused" % scope))
@@ -326,9 +341,21 @@ def _doctor(args: argparse.Namespace, command: List[str]) -> int:
     return 0
 
 
+def _watch_line(limit: Optional[int], watcher: Any) -> str:
+    """The file watching of this host in one line: the inotify limit, and what the agent uses of it."""
+    head = "file watching: inotify, fs.inotify.max_user_watches = %d" % limit if limit else \
+        "file watching: no inotify here: the agent polls"
+    if watcher:
+        head += "; the agent watches %d directories (%d polled)" % (watcher["directories"], watcher["polled"])
+        if watcher["problem"]:
+            head += "\n  problem: %s" % watcher["problem"]
+    return head
+
+
 def _attach(args: argparse.Namespace, command: List[str]) -> int:
-    reply = _ask(control.AttachRequest(pid=args.pid, root=args.root, name=args.name, method=args.method,
-                                       timeout=args.timeout), control.Attached, autostart=True)
+    request = control.AttachRequest(pid=args.pid, root=args.root, name=args.name, method=args.method,
+                                    timeout=args.timeout, force=args.force)
+    reply = _ask(request, control.Attached, autostart=True)
     if args.json:
         print(json.dumps(dict(vars(reply), ok=True)))
     else:
@@ -356,7 +383,8 @@ def _stop(args: argparse.Namespace, command: List[str]) -> int:
             stopped = _ask(control.StopRequest(all=True), control.Stopped).stopped
             _ask(control.ShutdownRequest(), control.Done)
         else:
-            stopped = _ask(control.StopRequest(pid=args.pid, all=args.all), control.Stopped).stopped
+            stopped = _ask(control.StopRequest(pid=args.pid, all=args.all, restart=args.restart),
+                           control.Stopped).stopped
     except NoAgent:
         if not args.agent:
             raise

@@ -12,11 +12,12 @@ import json
 import os
 import stat
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from remote_lsp.host import daemon
 from remote_lsp.wire import control
-from remote_lsp.wire.errors import FAILED, UsageError
+from remote_lsp.wire.errors import AGENT_GONE, FAILED, OK, UsageError
+from remote_lsp.wire.options import ConnectOptions
 from remote_lsp.wire.paths import StatePaths
 
 
@@ -31,24 +32,21 @@ def _check_stdio() -> None:
                              "terminal (not a regular file)" % name)
 
 
-def connect(argv: List[str], root: Optional[str], name: Optional[str], pid: Optional[int],
-            idle_timeout: Optional[float], link: Optional[Tuple[float, float]] = None,
-            isolated: bool = False, where: str = "", protocol: str = "") -> int:
-    """`link` (heartbeat, grace): the bridge of a remote editor runs us, and
-    the session survives its connection (the bridge's first frame says which).
-    `where`: this host as the editor names it, for the messages it gets;
-    `protocol`: the scheme of its names for files here (scp://WHERE//path)."""
+def connect(argv: List[str], opts: ConnectOptions, link: bool = False, where: str = "") -> int:
+    """`link`: the bridge of a remote editor runs us, and the session survives
+    its connection (the bridge's first frame says which). `where`: this host as
+    the editor names it, for the messages it gets; the options' protocol is the
+    scheme of its names for files here (scp://WHERE//path), file:// without a link."""
     _check_stdio()
-    request = control.ConnectRequest(argv=argv, root=root, cwd=os.getcwd(), name=name, pid=pid,
-                                     idle_timeout=idle_timeout, env=dict(os.environ), link=link is not None,
-                                     isolated=isolated, where=where, protocol=protocol)
-    if link is not None:
-        request.heartbeat, request.grace = link
+    request = control.ConnectRequest.of(opts, argv, cwd=os.getcwd(), env=dict(os.environ), link=link,
+                                        where=where)
+    if not link:
+        request.protocol = ""
     sock, editor_out, reply = _hand_over(request)
     if os.environ.get("REMOTE_LSP_VERBOSE"):
         sys.stderr.write("remote-lsp: connected to %s (pid %d), %d client(s)\n"
                          % (" ".join(argv), reply.pid, reply.clients))
-    _become_waiter(sock, editor_out, StatePaths.default(), last_word=link is None)
+    _become_waiter(sock, editor_out, StatePaths.default(), last_word=not link)
     return FAILED  # not reached
 
 
@@ -80,30 +78,31 @@ def _hand_over(request: control.Request) -> Tuple[Any, int, control.Connected]:
 # session keeps it for its whole life: so it becomes a shell (0.5 MB, against
 # 4.6 MB for even a bare Python). fd 3 is the control socket: the agent sends
 # one line when the session ends, and end-of-file without it means the agent
-# died. fd 4 is the editor's stdout, for a last word then. Exit codes: 0 a
-# normal end, 1 a failed session, 7 (AGENT_GONE) the agent went away and the
-# server lives on, so connecting again finds it. The failure text is the
-# message of the agent's SessionEnd line, taken out by its fixed framing
-# (control.encode); printf's %b turns its JSON \n, \t and \\ back into what
-# they were (a quote keeps its JSON backslash).
+# died. fd 4 is the editor's stdout, for a last word then. Exit codes
+# (wire/errors.py, written into the script): OK a normal end, FAILED a failed
+# session, AGENT_GONE the agent went away and the server lives on, so
+# connecting again finds it. The failure text is the message of the agent's
+# SessionEnd line, taken out by its fixed framing (control.encode); printf's %b
+# turns its JSON \n, \t and \\ back into what they were (a quote keeps its
+# JSON backslash).
 WAITER_SHELL = "/bin/sh"
 _WAITER_SCRIPT = r"""
-trap 'exit 0' TERM INT HUP
+trap 'exit OK' TERM INT HUP
 if ! IFS= read -r line <&3; then
   printf '%s' "$1" >&4
   printf '%s\n' "$2" >&2
-  exit 7
+  exit AGENT_GONE
 fi
 case $line in
   '{"reply":"end","failed":true,"restart":'*)
     text=${line#'{"reply":"end","failed":true,"restart":'}
-    code=1
-    case $text in true,*) code=7;; esac
+    code=FAILED
+    case $text in true,*) code=AGENT_GONE;; esac
     text=${text#*,'"message":"'}
     printf '%b\n' "${text%'"}'}" >&2
     exit $code;;
 esac
-"""
+""".replace("AGENT_GONE", str(AGENT_GONE)).replace("FAILED", str(FAILED)).replace("OK", str(OK))
 
 
 def _become_waiter(sock: Any, editor_out: int, paths: StatePaths, last_word: bool) -> None:

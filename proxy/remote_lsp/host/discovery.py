@@ -99,9 +99,9 @@ def _row(p: procs.Proc, started: float, rss_kb: int, cwd: str, our_fifos: str) -
              for fd in (0, 1)]
     kind = procs.server_kind(p, cwd)
     return p, {
-        "pid": p.pid, "name": kind or p.comm, "argv": p.argv, "root": cwd, "user": user,
-        "uid": p.uids.real, "started": started, "rss_kb": rss_kb, "stdin": kinds[0], "stdout": kinds[1],
-        "managed": False, "clients": 0,
+        "pid": p.pid, "name": kind or p.comm, "argv": p.argv, "root": procs.server_root(p.pid, cwd),
+        "user": user, "uid": p.uids.real, "started": started, "rss_kb": rss_kb, "stdin": kinds[0],
+        "stdout": kinds[1], "managed": False, "clients": 0,
     }, kind
 
 

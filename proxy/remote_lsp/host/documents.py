@@ -1,39 +1,92 @@
-"""Open documents shared by several clients (sharing contract, point 6).
+"""Open documents shared by several clients (sharing contract, points 6, 13-17).
 
-The server sees one copy of each document. Each client keeps its own view
-(its text and version). The server always holds the text of the client that
-changed the document last: that client's incremental changes pass through
-as they are; when another client edits, its whole text is sent once (a
-full-text resync) and it becomes the last editor. Server-side versions are the
-mux's own and only ever increase.
+The server sees one copy of each document; each client keeps its own view
+(its text and version). Texts are `Text` objects compared by identity, then by
+length and digest: equal texts share one object, so the common case (every
+client holds the same text) costs a pointer compare, no copy and no resend.
+
+At rest the server holds the text of the document's *primary* client: the one
+that changed it last (else the first opener). Its incremental changes pass
+through as they are. A request about the document from a client whose text
+differs *borrows* the document: the server is given that client's whole text
+first (one full-text change), the request goes, and once no request on it is
+in flight the server goes back to the primary's text. While requests on one
+text are in flight, requests needing another text wait (their answers must be
+computed on the text they were asked about). Server-side versions are the
+mux's own and only ever increase; each is remembered with the text it names,
+so diagnostics tagged with a version reach exactly the clients holding that text.
 
 Positions are UTF-16 code units: the mux negotiates utf-16 with the server.
 """
 
-from typing import Any, Dict, List, Optional
+import hashlib
+import weakref
+from typing import Any, Callable, Dict, List, Optional
 
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.text import apply_change
 
 Message = Dict[str, Any]
+_HISTORY = 64  # server versions remembered with their text, for versioned diagnostics
+
+
+class Text:
+    """One document text, with its digest computed once, when first compared."""
+
+    __slots__ = ("__weakref__", "_digest", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._digest: Optional[bytes] = None
+
+    @property
+    def digest(self) -> bytes:
+        if self._digest is None:
+            data = self.text.encode("utf-8", "surrogatepass")
+            self._digest = hashlib.blake2b(data, digest_size=16).digest()
+        return self._digest
+
+    def same(self, other: Optional["Text"]) -> bool:
+        return self is other or (other is not None and len(self.text) == len(other.text)
+                                 and self.digest == other.digest)
 
 
 class ClientView:
-    __slots__ = ("text", "version")
+    __slots__ = ("edited", "text", "version")
 
-    def __init__(self, text: str, version: int) -> None:
+    def __init__(self, text: Text, version: int) -> None:
         self.text = text
         self.version = version
+        self.edited = 0  # when this client last changed the document (0: never)
+
+
+class Waiting:
+    """A request about a document, held until the server may take its text."""
+
+    __slots__ = ("cid", "client", "go")
+
+    def __init__(self, client: int, cid: Any, go: Callable[[], None]) -> None:
+        self.client = client
+        self.cid = cid
+        self.go = go
 
 
 class Document:
-    def __init__(self, uri: str, language_id: str, text: str, version: int) -> None:
+    def __init__(self, uri: str, language_id: str, text: Text, version: int) -> None:
         self.uri = uri
         self.language_id = language_id
-        self.server_text = text
+        self.server = text  # the text the server holds
         self.server_version = version
-        self.last_editor: Optional[int] = None  # client id whose text the server holds
+        # Server versions in order, each with the text it names while someone holds that text.
+        self.history: Dict[int, Any] = {version: weakref.ref(text)}
+        self.primary: Optional[int] = None  # the client whose text the server holds at rest
+        self.disk = text  # the text a client without the document open is taken to have
         self.views: Dict[int, ClientView] = {}
+        self.inflight = 0  # requests at the server computed on `server`
+        self.waiting: List[Waiting] = []
+        self.awaiting: Optional[int] = None  # lent for diagnostics: the server version they are awaited for
+        self.diags: Dict[bytes, Dict[str, Any]] = {}  # text digest -> last diagnostics computed on it
+        self.pulling: Dict[bytes, Text] = {}  # texts the mux is pulling diagnostics for
 
     def bump(self, client_version: int) -> int:
         # Follow the client's numbering while it is ahead (one client: the
@@ -41,29 +94,57 @@ class Document:
         self.server_version = max(self.server_version + 1, client_version)
         return self.server_version
 
+    def hold(self, text: Text, version: int) -> None:
+        self.server = text
+        self.history[version] = weakref.ref(text)
+        while len(self.history) > _HISTORY:
+            del self.history[next(iter(self.history))]
+
+    def text_of(self, server_version: Optional[int]) -> Optional[Text]:
+        """The text the server had at a version (None: too old to know, or nobody has it now)."""
+        if server_version is None or server_version > self.server_version:
+            return self.server  # unversioned, or numbered by the server itself: what it holds now
+        ref = self.history.get(server_version)
+        return ref() if ref is not None else None
+
+    def holders(self, text: Text) -> List[int]:
+        return [cid for cid, v in self.views.items() if v.text.same(text)]
+
+    def keep_diagnostics(self, text: Text, entry: Dict[str, Any]) -> None:
+        self.diags[text.digest] = entry
+        live = {v.text.digest for v in self.views.values()} | {self.disk.digest}
+        for digest in [d for d in self.diags if d not in live]:
+            del self.diags[digest]
+
 
 class Documents:
     """Reference-counted documents; each method returns what to send the server."""
 
     def __init__(self) -> None:
         self.docs: Dict[str, Document] = {}
+        self._edits = 0
 
     def did_open(self, client: int, params: Message) -> List[Message]:
         item = params["textDocument"]
-        uri, text, version = item["uri"], item["text"], int(item.get("version", 0))
+        uri, version = item["uri"], int(item.get("version", 0))
+        text = Text(item["text"])
         doc = self.docs.get(uri)
         if doc is None:
             doc = self.docs[uri] = Document(uri, item.get("languageId", ""), text, version)
             doc.views[client] = ClientView(text, version)
-            doc.last_editor = client
+            doc.primary = client
             return [jsonrpc.notification("textDocument/didOpen", params)]
+        # An opener does not take the document from the client that has it
+        # (maybe with unsaved edits): it is answered on its own text, by borrowing.
+        for other in [doc.server] + [v.text for v in doc.views.values()]:
+            if text.same(other):
+                text = other  # one object per distinct text: later compares are a pointer compare
+                break
         doc.views[client] = ClientView(text, version)
-        if text == doc.server_text:
-            return []
-        # This client's text differs (unsaved edits elsewhere): it is now the
-        # last to have changed the document, so the server takes its text.
-        doc.last_editor = client
-        return [self._full_text(doc, text, version)]
+        if doc.primary is None:
+            doc.primary = client
+            return self.restore(doc)
+        return []
 
     def did_change(self, client: int, params: Message) -> List[Message]:
         ident = params["textDocument"]
@@ -71,29 +152,44 @@ class Documents:
         view = doc.views.get(client) if doc else None
         if doc is None or view is None:
             return []  # a change to a document this client never opened
-        changes = params.get("contentChanges") or []
-        text = view.text
-        for change in changes:
+        old = view.text
+        text = old.text
+        for change in params.get("contentChanges") or []:
             text = apply_change(text, change)
-        view.text = text
+        view.text = Text(text)
         version = ident.get("version")
         view.version = int(version) if version is not None else view.version + 1
-        if doc.last_editor == client:
-            doc.server_text = text
+        self._edits += 1
+        view.edited = self._edits
+        doc.primary = client  # an edit takes the document
+        doc.awaiting = None  # and the server computes on it at once
+        if doc.server is old or old.same(doc.server):
+            # The server holds this client's text: its changes pass through as they are.
             out = dict(params)
-            out["textDocument"] = {"uri": doc.uri, "version": doc.bump(view.version)}
+            v = doc.bump(view.version)
+            out["textDocument"] = {"uri": doc.uri, "version": v}
+            doc.hold(view.text, v)
             return [jsonrpc.notification("textDocument/didChange", out)]
-        doc.last_editor = client
-        return [self._full_text(doc, text, view.version)]
+        return self.restore(doc)
+
+    def did_save(self, client: int, uri: str) -> None:
+        doc = self.docs.get(uri)
+        view = doc.views.get(client) if doc else None
+        if doc is not None and view is not None:
+            doc.disk = view.text
 
     def did_close(self, client: int, uri: str) -> List[Message]:
         doc = self.docs.get(uri)
         if doc is None or doc.views.pop(client, None) is None:
             return []
-        if doc.last_editor == client:
-            doc.last_editor = None  # whoever edits next resyncs in full
+        doc.waiting = [w for w in doc.waiting if w.client != client]
         if doc.views:
-            return []
+            if doc.primary == client or doc.primary not in doc.views:
+                # The one that edited last among those left, else the first left.
+                doc.primary = max(doc.views, key=lambda c: (doc.views[c].edited, -c))
+            if doc.awaiting is not None and not doc.holders(doc.server):
+                doc.awaiting = None  # nobody left to show those diagnostics to
+            return self.restore(doc)
         del self.docs[uri]
         return [jsonrpc.notification("textDocument/didClose", {"textDocument": {"uri": uri}})]
 
@@ -107,16 +203,41 @@ class Documents:
         doc = self.docs.get(uri)
         return doc is not None and client in doc.views
 
-    def client_version(self, client: int, uri: str, server_version: int) -> Optional[int]:
-        """The client's own version for a server version, when the client's
-        text is exactly the text the server had at that version."""
+    def view(self, client: int, uri: str) -> Optional[ClientView]:
         doc = self.docs.get(uri)
-        view = doc.views.get(client) if doc else None
-        if view is None or server_version != doc.server_version:
+        return doc.views.get(client) if doc is not None else None
+
+    # --- borrowing: the server computes on one client's text ------------------------------
+
+    def lend(self, doc: Document, client: int, first: bool = False) -> Optional[List[Message]]:
+        """What to send so the server holds `client`'s text now (nothing when it
+        does); None: not now, requests on another text are in flight or waiting
+        (`first`: this one is the first of those waiting)."""
+        view = doc.views[client]
+        if view.text.same(doc.server):
+            view.text = doc.server
+            return []
+        if doc.inflight or (doc.waiting and not first):
             return None
-        if doc.last_editor == client or view.text == doc.server_text:
-            return view.version
-        return None
+        doc.awaiting = None
+        return [self._full_text(doc, view.text, view.version)]
+
+    def lend_for_diagnostics(self, doc: Document, client: int) -> List[Message]:
+        """The server computes diagnostics on `client`'s text, if it is free to:
+        the document goes back to its primary once they are published."""
+        if doc.inflight or doc.waiting or doc.views[client].text.same(doc.server):
+            return []
+        out = self.lend(doc, client) or []
+        doc.awaiting = doc.server_version
+        return out
+
+    def restore(self, doc: Document) -> List[Message]:
+        """Back to the primary's text, when nothing on the server needs another."""
+        view = doc.views.get(doc.primary) if doc.primary is not None else None
+        if view is None or doc.inflight or doc.waiting or doc.awaiting is not None \
+                or view.text.same(doc.server):
+            return []
+        return [self._full_text(doc, view.text, view.version)]
 
     def uris_of(self, client: int) -> List[str]:
         return sorted(u for u, d in self.docs.items() if client in d.views)
@@ -127,12 +248,13 @@ class Documents:
             for d in sorted(self.docs.values(), key=lambda d: d.uri)
         ]
 
-    def _full_text(self, doc: Document, text: str, client_version: int) -> Message:
-        doc.server_text = text
+    def _full_text(self, doc: Document, text: Text, client_version: int) -> Message:
+        version = doc.bump(client_version)
+        doc.hold(text, version)
         return jsonrpc.notification(
             "textDocument/didChange",
             {
-                "textDocument": {"uri": doc.uri, "version": doc.bump(client_version)},
-                "contentChanges": [{"text": text}],
+                "textDocument": {"uri": doc.uri, "version": version},
+                "contentChanges": [{"text": text.text}],
             },
         )

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -26,18 +27,37 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
+from remote_lsp.host.globs import path_of_uri as globs_path
 from remote_lsp.host.logs import last_words, server_log
 from remote_lsp.host.mux import Mux
-from remote_lsp.host.registry import Registry
+from remote_lsp.host.registry import InstanceRecord, Registry
+from remote_lsp.host.serverwatch import ServerWatch
 from remote_lsp.host.session import Session
+from remote_lsp.host.watcher import Watcher
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.channel import Channel
+from remote_lsp.wire.errors import RemoteLspError, UsageError
 from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
 from remote_lsp.wire.uri import UriMapper
 
 log = logging.getLogger("remote_lsp.instance")
 
 Key = Tuple[Tuple[str, ...], str, str]  # argv, root, and what isolates it ("" if shared)
+
+
+def instance_key(argv: List[str], root: str, env: Optional[Dict[str, str]], isolation: str = "") -> Key:
+    """The key of the instance a client asks for: its command with the
+    program's absolute path, found on the client's PATH (`env`: the client's
+    environment; a direct connect brings none, and the agent's, inherited from
+    the connect that started it, stands in), and the real path of its root."""
+    env = env or dict(os.environ)
+    if not argv:
+        raise UsageError("no server command given")
+    exe = shutil.which(argv[0], path=env.get("PATH"))
+    if exe is None:
+        raise RemoteLspError("%s: command not found on this host (PATH=%s)" % (argv[0], env.get("PATH", "")))
+    return (tuple([os.path.abspath(exe)] + list(argv[1:])), os.path.realpath(root), isolation)
+
 NEVER = None  # idle timeout meaning "keep running with no clients"
 _OURS = os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -69,6 +89,7 @@ class Instance:
         self.sessions: Dict[int, Session] = {}
         self.mux = Mux(self._write_server, Path(root).as_uri(), on_initialized=self._remember_init,
                        first_server_id=generation << 32, on_change=self._changed)
+        self.watching = ServerWatch(name, self._files_changed)
         self.stopping = False
         self.gone = False
         self._paths = paths
@@ -141,22 +162,22 @@ class Instance:
         self._save()
 
     @classmethod
-    def from_record(cls, record: Dict[str, Any], on_gone: Callable[["Instance"], None],
+    def from_record(cls, record: InstanceRecord, on_gone: Callable[["Instance"], None],
                     paths: StatePaths, decode_attached: Callable[[Any], Any]) -> "Instance":
         """Serve again a live server whose agent died: its FIFOs, its cached
         state; the dead agent's clients' documents closed and the server's
         requests they left waiting answered."""
-        inst = cls(list(record["argv"]), record["root"], record["name"], record["idle_timeout"], on_gone,
-                   paths, entry=record["entry"], generation=int(record["generation"]) + 1,
-                   isolation=record.get("isolation") or "")
-        inst.pid, inst.start_ticks = int(record["pid"]), int(record["start_ticks"])
-        inst.started = float(record["started"])
-        inst.adopted = bool(record["adopted"])
-        inst.attached = decode_attached(record["attached"]) if record.get("attached") else None
-        inst.fifos = (record["fifos"][0], record["fifos"][1])
-        inst.log = Path(record["log"]) if record.get("log") else None
-        inst.mux.restore(record.get("init_result"), bool(record.get("initialized_sent")),
-                         record.get("registrations") or {})
+        if len(record.fifos) != 2:
+            raise ValueError("a registry record names two FIFOs")
+        inst = cls(list(record.argv), record.root, record.name, record.idle_timeout, on_gone,
+                   paths, entry=record.entry, generation=record.generation + 1, isolation=record.isolation)
+        inst.pid, inst.start_ticks = record.pid, record.start_ticks
+        inst.started = record.started
+        inst.adopted = record.adopted
+        inst.attached = decode_attached(record.attached) if record.attached else None
+        inst.fifos = (record.fifos[0], record.fifos[1])
+        inst.log = Path(record.log) if record.log else None
+        inst.mux.restore(record.init_result, record.initialized_sent, record.registrations)
         fd_read = os.open(inst.fifos[1], os.O_RDONLY | _OURS)
         try:
             fd_write = os.open(inst.fifos[0], os.O_WRONLY | _OURS)
@@ -164,22 +185,43 @@ class Instance:
             os.close(fd_read)
             raise
         inst._open_channel(fd_read, fd_write)
-        owed = int(record.get("owed") or 0)
-        if owed:
+        if record.owed:
             # The dead agent left a frame cut short: complete it with spaces
             # (the server rejects that one message) so the next frame parses.
-            inst._write_frame(b" " * owed)
-        for doc in record.get("documents") or []:
+            inst._write_frame(b" " * record.owed)
+        for doc in record.documents:
             inst._write_server(jsonrpc.encode(jsonrpc.notification(
                 "textDocument/didClose", {"textDocument": {"uri": doc["uri"]}})))
-        for sid, answer in record.get("server_requests") or []:
+        for sid, answer in record.server_requests:
             inst._write_server(jsonrpc.encode(dict({"jsonrpc": "2.0", "id": sid}, **answer)))
         log.info("took over %s (pid %d) in %s from a previous agent; closed %d document(s), answered %d "
-                 "waiting request(s)", inst.name, inst.pid, inst.root, len(record.get("documents") or []),
-                 len(record.get("server_requests") or []))
+                 "waiting request(s)", inst.name, inst.pid, inst.root, len(record.documents),
+                 len(record.server_requests))
         inst._save()
         inst._arm_idle()
         return inst
+
+    # --- files watched on the host for the server ------------------------------------------
+
+    def watch_with(self, watcher: Watcher) -> None:
+        """Serve the server's watched-file registrations with the agent's
+        watcher: those it makes from now on, and those an earlier agent recorded."""
+        self.watching.start(watcher)
+        self.mux.on_watch = self._on_watch
+        self.mux.replay_watching()
+
+    def _on_watch(self, reg_id: str, options: Any) -> None:
+        if options is None:
+            self.watching.unregister(reg_id)
+            return
+        folders = [p for p in (globs_path(f.get("uri")) for f in self.mux.workspace_folders()
+                               if isinstance(f, dict)) if p]
+        self.watching.register(reg_id, options, folders or [self.root])
+
+    def _files_changed(self, events: List[Dict[str, Any]]) -> None:
+        if not self.gone and not self.stopping:
+            self._write_server(jsonrpc.encode(jsonrpc.notification(
+                "workspace/didChangeWatchedFiles", {"changes": events})))
 
     def _open_channel(self, fd_read: int, fd_write: int) -> None:
         self._channel = Channel(fd_read, fd_write, self._from_server, self._server_closed,
@@ -187,23 +229,21 @@ class Instance:
 
     # --- the registry ------------------------------------------------------------------
 
-    def record(self) -> Dict[str, Any]:
+    def record(self) -> InstanceRecord:
         """What a successor needs to serve this server again (never document text)."""
         attached = None
         if self.attached is not None:
             attached = {k: v for k, v in self.attached.items() if k != "saved"}
             attached["saved"] = self.attached["saved"].to_record()
-        return {
-            "entry": self.entry, "argv": self.argv, "root": self.root, "name": self.name, "pid": self.pid,
-            "start_ticks": self.start_ticks, "started": self.started, "adopted": self.adopted,
-            "attached": attached, "fifos": list(self.fifos), "idle_timeout": self.idle_timeout,
-            "isolation": self.isolation,
-            "generation": self.generation, "owed": self._owed, "log": str(self.log) if self.log else None,
-            "init_result": self.mux.init_result, "initialized_sent": self.mux.initialized_sent,
-            "registrations": self.mux.registrations,
-            "documents": [{"uri": d["uri"], "version": d["version"]} for d in self.mux.docs.snapshot()],
-            "server_requests": self.mux.waiting_server_requests(),
-        }
+        return InstanceRecord(
+            entry=self.entry, argv=self.argv, root=self.root, name=self.name, pid=self.pid,
+            start_ticks=self.start_ticks, started=self.started, adopted=self.adopted, attached=attached,
+            fifos=list(self.fifos), idle_timeout=self.idle_timeout, isolation=self.isolation,
+            generation=self.generation, owed=self._owed, log=str(self.log) if self.log else None,
+            init_result=self.mux.init_result, initialized_sent=self.mux.initialized_sent,
+            registrations=self.mux.registrations,
+            documents=[{"uri": d["uri"], "version": d["version"]} for d in self.mux.docs.snapshot()],
+            server_requests=self.mux.waiting_server_requests())
 
     def _changed(self, now: bool) -> None:
         """Something a successor needs changed: save at once, or once this turn
@@ -387,6 +427,7 @@ class Instance:
         editor plugin (Neovim's remembers a server that exits at start)."""
         self.gone = True
         self._cancel_idle()
+        self.watching.close()
         described = dict(event, name=self.name, pid=self.pid, argv=self.argv,
                          log=str(self.log) if self.log else None)
         for session in list(self.sessions.values()):
@@ -424,16 +465,21 @@ class Instance:
                 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
-    async def stop(self, reason: str, grace: float = 5.0) -> None:
-        """Point 2: shutdown and exit, then SIGTERM, then SIGKILL."""
+    async def stop(self, reason: str, grace: float = 5.0, restart: bool = False) -> None:
+        """Point 2: shutdown and exit, then SIGTERM, then SIGKILL. For a
+        restart, a `$/remote-lsp/server` notification (event "restarting")
+        first asks each client's editor to connect again, to the new server."""
         if self.gone or self.stopping:
             await self._exited
             return
         self.stopping = True
         log.info("stopping %s (pid %d): %s", self.name, self.pid, reason)
         for session in list(self.sessions.values()):
-            session.send(jsonrpc.show_message(
-                "remote-lsp: %s (pid %d) is stopping: %s" % (self.name, self.pid, reason), 2))
+            message = "remote-lsp: %s (pid %d) is stopping: %s" % (self.name, self.pid, reason)
+            if restart:
+                session.send(jsonrpc.notification("$/remote-lsp/server", dict(
+                    event="restarting", name=self.name, pid=self.pid, host=session.where, message=message)))
+            session.send(jsonrpc.show_message(message, 2))
             session.close("server stopping")
         loop = asyncio.get_running_loop()
         if self.mux.init_result is not None:
@@ -481,6 +527,7 @@ class Instance:
             "generation": self.generation,
             "clients": [self._describe_client(s) for s in self.sessions.values()],
             "documents": self.mux.docs.snapshot(),
+            "watching": self.watching.describe(),
         }
 
 

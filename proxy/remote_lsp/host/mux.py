@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from remote_lsp.host import adapt, shapes
-from remote_lsp.host.documents import Documents
+from remote_lsp.host.documents import Document, Documents, Text, Waiting
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Id, Message
 
@@ -35,6 +35,7 @@ _ROUTED_DEFAULTS: Dict[str, Any] = {
     "window/showDocument": {"success": False},
 }
 _LOG_WARNING = 2  # window/logMessage type
+WATCHED_FILES = "workspace/didChangeWatchedFiles"
 
 
 class _Client:
@@ -63,14 +64,16 @@ class _Client:
 class _Pending:
     """A request the server has not answered yet."""
 
-    __slots__ = ("client", "client_id", "method", "on_result")
+    __slots__ = ("client", "client_id", "doc", "method", "on_result")
 
     def __init__(self, client: Optional[_Client], client_id: Optional[Id], method: str,
-                 on_result: Optional[Callable[[Message], None]] = None) -> None:
+                 on_result: Optional[Callable[[Message], None]] = None,
+                 doc: Optional[Document] = None) -> None:
         self.client = client  # None once the client left: the reply is dropped
         self.client_id = client_id
         self.method = method
         self.on_result = on_result  # for the mux's own requests
+        self.doc = doc  # the document whose text the server computes it on
 
 
 class _ServerRequest:
@@ -99,6 +102,8 @@ class Mux:
         self.root_uri = root_uri
         self.clients: Dict[int, _Client] = {}
         self.docs = Documents()
+        self._parked: List[Tuple[_Client, Id, Document, Any]] = []  # pulls waiting for pushed diagnostics
+        self._published = 0  # diagnostics seen, for result ids
         self.init_result = init_result  # cached InitializeResult (point 1)
         self.initialized_sent = init_result is not None
         self._init_params: Optional[Dict[str, Any]] = None
@@ -112,6 +117,9 @@ class Mux:
         self.registrations: Dict[str, Dict[str, Any]] = {}
         self._token_owner: Dict[Id, int] = {}  # progress tokens a client chose -> that client
         self._progress: Dict[Id, Set[int]] = {}  # server tokens -> clients told of them
+        # Set by the instance when the host watches files for the server:
+        # (registration id, its registerOptions; None to unregister).
+        self.on_watch: Optional[Callable[[str, Any], None]] = None
 
     def restore(self, init_result: Optional[Dict[str, Any]], initialized_sent: bool,
                 registrations: Dict[str, Dict[str, Any]]) -> None:
@@ -164,6 +172,7 @@ class Mux:
         self._init_waiters = [(c, i) for c, i in self._init_waiters if c is not client]
         for tok in client.tokens:
             self._token_owner.pop(tok, None)
+        self._parked = [p for p in self._parked if p[0] is not client]
         for msg in self.docs.close_all(client.id):
             self._to_server(msg)
         self._on_change(False)
@@ -216,10 +225,13 @@ class Mux:
                     if tok is not None:
                         self._token_owner[tok] = client.id
                         client.tokens.add(tok)
-            self._forward_request(client, cid, method, msg)
+            if not self._doc_request(client, cid, method, msg):
+                self._forward_request(client, cid, method, msg)
 
     def _client_notification(self, client: _Client, msg: Message, method: str) -> None:
         params = msg.get("params")
+        if method == "textDocument/didSave":
+            self.docs.did_save(client.id, params["textDocument"]["uri"])  # its text is now the disk's
         if method == "initialized":
             if not self.initialized_sent:
                 self.initialized_sent = True
@@ -231,18 +243,24 @@ class Mux:
             sid = client.inflight.get(params["id"])
             if sid is not None:
                 self._to_server(jsonrpc.notification("$/cancelRequest", {"id": sid}))
+            else:
+                self._cancel_waiting(client, params["id"])
         elif method == "textDocument/didOpen":
             msgs = self.docs.did_open(client.id, params)
             self._on_change(True)
             self._send_all(msgs)
+            self._opened(client, params["textDocument"]["uri"])
         elif method == "textDocument/didChange":
             self._send_all(self.docs.did_change(client.id, params))
+            self._changed(client, params["textDocument"]["uri"])
         elif method == "textDocument/didClose":
             self._send_all(self.docs.did_close(client.id, params["textDocument"]["uri"]))
             self._on_change(False)
         elif method in ("textDocument/didSave", "textDocument/willSave"):
             if self.docs.is_open_by(client.id, params["textDocument"]["uri"]):
                 self._to_server(msg)
+        elif method == WATCHED_FILES and self.host_watches():
+            pass  # the host sends the server each change once; this client's copy would double it
         elif client.ready:
             self._to_server(msg)
 
@@ -279,6 +297,7 @@ class Mux:
         params["processId"] = os.getpid()
         # Capabilities that serve every client; each gets answers in its own form.
         caps = adapt.merged(params.get("capabilities") or {})
+        self._offer_watching(caps)
         general = dict(caps.get("general") or {})
         # One encoding every client understands: UTF-16 is mandatory in LSP.
         general["positionEncodings"] = ["utf-16"]
@@ -328,6 +347,7 @@ class Mux:
                 client.inflight.pop(pending.client_id, None)  # type: ignore[arg-type]
                 client.send_body(jsonrpc.splice_id(body, fast[1], fast[2], pending.client_id))  # type: ignore
                 self._forget_tokens(client)
+                self._answered_on_text(pending)
                 return
         try:
             msg = jsonrpc.decode(body)
@@ -356,6 +376,7 @@ class Mux:
         pending = self._pending.pop(sid, None) if isinstance(sid, int) else None
         if pending is None:
             return
+        self._answered_on_text(pending)
         if pending.on_result is not None:
             pending.on_result(msg)
             return
@@ -375,12 +396,15 @@ class Mux:
         if method in _ANSWER_AND_BROADCAST:
             self._to_server(jsonrpc.response(sid, None))
             self._note_server_request(method, params)
-            told = self._broadcast_request(method, params)
+            params = self._serve_watching(method, params)
+            told = self._broadcast_request(method, params) if params is not None else set()
             if method == "window/workDoneProgress/create":
                 self._progress[params["token"]] = told
         elif method.startswith("workspace/") and method.endswith("/refresh"):
             self._to_server(jsonrpc.response(sid, None))
             self._broadcast_request(method, params)
+            if method == "workspace/diagnostic/refresh":
+                self._pull_for_all()
         elif method == "workspace/workspaceFolders":
             self._to_server(jsonrpc.response(sid, self.workspace_folders()))
         else:
@@ -417,8 +441,8 @@ class Mux:
                 if client.form.progress and (told is None or client.id in told):
                     client.send_body(body)
             return
-        if method == "textDocument/publishDiagnostics" and params.get("version") is not None:
-            self._publish_versioned(msg, params)
+        if method == "textDocument/publishDiagnostics" and params["uri"] in self.docs.docs:
+            self._publish_on_text(params)
             return
         for client in self._ready_clients():
             client.send_body(body)
@@ -431,18 +455,229 @@ class Mux:
         if req is not None:
             req.client.send(jsonrpc.notification("$/cancelRequest", {"id": mid}))
 
-    def _publish_versioned(self, msg: Message, params: Dict[str, Any]) -> None:
-        # Each client gets diagnostics tagged with its own version of the
-        # document, or untagged when its text is not the one diagnosed.
-        uri, version = params["uri"], params["version"]
-        for client in self._ready_clients():
-            own = self.docs.client_version(client.id, uri, version)
-            out = dict(params)
-            if own is None:
-                del out["version"]
+    # --- each client answered on its own text (points 13-17) --------------------------------
+
+    def _doc_request(self, client: _Client, cid: Id, method: str, msg: Message) -> bool:
+        """A request about a document the client has open is answered on the
+        client's text (point 14); True when it was taken care of here."""
+        params = msg.get("params")
+        ident = params.get("textDocument") if isinstance(params, dict) else None
+        uri = ident.get("uri") if isinstance(ident, dict) else None
+        doc = self.docs.docs.get(uri) if isinstance(uri, str) else None
+        if doc is None or client.id not in doc.views:
+            return False
+        if method == "textDocument/diagnostic" and not self._server_pulls():
+            self._pull_from_pushed(client, cid, doc, params)  # type: ignore[arg-type]
+            return True
+        self._on_text(doc, client.id, cid, lambda: self._forward_request(client, cid, method, msg, doc))
+        return True
+
+    def _on_text(self, doc: Document, owner: int, cid: Optional[Id], go: Callable[[], None]) -> None:
+        """Run `go` (which sends one request) once the server holds `owner`'s text."""
+        msgs = self.docs.lend(doc, owner)
+        if msgs is None:
+            doc.waiting.append(Waiting(owner, cid, go))
+            return
+        self._send_all(msgs)
+        doc.inflight += 1
+        go()
+
+    def _answered_on_text(self, pending: _Pending) -> None:
+        """A request computed on a document's text is answered: the requests
+        waiting for another text may go, and at rest the primary's text returns."""
+        doc = pending.doc
+        if doc is None or self.docs.docs.get(doc.uri) is not doc:
+            return
+        doc.inflight = max(0, doc.inflight - 1)
+        while doc.waiting:
+            head = doc.waiting[0]
+            if head.client not in doc.views:
+                doc.waiting.pop(0)
+                continue
+            msgs = self.docs.lend(doc, head.client, first=True)
+            if msgs is None:
+                break
+            doc.waiting.pop(0)
+            self._send_all(msgs)
+            doc.inflight += 1
+            head.go()
+        self._send_all(self.docs.restore(doc))
+
+    def _cancel_waiting(self, client: _Client, cid: Id) -> None:
+        for doc in self.docs.docs.values():
+            for w in doc.waiting:
+                if w.client == client.id and w.cid == cid:
+                    doc.waiting.remove(w)
+                    client.send(jsonrpc.error(cid, jsonrpc.REQUEST_CANCELLED, "cancelled"))
+                    self._send_all(self.docs.restore(doc))
+                    return
+        for parked in self._parked:
+            if parked[0] is client and parked[1] == cid:
+                self._parked.remove(parked)
+                client.send(jsonrpc.error(cid, jsonrpc.REQUEST_CANCELLED, "cancelled"))
+                return
+
+    def _server_pulls(self) -> bool:
+        """Does the server serve diagnostics by pull (declared or registered)?"""
+        caps = (self.init_result or {}).get("capabilities")
+        if isinstance(caps, dict) and caps.get("diagnosticProvider"):
+            return True
+        return any(r.get("method") == "textDocument/diagnostic" for r in self.registrations.values())
+
+    def _pulls_itself(self, client: _Client) -> bool:
+        """Does the client pull diagnostics from this server? It declared pull, and
+        the server serves it statically or registered it in a way the client takes."""
+        caps = (self.init_result or {}).get("capabilities")
+        if not client.form.pulls:
+            return False
+        return bool(isinstance(caps, dict) and caps.get("diagnosticProvider")) or \
+            client.form.registers("textDocument/diagnostic")
+
+    def _opened(self, client: _Client, uri: str) -> None:
+        """A client opened a document: it gets the diagnostics for its text at
+        once when they are known (point 13), else the server computes them.
+        Cached rather than asked again: a pushing server has no request that
+        publishes again, and any change to make it would cost every client a
+        new analysis; the cache is exact, as it is keyed by the text's digest."""
+        doc = self.docs.docs[uri]
+        view = doc.views[client.id]
+        entry = doc.diags.get(view.text.digest)
+        if self._server_pulls():
+            if self._pulls_itself(client):
+                return  # it pulls them itself
+            if entry is not None:
+                self._send_diagnostics(client, doc, entry["diagnostics"], True)
             else:
-                out["version"] = own
-            client.send(jsonrpc.notification(msg["method"], out))
+                self._pull_for(doc, client.id)
+            return
+        if len(doc.views) == 1:
+            return  # the server publishes for a document it has just opened
+        if entry is not None:
+            self._send_diagnostics(client, doc, entry["diagnostics"], entry["versioned"])
+        else:
+            self._send_all(self.docs.lend_for_diagnostics(doc, client.id))
+
+    def _changed(self, client: _Client, uri: str) -> None:
+        doc = self.docs.docs.get(uri)
+        if doc is not None and client.id in doc.views and self._server_pulls() \
+                and not self._pulls_itself(client):
+            self._pull_for(doc, client.id)  # a push-only client of a pull-only server (point 17)
+
+    def _publish_on_text(self, params: Dict[str, Any]) -> None:
+        """Diagnostics go only to the clients holding the text they were
+        computed on (point 15); the others keep theirs until the server has
+        computed on their text."""
+        doc = self.docs.docs[params["uri"]]
+        version = params.get("version")
+        text = doc.text_of(version)
+        if text is None:
+            return  # computed on a text nobody has any more
+        diagnostics = params.get("diagnostics")
+        self._published += 1
+        doc.keep_diagnostics(text, {"diagnostics": diagnostics, "versioned": version is not None,
+                                    "id": self._published})
+        self._show_diagnostics(doc, text, diagnostics, version is not None, pull_form_too=True)
+        if doc.awaiting is not None and (text is doc.server or (version or 0) >= doc.awaiting):
+            doc.awaiting = None  # the lent text has its diagnostics: back to the primary's
+        parked, self._parked = self._parked, []
+        for client, cid, pdoc, prev in parked:
+            view = pdoc.views.get(client.id)
+            if pdoc is doc and view is not None and view.text.same(text):
+                client.send(jsonrpc.response(cid, self._report(doc, view.text, prev)))
+            elif client.id in self.clients:
+                self._parked.append((client, cid, pdoc, prev))
+        self._send_all(self.docs.restore(doc))
+        for cid, view in doc.views.items():
+            if view.text.digest not in doc.diags:  # lent away before its diagnostics came
+                self._send_all(self.docs.lend_for_diagnostics(doc, cid))
+                break
+
+    def _show_diagnostics(self, doc: Document, text: Text, diagnostics: Any, versioned: bool,
+                          pull_form_too: bool) -> None:
+        for client in self._ready_clients():
+            view = doc.views.get(client.id)
+            if view is None:
+                if text.same(doc.disk):  # a client without the document has it as on disk
+                    client.send(jsonrpc.notification("textDocument/publishDiagnostics",
+                                                     {"uri": doc.uri, "diagnostics": diagnostics}))
+            elif view.text.same(text) and (pull_form_too or not self._pulls_itself(client)):
+                self._send_diagnostics(client, doc, diagnostics, versioned)
+
+    def _send_diagnostics(self, client: _Client, doc: Document, diagnostics: Any, versioned: bool) -> None:
+        out: Dict[str, Any] = {"uri": doc.uri, "diagnostics": diagnostics}
+        if versioned:
+            out["version"] = doc.views[client.id].version  # its own version of the text diagnosed
+        client.send(jsonrpc.notification("textDocument/publishDiagnostics", out))
+
+    def _pull_for(self, doc: Document, owner: int) -> None:
+        """Pull diagnostics on a push-only client's behalf and publish them to
+        the push-only clients holding that text (point 17)."""
+        text = doc.views[owner].text
+        if text.digest in doc.pulling:
+            return
+        doc.pulling[text.digest] = text
+
+        def done(msg: Message) -> None:
+            doc.pulling.pop(text.digest, None)
+            report = msg.get("result")
+            if self.docs.docs.get(doc.uri) is not doc or not isinstance(report, dict):
+                return
+            items = report.get("items")
+            if report.get("kind") == "unchanged":
+                items = (doc.diags.get(text.digest) or {}).get("diagnostics")
+            if not isinstance(items, list):
+                return
+            self._published += 1
+            doc.keep_diagnostics(text, {"diagnostics": items, "versioned": True, "id": self._published})
+            self._show_diagnostics(doc, text, items, True, pull_form_too=False)
+
+        def go() -> None:
+            sid = self._new_server_id()
+            self._pending[sid] = _Pending(None, None, "textDocument/diagnostic", done, doc)
+            params = {"textDocument": {"uri": doc.uri}}
+            self._to_server(jsonrpc.request(sid, "textDocument/diagnostic", params))
+
+        self._on_text(doc, owner, None, go)
+
+    def _pull_for_all(self) -> None:
+        """The server's diagnostics changed (workspace/diagnostic/refresh)."""
+        if not self._server_pulls():
+            return
+        push_only = {c.id for c in self._ready_clients() if not self._pulls_itself(c)}
+        for doc in list(self.docs.docs.values()):
+            done: Set[bytes] = set()
+            for cid, view in doc.views.items():
+                if cid in push_only and view.text.digest not in done:
+                    done.add(view.text.digest)
+                    self._pull_for(doc, cid)
+
+    def _registered(self, params: Dict[str, Any]) -> None:
+        """The server went pull after documents were opened: pull for the push-only clients."""
+        if any(r.get("method") == "textDocument/diagnostic" for r in params["registrations"]):
+            self._pull_for_all()
+
+    def _pull_from_pushed(self, client: _Client, cid: Id, doc: Document, params: Dict[str, Any]) -> None:
+        """A pull from a client of a server that only pushes: answered from what
+        it pushed for the client's text, or once it has (point 17)."""
+        view = doc.views[client.id]
+        prev = params.get("previousResultId")
+        if view.text.digest in doc.diags:
+            client.send(jsonrpc.response(cid, self._report(doc, view.text, prev)))
+        elif doc.diags:  # it pushes for this document: its answer on this text is on its way
+            self._parked.append((client, cid, doc, prev))
+            self._send_all(self.docs.lend_for_diagnostics(doc, client.id))
+        else:  # nothing pushed yet: the server answers if it can, as it would without the mux
+            method = "textDocument/diagnostic"
+            msg = jsonrpc.request(cid, method, params)
+            self._on_text(doc, client.id, cid, lambda: self._forward_request(client, cid, method, msg, doc))
+
+    @staticmethod
+    def _report(doc: Document, text: Text, previous: Any) -> Dict[str, Any]:
+        entry = doc.diags[text.digest]
+        result_id = "%s.%d" % (text.digest.hex()[:16], entry["id"])  # per text, and per publication
+        if previous == result_id:
+            return {"kind": "unchanged", "resultId": result_id}
+        return {"kind": "full", "resultId": result_id, "items": entry["diagnostics"] or []}
 
     # --- the mux's own requests to the server ----------------------------------------------
 
@@ -462,9 +697,10 @@ class Mux:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _forward_request(self, client: _Client, cid: Id, method: str, msg: Message) -> None:
+    def _forward_request(self, client: _Client, cid: Id, method: str, msg: Message,
+                         doc: Optional[Document] = None) -> None:
         sid = self._new_server_id()
-        self._pending[sid] = _Pending(client, cid, method)
+        self._pending[sid] = _Pending(client, cid, method, doc=doc)
         client.inflight[cid] = sid
         msg["id"] = sid
         self._to_server(msg)
@@ -474,17 +710,61 @@ class Mux:
             for reg in params["registrations"]:
                 self.registrations[reg["id"]] = reg
             self._on_change(False)
+            self._registered(params)
         elif method == "client/unregisterCapability":
             for reg in params.get("unregisterations", params.get("unregistrations")):
                 self.registrations.pop(reg["id"], None)
             self._on_change(False)
 
     def _replay_registrations(self, client: _Client) -> None:
-        params = adapt.registrations_for(client.form, {"registrations": list(self.registrations.values())})
-        if self.registrations and client.ready and params is not None:
+        regs = [r for r in self.registrations.values() if not self._host_serves(r)]
+        params = adapt.registrations_for(client.form, {"registrations": regs})
+        if regs and client.ready and params is not None:
             mid = self._new_client_side_id()
             self._to_clients[mid] = _ServerRequest(None, client, "client/registerCapability", None)
             client.send(jsonrpc.request(mid, "client/registerCapability", params))
+
+    # --- watched files, served on the host ---------------------------------------------------
+
+    def _offer_watching(self, caps: Dict[str, Any]) -> None:
+        """With a host watcher, every server may register watched files
+        (relative patterns too), whatever its clients can do."""
+        if self.on_watch is not None:
+            ws = caps["workspace"] = dict(caps.get("workspace") or {})
+            ws["didChangeWatchedFiles"] = {"dynamicRegistration": True, "relativePatternSupport": True}
+
+    def _host_serves(self, reg: Any) -> bool:
+        return self.on_watch is not None and isinstance(reg, dict) and reg.get("method") == WATCHED_FILES
+
+    def host_watches(self) -> bool:
+        """Does the host watch files for this server now?"""
+        return any(self._host_serves(r) for r in self.registrations.values())
+
+    def replay_watching(self) -> None:
+        """Serve the watched-file registrations an earlier agent recorded."""
+        for reg in self.registrations.values():
+            if self._host_serves(reg):
+                self.on_watch(reg["id"], reg.get("registerOptions"))  # type: ignore[misc]
+
+    def _serve_watching(self, method: str, params: Any) -> Any:
+        """Watched-file (un)registrations go to the host's watcher and to no
+        client: a client told to watch would only send what the host sends
+        already (and is dropped). What is left goes on; None if nothing."""
+        if self.on_watch is None or method == "window/workDoneProgress/create":
+            return params
+        if method == "client/registerCapability":
+            key, regs = "registrations", params["registrations"]
+        else:
+            key, regs = "unregisterations", params.get("unregisterations", params.get("unregistrations"))
+        kept = []
+        for reg in regs:
+            if reg.get("method") == WATCHED_FILES:
+                self.on_watch(reg["id"], reg.get("registerOptions") if key == "registrations" else None)
+            else:
+                kept.append(reg)
+        if len(kept) == len(regs):
+            return params
+        return {key: kept} if kept else None
 
     def _broadcast_request(self, method: str, params: Any) -> Set[int]:
         """To every client that takes it, in the form it takes."""

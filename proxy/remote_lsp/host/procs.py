@@ -71,6 +71,9 @@ _NOT_SERVERS = frozenset({
 })
 # Servers for other protocols that happen to share the flags: the Model Context Protocol's.
 _OTHER_PROTOCOL = re.compile(r"(^|[-_@/.])mcp($|[-_/.])|modelcontextprotocol")
+# Directories of installed packages: a server working in one is in its own
+# installation, not in a project.
+_INSTALLATION = frozenset({"node_modules", "site-packages", "dist-packages"})
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -144,6 +147,14 @@ def server_kind(p: Proc, workdir: Optional[str] = None) -> Optional[str]:
     if any(a in _SERVER_FLAGS for a in _options(args)):
         return program
     return None
+
+
+def goes_by(p: Proc, name: str, kind: str) -> bool:
+    """Is `name` (what an editor calls a server) this process, which server_kind
+    found to be `kind`? The server's own name, or its program's (a name of the
+    user's own for it, as its binary is called)."""
+    program, _ = _program(p.argv)
+    return name in (kind, program, _name(p.argv[0]) if p.argv else None, p.comm)
 
 
 def _name(path: str) -> str:
@@ -253,6 +264,39 @@ def cwd(pid: int) -> str:
         return os.readlink("/proc/%d/cwd" % pid)
     except OSError:
         return ""
+
+
+def environ(pid: int, key: str) -> Optional[str]:
+    """One variable of a process's environment (as it was started), or None."""
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    prefix = key.encode() + b"="
+    for item in data.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix):].decode(errors="replace")
+    return None
+
+
+def server_root(pid: int, workdir: str) -> str:
+    """The project a server started by hand works on: its working directory,
+    unless that is inside the server's own installation (pyright changes into
+    node_modules/pyright/dist): then the directory it was started from (PWD in
+    its environment), up to the nearest project marker there."""
+    if not _installed(workdir):
+        return workdir
+    started = environ(pid, "PWD")
+    if started and os.path.isdir(started) and not _installed(started):
+        from remote_lsp.host.workspace import by_markers
+
+        return by_markers(started)
+    return workdir
+
+
+def _installed(path: str) -> bool:
+    return bool(path) and not _INSTALLATION.isdisjoint(path.split(os.sep))
 
 
 def rss_kb(pid: int) -> int:

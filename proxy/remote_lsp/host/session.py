@@ -30,6 +30,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.jsonrpc import Message
+from remote_lsp.wire.options import DEFAULTS
 from remote_lsp.wire.uri import UriMapper
 
 log = logging.getLogger("remote_lsp.session")
@@ -58,8 +59,7 @@ class Session:
         # Linked sessions only:
         self.link: Optional[link.Link] = None
         self.token = ""
-        self.heartbeat = link.DEFAULT_HEARTBEAT
-        self.grace = link.DEFAULT_GRACE
+        self.grace = DEFAULTS.grace
         self.suspended_since: Optional[float] = None
         self._outbox: Deque[Any] = collections.deque()  # (body, what it is) for the client while suspended
         self._outbox_bytes = 0
@@ -78,14 +78,13 @@ class Session:
             self._parser = parser
         self._channel = Channel(fd_in, fd_out, self.feed, self._lost)
         if self.link is not None:
-            self._tick()  # (the agent welcomed it before it chose the instance)
+            self._beat()  # (the agent welcomed it before it chose the instance)
         self._take(bodies or [])
 
     def linked(self, heartbeat: float, grace: float, token: str) -> None:
         """Make this a session that survives its connection, named by `token`."""
-        self.link = link.Link()
+        self.link = link.Link(heartbeat)
         self.token = token
-        self.heartbeat = heartbeat
         self.grace = grace
 
     def resume(self, fd_in: int, fd_out: int, peer_received: Any, parser: framing.FrameParser,
@@ -104,18 +103,16 @@ class Session:
             detached.set_result("resumed on a newer connection")
         welcome = link.control("welcome", token=self.token, resumed=True, received=self.link.received)
         self._channel.write(welcome)
-        for frame in self.link.unconfirmed(peer_received):
-            self._channel.write(frame)
+        self.link.resend(peer_received, self._channel.write)
         was = self.suspended_since
         self.suspended_since = None
         while self._outbox and self._channel is not None:  # (a write that breaks suspends us again)
             body = self._outbox.popleft()[0]
             self._outbox_bytes -= len(body)
             self._write(body)
-        self.link.heard()
         log.info("client %d resumed%s", self.id, " after %.1f s" % (time.time() - was) if was else "")
         self.on_suspend(self, False)
-        self._tick()
+        self._beat()
         self._take(bodies)
 
     def _lost(self, exc: Optional[BaseException]) -> None:
@@ -131,6 +128,8 @@ class Session:
         self._drop_channel()
         for timer in self._timers:
             timer.cancel()
+        if self.link is not None:
+            self.link.stop()
         self.suspended_since = time.time()
         log.info("client %d suspended (%s); kept for %g s", self.id, why, self.grace)
         if not self.detached.done():
@@ -145,16 +144,15 @@ class Session:
         if channel is not None:
             channel.close()
 
-    def _tick(self) -> None:
-        """The heartbeat: an ack every third of the interval; silence for a
-        whole interval means the link is dead (a stalled one too)."""
+    def _beat(self) -> None:
+        """Heartbeats on this connection (wire/link.py); silence means it is dead."""
         assert self.link is not None
-        if self.link.silent_for() > self.heartbeat:
-            self.suspend("no word from the client for %g s" % self.heartbeat)
-            return
+        heartbeat = self.link.heartbeat
+        self.link.beat(self._write_raw, lambda: self.suspend("no word from the client for %g s" % heartbeat))
+
+    def _write_raw(self, frame: bytes) -> None:
         if self._channel is not None:
-            self._channel.write(self.link.ack())
-        self._timers = [asyncio.get_event_loop().call_later(self.heartbeat / 3, self._tick)]
+            self._channel.write(frame)
 
     # --- frames in ----------------------------------------------------------------------
 
@@ -169,8 +167,8 @@ class Session:
         if self.link is not None:
             self.link.heard()
         self._take(bodies)
-        if self.link is not None and self.link.ack_due() and self._channel is not None:
-            self._channel.write(self.link.ack())
+        if self.link is not None:
+            self.link.ack_if_due(self._write_raw)
 
     def _take(self, bodies: List[bytes]) -> None:
         for body in bodies:
@@ -194,7 +192,7 @@ class Session:
             if problem is not None:
                 # Well framed but ill formed: refuse this message, keep the client.
                 rid = msg.get("id")
-                self.send(jsonrpc.error(rid if jsonrpc.valid_id(rid) else None,
+                self.send(jsonrpc.error(jsonrpc.id_or_none(rid),
                                         jsonrpc.INVALID_REQUEST, "remote-lsp: %s" % problem))
                 continue
             self._on_message(self, msg)
@@ -261,6 +259,8 @@ class Session:
         self.close_reason = reason
         for timer in self._timers:
             timer.cancel()
+        if self.link is not None:
+            self.link.stop()
         if self._channel is not None:
             if self.link is not None:  # on purpose: the bridge is not to reconnect
                 self._channel.write(link.control("end", reason=reason, failed=self.failed))

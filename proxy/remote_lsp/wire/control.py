@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from remote_lsp.wire.errors import REFUSED, USAGE, Refused, RemoteLspError
-from remote_lsp.wire.link import DEFAULT_GRACE, DEFAULT_HEARTBEAT
+from remote_lsp.wire.options import DEFAULTS, ConnectOptions
 
 PROTOCOL = 2  # 1 was the untyped protocol of remote-lsp 0.1, which sent no version
 MAX_LINE = 1 << 20
@@ -52,15 +52,22 @@ class ConnectRequest(Request):
     cwd: str = ""
     name: Optional[str] = None
     pid: Optional[int] = None
-    idle_timeout: Optional[float] = 600.0  # None: never
+    idle_timeout: Optional[float] = DEFAULTS.idle_timeout  # None: never
     env: Dict[str, str] = field(default_factory=dict)
     isolated: bool = False  # an instance of its own, shared with nobody
     link: bool = False  # a remote editor's bridge: the session survives its connection
-    heartbeat: float = 15.0  # linked: seconds of silence after which the link is dead
-    grace: float = 600.0  # linked: seconds the session is kept while its link is down
+    heartbeat: float = DEFAULTS.heartbeat  # linked: seconds of silence after which the link is dead
+    grace: float = DEFAULTS.grace  # linked: seconds the session is kept while its link is down
     where: str = ""  # this host as the client names it, for its messages ("": the client is here)
     protocol: str = ""  # linked: the editor's scheme for files here (wire/uri.py); "": file:// as here
     direct: bool = False  # linked: the session runs on this connection, no fds (a socket forwarded by ssh)
+
+    @classmethod
+    def of(cls, opts: ConnectOptions, argv: List[str], **extra: Any) -> "ConnectRequest":
+        """The request for `connect`'s options (wire/options.py) and server command."""
+        return cls(argv=argv, root=opts.root, name=opts.name, pid=opts.pid, isolated=opts.isolated,
+                   idle_timeout=opts.idle_timeout, heartbeat=opts.heartbeat, grace=opts.grace,
+                   protocol=opts.protocol, **extra)
 
 
 @dataclass
@@ -84,6 +91,7 @@ class AttachRequest(Request):
     name: Optional[str] = None
     method: str = "auto"
     timeout: float = 10.0
+    force: bool = False  # take `name` on trust: the process need not look like that server
 
 
 @dataclass
@@ -102,6 +110,7 @@ class StopRequest(Request):
     op: ClassVar[str] = "stop"
     pid: Optional[int] = None
     all: bool = False
+    restart: bool = False  # an editor starts it again: its other clients are asked to come back too
 
 
 @dataclass
@@ -111,8 +120,8 @@ class FilesRequest(Request):
     unless `direct` (the session runs on this connection)."""
 
     op: ClassVar[str] = "files"
-    heartbeat: float = DEFAULT_HEARTBEAT
-    grace: float = DEFAULT_GRACE
+    heartbeat: float = DEFAULTS.heartbeat
+    grace: float = DEFAULTS.grace
     where: str = ""
     direct: bool = False
 
@@ -286,9 +295,9 @@ def decode_request(obj: Any) -> Request:
     return _build(cls, obj)
 
 
-def decode_reply(obj: Any, expected: Type[R]) -> R:
-    """The reply a caller waits for; a Failure is raised as the error it
-    carries, anything else unexpected is an error too."""
+def decode_reply(obj: Any, expected: Optional[Type[R]] = None) -> R:
+    """The reply a caller waits for (None: any reply); a Failure is raised as
+    the error it carries, anything else unexpected is an error too."""
     if not isinstance(obj, dict):
         raise RemoteLspError("the agent sent a reply that is not a JSON object")
     if "error" in obj and "reply" not in obj:  # how remote-lsp 0.1 refused
@@ -302,10 +311,10 @@ def decode_reply(obj: Any, expected: Type[R]) -> R:
     if cls is Failure:
         failure = _build(Failure, obj)
         raise RemoteLspError(failure.message, failure.code)
-    if cls is not expected:
+    if cls is None or (expected is not None and cls is not expected):
         raise RemoteLspError("the agent answered %r where %r was expected"
-                             % (obj.get("reply"), expected.kind))
-    return _build(expected, obj)
+                             % (obj.get("reply"), expected.kind if expected else "a reply"))
+    return _build(cls, obj)
 
 
 class VersionMismatch(Refused):
@@ -326,14 +335,20 @@ class VersionMismatch(Refused):
 
 
 def _build(cls: Any, obj: Dict[str, Any]) -> Any:
+    return from_dict(cls, obj, "control %s" % (getattr(cls, "op", "") or cls.kind))
+
+
+def from_dict(cls: Any, obj: Dict[str, Any], what: str) -> Any:
+    """A record (a dataclass) from a decoded JSON object: each field present
+    checked against its type (RemoteLspError, usage, if one is wrong), the
+    rest their defaults, unknown keys ignored."""
     values = {}
     for f in fields(cls):
         if f.name not in obj:
             continue
         value = obj[f.name]
         if not _fits(value, f.type):
-            raise RemoteLspError("control %s: %s has the wrong type (%r)" % (
-                getattr(cls, "op", "") or cls.kind, f.name, value), USAGE)
+            raise RemoteLspError("%s: %s has the wrong type (%r)" % (what, f.name, value), USAGE)
         values[f.name] = float(value) if f.type in (float, Optional[float]) and value is not None else value
     return cls(**values)
 
@@ -445,13 +460,6 @@ def recv(sock: socket.socket) -> Optional[Any]:
                 return line
     except EOFError:
         return None
-
-
-def recv_reply(sock: socket.socket, expected: Type[R]) -> R:
-    obj = recv(sock)
-    if obj is None:
-        raise RemoteLspError("the agent closed the connection without answering")
-    return decode_reply(obj, expected)
 
 
 async def recv_async(sock: socket.socket, timeout: float) -> Tuple[Optional[Any], List[int], bytes]:

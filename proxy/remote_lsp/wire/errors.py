@@ -1,14 +1,27 @@
-"""Errors that reach the user, each with the CLI exit code of the contract."""
+"""Errors that reach the user, each with the CLI exit code of the contract.
+
+The exit codes are defined here alone: connect's shell waiter (host/connect.py)
+is written with them, and the Neovim plugin's lua/remote-lsp/exit.lua holds
+the same numbers (tests/test_contracts.py checks that they agree).
+"""
 
 import errno
+from typing import Dict
 
+OK = 0
+FAILED = 1  # anything else: a server that cannot start, a session that failed
 USAGE = 2
 NO_SUCH_PROCESS = 3
 REFUSED = 4
-ATTACH_FAILED = 5
-TRANSPORT = 6
+ATTACH_FAILED = 5  # attach failed and was rolled back: the process goes on as before
+TRANSPORT = 6  # the host could not be reached, or the session not started there
 AGENT_GONE = 7  # connect: the agent went away (died, or handed over to a newer one); connect again
-FAILED = 1  # anything else: a server that cannot start
+
+EXIT_CODES: Dict[str, int] = {
+    "OK": OK, "FAILED": FAILED, "USAGE": USAGE, "NO_SUCH_PROCESS": NO_SUCH_PROCESS, "REFUSED": REFUSED,
+    "ATTACH_FAILED": ATTACH_FAILED, "TRANSPORT": TRANSPORT, "AGENT_GONE": AGENT_GONE,
+}
+PREFIX = "remote-lsp: "  # how the CLI's errors start on stderr
 
 
 class RemoteLspError(Exception):

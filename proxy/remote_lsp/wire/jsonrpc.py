@@ -54,7 +54,13 @@ def shape_problem(msg: Message) -> Optional[str]:
 
 
 def valid_id(value: Any) -> bool:
+    """The one check of a request id: an integer or a string (JSON's true is no id)."""
     return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def id_or_none(value: Any) -> Optional[Id]:
+    """`value` if it is a valid id, else None."""
+    return value if valid_id(value) else None
 
 
 _ABSENT = object()
@@ -85,10 +91,6 @@ def error(id_: Optional[Id], code: int, message: str) -> Message:
 def show_message(text: str, type_: int = 1) -> Message:
     """window/showMessage; type 1 is Error, 2 Warning, 3 Info."""
     return notification("window/showMessage", {"type": type_, "message": text})
-
-
-def is_request(msg: Message) -> bool:
-    return "method" in msg and "id" in msg
 
 
 def is_response(msg: Message) -> bool:

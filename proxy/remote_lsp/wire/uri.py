@@ -61,8 +61,10 @@ class UriMapper:
         if not uri.startswith(self.editor_prefix + "/"):
             return uri  # another host's, or relative to the home directory there
         path, frag = _split_fragment(uri[len(self.editor_prefix):])
-        # Encoded as most servers encode paths themselves (RFC 3986 unreserved and /).
-        return "file://" + quote(unquote(path), safe="/") + frag
+        # The editor's name is the path as it is (a literal `%20` in it is a
+        # directory's name, not a space), encoded as most servers encode paths
+        # themselves (RFC 3986 unreserved and /).
+        return "file://" + quote(path, safe="/") + frag
 
     def to_editor(self, uri: str) -> str:
         if not uri.startswith("file:///"):
@@ -73,7 +75,7 @@ class UriMapper:
     def path_of(self, editor_uri_or_path: str) -> str:
         """A remote root given as an editor's URI or a plain path, as a path."""
         if editor_uri_or_path.startswith(self.editor_prefix + "/"):
-            return unquote(_split_fragment(editor_uri_or_path[len(self.editor_prefix):])[0])
+            return _split_fragment(editor_uri_or_path[len(self.editor_prefix):])[0]
         return editor_uri_or_path
 
     # --- whole messages --------------------------------------------------------------------
@@ -121,9 +123,6 @@ class UriMapper:
 
         out = _FILE_BYTES.sub(swap, body)
         return None if unsure else out
-
-    def needs_server_rewrite(self, body: bytes) -> bool:
-        return b"file:" in body
 
     def needs_editor_rewrite(self, body: bytes) -> bool:
         return self._editor_marker in body or b":\\/\\/" in body

@@ -6,12 +6,14 @@ can also reach a socket on the host (`stream`: the agent's, once a session
 has named it) through its shared connection, starting nothing there. Both
 transports verify host keys and never prompt: a prompt would hang the editor.
 A host that asks for a password, a key passphrase or a second factor is
-refused at once, with the fixes named (`would_prompt`).
+refused at once, with the fixes named (`would_prompt`); a key ssh could not
+use (missing, too open, unreadable) is named as such (`refused`).
 """
 
 import os
+import re
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from remote_lsp.editor.hosts import HostSpec
 from remote_lsp.wire.channel import Channel
@@ -101,18 +103,56 @@ def needs_prompt(text: str) -> bool:
     return any(word in text for word in _PROMPT_WORDS)
 
 
+# What ssh says of a key it could not use, and that in words a user can act on.
+_KEY_PROBLEMS = (
+    (re.compile(r"no such identity: (.+?): No such file or directory"), "the key file %s does not exist"),
+    (re.compile(r"Permissions \S+ for '(.+?)' are too open"),
+     "the key file %s is readable by others, so ssh will not use it (chmod 600 it)"),
+    (re.compile(r'Load key "(.+?)": invalid format'), "the key file %s is not a private key ssh can read"),
+)
+# The methods a host offers when it refuses: `Permission denied (publickey,password).`
+_DENIED = re.compile(r"Permission denied \(([^)]*)\)")
+
+
+def key_problems(text: str) -> List[str]:
+    """The key files ssh could not use, as its output names them."""
+    return [words % m.group(1) for rx, words in _KEY_PROBLEMS for m in rx.finditer(text)]
+
+
+def refused(host: str, detail: str, transport: str) -> str:
+    """The message for a host that refused us: a key problem if ssh named one,
+    or the host takes keys only; else the host wants what only a person can
+    type (`would_prompt`)."""
+    keys = key_problems(detail)
+    denied = _DENIED.search(detail)
+    only_keys = denied is not None and set(denied.group(1).split(",")) <= {"publickey"}
+    if not keys and not only_keys:
+        return would_prompt(host, detail, transport)
+    said = "; ".join(keys) if keys else "no key offered was accepted"
+    if only_keys:
+        said += ", and the host accepts public keys only (%s)" % denied.group(0)
+    return ("ssh %s: %s. remote-lsp never prompts. Fixes: point IdentityFile (in your ssh config) at a key "
+            "the host accepts (`ssh-copy-id %s` installs one), or put that key in ssh-agent (`ssh-add`; a "
+            "key with a passphrase needs it); %s" % (host, said, host, _ride(host, transport)))
+
+
 def would_prompt(host: str, detail: str, transport: str) -> str:
     """The message for a host that wants what only a person can type."""
+    return ("ssh %s: %s. The host wants a password, a key passphrase or a second factor, and remote-lsp "
+            "never prompts (a prompt would hang the editor). Fixes: put your key in ssh-agent (`ssh-add`, "
+            "and a key the host accepts, see `ssh-copy-id %s`); %s"
+            % (host, detail.strip().rstrip("."), host, _ride(host, transport)))
+
+
+def _ride(host: str, transport: str) -> str:
+    """The fix for a host only a person can log in to: ride their connection."""
     ride = ("or open one connection yourself, once, with a ControlMaster in your own ssh config "
             "(`Host %s` with `ControlMaster auto`, `ControlPath ~/.ssh/cm-%%C`, `ControlPersist 1h`, then "
             "`ssh %s` and answer its questions): remote-lsp rides that connection while it is open"
             % (host, host))
     if transport != "openssh":
         ride = "or use transport openssh with a ControlMaster you open once (paramiko cannot ride one)"
-    return ("ssh %s: %s. The host wants a password, a key passphrase or a second factor, and remote-lsp "
-            "never prompts (a prompt would hang the editor). Fixes: put your key in ssh-agent (`ssh-add`, "
-            "and a key the host accepts, see `ssh-copy-id %s`); %s"
-            % (host, detail.strip().rstrip("."), host, ride))
+    return ride
 
 
 def ssh_config_path() -> Path:

@@ -39,8 +39,8 @@ from remote_lsp.editor.transport import (
     RemoteProcess,
     Transport,
     needs_prompt,
+    refused,
     ssh_config_path,
-    would_prompt,
 )
 from remote_lsp.editor.transport.stream import SocketStream
 from remote_lsp.wire.channel import Channel
@@ -174,7 +174,7 @@ class OpenSSH(Transport):
             os.unlink(err)
             if rc != 0:
                 if needs_prompt(message):
-                    raise TransportError(would_prompt(self.host.text, message, self.name), fatal=True)
+                    raise TransportError(refused(self.host.text, message, self.name), fatal=True)
                 raise TransportError("ssh %s: %s" % (self.host.text, message or "exit code %d" % rc),
                                      fatal=any(words in message for words in FATAL_SSH))
 

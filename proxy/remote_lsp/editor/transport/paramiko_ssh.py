@@ -27,8 +27,8 @@ from remote_lsp.editor.transport import (
     OnEof,
     RemoteProcess,
     Transport,
+    refused,
     ssh_config_path,
-    would_prompt,
 )
 from remote_lsp.wire.errors import TransportError
 
@@ -155,10 +155,16 @@ class ParamikoSSH(Transport):
                 client.load_host_keys(known)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         where = "%s (%s port %d)" % (self.host.text, hostname, port)
+        keys = [os.path.expanduser(k) for k in opts.get("identityfile", [])]
+        # As ssh does, a key file that is not there is passed over (paramiko would
+        # raise a bare FileNotFoundError), and named if the host then refuses.
+        missing = "".join("no such identity: %s: No such file or directory\n" % k
+                          for k in keys if not os.path.exists(k))
+        keys = [k for k in keys if os.path.exists(k)]
         try:
             client.connect(
                 hostname, port=port, username=user, sock=self._sock(opts, hostname, port),
-                key_filename=[os.path.expanduser(k) for k in opts.get("identityfile", [])] or None,
+                key_filename=keys or None,
                 timeout=CONNECT_TIMEOUT, banner_timeout=HANDSHAKE_TIMEOUT, auth_timeout=HANDSHAKE_TIMEOUT,
                 allow_agent=True, look_for_keys=opts.get("identitiesonly", "no") != "yes",
                 transport_factory=_NeverPrompting)
@@ -170,9 +176,13 @@ class ParamikoSSH(Transport):
             # A connection that died during authentication is no refusal: try again later.
             if "transport shut down or saw EOF" in str(exc):
                 raise TransportError("ssh %s: the connection ended during authentication" % where) from None
-            raise TransportError(would_prompt(self.host.text, "authentication failed at %s port %d: %s" % (
-                hostname, port, str(exc).rstrip(".") or type(exc).__name__), self.name), fatal=True) from None
+            said = "authentication failed at %s port %d: %s" % (hostname, port,
+                                                                 str(exc).rstrip(".") or type(exc).__name__)
+            raise TransportError(refused(self.host.text, missing + said, self.name), fatal=True) from None
         except paramiko.SSHException as exc:
+            if missing and "No authentication methods available" in str(exc):
+                raise TransportError(refused(self.host.text, missing + str(exc), self.name),
+                                     fatal=True) from None
             if "not found in known_hosts" in str(exc):
                 raise TransportError("host key for %s is unknown: refusing to connect (add it to "
                                      "known_hosts first, e.g. by connecting once with ssh)" % where,

@@ -12,13 +12,17 @@ from typing import Optional, Tuple
 from remote_lsp.host import procs
 from remote_lsp.host.attach.takeover import Saved, epoll_watches, give_back, stdio_fds, take_over
 from remote_lsp.host.attach.tracee import AttachError, Tracee
-from remote_lsp.wire.errors import NoSuchProcess, Refused
+from remote_lsp.wire.errors import NoSuchProcess, Refused, UsageError
 
 METHODS = ("auto", "ptrace", "gdb")
 
 
-def validate(pid: int, name: Optional[str]) -> Tuple[procs.Proc, str]:
-    """The process, and the server name it goes by; or a refusal."""
+def validate(pid: int, name: Optional[str], force: bool = False) -> Tuple[procs.Proc, str]:
+    """The process, and the server name it goes by; or a refusal. A name must
+    agree with what the process's command line says it is; `force` (the
+    user's deliberate override) takes the name for it. Nothing is traced yet."""
+    if pid == 1:
+        raise Refused("pid 1 is the system's init process: never attached")
     p = procs.read_proc(pid)
     if p is None or p.state == "Z":
         raise NoSuchProcess("no process with pid %d" % pid)
@@ -27,11 +31,21 @@ def validate(pid: int, name: Optional[str]) -> Tuple[procs.Proc, str]:
         raise Refused("process %d runs as uid %s / gid %s (real, effective, saved); this agent is "
                       "uid %d / gid %d and attaches only to its own user's processes"
                       % (pid, "/".join(map(str, p.uids)), "/".join(map(str, p.gids)), uid, gid))
-    kind = name or procs.server_kind(p)
-    if kind is None:
-        raise Refused("process %d (%s) does not look like a language server; if it is one, say "
-                      "which with --name NAME" % (pid, " ".join(p.argv)[:120] or p.comm))
-    child = procs.wrapped_server(p, procs.server_kind(p) or kind)
+    seen = procs.server_kind(p)
+    what = " ".join(p.argv)[:120] or p.comm
+    if force:
+        if not name:
+            raise UsageError("attach --force takes the server's name on trust: give --name NAME")
+        kind = name
+    elif seen is None:
+        raise Refused("process %d (%s) does not look like a language server; attach refused (if it is "
+                      "one, attach it anyway with --force --name NAME)" % (pid, what))
+    elif name and not procs.goes_by(p, name, seen):
+        raise Refused("process %d is %s (%s), not %s; attach refused (attach it as %s, or with --force "
+                      "if you are sure)" % (pid, seen, what, name, seen))
+    else:
+        kind = name or seen
+    child = procs.wrapped_server(p, seen or kind)
     if child is not None:
         # Swapping the wrapper's stdio would leave the server on the old one.
         raise Refused("process %d only runs %s as its child %d, which reads the same stdin: attach to %d"

@@ -70,7 +70,6 @@ class PtraceTracee(Tracee):
         self.threads: List[int] = []
         self.tid = pid
         self._saved = None
-        self._regs = None
         self._mem: Optional[int] = None
         self._injected = False  # once true, the thread sits at syscall-exit stops
 
@@ -101,7 +100,6 @@ class PtraceTracee(Tracee):
             self._wait(tid)
         self.tid = self.pid if self.pid in self.threads else self.threads[0]
         self._saved = self._get_regs()
-        self._regs = self.arch.Regs.from_buffer_copy(self._saved)
 
     def _wait(self, tid: int) -> int:
         """Wait for `tid` to stop, within the deadline."""

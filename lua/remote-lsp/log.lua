@@ -1,0 +1,22 @@
+-- The plugin's word to the user: vim.notify, with the plugin's prefix. Every
+-- module says things through here (nothing reaches into init for it).
+local M = {}
+
+--- Tell the user.
+---@param msg string
+---@param level? integer a vim.log.levels value (default INFO)
+function M.notify(msg, level)
+  vim.notify('remote-lsp: ' .. msg, level or vim.log.levels.INFO)
+end
+
+---@param msg string
+function M.warn(msg)
+  M.notify(msg, vim.log.levels.WARN)
+end
+
+---@param msg string
+function M.error(msg)
+  M.notify(msg, vim.log.levels.ERROR)
+end
+
+return M

@@ -1,0 +1,72 @@
+---@meta
+-- The plugin's classes (LuaCATS annotations), for lua-language-server and for
+-- the reader: nothing here runs.
+
+--- A language server: how to start it and where its projects begin.
+---@class remote_lsp.ServerDef
+---@field cmd string[] the command, run on the host
+---@field filetypes? string[] buffers of these filetypes start it
+---@field root_markers? string[] the nearest directory holding one of these is the root (default: .git)
+---@field settings? table workspace/configuration answers
+---@field init_options? table initializationOptions
+
+--- What a user passes to setup(): every option may be left out (config.defaults).
+---@class remote_lsp.Options
+---@field enable_pid_attachment? boolean allow :RemoteLspAttach (default false)
+---@field attachment_timeout? number ms allowed for a host call: discovery, an attach as a whole (default 10000)
+---@field attachment_strategy? 'prompt'|'newest'|'oldest' which server :RemoteLspAttach without a pid takes
+---@field transport? 'openssh'|'paramiko' how this machine reaches a host (default 'openssh')
+---@field python? string the Python that runs proxy/proxy.py on this machine (default 'python3')
+---@field shared? boolean keep servers for other clients after this one leaves (default true)
+---@field idle_timeout? number seconds a shared server outlives its last client (default 600)
+---@field servers? table<string, remote_lsp.ServerDef> name -> definition; when given, only these start
+---@field share_local? boolean|string[] local servers (vim.lsp.config names) to run through `remote-lsp connect`,
+---  or true for every one enabled with vim.lsp.enable (default false)
+---@field files? boolean read and write scp://, sftp:// and rsync:// buffers through the agent instead of
+---  netrw (default true)
+---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) for every remote client
+---@field capabilities? lsp.ClientCapabilities for every remote client
+
+--- The configuration in force (config.options): the user's options over the
+--- defaults, validated. Every field is set but the two callbacks.
+---@class remote_lsp.Config
+---@field enable_pid_attachment boolean
+---@field attachment_timeout number ms
+---@field attachment_strategy 'prompt'|'newest'|'oldest'
+---@field transport 'openssh'|'paramiko'
+---@field python string
+---@field shared boolean
+---@field idle_timeout number seconds
+---@field servers table<string, remote_lsp.ServerDef>
+---@field share_local boolean|string[]
+---@field files boolean
+---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer)
+---@field capabilities? lsp.ClientCapabilities
+
+--- What clients.start() is to run: a server on a host for a project root.
+---@class remote_lsp.ClientSpec
+---@field server string the server's name (a key of config.server())
+---@field host string as ssh knows it: [user@]host[:port]
+---@field root string the project root, an absolute path on the host
+---@field proto? 'scp'|'rsync'|'sftp'|'oil-ssh' how the buffers are named (default 'scp')
+---@field def? remote_lsp.ServerDef how to start the server; needed unless pid is given
+---@field pid? integer share this running server (attached by PID) instead of starting def.cmd
+
+--- One of our clients, with what it runs.
+---@class remote_lsp.RemoteClient
+---@field client vim.lsp.Client
+---@field server string
+---@field host? string nil for a server on this machine (share_local)
+---@field root? string nil when a local server's root is connect's working directory
+---@field pid? integer the server's, when it was attached to by PID
+---@field proto? string how its buffers are named (scp, sftp, ...); nil for a local server
+
+--- A remote client's link, as its bridge reports it in `$/remote-lsp/link`.
+---@class remote_lsp.Link
+---@field state 'up'|'down'|'new-session'
+---@field host string
+---@field since? number when it went down (seconds since the epoch)
+---@field after? number seconds the outage lasted
+---@field reason? string
+---@field told? integer vim.uv.now() of the last message about it
+---@field quiet? boolean this outage was not told (one was, a moment before, or it was mended at once)
