@@ -318,7 +318,8 @@ def test_a_change_on_the_host_reloads_an_unmodified_buffer_and_warns_a_modified_
     shown(n, remote, quiet, busy, gone, start)
     busy.write_bytes(b"theirs = 2\n")  # warned once only
     quiet.write_bytes(b"# again\n")
-    n.wait("return vim.api.nvim_buf_get_lines(0, 0, -1, false)[1] == '# again'", "the second reload")
+    n.wait("return vim.fn.getbufline(vim.fn.bufnr(...), 1)[1] == '# again'", "the second reload", 30,
+           remote.uri(quiet))
     assert len([m for m in messages_since(n, start) if "W12" in m]) == 1
     # The watch set follows the buffers: a wiped buffer is no longer watched.
     n.lua("vim.cmd.bwipeout({ vim.fn.bufnr(...), bang = true })", remote.uri(busy))
