@@ -65,6 +65,7 @@ def test_open_and_save_are_byte_identical(editor, remote, tmp_path):
     assert lines(n) == ["one", "two"] and n.lua("return vim.bo.fileformat") == "dos"
     edit(n, remote.uri(tmp_path / "no-final-newline.py"))
     assert lines(n) == ["x = 1", "y = 2"] and n.lua("return vim.bo.eol") is False
+    assert n.lua("return vim.bo.buftype") == "acwrite"  # written by us only, as oil.nvim's buffers
     assert n.lua("return vim.bo.filetype") == "python"
     n.lua("vim.api.nvim_buf_set_lines(0, 0, 1, false, { 'x = 10' })")
     write(n)
@@ -130,6 +131,14 @@ def test_a_save_over_a_change_on_the_host_is_refused_then_forced(editor, remote,
     wait_message(n, "since it was read", "the second refusal", start)
     n.nvim.command("edit!")
     assert lines(n) == ["print('theirs, again')"] and not modified(n)
+    # A write with no command of its own (:wall from a script) is not forced by the ! of that :e!
+    # (Neovim leaves v:cmdbang as the :e! set it).
+    set_lines(n, ["print('mine, later')"])
+    path.write_bytes(b"print('theirs, later')\n")
+    start = len(n.messages())
+    n.nvim.command("wall")
+    wait_message(n, "since it was read", "the refusal of :wall", start)
+    assert path.read_bytes() == b"print('theirs, later')\n" and modified(n)
 
 
 def test_a_new_file_opens_empty_and_w_creates_it(editor, remote, tmp_path):

@@ -25,8 +25,30 @@ local cache = {}
 ---@type table<integer, boolean>
 local warned = {}
 -- The :wall (:wqall, :xall) being run: its first remote write writes every buffer it will write.
----@type {done?: boolean, failed: table<integer, boolean>}|nil
+---@type {done?: boolean, failed: table<integer, boolean>, force: boolean}|nil
 local wall = nil
+-- The command line the user just typed, parsed, until Neovim waits for the user again.
+---@type {cmd: string, bang: boolean}|nil
+local typed = nil
+-- v:cmdbang when Neovim last waited for the user. Neovim sets v:cmdbang for a write that has a
+-- command (:w!) but leaves it as it was for one that has none (:wall, 'autowrite'): a value
+-- unchanged since then may be left over from an earlier command (an :e!), and forces nothing.
+local idle_bang = 0
+-- Commands that write, and whose ! forces a write over a change on the host.
+local WRITES = {
+  write = true,
+  wq = true,
+  xit = true,
+  exit = true,
+  update = true,
+  saveas = true,
+  wall = true,
+  wqall = true,
+  xall = true,
+  wnext = true,
+  wNext = true,
+  wprevious = true,
+}
 
 local ERROR, WARN, INFO = vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO
 
@@ -329,6 +351,9 @@ function M.read(ev)
   end
   warned[buf] = nil
   set_state(buf, { name = name, host = host, path = path, version = e.version or vim.NIL, kind = 'file' })
+  -- Written by BufWriteCmd only, as oil.nvim's buffers are; a local server enabled with
+  -- vim.lsp.enable() leaves it alone (the remote file's server is on its host).
+  vim.bo[buf].buftype = 'acwrite'
   if not e.exists then
     doautocmd(buf, 'BufNewFile', name, true)
     echo(('"%s" [New]'):format(name))
@@ -534,7 +559,7 @@ end
 ---@param ev {buf: integer, match: string}
 function M.write(ev)
   local buf, name = ev.buf, ev.match
-  local force = vim.v.cmdbang == 1
+  local force = M.forced()
   local own = name == vim.api.nvim_buf_get_name(buf)
   if wall and own then
     if wall.failed[buf] then
@@ -566,29 +591,43 @@ function M.write_part(ev)
   local buf, name = ev.buf, ev.match
   local line1 = vim.api.nvim_buf_get_mark(buf, '[')[1]
   local line2 = vim.api.nvim_buf_get_mark(buf, ']')[1]
-  write_items(
-    { { buf = buf, name = name, own = false, line1 = line1, line2 = line2 } },
-    vim.v.cmdbang == 1,
-    vim.v.cmdarg
-  )
+  write_items({ { buf = buf, name = name, own = false, line1 = line1, line2 = line2 } }, M.forced(), vim.v.cmdarg)
 end
 
---- CmdlineLeave: a :wall, :wqall or :xall about to run has its remote writes batched.
+--- Whether the write being done was forced (:w!): the bang of the command the user typed if it
+--- writes, else v:cmdbang if this command set it; never a v:cmdbang left over from another one.
+---@return boolean
+function M.forced()
+  if wall then
+    return wall.force
+  end
+  if typed and WRITES[typed.cmd] then
+    return typed.bang
+  end
+  return vim.v.cmdbang == 1 and idle_bang ~= 1
+end
+
+--- SafeState: Neovim waits for the user; what was typed is over.
+function M.on_safe_state()
+  idle_bang = vim.v.cmdbang
+  typed = nil
+  wall = nil
+end
+
+--- CmdlineLeave: the command about to run is known; a :wall, :wqall or :xall has its remote
+--- writes batched.
 function M.on_cmdline_leave()
   local ev = vim.v.event
   if ev.abort or ev.cmdtype ~= ':' then
     return
   end
   local ok, cmd = pcall(vim.api.nvim_parse_cmd, vim.fn.getcmdline(), {})
-  if ok and (cmd.cmd == 'wall' or cmd.cmd == 'wqall' or cmd.cmd == 'xall') then
-    wall = { failed = {} }
-    -- Over once Neovim waits for the user again (not during the command, which may wait for hosts).
-    vim.api.nvim_create_autocmd('SafeState', {
-      once = true,
-      callback = function()
-        wall = nil
-      end,
-    })
+  if not ok then
+    return
+  end
+  typed = { cmd = cmd.cmd, bang = cmd.bang == true }
+  if cmd.cmd == 'wall' or cmd.cmd == 'wqall' or cmd.cmd == 'xall' then
+    wall = { failed = {}, force = cmd.bang == true }
   end
 end
 

@@ -125,6 +125,7 @@ function M.setup()
     end,
   })
   vim.api.nvim_create_autocmd('CmdlineLeave', { group = group, callback = guarded(buffers.on_cmdline_leave) })
+  vim.api.nvim_create_autocmd('SafeState', { group = group, callback = buffers.on_safe_state })
   -- netrw loading after us (setup() in init.lua runs before plugins load) defines its handlers again.
   vim.api.nvim_create_autocmd(
     'SourcePost',
