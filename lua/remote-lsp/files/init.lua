@@ -140,9 +140,19 @@ function M.setup()
     end
   end)
   channel.on('$/remote-lsp/link', function(host, params)
-    if type(params) == 'table' and params.state == 'new-session' then
+    if type(params) ~= 'table' then
+      return
+    end
+    if params.state == 'new-session' then
       watch.resend(host) -- the host forgot what this channel watched
     end
+    -- Told as a language server's link is, unless one on that host tells it already.
+    for _, c in ipairs(require('remote-lsp.clients').list()) do
+      if c.host == host then
+        return
+      end
+    end
+    require('remote-lsp.link').handler(nil, params, { client_id = 'files:' .. host })
   end)
   channel.on_exit(function(host, _, lived)
     watch.channel_exited(host, lived)
