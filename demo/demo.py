@@ -357,12 +357,13 @@ def files_in_neovim(work: Path, project: Path, sshd, env) -> int:
     lines = "return vim.api.nvim_buf_get_lines(0, 0, -1, false)"
     try:
         step("Neovim opens %s through the agent's file channel (no scp for each open or save)" % name)
-        took = n.lua("local t = vim.uv.hrtime(); vim.cmd.edit(...); return (vim.uv.hrtime() - t) / 1e6", name)
+        timed_edit = "local t = vim.uv.hrtime(); vim.cmd.edit(...); return (vim.uv.hrtime() - t) / 1e6"
+        took = n.lua(timed_edit, name)
         ff = n.lua("return vim.bo.fileformat")
-        print("   opened in %.0f ms (the channel starting with it): %s, fileformat=%s" % (took, n.lua(lines), ff))
+        print("   opened in %.0f ms (the channel starting with it): %s, fileformat=%s"
+              % (took, n.lua(lines), ff))
         (project / "other.txt").write_text("another file\n")
-        other = "scp://%s/%s" % (ALIAS, project / "other.txt")
-        took = n.lua("local t = vim.uv.hrtime(); vim.cmd.edit(...); return (vim.uv.hrtime() - t) / 1e6", other)
+        took = n.lua(timed_edit, "scp://%s/%s" % (ALIAS, project / "other.txt"))
         print("   the next file opened in %.0f ms (one round trip)" % took)
         n.nvim.command("buffer " + name)
         n.nvim.command("normal! Goa line typed in Neovim")
