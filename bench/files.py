@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from bench.wire import Row, row
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
+
+from bench.wire import Row, row  # noqa: E402
 
 OPENS = 9
 RENAMED = 12  # files a rename touches: the definition and 11 users
@@ -176,8 +179,6 @@ def _rows(where: str, f: Dict[str, Dict[str, List[float]]]) -> List[Row]:
 
 
 if __name__ == "__main__":
-    sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "proxy"),
-                    str(Path(__file__).resolve().parent.parent)]
     from bench.wire import alone
 
     sys.exit(alone(rows, "rl-bench-files-"))

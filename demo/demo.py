@@ -325,7 +325,7 @@ def over_ssh(work: Path, project: Path) -> int:
             return 1
         for client in clients:
             client.close()
-        if in_neovim(work, project, sshd, env) != 0:
+        if in_neovim(work, project, sshd, env) != 0 or files_in_neovim(work, project, sshd, env) != 0:
             return 1
         step("clean up over SSH: remote-lsp --host %s stop --agent" % ALIAS)
         out = subprocess.run(PROXY + ["--host", ALIAS, "stop", "--agent"], env=env, check=True,
@@ -338,6 +338,64 @@ def over_ssh(work: Path, project: Path) -> int:
                 client.proc.kill()
         sshd.stop()
         subprocess.run(["pkill", "-f", "ControlPath=%s" % (work / "editor-state")], capture_output=True)
+
+
+def files_in_neovim(work: Path, project: Path, sshd, env) -> int:
+    """Remote files through the agent: open and save with no scp, a change on the
+    host shown in the buffer, a save over someone else's change refused."""
+    from tests.support.neovim import Neovim, nvim_path
+    from tests.support.sshd import ALIAS
+
+    if nvim_path() is None:
+        return 0
+    cfg = str(sshd.home / ".ssh" / "config")
+    n = Neovim(work, dict(env, REMOTE_LSP_SSH_CONFIG=cfg), "{ python = %r }" % sys.executable,
+               "scp -q -F " + cfg)
+    path = project / "notes.txt"
+    path.write_bytes(b"written on the host\r\n")
+    name = "scp://%s/%s" % (ALIAS, path)
+    lines = "return vim.api.nvim_buf_get_lines(0, 0, -1, false)"
+    try:
+        step("Neovim opens %s through the agent's file channel (no scp for each open or save)" % name)
+        timed_edit = "local t = vim.uv.hrtime(); vim.cmd.edit(...); return (vim.uv.hrtime() - t) / 1e6"
+        took = n.lua(timed_edit, name)
+        ff = n.lua("return vim.bo.fileformat")
+        print("   opened in %.0f ms (the channel starting with it): %s, fileformat=%s"
+              % (took, n.lua(lines), ff))
+        (project / "other.txt").write_text("another file\n")
+        took = n.lua(timed_edit, "scp://%s/%s" % (ALIAS, project / "other.txt"))
+        print("   the next file opened in %.0f ms (one round trip)" % took)
+        n.nvim.command("buffer " + name)
+        n.nvim.command("normal! Goa line typed in Neovim")
+        took = n.lua("local t = vim.uv.hrtime(); vim.cmd.write(); return (vim.uv.hrtime() - t) / 1e6")
+        print("   :w in %.0f ms; on the host: %r (CRLF kept)" % (took, path.read_bytes()))
+
+        step("someone else changes notes.txt on the host: the buffer, unmodified, reloads by itself")
+        path.write_bytes(path.read_bytes() + b"added on the host by a colleague\r\n")
+        n.wait("return #vim.api.nvim_buf_get_lines(0, 0, -1, false) == 3", "the buffer to reload", 30)
+        print("   the buffer now: %s" % n.lua(lines))
+
+        step("you type; meanwhile the file changes on the host again; your :w is refused, nothing is lost")
+        n.nvim.command("normal! Goyour unsaved line")
+        path.write_bytes(path.read_bytes() + b"a build wrote this\r\n")
+        n.wait("for _, m in ipairs(_G.messages) do if m.msg:find('W12') then return m.msg end end",
+               "the warning", 30)
+        start = len(n.messages())
+        try:
+            n.nvim.command("write")
+        except Exception:  # Neovim reports the refusal as an error too
+            pass
+        refused = [m["msg"] for m in n.messages()[start:]]
+        print("   " + (refused[-1] if refused else "(no message)"))
+        if b"your unsaved line" in path.read_bytes() or not n.lua("return vim.bo.modified"):
+            print("demo FAILED: a save overwrote a change made on the host")
+            return 1
+        print("   on the host, untouched: %r; the buffer keeps your line (modified)" % path.read_bytes())
+        n.nvim.command("write!")
+        print("   :w! overwrites on purpose: %r" % path.read_bytes())
+        return 0
+    finally:
+        n.close()
 
 
 def cut_and_resume(sshd, client, uri: str) -> int:

@@ -63,8 +63,14 @@ def _is_path(token: str, dirs: Set[str]) -> bool:
         return False
     if token.endswith(CHECKED_EXT):
         return True
-    first = token.split("/", 1)[0]
-    return "/" in token and any(d == first or d.endswith("/" + first) for d in dirs)
+    if "/" not in token:
+        return False
+    first, _, rest = token.partition("/")
+    if first in dirs:
+        return True
+    # A folder below the top named by its last part (`attach/`), or a file in it; a method of the
+    # file channel's protocol (`files/read`) has the shape of a path, but no folder's or file's.
+    return (not rest or "." in rest) and any(d.endswith("/" + first) for d in dirs)
 
 
 def _exists(token: str, base: str, files: Set[str], dirs: Set[str]) -> bool:
