@@ -44,10 +44,12 @@ def definition_uri(n, line, col):
 
 
 def test_sftp_buffer_as_netrw_reads_it(editor, remote, project):
-    """netrw's sftp://HOST//abs/path, read through the real sshd with sftp:
-    the server runs there, and its answers come back in the buffer's scheme."""
+    """netrw's sftp://HOST//abs/path (`files = false`: netrw reads these names),
+    read through the real sshd with sftp: the server runs there, and its
+    answers come back in the buffer's scheme."""
     sftp = "sftp -q -F %s" % (remote.sshd.home / ".ssh" / "config")
-    n = editor(prelude="vim.g.netrw_sftp_cmd = %r\n" % sftp)
+    n = editor(setup="{ python = %r, files = false }" % sys.executable,
+               prelude="vim.g.netrw_sftp_cmd = %r\n" % sftp)
     n.nvim.command("edit sftp://rlsp-test/%s" % (project / "b.py"))
     assert n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized and c.name",
                   "the client for the sftp buffer") == "pylsp@rlsp-test"
