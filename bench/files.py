@@ -31,7 +31,7 @@ local what, name = ...
 local t = vim.uv.hrtime()
 if what == 'open' then vim.cmd.edit(vim.fn.fnameescape(name))
 elseif what == 'save' then vim.cmd.write()
-elseif what == 'wall' then vim.api.nvim_feedkeys(':wall\r', 'nx', false) -- typed, as a user does
+elseif what == 'wall' then vim.api.nvim_feedkeys(':wall\\r', 'nx', false) -- typed, as a user does
 end
 return (vim.uv.hrtime() - t) / 1e9
 """
