@@ -106,3 +106,13 @@ def test_lua_reads_the_same_exit_codes_and_idle_timeout(tmp_path):
     assert lua["exit"] == errors.EXIT_CODES, out.stderr
     assert lua["idle"] == options.DEFAULTS.idle_timeout  # setup()'s default is connect's
     assert {f.name for f in fields(options.ConnectOptions)} >= set(options.NETWORK)
+
+
+def test_the_plugin_and_the_host_agree_on_the_largest_file():
+    import re
+
+    from remote_lsp.host import files
+
+    lua = (REPO / "lua" / "remote-lsp" / "files" / "buffers.lua").read_text()
+    (mb,) = re.findall(r"^local MAX_FILE = (\d+) \* 1048576", lua, re.M)
+    assert int(mb) << 20 == files.MAX_FILE

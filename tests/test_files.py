@@ -107,6 +107,49 @@ def test_errors_name_the_path_and_change_nothing(tmp_path):
     assert failed.value.code == files.ISDIR
 
 
+def test_a_save_in_place_that_fails_keeps_the_old_bytes(tmp_path):
+    """A file with another hard link is written in place; the file-size limit
+    (as a quota would) stops the write: refused, and the file is as it was."""
+    import subprocess
+
+    path = tmp_path / "linked.txt"
+    path.write_bytes(b"OLD" * 4000)
+    os.link(path, tmp_path / "other-name.txt")
+    script = (
+        "import resource, signal, sys\n"
+        "from remote_lsp.host import files\n"
+        "seen = files.current_version(sys.argv[1])\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (8000, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    files.write(sys.argv[1], b'NEW' * 5000, seen)\n"
+        "except files.FileError as exc:\n"
+        "    print(exc.code)\n")
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(PROXY.parent)), timeout=30)
+    assert out.stdout.strip() == "nospace", out.stderr
+    assert path.read_bytes() == b"OLD" * 4000
+
+
+def test_a_fifo_or_a_bad_batch_is_refused_at_once_and_changes_nothing(tmp_path):
+    from remote_lsp.host import fileservice
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert files.read(str(fifo))["type"] == "other"  # and no data: the editor says it is no file
+    for attempt in (lambda: files.current_version(str(fifo)),
+                    lambda: files.write(str(fifo), b"x", None, force=True)):
+        with pytest.raises(files.FileError) as refused:  # at once: a reader would block forever
+            attempt()
+        assert "not a regular file" in refused.value.message
+    a = tmp_path / "a.txt"
+    a.write_bytes(b"a")
+    with pytest.raises(TypeError):
+        fileservice._write_all([{"path": str(a), "data": b64(b"A2"), "expect": files.current_version(str(a))},
+                                {"path": str(a), "data": 5}])
+    assert a.read_bytes() == b"a"
+
+
 def test_a_directory_reads_as_its_listing(tmp_path):
     (tmp_path / "b.py").write_text("")
     (tmp_path / "a dir").mkdir()
@@ -260,3 +303,18 @@ def test_changes_on_the_host_are_told_and_the_channels_own_writes_are_not(remote
     path.unlink()
     told = c.wait_notification("files/changed", lambda p: p["changes"][0]["kind"] == "deleted", timeout=10)
     assert told["changes"] == [{"path": str(path), "kind": "deleted", "version": None}]
+
+
+def test_a_file_reached_through_a_symlinked_directory_is_watched_where_it_is(remote, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    path = real / "m.py"
+    path.write_bytes(b"one\n")
+    name = str(tmp_path / "link" / "m.py")
+    c = channel(remote)
+    (entry,) = c.request("files/read", {"paths": [name]})["files"]
+    c.request("files/watch", {"files": {name: entry["version"]}})
+    path.write_bytes(b"two\n")
+    told = c.wait_notification("files/changed", timeout=10)["changes"]
+    assert [(ch["path"], ch["kind"]) for ch in told] == [(name, "changed")]

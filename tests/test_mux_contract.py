@@ -596,3 +596,23 @@ def test_watch_registrations_an_earlier_agent_recorded_are_served_again():
     assert served == [("w1", WATCH_REG["registerOptions"])]
     late = h.ready_client()  # declares watched files: without the host it would be replayed w1
     assert late.received("client/registerCapability") == []
+
+
+def test_14_a_request_waiting_for_its_text_is_answered_when_its_document_closes():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    uri = "file:///w/a.py"
+
+    def opened(text):
+        return {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}
+
+    a.notify("textDocument/didOpen", opened("a = 1\n"))
+    b.notify("textDocument/didOpen", opened("b = 2\n"))  # another text: b's requests wait for a's
+    pos = {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}
+    a.request(1, "textDocument/hover", pos)
+    b.request(2, "textDocument/hover", pos)
+    b.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    (answer,) = b.responses(2)
+    assert answer["error"]["code"] == jsonrpc.REQUEST_CANCELLED
+    h.answer("textDocument/hover", {"contents": "x"})
+    assert a.responses(1)

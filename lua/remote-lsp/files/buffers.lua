@@ -51,6 +51,8 @@ local WRITES = {
 }
 
 local ERROR, WARN, INFO = vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO
+-- The largest file the channel carries, as the host's files.MAX_FILE says (one message, base64).
+local MAX_FILE = 40 * 1048576
 
 local function notify(msg, level)
   vim.notify('remote-lsp: ' .. msg, level or INFO)
@@ -484,6 +486,9 @@ local function write_items(items, force, cmdarg)
     if host then
       doautocmd(item.buf, item.line1 and 'FileWritePre' or 'BufWritePre', item.name, false)
       local data, err = render(item.buf, item.line1, item.line2, cmdarg)
+      if data and #data > MAX_FILE then
+        data, err = nil, ('more than %d MB: too large for the file channel'):format(MAX_FILE / 1048576)
+      end
       if not data then
         notify(failure('write', item.name, err), ERROR)
       else

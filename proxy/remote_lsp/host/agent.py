@@ -18,7 +18,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from remote_lsp import __version__
-from remote_lsp.host import fileservice, procs, workspace
+from remote_lsp.host import procs, workspace
 from remote_lsp.host.aio import background
 from remote_lsp.host.fileservice import FileService
 from remote_lsp.host.instance import Instance, Key, instance_key
@@ -275,6 +275,7 @@ class Agent:
             old = self._resumable(hello)
             if old is not None:
                 old.resume(fds[0], fds[1], hello.get("received"), reader.parser, reader.bodies)
+                fds.clear()  # the session's now: not the caller's to close if what follows fails
                 await control.send_async(conn, self._connected(old))
                 await self._attend(conn, old)
                 return []
@@ -293,7 +294,7 @@ class Agent:
             inst, created = await self._instance_for(request)
             self._note_conflicts(inst, request, created, peer_pid)
         session = self._add_client(inst, fds, peer_pid, linked, reader, request)
-        # The session's channel owns the fds now.
+        fds.clear()  # the session's channel owns them now
         await control.send_async(conn, self._connected(session, created))
         await self._attend(conn, session)
         return []
@@ -339,7 +340,7 @@ class Agent:
             reader = _FirstFrames(fds[0], rest)
             hello = await _hello(reader)
             old = self._resumable(hello, files=True)
-            session = old or Session(peer_pid, self.files.message, self._files_closed, fileservice.MAX_FRAME)
+            session = old or Session(peer_pid, self.files.message, self._files_closed)
             reply = control.Connected(pid=os.getpid(), client=session.id, clients=self.files.channels())
             if request.direct:
                 await control.send_async(conn, reply)  # a direct bridge reads the reply first
@@ -352,6 +353,7 @@ class Agent:
                 self.files.opened(session)
                 self._links[token] = session
                 session.open(fds[0], fds[1], reader.parser, reader.bodies)
+            fds.clear()  # the session's now: not the caller's to close if what follows fails
         except BaseException:
             if request.direct:
                 _close_fd(fds[0])

@@ -29,6 +29,9 @@ _CODES = {
     errno.ENOSPC: NOSPACE, errno.EDQUOT: NOSPACE, errno.EFBIG: NOSPACE,
     errno.EISDIR: ISDIR,
 }
+# The largest file served: it travels whole, in base64, in one message of at most 64 MB
+# (framing.DEFAULT_MAX_FRAME) with room to spare.
+MAX_FILE = 40 * 1024 * 1024
 # The user's umask, for a file the editor creates: read once, at start (the
 # agent narrows it for a moment when it makes its socket).
 _UMASK = os.umask(0o022)
@@ -118,12 +121,26 @@ def read(path: str) -> Dict[str, Any]:
 
 
 def _read(full: str, path: str) -> Tuple[bytes, str]:
+    """A regular file's bytes and version. Opened without blocking and checked
+    before it is read: a FIFO or a device would stall the service (one thread
+    serves every editor), a huge file would not fit in one message."""
     try:
-        with open(full, "rb") as f:
-            st = os.fstat(f.fileno())
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise from_os_error(exc, path, "read") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileError(FAILED, path, "cannot read %s: not a regular file" % path)
+        if st.st_size > MAX_FILE:
+            raise FileError(FAILED, path, "cannot read %s: %d MB, more than the %d MB a file may have here"
+                            % (path, st.st_size >> 20, MAX_FILE >> 20))
+        with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read()
     except OSError as exc:
         raise from_os_error(exc, path, "read") from None
+    finally:
+        os.close(fd)
     return data, version_of(st, data)
 
 
@@ -147,9 +164,18 @@ def listing(full: str, path: str) -> List[Dict[str, Any]]:
     return out
 
 
-def current_version(path: str) -> Optional[str]:
-    """The file's version now; None if there is none."""
+def current_version(path: str, held: Optional[str] = None) -> Optional[str]:
+    """The file's version now; None if there is none. `held`: a version the
+    caller has, returned as it is when the file's size and mtime are its own
+    (the file is not read and hashed again for nothing)."""
     full = resolve(path)
+    if held is not None:
+        try:
+            st = os.stat(full)
+        except OSError:
+            return None
+        if held.startswith("%d:%d:" % (st.st_size, st.st_mtime_ns)):
+            return held
     try:
         return _read(full, path)[1]
     except FileError as exc:
@@ -177,11 +203,22 @@ def write(path: str, data: bytes, expect: Optional[str], force: bool = False) ->
         raise from_os_error(exc, path, "write") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise FileError(ISDIR, path, "cannot write %s: is a directory" % path)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise FileError(FAILED, path, "cannot write %s: not a regular file" % path)
+    if len(data) > MAX_FILE:
+        raise FileError(FAILED, path, "cannot write %s: more than %d MB" % (path, MAX_FILE >> 20))
     try:
-        if st is not None and (st.st_nlink > 1 or st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode)):
+        if st is not None and (st.st_nlink > 1 or st.st_uid != os.geteuid()):
             _write_in_place(full, data)
         else:
-            _write_atomic(full, data, st)
+            try:
+                _write_atomic(full, data, st)
+            except OSError as exc:
+                # No temporary file beside it (a directory we may not write, a name too long for
+                # one more suffix): a file we may write is written in place, as editors do.
+                if st is None or exc.errno not in (errno.EACCES, errno.EPERM, errno.ENAMETOOLONG):
+                    raise
+                _write_in_place(full, data)
         with open(full, "rb") as f:
             return version_of(os.fstat(f.fileno()), data)
     except OSError as exc:
@@ -189,11 +226,29 @@ def write(path: str, data: bytes, expect: Optional[str], force: bool = False) ->
 
 
 def _write_in_place(full: str, data: bytes) -> None:
-    """For a file with other hard links, or owned by someone else: keep the inode."""
-    fd = os.open(full, os.O_WRONLY | os.O_TRUNC)
+    """For a file with other hard links, or owned by someone else: keep the
+    inode. The room is taken first (no disk or quota running out half-way),
+    then the bytes go over the old ones and the rest is cut; should a write
+    fail all the same, the old bytes are put back."""
+    fd = os.open(full, os.O_RDWR | os.O_CLOEXEC)
     try:
-        _write_all(fd, data)
-        os.fsync(fd)
+        old = os.read(fd, os.fstat(fd).st_size + 1)
+        if len(data) > len(old):
+            try:
+                os.posix_fallocate(fd, 0, len(data))
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
+                    raise
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            _write_all(fd, data)
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        except OSError:
+            os.lseek(fd, 0, os.SEEK_SET)
+            _write_all(fd, old)
+            os.ftruncate(fd, len(old))
+            raise
     finally:
         os.close(fd)
 

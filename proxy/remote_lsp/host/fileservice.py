@@ -36,8 +36,6 @@ from remote_lsp.wire.jsonrpc import Message
 log = logging.getLogger("remote_lsp.files")
 
 CHANGED = "files/changed"
-# A file travels whole, in base64, in one frame: larger than an LSP message may be.
-MAX_FRAME = 256 * 1024 * 1024
 KINDS = {1: "created", 2: "changed", 3: "deleted"}  # LSP's FileChangeType, as the editor is told
 
 
@@ -155,7 +153,7 @@ class FileService:
         wanted = params["files"]
         if not isinstance(wanted, dict):
             raise TypeError("files must be an object of path: version")
-        held = {files.resolve(name): (name, version) for name, version in wanted.items()}
+        held = {_key(name): (name, version) for name, version in wanted.items()}
         self._set_watched(channel, held)
         # What changed while the editor was not told (a cut, a new session): compare now.
         changes = await self._run(_differences, list(held.values()))
@@ -165,7 +163,7 @@ class FileService:
 
     def _held(self, channel: _Channel, name: str, version: Optional[str]) -> None:
         """The channel holds this version of a file now (it read or wrote it)."""
-        full = files.resolve(name)
+        full = _key(name)
         if full in channel.watched:
             channel.watched[full] = (name, version)
 
@@ -183,16 +181,20 @@ class FileService:
     def _watch_directory(self, directory: str) -> None:
         if self._subscribe is None:
             return
-        known = self._directories.get(directory)
-        if known is not None:
+        count = 0
+        known = self._directories.pop(directory, None)
+        if known is not None and known[0].directories > 0:
             self._directories[directory] = (known[0], known[1] + 1)
             return
+        if known is not None:  # missing when it was first watched, or gone since: it may be back
+            known[0].close()
+            count = known[1]
         try:
             subscription = self._subscribe(directory, self._changed)
-        except OSError as exc:  # gone already: the editor is told when it asks
+        except OSError as exc:  # gone: the editor is told when it asks
             log.info("cannot watch %s: %s", directory, exc)
             return
-        self._directories[directory] = (subscription, 1)
+        self._directories[directory] = (subscription, count + 1)
 
     def _unwatch_directory(self, directory: str) -> None:
         known = self._directories.get(directory)
@@ -216,13 +218,16 @@ class FileService:
             background(self._tell(wanted))
 
     async def _tell(self, wanted: List[Tuple[_Channel, str]]) -> None:
-        found = await self._run(_versions, sorted({full for _, full in wanted}))
+        found = await self._run(_versions, list({(full, channel.watched[full][1]) for channel, full in wanted
+                                                 if full in channel.watched}))
         told: Dict[int, List[Dict[str, Any]]] = {}
         for channel, full in wanted:
             if full not in channel.watched or channel.session.closed:
                 continue
             name, held = channel.watched[full]
-            now = found.get(full)
+            if (full, held) not in found:
+                continue  # the channel read or wrote it meanwhile: what it holds is newer
+            now = found[(full, held)]
             if files.same_content(now, held):
                 continue
             channel.watched[full] = (name, now)
@@ -261,10 +266,12 @@ def _read_all(paths: List[Any]) -> List[Dict[str, Any]]:
 
 
 def _write_all(items: List[Any]) -> List[Dict[str, Any]]:
+    for item in items:  # all checked before any is written: bad input changes nothing
+        if not isinstance(item, dict) or not isinstance(item.get("data"), str) \
+                or not isinstance(item.get("expect"), (str, type(None))):
+            raise TypeError("each file needs a path, its data (base64) and the version it expects")
     out = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("data"), str):
-            raise TypeError("each file needs a path and its data (base64)")
         path = item.get("path")
         try:
             data = base64.b64decode(item["data"], validate=True)
@@ -278,17 +285,25 @@ def _write_all(items: List[Any]) -> List[Dict[str, Any]]:
     return out
 
 
-def _versions(paths: List[str]) -> Dict[str, Optional[str]]:
-    out: Dict[str, Optional[str]] = {}
-    for full in paths:
+def _versions(paths: List[Tuple[str, Optional[str]]]) -> Dict[Tuple[str, Optional[str]], Optional[str]]:
+    """Each file's version now, by (path, the version held): a file whose
+    size and mtime are the held version's is not read and hashed again."""
+    out: Dict[Tuple[str, Optional[str]], Optional[str]] = {}
+    for full, held in paths:
         try:
-            out[full] = files.current_version(full)
+            out[(full, held)] = files.current_version(full, held)
         except files.FileError:
-            out[full] = None  # unreadable now: as good as gone, for the editor
+            out[(full, held)] = None  # unreadable now: as good as gone, for the editor
     return out
 
 
 def _differences(held: List[Tuple[str, Optional[str]]]) -> List[Dict[str, Any]]:
-    now = _versions([files.resolve(name) for name, _ in held])
-    return [_change(name, version, now[files.resolve(name)]) for name, version in held
-            if not files.same_content(now[files.resolve(name)], version)]
+    now = _versions([(_key(name), version) for name, version in held])
+    return [_change(name, version, now[(_key(name), version)]) for name, version in held
+            if not files.same_content(now[(_key(name), version)], version)]
+
+
+def _key(name: str) -> str:
+    """What a watched file is known by: its real path, as the watcher names
+    what it sees (a file reached through a symlink is watched where it is)."""
+    return os.path.realpath(files.resolve(name))

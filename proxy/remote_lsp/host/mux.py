@@ -254,6 +254,7 @@ class Mux:
             self._send_all(self.docs.did_change(client.id, params))
             self._changed(client, params["textDocument"]["uri"])
         elif method == "textDocument/didClose":
+            self._closing(client, params["textDocument"]["uri"])
             self._send_all(self.docs.did_close(client.id, params["textDocument"]["uri"]))
             self._on_change(False)
         elif method in ("textDocument/didSave", "textDocument/willSave"):
@@ -502,6 +503,13 @@ class Mux:
             doc.inflight += 1
             head.go()
         self._send_all(self.docs.restore(doc))
+
+    def _closing(self, client: _Client, uri: str) -> None:
+        """A client closes a document: its requests still waiting for the
+        server to take its text are answered (every request is)."""
+        doc = self.docs.docs.get(uri)
+        for w in [w for w in doc.waiting if w.client == client.id] if doc is not None else []:
+            client.send(jsonrpc.error(w.cid, jsonrpc.REQUEST_CANCELLED, "cancelled: the document was closed"))
 
     def _cancel_waiting(self, client: _Client, cid: Id) -> None:
         for doc in self.docs.docs.values():
