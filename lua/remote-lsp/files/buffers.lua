@@ -326,18 +326,32 @@ local function render(buf, line1, line2, cmdarg)
   return data
 end
 
---- BufReadCmd: read the file (a listing for a directory) into the buffer being edited.
----@param ev {buf: integer, match: string}
-function M.read(ev)
-  local buf, name = ev.buf, ev.match
+--- The host's entry for a remote name: host, path, entry (nil on a failure) and why.
+---@param name string
+---@return string? host
+---@return string? path
+---@return table? entry
+---@return string? err
+local function fetch_one(name)
   local host, path = M.split(name)
   if not host then
-    return
+    return nil
   end
   local files, err = fetch(host, { path })
   local e = files and files[path]
   if e and e.error then
     err, e = e.error, nil
+  end
+  return host, path, e, err
+end
+
+--- BufReadCmd: read the file (a listing for a directory) into the buffer being edited.
+---@param ev {buf: integer, match: string}
+function M.read(ev)
+  local buf, name = ev.buf, ev.match
+  local host, path, e, err = fetch_one(name)
+  if not host then
+    return
   end
   if not e then
     set_state(buf, { name = name, host = host, path = path, version = vim.NIL, kind = 'unread' })
@@ -376,14 +390,9 @@ end
 ---@param ev {buf: integer, match: string}
 function M.read_into(ev)
   local buf, name = ev.buf, ev.match
-  local host, path = M.split(name)
+  local host, _, e, err = fetch_one(name)
   if not host then
     return
-  end
-  local files, err = fetch(host, { path })
-  local e = files and files[path]
-  if e and e.error then
-    err, e = e.error, nil
   end
   if e and (not e.exists or e.type ~= 'file') then
     err, e = e.exists and 'not a regular file' or 'no such file', nil
