@@ -68,7 +68,7 @@ def initialize_params(root: str, token=None) -> dict:
 
 
 @needs_nvim
-def test_a_server_that_exits_at_start_is_told_once_and_not_started_again(editor, remote, tmp_path):  # noqa: F811
+def test_a_server_that_exits_at_start_is_told_once_and_not_started_again(editor, remote, tmp_path):
     script = rustup_proxy(tmp_path)
     root = rust_project(tmp_path)
     setup = ("{ python = %r, servers = { rust_analyzer = { cmd = { %r }, filetypes = { 'rust' }, "
@@ -160,7 +160,7 @@ def test_first_use_of_a_host_shows_progress_before_the_initialize_result(remote,
 
 
 @needs_nvim
-def test_log_shows_the_server_stderr_and_restart_gives_a_new_server_to_every_buffer(editor, remote,  # noqa: F811
+def test_log_shows_the_server_stderr_and_restart_gives_a_new_server_to_every_buffer(editor, remote,
                                                                                     project):
     setup = ("{ python = %r, servers = { scripted = { cmd = { %r, %r }, filetypes = { 'python' }, "
              "root_markers = { 'a.py' } } } }" % (sys.executable, sys.executable, str(SCRIPTED)))
@@ -214,7 +214,7 @@ def _zombie(pid: int) -> bool:
 
 
 @needs_nvim
-def test_checkhealth_reports_a_broken_server_as_broken_and_a_working_one_ok(editor, remote, tmp_path):  # noqa: F811
+def test_checkhealth_reports_a_broken_server_as_broken_and_a_working_one_ok(editor, remote, tmp_path):
     script = rustup_proxy(tmp_path)
     setup = ("{ python = %r, servers = { rust_analyzer = { cmd = { %r }, filetypes = { 'rust' } }, "
              "pylsp = { cmd = { 'pylsp' }, filetypes = { 'python' } }, "
