@@ -80,11 +80,13 @@ class UriMapper:
 
     # --- whole messages --------------------------------------------------------------------
 
-    def body_to_editor(self, body: bytes) -> bytes:
+    def body_to_editor(self, body: bytes, msg: Optional[Dict[str, Any]] = None) -> bytes:
         """A server frame's body in the editor's names. The common case (no
         document text in it, no escapes in its URIs) is translated on its bytes,
         without decoding: the largest answers (references, symbols) are
-        exactly such lists of URIs. Anything else is decoded and walked."""
+        exactly such lists of URIs. Anything else is walked: `msg` when the
+        caller has the body decoded already (the same message), else the body
+        decoded here."""
         if b"file:" not in body:
             return body
         if not _has_text_member(body) and b"\\/" not in body:
@@ -96,8 +98,8 @@ class UriMapper:
             if fast is not None:
                 return fast
         try:
-            return json.dumps(self.message_to_editor(json.loads(body)), ensure_ascii=False,
-                              separators=(",", ":")).encode("utf-8")
+            return json.dumps(self.message_to_editor(json.loads(body) if msg is None else msg),
+                              ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         except ValueError:
             return body
 
@@ -169,9 +171,9 @@ def _split_fragment(rest: str):
 def _walk(value: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return fn(value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # (a message built here may hold a tuple: JSON's array)
         return [_walk(v, fn) for v in value]
     if isinstance(value, dict):
-        return {(fn(k) if "://" in k else k): (v if k in _TEXT_KEYS else _walk(v, fn))
+        return {(fn(k) if isinstance(k, str) and "://" in k else k): (v if k in _TEXT_KEYS else _walk(v, fn))
                 for k, v in value.items()}
     return value
