@@ -22,6 +22,7 @@ import re
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import quote, unquote
 
+from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.errors import UsageError
 
 # How editors name remote buffers: `connect --protocol` (netrw's scp, rsync and
@@ -97,9 +98,13 @@ class UriMapper:
             fast = self._bytes_to_editor(body)
             if fast is not None:
                 return fast
+        if msg is not None:
+            try:
+                return jsonrpc.encode(self.message_to_editor(msg))
+            except TypeError:
+                pass  # a key that is no string (the body has it as one): walk the body decoded
         try:
-            return json.dumps(self.message_to_editor(json.loads(body) if msg is None else msg),
-                              ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            return jsonrpc.encode(self.message_to_editor(json.loads(body)))
         except ValueError:
             return body
 
@@ -171,9 +176,11 @@ def _split_fragment(rest: str):
 def _walk(value: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return fn(value)
-    if isinstance(value, (list, tuple)):  # (a message built here may hold a tuple: JSON's array)
+    if isinstance(value, list):
         return [_walk(v, fn) for v in value]
     if isinstance(value, dict):
-        return {(fn(k) if isinstance(k, str) and "://" in k else k): (v if k in _TEXT_KEYS else _walk(v, fn))
+        return {(fn(k) if "://" in k else k): (v if k in _TEXT_KEYS else _walk(v, fn))
                 for k, v in value.items()}
+    if isinstance(value, tuple):  # (a message built on this side may hold one: JSON's array)
+        return [_walk(v, fn) for v in value]
     return value
