@@ -63,3 +63,20 @@ def test_response_id_fast_path_matches_only_top_level_ids():
     # A request or a response with another member order takes the slow path.
     assert jsonrpc.response_id_prefix(b'{"jsonrpc":"2.0","id":1,"method":"x"}') is None
     assert jsonrpc.response_id_prefix(b'{"result":{"id":1},"id":2}') is None
+
+
+@pytest.mark.parametrize("body, says", [
+    (b'{"jsonrpc":"2.0","id":1,"method":"x","params":{}}', True),
+    (b'{ "jsonrpc" : "2.0" , "id" : "a-1" , "method" : "x" }', True),
+    (b'{"jsonrpc":"2.0","method":"textDocument/publishDiagnostics","params":{"id":3}}', True),
+    (b'{"method":"x","id":1}', True),
+    # Not known from the first members: the caller decodes.
+    (b'{"jsonrpc":"2.0","id":1,"result":{"method":"x"}}', False),
+    (b'{"params":{"method":"x"},"id":1,"result":null}', False),
+    (b'{"id":"a\\\\","method":"x"}', False),
+    (b'{"jsonrpc":"2.0","error":{"code":1},"id":1,"method":"x"}', False),
+])
+def test_a_request_is_known_by_its_first_members(body, says):
+    assert jsonrpc.is_request_prefix(body) is says
+    if says:  # never a response: the bridge need not decode it to know
+        assert not jsonrpc.is_response(json.loads(body))

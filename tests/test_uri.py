@@ -109,3 +109,18 @@ def test_byte_translation_equals_decoding(value):
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": value}, ensure_ascii=False,
                       separators=(",", ":")).encode()
     assert json.loads(mapper.body_to_editor(body)) == mapper.message_to_editor(json.loads(body))
+    # A caller that has the message decoded passes it: the same translation, without decoding again.
+    assert mapper.body_to_editor(body, json.loads(body)) == mapper.body_to_editor(body)
+
+
+def test_a_message_built_on_the_host_translates_as_its_body():
+    """The agent's own messages (tuples for arrays, a number for a key) reach
+    the editor as their encoded bodies would: every URI in its names."""
+    mapper = UriMapper("scp", "host")
+    msg = {"jsonrpc": "2.0", "id": 1, "result": {"items": ({"uri": "file:///a.py", "newText": "file:///b"},),
+                                                  7: ["file:///c.py"]}}
+    body = json.dumps(msg, ensure_ascii=False, separators=(",", ":")).encode()
+    expected = {"jsonrpc": "2.0", "id": 1, "result": {"items": [
+        {"uri": "scp://host//a.py", "newText": "file:///b"}], "7": ["scp://host//c.py"]}}
+    assert json.loads(mapper.body_to_editor(body)) == expected
+    assert json.loads(mapper.body_to_editor(body, msg)) == expected

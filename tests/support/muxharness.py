@@ -31,7 +31,7 @@ class FakeClient:
         self.closed: Optional[str] = None
         mux.add_client(cid, self.send_body, self.close)
 
-    def send_body(self, body: bytes) -> None:
+    def send_body(self, body: bytes, msg: Any = None) -> None:
         self.got.append(json.loads(body))
 
     def close(self, reason: str) -> None:

@@ -173,15 +173,15 @@ class EditorSide(HostFrames):
     # --- host -> editor ---------------------------------------------------------------
 
     def whole(self, body: bytes) -> None:
-        rid = _response_id(body)
+        rid, msg = _response_id(body)
         if rid is not None:
             if self._is_own(rid):
                 future = self._own[1]  # type: ignore[index]
                 if not future.done():
-                    future.set_result(jsonrpc.decode(body))
+                    future.set_result(msg if msg is not None else jsonrpc.decode(body))
                 return
             if self._is_first_answer(rid):
-                self.tracking.init_result = jsonrpc.decode(body).get("result")
+                self.tracking.init_result = (msg if msg is not None else jsonrpc.decode(body)).get("result")
                 self.progress.end()
             if not self.tracking.answered(rid):
                 return
@@ -247,15 +247,17 @@ class EditorSide(HostFrames):
         self.refusing = why
 
 
-def _response_id(body: bytes) -> Any:
-    """The id of a response, without decoding it when it leads the object."""
+def _response_id(body: bytes) -> Tuple[Any, Optional[Dict[str, Any]]]:
+    """The id of a response (None for anything else), and the message if it
+    had to be decoded to know (None if not): read from its first members when
+    they say, so most frames are never decoded here, and none twice."""
     found = jsonrpc.response_id_prefix(body)
     if found is not None:
-        return found[0]
-    if b'"id"' not in body:
-        return None
+        return found[0], None
+    if b'"id"' not in body or jsonrpc.is_request_prefix(body):
+        return None, None
     try:
         msg = jsonrpc.decode(body)
     except ValueError:
-        return None
-    return msg.get("id") if jsonrpc.is_response(msg) else None
+        return None, None
+    return (msg.get("id") if jsonrpc.is_response(msg) else None), msg

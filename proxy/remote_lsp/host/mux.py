@@ -36,6 +36,9 @@ _ROUTED_DEFAULTS: Dict[str, Any] = {
 }
 _LOG_WARNING = 2  # window/logMessage type
 WATCHED_FILES = "workspace/didChangeWatchedFiles"
+# How a client is written to: `send_body(body, msg=None)`, with the same message
+# decoded when the mux has it, so that the client's side need not decode it again.
+SendBody = Callable[..., None]
 
 
 class _Client:
@@ -44,8 +47,7 @@ class _Client:
     __slots__ = ("close", "form", "id", "inflight", "last_active", "name", "ready", "send_body", "suspended",
                  "tokens")
 
-    def __init__(self, client_id: int, send_body: Callable[[bytes], None],
-                 close: Callable[[str], None]) -> None:
+    def __init__(self, client_id: int, send_body: SendBody, close: Callable[[str], None]) -> None:
         self.id = client_id
         self.name = "client-%d" % client_id
         self.ready = False  # has its initialize result, so it may receive server messages
@@ -58,7 +60,7 @@ class _Client:
         self.close = close
 
     def send(self, msg: Message) -> None:
-        self.send_body(jsonrpc.encode(msg))
+        self.send_body(jsonrpc.encode(msg), msg)
 
 
 class _Pending:
@@ -136,7 +138,7 @@ class Mux:
 
     # --- clients joining and leaving -------------------------------------------------
 
-    def add_client(self, client_id: int, send_body: Callable[[bytes], None],
+    def add_client(self, client_id: int, send_body: SendBody,
                    close: Callable[[str], None]) -> None:
         self.clients[client_id] = _Client(client_id, send_body, close)
 
@@ -432,7 +434,7 @@ class Mux:
             if tok in self._token_owner:
                 owner = self.clients.get(self._token_owner[tok])
                 if owner is not None:
-                    owner.send_body(body)
+                    owner.send_body(body, msg)
                 return
             told = self._progress.get(tok)
             value = params.get("value")
@@ -440,13 +442,13 @@ class Mux:
                 del self._progress[tok]
             for client in self._ready_clients():
                 if client.form.progress and (told is None or client.id in told):
-                    client.send_body(body)
+                    client.send_body(body, msg)
             return
         if method == "textDocument/publishDiagnostics" and params["uri"] in self.docs.docs:
             self._publish_on_text(params)
             return
         for client in self._ready_clients():
-            client.send_body(body)
+            client.send_body(body, msg)
 
     def _server_cancel(self, sid: Id) -> None:
         """Point 9: the server gave up on one of its requests; the client that

@@ -202,13 +202,14 @@ class Session:
     # --- frames out ---------------------------------------------------------------------
 
     def send(self, msg: Message) -> None:
-        self.send_body(jsonrpc.encode(msg))
+        self.send_body(jsonrpc.encode(msg), msg)
 
-    def send_body(self, body: bytes) -> None:
+    def send_body(self, body: bytes, msg: Optional[Message] = None) -> None:
+        """`msg`: the same message decoded, when the caller has it (then it is not decoded again)."""
         if self.closed:
             return
         if self.names is not None:
-            body = self.names.body_to_editor(body)
+            body = self.names.body_to_editor(body, msg)
         if self.suspended_since is not None:
             self._keep(body)
         elif self._channel is not None:

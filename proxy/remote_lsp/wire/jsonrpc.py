@@ -104,6 +104,19 @@ _RESPONSE_HEAD = re.compile(
 )
 
 
+# `{`, an optional "jsonrpc" member, an optional id, then "method": a request
+# or a notification (the members are certainly the top-level ones), no response.
+_REQUEST_HEAD = re.compile(
+    rb'\A\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?(?:"id"\s*:\s*(?:-?\d+|"[^"\\]*")\s*,\s*)?"method"\s*:'
+)
+
+
+def is_request_prefix(body: bytes) -> bool:
+    """Does `body` say by its first members that it is a request or a
+    notification (so no response)? False when they do not say."""
+    return _REQUEST_HEAD.match(body) is not None
+
+
 def response_id_prefix(body: bytes) -> Optional[Tuple[int, int, int]]:
     """For a response whose integer id leads the object: (id, start, end) of
     the id's bytes, so the caller can splice another id in. None otherwise."""

@@ -22,6 +22,7 @@ import re
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import quote, unquote
 
+from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.errors import UsageError
 
 # How editors name remote buffers: `connect --protocol` (netrw's scp, rsync and
@@ -80,11 +81,13 @@ class UriMapper:
 
     # --- whole messages --------------------------------------------------------------------
 
-    def body_to_editor(self, body: bytes) -> bytes:
+    def body_to_editor(self, body: bytes, msg: Optional[Dict[str, Any]] = None) -> bytes:
         """A server frame's body in the editor's names. The common case (no
         document text in it, no escapes in its URIs) is translated on its bytes,
         without decoding: the largest answers (references, symbols) are
-        exactly such lists of URIs. Anything else is decoded and walked."""
+        exactly such lists of URIs. Anything else is walked: `msg` when the
+        caller has the body decoded already (the same message), else the body
+        decoded here."""
         if b"file:" not in body:
             return body
         if not _has_text_member(body) and b"\\/" not in body:
@@ -95,9 +98,13 @@ class UriMapper:
             fast = self._bytes_to_editor(body)
             if fast is not None:
                 return fast
+        if msg is not None:
+            try:
+                return jsonrpc.encode(self.message_to_editor(msg))
+            except TypeError:
+                pass  # a key that is no string (the body has it as one): walk the body decoded
         try:
-            return json.dumps(self.message_to_editor(json.loads(body)), ensure_ascii=False,
-                              separators=(",", ":")).encode("utf-8")
+            return jsonrpc.encode(self.message_to_editor(json.loads(body)))
         except ValueError:
             return body
 
@@ -174,4 +181,6 @@ def _walk(value: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(value, dict):
         return {(fn(k) if "://" in k else k): (v if k in _TEXT_KEYS else _walk(v, fn))
                 for k, v in value.items()}
+    if isinstance(value, tuple):  # (a message built on this side may hold one: JSON's array)
+        return [_walk(v, fn) for v in value]
     return value
