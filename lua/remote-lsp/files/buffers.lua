@@ -261,26 +261,32 @@ local function load(buf, data, cmdarg)
   local ok, err = pcall(vim.api.nvim_buf_call, buf, function()
     local fresh = vim.fn.undotree().seq_last == 0
     local undolevels = vim.api.nvim_get_option_value('undolevels', { scope = 'local' })
+    local modifiable = vim.bo.modifiable
     if fresh then
       vim.bo.undolevels = -1
     end
-    local modifiable = vim.bo.modifiable
     vim.bo.modifiable = true
-    if vim.api.nvim_buf_line_count(0) > 1 or vim.api.nvim_buf_get_lines(0, 0, 1, false)[1] ~= '' then
-      vim.cmd('silent keepjumps %delete _')
-    end
-    read_tmp(tmp, '0read ++edit ' .. (cmdarg or ''))
-    if #data > 0 then
-      vim.cmd('silent keepjumps $delete _') -- the empty line the buffer had (:help ++edit)
-    end
-    if not vim.bo.eol then
-      vim.bo.fixeol = false -- keep the missing final newline when written
-    end
-    vim.api.nvim_win_set_cursor(0, { 1, 0 })
+    -- The options come back whatever the read does (a failed one leaves undo as it was).
+    local done, rerr = pcall(function()
+      if vim.api.nvim_buf_line_count(0) > 1 or vim.api.nvim_buf_get_lines(0, 0, 1, false)[1] ~= '' then
+        vim.cmd('silent keepjumps %delete _')
+      end
+      read_tmp(tmp, '0read ++edit ' .. (cmdarg or ''))
+      if #data > 0 then
+        vim.cmd('silent keepjumps $delete _') -- the empty line the buffer had (:help ++edit)
+      end
+      if not vim.bo.eol then
+        vim.bo.fixeol = false -- keep the missing final newline when written
+      end
+      vim.api.nvim_win_set_cursor(0, { 1, 0 })
+      vim.bo.modified = false
+    end)
     vim.bo.modifiable = modifiable
-    vim.bo.modified = false
     if fresh then
       vim.bo.undolevels = undolevels
+    end
+    if not done then
+      error(rerr, 0)
     end
   end)
   os.remove(tmp)
