@@ -117,7 +117,10 @@ class LspClient:
             handler = self.handlers.get(msg["method"])
             result = handler(msg.get("params") or {}) if handler else None
             if result is not NO_REPLY:
-                self.send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+                try:
+                    self.send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+                except BrokenPipeError:
+                    pass  # the session ended while the server's request was on its way: nobody to answer
         elif "method" in msg:
             with self._cond:
                 self.notifications.append(msg)
