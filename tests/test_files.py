@@ -318,3 +318,23 @@ def test_a_file_reached_through_a_symlinked_directory_is_watched_where_it_is(rem
     path.write_bytes(b"two\n")
     told = c.wait_notification("files/changed", timeout=10)["changes"]
     assert [(ch["path"], ch["kind"]) for ch in told] == [(name, "changed")]
+
+
+def test_a_directory_removed_and_made_again_is_followed(remote, tmp_path):
+    """`rm -rf gen && make`: the open file's removal is told, and its return."""
+    import shutil
+
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    path = gen / "out.py"
+    path.write_bytes(b"generated = 1\n")
+    c = channel(remote)
+    (entry,) = c.request("files/read", {"paths": [str(path)]})["files"]
+    c.request("files/watch", {"files": {str(path): entry["version"]}})
+    shutil.rmtree(gen)
+    told = c.wait_notification("files/changed", timeout=10)["changes"]
+    assert told == [{"path": str(path), "kind": "deleted", "version": None}]
+    gen.mkdir()
+    path.write_bytes(b"generated = 2\n")
+    told = c.wait_notification("files/changed", lambda p: p["changes"][0]["kind"] == "created", timeout=10)
+    assert [(ch["path"], ch["kind"]) for ch in told["changes"]] == [(str(path), "created")]

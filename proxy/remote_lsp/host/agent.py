@@ -63,8 +63,7 @@ class Agent:
         self._conns = 0
         self._watcher: Optional[Watcher] = None
         # Editors' channels for the files here; their open files watched by the one watcher.
-        self.files = FileService(lambda directory, on_changes: self.watcher().subscribe(
-            directory, on_changes, recursive=False))
+        self.files = FileService(lambda *args, **kw: self.watcher().subscribe(*args, **kw))
 
     def watcher(self) -> Watcher:
         """The one file watcher of this agent, made on first use."""

@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from remote_lsp.host import files
 from remote_lsp.host.aio import background
 from remote_lsp.host.session import Session
+from remote_lsp.host.watcher import existing
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Message
 
@@ -48,10 +49,9 @@ class _Channel:
 
 
 class FileService:
-    def __init__(self, subscribe: Optional[Callable[[str, Callable[[List[Tuple[str, int]]], None]], Any]]
-                 ) -> None:
-        """`subscribe(directory, on_changes)`: the agent's watcher, not recursive
-        (None: changes are found only when the editor asks, as after a cut)."""
+    def __init__(self, subscribe: Optional[Callable[..., Any]]) -> None:
+        """`subscribe`: the agent's watcher's (None: changes are found only when
+        the editor asks, as after a cut)."""
         self._subscribe = subscribe
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="remote-lsp-files")
         self._channels: Dict[int, _Channel] = {}
@@ -189,8 +189,16 @@ class FileService:
         if known is not None:  # missing when it was first watched, or gone since: it may be back
             known[0].close()
             count = known[1]
+        # Watched from its parent (or the nearest directory there is), going only towards it: the
+        # directory's own removal and return (`rm -rf gen && make`) are seen too.
+        towards = directory.rstrip("/") + "/"
+
+        def elsewhere(d: str) -> bool:
+            return not towards.startswith(d.rstrip("/") + "/")
+
         try:
-            subscription = self._subscribe(directory, self._changed)
+            subscription = self._subscribe(existing(os.path.dirname(directory)), self._changed,
+                                           recursive=True, skip=elsewhere)
         except OSError as exc:  # gone: the editor is told when it asks
             log.info("cannot watch %s: %s", directory, exc)
             return
@@ -211,9 +219,11 @@ class FileService:
         what the file is now, and tell it if that is not what it holds."""
         wanted = []
         for channel in self._channels.values():
-            for full, _kind in changes:
+            for full, kind in changes:
                 if full in channel.watched:
                     wanted.append((channel, full))
+                elif kind == 3:  # a directory removed: its open files with it
+                    wanted.extend((channel, f) for f in channel.watched if f.startswith(full + "/"))
         if wanted:
             background(self._tell(wanted))
 

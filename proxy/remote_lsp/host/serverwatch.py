@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from remote_lsp.host import globs
-from remote_lsp.host.watcher import FileChange, Subscription, Watcher
+from remote_lsp.host.watcher import FileChange, Subscription, Watcher, existing
 
 log = logging.getLogger("remote_lsp.watch")
 
@@ -107,7 +107,7 @@ class ServerWatch:
     def _subscribe(self, root: str) -> Subscription:
         assert self._watcher is not None
         holder: List[Subscription] = []
-        sub = self._watcher.subscribe(_existing(root), lambda batch: self._deliver(holder[0], batch), True,
+        sub = self._watcher.subscribe(existing(root), lambda batch: self._deliver(holder[0], batch), True,
                                       self._skip)
         holder.append(sub)
         return sub
@@ -130,8 +130,3 @@ class ServerWatch:
             self.sent += len(events)
             self._send(events)
 
-def _existing(path: str) -> str:
-    """`path`, or its nearest existing ancestor (watched until it appears)."""
-    while not os.path.isdir(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    return path

@@ -542,6 +542,13 @@ def network_fs(path: str) -> str:
     return fstype if fstype in NETWORK_FS else ""
 
 
+def existing(path: str) -> str:
+    """`path`, or its nearest existing ancestor (watched until it appears)."""
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
 def _listing(path: str) -> List[Tuple[str, bool]]:
     out: List[Tuple[str, bool]] = []
     try:
