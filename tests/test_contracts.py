@@ -111,8 +111,8 @@ def test_lua_reads_the_same_exit_codes_and_idle_timeout(tmp_path):
 def test_the_plugin_and_the_host_agree_on_the_largest_file():
     import re
 
-    from remote_lsp.host import files
+    from remote_lsp.host.files import disk
 
     lua = (REPO / "lua" / "remote-lsp" / "files" / "buffers.lua").read_text()
     (mb,) = re.findall(r"^local MAX_FILE = (\d+) \* 1048576", lua, re.M)
-    assert int(mb) << 20 == files.MAX_FILE
+    assert int(mb) << 20 == disk.MAX_FILE

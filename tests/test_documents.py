@@ -1,6 +1,6 @@
 """Document sharing (sharing contract, point 6) at the unit level."""
 
-from remote_lsp.host.documents import Documents
+from remote_lsp.host.sharing.documents import Documents
 from remote_lsp.wire.text import apply_change, utf16_offset
 
 

@@ -1,5 +1,5 @@
 """The files on a host as an editor reads and writes them: the operations
-(host/files.py) on a real file system, and the editor's channel to the agent's
+(host/files/disk.py) on a real file system, and the editor's channel to the agent's
 file service over the real sshd, both transports, across a cut."""
 
 import base64
@@ -9,7 +9,7 @@ import stat
 import sys
 
 import pytest
-from remote_lsp.host import files
+from remote_lsp.host.files import disk
 
 from tests.conftest import PROXY
 from tests.support.lspclient import LspClient, LspError
@@ -30,37 +30,37 @@ SAMPLES = {
 def test_bytes_round_trip_unchanged(tmp_path):
     for name, data in SAMPLES.items():
         path = str(tmp_path / name)
-        files.write(path, data, None)
-        entry = files.read(path)
+        disk.write(path, data, None)
+        entry = disk.read(path)
         assert entry["data"] == data and entry["type"] == "file" and entry["writable"]
-        assert entry["version"] == files.stat_entry(path)["version"]
+        assert entry["version"] == disk.stat_entry(path)["version"]
 
 
 def test_a_write_is_refused_over_a_change_made_meanwhile_unless_forced(tmp_path):
     path = tmp_path / "main.py"
     path.write_bytes(b"print('mine')\n")
-    seen = files.read(str(path))["version"]
+    seen = disk.read(str(path))["version"]
     path.write_bytes(b"print('theirs')\n")  # someone else, on the host
-    with pytest.raises(files.FileError) as refused:
-        files.write(str(path), b"print('mine, edited')\n", seen)
-    assert refused.value.code == files.CONFLICT and "has changed since it was read" in refused.value.message
+    with pytest.raises(disk.FileError) as refused:
+        disk.write(str(path), b"print('mine, edited')\n", seen)
+    assert refused.value.code == disk.CONFLICT and "has changed since it was read" in refused.value.message
     assert path.read_bytes() == b"print('theirs')\n"  # nothing overwritten
-    assert refused.value.current == files.stat_entry(str(path))["version"]
-    files.write(str(path), b"print('mine, edited')\n", seen, force=True)  # :w!
+    assert refused.value.current == disk.stat_entry(str(path))["version"]
+    disk.write(str(path), b"print('mine, edited')\n", seen, force=True)  # :w!
     assert path.read_bytes() == b"print('mine, edited')\n"
 
 
 def test_a_touch_is_no_conflict_and_a_file_created_meanwhile_is(tmp_path):
     path = tmp_path / "a.txt"
     path.write_bytes(b"same\n")
-    seen = files.read(str(path))["version"]
+    seen = disk.read(str(path))["version"]
     os.utime(path, ns=(1, 1))  # the bytes are what the editor read
-    new = files.write(str(path), b"next\n", seen)
-    assert path.read_bytes() == b"next\n" and new == files.stat_entry(str(path))["version"]
+    new = disk.write(str(path), b"next\n", seen)
+    assert path.read_bytes() == b"next\n" and new == disk.stat_entry(str(path))["version"]
     (tmp_path / "new.txt").write_bytes(b"created on the host\n")
-    with pytest.raises(files.FileError) as refused:
-        files.write(str(tmp_path / "new.txt"), b"from the editor\n", None)  # the editor saw no file
-    assert refused.value.code == files.CONFLICT and "was created" in refused.value.message
+    with pytest.raises(disk.FileError) as refused:
+        disk.write(str(tmp_path / "new.txt"), b"from the editor\n", None)  # the editor saw no file
+    assert refused.value.code == disk.CONFLICT and "was created" in refused.value.message
 
 
 def test_a_save_keeps_mode_symlink_and_hard_links_and_leaves_no_temporary_file(tmp_path):
@@ -68,7 +68,7 @@ def test_a_save_keeps_mode_symlink_and_hard_links_and_leaves_no_temporary_file(t
     plain.write_bytes(b"#!/bin/sh\n")
     plain.chmod(0o750)
     inode = plain.stat().st_ino
-    files.write(str(plain), b"#!/bin/sh\necho hi\n", files.read(str(plain))["version"])
+    disk.write(str(plain), b"#!/bin/sh\necho hi\n", disk.read(str(plain))["version"])
     assert stat.S_IMODE(plain.stat().st_mode) == 0o750
     assert plain.stat().st_ino != inode  # replaced whole, by a rename: never half-written
 
@@ -76,18 +76,18 @@ def test_a_save_keeps_mode_symlink_and_hard_links_and_leaves_no_temporary_file(t
     target.write_bytes(b"a = 1\n")
     link = tmp_path / "link.py"
     link.symlink_to(target)
-    files.write(str(link), b"a = 2\n", files.read(str(link))["version"])
+    disk.write(str(link), b"a = 2\n", disk.read(str(link))["version"])
     assert link.is_symlink() and target.read_bytes() == b"a = 2\n"
 
     first = tmp_path / "first"
     first.write_bytes(b"shared\n")
     second = tmp_path / "second"
     os.link(first, second)
-    files.write(str(first), b"both see this\n", files.read(str(first))["version"])
+    disk.write(str(first), b"both see this\n", disk.read(str(first))["version"])
     assert second.read_bytes() == b"both see this\n" and first.stat().st_ino == second.stat().st_ino
 
     new = tmp_path / "made.txt"
-    files.write(str(new), b"new\n", None)
+    disk.write(str(new), b"new\n", None)
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~mask
@@ -96,15 +96,15 @@ def test_a_save_keeps_mode_symlink_and_hard_links_and_leaves_no_temporary_file(t
 
 def test_errors_name_the_path_and_change_nothing(tmp_path):
     missing = str(tmp_path / "no" / "such" / "dir" / "f.txt")
-    entry = files.read(missing)
+    entry = disk.read(missing)
     assert entry["exists"] is False and entry["writable"] is False and entry["version"] is None
-    with pytest.raises(files.FileError) as failed:
-        files.write(missing, b"x", None)
-    assert failed.value.code == files.NODIR and missing in failed.value.message
+    with pytest.raises(disk.FileError) as failed:
+        disk.write(missing, b"x", None)
+    assert failed.value.code == disk.NODIR and missing in failed.value.message
     assert not (tmp_path / "no").exists()
-    with pytest.raises(files.FileError) as failed:
-        files.write(str(tmp_path), b"x", None, force=True)
-    assert failed.value.code == files.ISDIR
+    with pytest.raises(disk.FileError) as failed:
+        disk.write(str(tmp_path), b"x", None, force=True)
+    assert failed.value.code == disk.ISDIR
 
 
 def test_a_save_in_place_that_fails_keeps_the_old_bytes(tmp_path):
@@ -117,13 +117,13 @@ def test_a_save_in_place_that_fails_keeps_the_old_bytes(tmp_path):
     os.link(path, tmp_path / "other-name.txt")
     script = (
         "import resource, signal, sys\n"
-        "from remote_lsp.host import files\n"
-        "seen = files.current_version(sys.argv[1])\n"
+        "from remote_lsp.host.files import disk\n"
+        "seen = disk.current_version(sys.argv[1])\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (8000, resource.RLIM_INFINITY))\n"
         "try:\n"
-        "    files.write(sys.argv[1], b'NEW' * 5000, seen)\n"
-        "except files.FileError as exc:\n"
+        "    disk.write(sys.argv[1], b'NEW' * 5000, seen)\n"
+        "except disk.FileError as exc:\n"
         "    print(exc.code)\n")
     out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(PROXY.parent)), timeout=30)
@@ -132,20 +132,20 @@ def test_a_save_in_place_that_fails_keeps_the_old_bytes(tmp_path):
 
 
 def test_a_fifo_or_a_bad_batch_is_refused_at_once_and_changes_nothing(tmp_path):
-    from remote_lsp.host import fileservice
+    from remote_lsp.host.files import service as fileservice
 
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    assert files.read(str(fifo))["type"] == "other"  # and no data: the editor says it is no file
-    for attempt in (lambda: files.current_version(str(fifo)),
-                    lambda: files.write(str(fifo), b"x", None, force=True)):
-        with pytest.raises(files.FileError) as refused:  # at once: a reader would block forever
+    assert disk.read(str(fifo))["type"] == "other"  # and no data: the editor says it is no file
+    for attempt in (lambda: disk.current_version(str(fifo)),
+                    lambda: disk.write(str(fifo), b"x", None, force=True)):
+        with pytest.raises(disk.FileError) as refused:  # at once: a reader would block forever
             attempt()
         assert "not a regular file" in refused.value.message
     a = tmp_path / "a.txt"
     a.write_bytes(b"a")
     with pytest.raises(TypeError):
-        fileservice._write_all([{"path": str(a), "data": b64(b"A2"), "expect": files.current_version(str(a))},
+        fileservice._write_all([{"path": str(a), "data": b64(b"A2"), "expect": disk.current_version(str(a))},
                                 {"path": str(a), "data": 5}])
     assert a.read_bytes() == b"a"
 
@@ -154,7 +154,7 @@ def test_a_directory_reads_as_its_listing(tmp_path):
     (tmp_path / "b.py").write_text("")
     (tmp_path / "a dir").mkdir()
     (tmp_path / "l").symlink_to(tmp_path / "a dir")
-    entry = files.read(str(tmp_path))
+    entry = disk.read(str(tmp_path))
     assert entry["type"] == "directory"
     assert entry["entries"] == [{"name": "a dir", "type": "directory"},
                                 {"name": "b.py", "type": "file"},

@@ -296,8 +296,8 @@ def shown(n, remote, quiet, busy, gone, start):
     assert write(n) == [] and gone.read_bytes() == b"here = 1\n"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("remote_lsp.host.watcher") is None,
-                    reason="the agent's watcher (host/watcher.py) is not in this tree yet")
+@pytest.mark.skipif(importlib.util.find_spec("remote_lsp.host.watching.watcher") is None,
+                    reason="the agent's watcher (host/watching/watcher.py) is not in this tree yet")
 def test_a_change_on_the_host_reloads_an_unmodified_buffer_and_warns_a_modified_one(editor, remote, tmp_path):
     n = editor()
     quiet, busy, gone = three_buffers(n, remote, tmp_path)

@@ -528,7 +528,7 @@ def test_17_pull_registered_dynamically_is_done_for_clients_that_cannot_take_the
 
 
 def test_plain_snippets_and_markdown():
-    from remote_lsp.host.adapt import plain_markdown, plain_snippet
+    from remote_lsp.host.sharing.adapt import plain_markdown, plain_snippet
 
     assert plain_snippet("for ${1:i} in ${2:range(${3:n})}:\n\t$0") == "for i in range(n):\n\t"
     assert plain_snippet(r"cost \$5 ${1}${TM_FILENAME:file} \}") == "cost $5 file }"

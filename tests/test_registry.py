@@ -4,7 +4,7 @@ back the same, an older format still read, an ill-typed one skipped."""
 import json
 import logging
 
-from remote_lsp.host.registry import FORMAT, InstanceRecord, Registry
+from remote_lsp.host.sharing.registry import FORMAT, InstanceRecord, Registry
 
 # A record as remote-lsp 0.2 wrote it (format 1: untyped, no `isolation`).
 FORMAT_1 = {

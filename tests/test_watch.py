@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import pytest
-from remote_lsp.host import globs
-from remote_lsp.host import inotify as ino
-from remote_lsp.host.watcher import CHANGED, CREATED, DELETED, Watcher
+from remote_lsp.host.watching import globs
+from remote_lsp.host.watching import inotify as ino
+from remote_lsp.host.watching.watcher import CHANGED, CREATED, DELETED, Watcher
 
 Change = Tuple[str, int]
 
@@ -287,7 +287,7 @@ def test_subscriptions_share_watches_non_recursive_and_skipped_directories(tmp_p
 
 
 def test_a_large_tree_is_walked_a_chunk_per_turn_so_the_agent_never_stalls(tmp_path: Path):
-    from remote_lsp.host.watcher import WALK_CHUNK
+    from remote_lsp.host.watching.watcher import WALK_CHUNK
 
     total = WALK_CHUNK * 4
     for d in range(total - 1):
@@ -311,7 +311,7 @@ def test_a_large_tree_is_walked_a_chunk_per_turn_so_the_agent_never_stalls(tmp_p
 
 
 def test_a_server_registering_more_widens_the_watch_without_a_gap_or_a_double(tmp_path: Path):
-    from remote_lsp.host.serverwatch import ServerWatch
+    from remote_lsp.host.watching.serverwatch import ServerWatch
 
     inner = tmp_path / "proj"
     (inner / "pkg").mkdir(parents=True)

@@ -7,7 +7,7 @@ prove the wiring through the real agent.
 import json
 from typing import Any, Dict, List, Optional
 
-from remote_lsp.host.mux import Mux
+from remote_lsp.host.sharing.mux import Mux
 from remote_lsp.wire import jsonrpc
 
 Msg = Dict[str, Any]

@@ -18,13 +18,14 @@ import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from remote_lsp import __version__
-from remote_lsp.host import procs, workspace
+from remote_lsp.host import procs
 from remote_lsp.host.aio import background
-from remote_lsp.host.fileservice import FileService
-from remote_lsp.host.instance import Instance, Key, instance_key
-from remote_lsp.host.registry import InstanceRecord, Registry
+from remote_lsp.host.files.service import FileService
 from remote_lsp.host.session import Session
-from remote_lsp.host.watcher import Watcher
+from remote_lsp.host.sharing import workspace
+from remote_lsp.host.sharing.instance import Instance, Key, instance_key
+from remote_lsp.host.sharing.registry import InstanceRecord, Registry
+from remote_lsp.host.watching.watcher import Watcher
 from remote_lsp.version import digest
 from remote_lsp.wire import control, framing, jsonrpc, link
 from remote_lsp.wire.channel import wait_readable

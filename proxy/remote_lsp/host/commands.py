@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
         defaults = options.DEFAULTS
         return files_channel(args.heartbeat or defaults.heartbeat, args.grace or defaults.grace, args.where)
     if args.command in ("cat", "stat", "put"):
-        from remote_lsp.host import filecommands
+        from remote_lsp.host.files import commands as filecommands
 
         return filecommands.run(args)
     if args.command == "connect":
@@ -237,7 +237,7 @@ def host_facts() -> Dict[str, Any]:
     import platform
 
     from remote_lsp.host.attach.ptrace import yama_scope
-    from remote_lsp.host.inotify import max_user_watches
+    from remote_lsp.host.watching.inotify import max_user_watches
 
     return {"python": platform.python_version(), "machine": platform.machine(),
             "ptrace_scope": yama_scope(), "version": __version__, "build": digest(),

@@ -289,7 +289,7 @@ def server_root(pid: int, workdir: str) -> str:
         return workdir
     started = environ(pid, "PWD")
     if started and os.path.isdir(started) and not _installed(started):
-        from remote_lsp.host.workspace import by_markers
+        from remote_lsp.host.sharing.workspace import by_markers
 
         return by_markers(started)
     return workdir

@@ -115,7 +115,7 @@ class StopRequest(Request):
 
 @dataclass
 class FilesRequest(Request):
-    """An editor's channel for the files here (host/fileservice.py): a linked
+    """An editor's channel for the files here (host/files/service.py): a linked
     session, as a remote connect's is; its stdin and stdout come with it,
     unless `direct` (the session runs on this connection)."""
 

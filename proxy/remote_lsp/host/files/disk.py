@@ -1,7 +1,7 @@
 """The files on this host as an editor elsewhere reads and writes them.
 
 Plain operations on paths, no I/O but the file system's: the file service
-(fileservice.py) runs them for the editor's channel, and `cat`, `stat` and
+(service.py) runs them for the editor's channel, and `cat`, `stat` and
 `put` run them for scripts. Bytes are bytes: nothing here decodes text, so
 line endings, encodings and a missing final newline round-trip unchanged.
 

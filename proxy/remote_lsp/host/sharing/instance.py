@@ -27,13 +27,13 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
-from remote_lsp.host.globs import path_of_uri as globs_path
 from remote_lsp.host.logs import last_words, server_log
-from remote_lsp.host.mux import Mux
-from remote_lsp.host.registry import InstanceRecord, Registry
-from remote_lsp.host.serverwatch import ServerWatch
 from remote_lsp.host.session import Session
-from remote_lsp.host.watcher import Watcher
+from remote_lsp.host.sharing.mux import Mux
+from remote_lsp.host.sharing.registry import InstanceRecord, Registry
+from remote_lsp.host.watching.globs import path_of_uri as globs_path
+from remote_lsp.host.watching.serverwatch import ServerWatch
+from remote_lsp.host.watching.watcher import Watcher
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import RemoteLspError, UsageError

@@ -14,8 +14,8 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from remote_lsp.host import adapt, shapes
-from remote_lsp.host.documents import Document, Documents, Text, Waiting
+from remote_lsp.host.sharing import adapt, shapes
+from remote_lsp.host.sharing.documents import Document, Documents, Text, Waiting
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Id, Message
 

@@ -1,6 +1,6 @@
 """The host's file watcher: one per agent, shared by everything that watches.
 
-inotify (host/inotify.py) where the kernel allows it, so an idle workspace
+inotify (watching/inotify.py) where the kernel allows it, so an idle workspace
 costs no CPU at all; directories inotify refuses (no inotify, the watch limit
 `fs.inotify.max_user_watches` reached) are polled instead, only those, and the
 reason is one line in `problem`. Each directory is watched once however many
@@ -27,7 +27,7 @@ import stat
 import time
 from typing import Callable, Deque, Dict, List, Optional, Set, Tuple
 
-from remote_lsp.host import inotify as ino
+from remote_lsp.host.watching import inotify as ino
 
 log = logging.getLogger("remote_lsp.watcher")
 

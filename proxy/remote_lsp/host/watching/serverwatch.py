@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from remote_lsp.host import globs
-from remote_lsp.host.watcher import FileChange, Subscription, Watcher, existing
+from remote_lsp.host.watching import globs
+from remote_lsp.host.watching.watcher import FileChange, Subscription, Watcher, existing
 
 log = logging.getLogger("remote_lsp.watch")
 

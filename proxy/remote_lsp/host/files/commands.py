@@ -7,28 +7,28 @@ import argparse
 import json
 import sys
 
-from remote_lsp.host import files
+from remote_lsp.host.files import disk
 from remote_lsp.wire.errors import FAILED, REFUSED, RemoteLspError
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "cat":
-            entry = files.read(args.path)
+            entry = disk.read(args.path)
             if entry["type"] != "file":
-                raise files.FileError(files.FAILED, args.path, "%s: %s" % (
+                raise disk.FileError(disk.FAILED, args.path, "%s: %s" % (
                     args.path, "no such file" if not entry["exists"] else "not a regular file"))
             sys.stdout.buffer.write(entry["data"])
             sys.stdout.flush()
             return 0
         if args.command == "stat":
-            print(json.dumps(files.stat_entry(args.path)))
+            print(json.dumps(disk.stat_entry(args.path)))
             return 0
         data = sys.stdin.buffer.read()
         expect = args.if_unchanged_since
-        version = files.write(args.path, data, None if expect == "none" else expect,
+        version = disk.write(args.path, data, None if expect == "none" else expect,
                               force=expect is None)
         print(version)
         return 0
-    except files.FileError as exc:
-        raise RemoteLspError(exc.message, REFUSED if exc.code == files.CONFLICT else FAILED) from None
+    except disk.FileError as exc:
+        raise RemoteLspError(exc.message, REFUSED if exc.code == disk.CONFLICT else FAILED) from None

@@ -3,7 +3,7 @@
 A channel is a linked session (session.py) like an LSP client's, so it
 survives its connection the same way; what it speaks is JSON-RPC with the
 requests below (ARCHITECTURE.md, "Files through the agent"), answered here
-with the operations of files.py:
+with the operations of disk.py:
 
     files/read   {paths}            -> {files: [entry with data or entries]}   (N files, one round trip)
     files/stat   {path}             -> entry
@@ -27,10 +27,10 @@ import logging
 import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from remote_lsp.host import files
 from remote_lsp.host.aio import background
+from remote_lsp.host.files import disk
 from remote_lsp.host.session import Session
-from remote_lsp.host.watcher import existing
+from remote_lsp.host.watching.watcher import existing
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Message
 
@@ -104,7 +104,7 @@ class FileService:
             return
         try:
             result = await handler(self, channel, params if isinstance(params, dict) else {})
-        except files.FileError as exc:
+        except disk.FileError as exc:
             channel.session.send(jsonrpc.error(rid, jsonrpc.INVALID_PARAMS, exc.message))
             return
         except (TypeError, ValueError, KeyError) as exc:
@@ -131,12 +131,12 @@ class FileService:
         return {"files": entries}
 
     async def _stat(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
-        return await self._run(files.stat_entry, params["path"])
+        return await self._run(disk.stat_entry, params["path"])
 
     async def _list(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
-        entry = await self._run(files.read, params["path"])
+        entry = await self._run(disk.read, params["path"])
         if entry["type"] != "directory":
-            raise files.FileError(files.FAILED, params["path"], "%s is not a directory" % params["path"])
+            raise disk.FileError(disk.FAILED, params["path"], "%s is not a directory" % params["path"])
         return entry
 
     async def _write(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
@@ -238,7 +238,7 @@ class FileService:
             if (full, held) not in found:
                 continue  # the channel read or wrote it meanwhile: what it holds is newer
             now = found[(full, held)]
-            if files.same_content(now, held):
+            if disk.same_content(now, held):
                 continue
             channel.watched[full] = (name, now)
             told.setdefault(channel.session.id, []).append(_change(name, held, now))
@@ -266,8 +266,8 @@ def _read_all(paths: List[Any]) -> List[Dict[str, Any]]:
     out = []
     for path in paths:
         try:
-            entry = files.read(path)
-        except files.FileError as exc:
+            entry = disk.read(path)
+        except disk.FileError as exc:
             entry = {"path": path, "exists": None, "type": None, "version": None, "error": exc.to_json()}
         if "data" in entry:
             entry["data"] = base64.b64encode(entry["data"]).decode("ascii")
@@ -285,12 +285,12 @@ def _write_all(items: List[Any]) -> List[Dict[str, Any]]:
         path = item.get("path")
         try:
             data = base64.b64decode(item["data"], validate=True)
-            version = files.write(path, data, item.get("expect"), bool(item.get("force")))
+            version = disk.write(path, data, item.get("expect"), bool(item.get("force")))
             out.append({"path": path, "ok": True, "version": version})
-        except files.FileError as exc:
+        except disk.FileError as exc:
             out.append({"path": path, "ok": False, "error": exc.to_json(), "current": exc.current})
         except ValueError:
-            problem = {"code": files.FAILED, "message": "%s: the data is not base64" % path}
+            problem = {"code": disk.FAILED, "message": "%s: the data is not base64" % path}
             out.append({"path": path, "ok": False, "error": problem})
     return out
 
@@ -301,8 +301,8 @@ def _versions(paths: List[Tuple[str, Optional[str]]]) -> Dict[Tuple[str, Optiona
     out: Dict[Tuple[str, Optional[str]], Optional[str]] = {}
     for full, held in paths:
         try:
-            out[(full, held)] = files.current_version(full, held)
-        except files.FileError:
+            out[(full, held)] = disk.current_version(full, held)
+        except disk.FileError:
             out[(full, held)] = None  # unreadable now: as good as gone, for the editor
     return out
 
@@ -310,10 +310,10 @@ def _versions(paths: List[Tuple[str, Optional[str]]]) -> Dict[Tuple[str, Optiona
 def _differences(held: List[Tuple[str, Optional[str]]]) -> List[Dict[str, Any]]:
     now = _versions([(_key(name), version) for name, version in held])
     return [_change(name, version, now[(_key(name), version)]) for name, version in held
-            if not files.same_content(now[(_key(name), version)], version)]
+            if not disk.same_content(now[(_key(name), version)], version)]
 
 
 def _key(name: str) -> str:
     """What a watched file is known by: its real path, as the watcher names
     what it sees (a file reached through a symlink is watched where it is)."""
-    return os.path.realpath(files.resolve(name))
+    return os.path.realpath(disk.resolve(name))
