@@ -148,7 +148,7 @@ def test_the_sides_import_as_drawn():
     assert not wrong, wrong
 
 
-IO_MODULES = ("asyncio", "socket", "subprocess", "select", "selectors", "remote_lsp.wire.channel",
+IO_MODULES = ("asyncio", "socket", "subprocess", "select", "selectors", "remote_lsp.wire.fdio",
               "remote_lsp.host.session", "remote_lsp.host.sharing.instance")
 IO_CALLS = {"open", "print", "os.read", "os.write", "os.open", "os.close", "os.kill"}
 

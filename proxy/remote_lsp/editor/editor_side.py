@@ -22,7 +22,7 @@ from remote_lsp.editor.passage import EditorOut
 from remote_lsp.editor.progress import StartProgress
 from remote_lsp.editor.tracking import SYNC_METHODS, Tracking
 from remote_lsp.wire import framing, jsonrpc
-from remote_lsp.wire.channel import Channel
+from remote_lsp.wire.fdio import FdChannel
 from remote_lsp.wire.uri import UriMapper
 
 Queued = Tuple[bytes, Any, Optional[str]]  # a frame for the host, its request's id, its method (as decoded)
@@ -44,12 +44,12 @@ class EditorSide(HostFrames):
         self._on_gone = on_gone
         self._outbox: Deque[Queued] = collections.deque()
         self._parser = framing.FrameParser(strict=True)
-        self._channel: Optional[Channel] = None
+        self._channel: Optional[FdChannel] = None
         self._own: Optional[Tuple[str, asyncio.Future[Dict[str, Any]]]] = None  # our request, its answer
 
     def open(self, fd_in: int, fd_out: int) -> None:
         """Read the editor at once; its frames wait in the outbox until the link is up."""
-        self._channel = Channel(fd_in, fd_out, self._data, lambda exc: self._on_gone())
+        self._channel = FdChannel(fd_in, fd_out, self._data, lambda exc: self._on_gone())
 
     async def close(self, drain: float) -> None:
         """Let a slow editor take what was written (`drain` seconds at most)."""

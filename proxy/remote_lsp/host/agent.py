@@ -28,7 +28,6 @@ from remote_lsp.host.sharing.registry import InstanceRecord, Registry
 from remote_lsp.host.watching.watcher import Watcher
 from remote_lsp.version import digest
 from remote_lsp.wire import control, framing, jsonrpc, link
-from remote_lsp.wire.channel import wait_readable
 from remote_lsp.wire.errors import (
     ATTACH_FAILED,
     FAILED,
@@ -39,6 +38,7 @@ from remote_lsp.wire.errors import (
     UsageError,
     describe_state_error,
 )
+from remote_lsp.wire.fdio import wait_readable
 from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
 from remote_lsp.wire.uri import UriMapper, check_protocol
 

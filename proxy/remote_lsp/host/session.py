@@ -28,7 +28,7 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 from remote_lsp.wire import framing, jsonrpc, link
-from remote_lsp.wire.channel import Channel
+from remote_lsp.wire.fdio import FdChannel
 from remote_lsp.wire.jsonrpc import Message
 from remote_lsp.wire.options import DEFAULTS
 from remote_lsp.wire.uri import UriMapper
@@ -55,7 +55,7 @@ class Session:
         self._on_message = on_message
         self._on_close = on_close
         self._parser = framing.FrameParser(max_frame=max_frame, strict=True)
-        self._channel: Optional[Channel] = None
+        self._channel: Optional[FdChannel] = None
         # Linked sessions only:
         self.link: Optional[link.Link] = None
         self.token = ""
@@ -76,7 +76,7 @@ class Session:
         """Start on these fds; `parser` and `bodies` hold what was already read."""
         if parser is not None:
             self._parser = parser
-        self._channel = Channel(fd_in, fd_out, self.feed, self._lost)
+        self._channel = FdChannel(fd_in, fd_out, self.feed, self._lost)
         if self.link is not None:
             self._beat()  # (the agent welcomed it before it chose the instance)
         self._take(bodies or [])
@@ -97,7 +97,7 @@ class Session:
             timer.cancel()
         self._timers = []
         self._parser = parser
-        self._channel = Channel(fd_in, fd_out, self.feed, self._lost)
+        self._channel = FdChannel(fd_in, fd_out, self.feed, self._lost)
         detached, self.detached = self.detached, asyncio.get_event_loop().create_future()
         if not detached.done():
             detached.set_result("resumed on a newer connection")

@@ -466,7 +466,7 @@ async def recv_async(sock: socket.socket, timeout: float) -> Tuple[Optional[Any]
     """The agent's side: one request line, the fds that came with it and what
     was read past the line, from a non-blocking socket. (None, [], b"") at end
     of input. (Python 3.8 has no loop.sock_recvmsg, hence the readiness wait.)"""
-    from remote_lsp.wire.channel import wait_readable
+    from remote_lsp.wire.fdio import wait_readable
 
     reader = _LineReader(MAX_FDS)
     while True:

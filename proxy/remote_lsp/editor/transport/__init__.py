@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from remote_lsp.editor.hosts import HostSpec
-from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import UsageError
+from remote_lsp.wire.fdio import FdChannel
 
 OnData = Callable[[bytes], None]
 OnEof = Callable[[], None]
@@ -50,9 +50,9 @@ class RemoteProcess:
 
 
 class ChannelProcess(RemoteProcess):
-    """A remote process whose bytes go through the Channel its `start` makes."""
+    """A remote process whose bytes go through the FdChannel its `start` makes."""
 
-    _channel: Optional[Channel] = None
+    _channel: Optional[FdChannel] = None
 
     def write(self, data: bytes) -> None:
         if self._channel is not None:

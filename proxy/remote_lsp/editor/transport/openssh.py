@@ -43,8 +43,8 @@ from remote_lsp.editor.transport import (
     ssh_config_path,
 )
 from remote_lsp.editor.transport.stream import SocketStream
-from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import FATAL_SSH, TransportError
+from remote_lsp.wire.fdio import FdChannel
 from remote_lsp.wire.paths import ensure_private_dir
 
 CONTROL_PERSIST = 600
@@ -81,12 +81,12 @@ class OpenSSHProcess(ChannelProcess):
     def __init__(self, proc: subprocess.Popen, stderr_path: str) -> None:
         self.proc = proc
         self._stderr_path = stderr_path
-        self._channel: Optional[Channel] = None
+        self._channel: Optional[FdChannel] = None
         self._err_text: Optional[str] = None
 
     def start(self, on_data: OnData, on_eof: OnEof) -> None:
         assert self.proc.stdout is not None and self.proc.stdin is not None
-        self._channel = Channel(os.dup(self.proc.stdout.fileno()), os.dup(self.proc.stdin.fileno()),
+        self._channel = FdChannel(os.dup(self.proc.stdout.fileno()), os.dup(self.proc.stdin.fileno()),
                                 on_data, lambda exc: on_eof())
         self.proc.stdout.close()
         self.proc.stdin.close()

@@ -6,19 +6,19 @@ import socket
 from typing import Optional
 
 from remote_lsp.editor.transport import ChannelProcess, OnData, OnEof
-from remote_lsp.wire.channel import Channel
+from remote_lsp.wire.fdio import FdChannel
 
 
 class SocketStream(ChannelProcess):
     def __init__(self, sock: socket.socket) -> None:
         self._sock: Optional[socket.socket] = sock
-        self._channel: Optional[Channel] = None
+        self._channel: Optional[FdChannel] = None
 
     def start(self, on_data: OnData, on_eof: OnEof) -> None:
         assert self._sock is not None
         fd = self._sock.detach()  # the channel's now, both ways
         self._sock = None
-        self._channel = Channel(fd, fd, on_data, lambda exc: on_eof())
+        self._channel = FdChannel(fd, fd, on_data, lambda exc: on_eof())
 
     async def wait(self) -> int:
         return 0

@@ -35,8 +35,8 @@ from remote_lsp.host.watching.globs import path_of_uri as globs_path
 from remote_lsp.host.watching.serverwatch import ServerWatch
 from remote_lsp.host.watching.watcher import Watcher
 from remote_lsp.wire import framing, jsonrpc
-from remote_lsp.wire.channel import Channel
 from remote_lsp.wire.errors import RemoteLspError, UsageError
+from remote_lsp.wire.fdio import FdChannel
 from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
 from remote_lsp.wire.uri import UriMapper
 
@@ -96,7 +96,7 @@ class Instance:
         self._registry = Registry(paths.registry)
         self._on_gone = on_gone
         self._proc: Optional[subprocess.Popen] = None
-        self._channel: Optional[Channel] = None
+        self._channel: Optional[FdChannel] = None
         self._queue: Deque[bytes] = collections.deque()  # frames waiting for the server to read
         self._owed = 0  # bytes of a frame cut short, still to write
         # Not strict: output may start mid-message after an attach or a new agent.
@@ -224,7 +224,7 @@ class Instance:
                 "workspace/didChangeWatchedFiles", {"changes": events})))
 
     def _open_channel(self, fd_read: int, fd_write: int) -> None:
-        self._channel = Channel(fd_read, fd_write, self._from_server, self._server_closed,
+        self._channel = FdChannel(fd_read, fd_write, self._from_server, self._server_closed,
                                 on_drained=self._drained)
 
     # --- the registry ------------------------------------------------------------------

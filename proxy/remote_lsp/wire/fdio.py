@@ -42,7 +42,7 @@ async def wait_readable(fd: int, timeout: float) -> None:
         loop.remove_reader(fd)
 
 
-class Channel:
+class FdChannel:
     def __init__(self, fd_in: int, fd_out: int, on_data: Callable[[bytes], None],
                  on_close: Callable[[Optional[BaseException]], None],
                  on_drained: Optional[Callable[[], None]] = None) -> None:
