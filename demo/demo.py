@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def survive_the_agent(project: Path, clients: list, server: int) -> int:
     step("the agent (pid %d) is killed with SIGKILL; pylsp (pid %d) lives on" % (agent, server))
     os.kill(agent, signal.SIGKILL)
     clients[1].wait_closed(15)
-    print("   editor-2's connect exits %d: %s" % (clients[1].proc.wait(10), clients[1].stderr.strip()[:96]))
+    # The whole message, wrapped: cut at a width it would stop mid-sentence.
+    told = textwrap.fill(clients[1].stderr.strip(), 96, subsequent_indent="      ")
+    print("   editor-2's connect exits %d: %s" % (clients[1].proc.wait(10), told))
     print("   pylsp pid %d alive: %s" % (server, os.path.exists("/proc/%d" % server)))
     step("editor-3 connects: a new agent takes pylsp over from the registry")
     argv = PROXY + ["connect", "--root", str(project), "--", "pylsp"]

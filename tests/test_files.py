@@ -246,6 +246,7 @@ def test_the_agent_shows_the_channel_and_cat_and_put_work_over_ssh(remote, tmp_p
     c.request("files/watch", {"files": {str(path): None}})
     status = json.loads(remote.cli("status", "--json").stdout)
     assert status["files"]["channels"] == 1 and status["files"]["watched"] == 1
+    assert "files: 1 editor channel, 1 open file watched in 1 directory\n" in remote.cli("status").stdout
     assert remote.cli("cat", str(path)).stdout == "host\n"
     seen = json.loads(remote.cli("stat", str(path)).stdout)["version"]
     import subprocess

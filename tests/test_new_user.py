@@ -300,9 +300,10 @@ def test_help_works_in_a_fresh_clone_and_the_shipped_tags_are_current(tmp_path):
     assert (REPO / "doc" / "tags").read_text() == (tmp_path / "doc" / "tags").read_text(), \
         "doc/tags is stale: run `nvim --headless -u NONE -c 'helptags doc' -c qall`"
     out = subprocess.run([nvim_path(), "--headless", "--clean", "--cmd", "set rtp^=" + str(REPO),
-                          "-c", "help remote-lsp", "-c", "lua io.stdout:write(vim.fn.expand('%:t'))",
+                          "-c", "help remote-lsp",
+                          "-c", "lua io.stdout:write(vim.fn.expand('%:t') .. ':' .. vim.fn.line('.'))",
                           "-c", "qall!"], capture_output=True, text=True, timeout=30)
-    assert out.stdout.strip() == "remote-lsp.txt", out.stdout + out.stderr
+    assert out.stdout.strip() == "remote-lsp.txt:2", out.stdout + out.stderr  # the top, not a section
 
 
 def test_reloading_an_scp_buffer_keeps_its_server(editor, remote, project):

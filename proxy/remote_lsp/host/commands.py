@@ -109,8 +109,10 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
     print("agent %s (build %s) pid %d, %d kB, state in %s" % (
         agent["version"], agent["build"], agent["pid"], agent["rss_kb"], agent["home"]))
     if status.files.get("channels"):
-        print("files: %(channels)d editor channel(s), %(watched)d open file(s) watched in %(directories)d "
-              "director(y/ies)" % status.files)
+        files = status.files
+        print("files: %s, %s watched in %s" % (
+            _plural(files["channels"], "editor channel"), _plural(files["watched"], "open file"),
+            _plural(files["directories"], "directory", "directories")))
     for inst in status.instances:
         idle = inst["idle_timeout"]
         print("\n%s pid %d  root %s  idle %s  %s%s" % (
@@ -135,12 +137,16 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
     return 0
 
 
+def _plural(count: int, one: str, many: str = "") -> str:
+    return "%d %s" % (count, one if count == 1 else many or one + "s")
+
+
 def _print_watching(watching: Any) -> None:
     """What the agent watches for one server (its didChangeWatchedFiles registrations)."""
     if not watching or not watching["patterns"]:
         return
-    print("  watching %d director%s (%s) for: %s" % (
-        watching["directories"], "y" if watching["directories"] == 1 else "ies", watching["mode"] or "-",
+    print("  watching %s (%s) for: %s" % (
+        _plural(watching["directories"], "directory", "directories"), watching["mode"] or "-",
         ", ".join(watching["patterns"])))
     if watching["problem"]:
         print("  watch problem: %s" % watching["problem"])
