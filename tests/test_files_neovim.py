@@ -329,7 +329,7 @@ def test_changes_made_during_a_cut_are_found_once_the_link_is_back(editor, remot
 def test_a_save_during_an_outage_fails_cleanly_then_succeeds_after(editor, remote, tmp_path):
     path = tmp_path / "offline.txt"  # no language server: the file alone
     path.write_bytes(b"before = 1\n")
-    n = editor("{ python = %r, attachment_timeout = 3000 }" % sys.executable)  # the request bound: 3 s
+    n = editor("{ python = %r, host_timeout = 3000 }" % sys.executable)  # the request bound: 3 s
     edit(n, remote.uri(path))
     set_lines(n, ["typed_offline = 1"])
     with outage(remote.sshd):

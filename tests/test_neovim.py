@@ -222,13 +222,14 @@ def test_setup_refuses_wrong_options_and_warns_of_unknown_ones(editor):
     n = editor()
     refused = n.lua("""
         local out = {}
-        for _, opts in ipairs({ { transport = 'ssh' }, { attachment_timeout = '10' },
+        for _, opts in ipairs({ { transport = 'ssh' }, { host_timeout = '10' }, { attachment_timeout = '10' },
                                 { servers = { x = { cmd = 'x' } } }, { on_attach = 1 }, 'opts' }) do
           local ok, err = pcall(require('remote-ssh').setup, opts)
           out[#out + 1] = ok and 'accepted' or err
         end
         return out""")
     for err, expected in zip(refused, ["transport: expected 'openssh' or 'paramiko', got ssh",
+                                       "host_timeout: expected a positive number of ms, got 10",
                                        "attachment_timeout: expected a positive number of ms, got 10",
                                        "servers.x.cmd: expected a non-empty list of strings, got x",
                                        "on_attach: expected callable, got number",
@@ -239,6 +240,13 @@ def test_setup_refuses_wrong_options_and_warns_of_unknown_ones(editor):
     n.lua("require('remote-ssh').setup({ python = ..., bogus = 1, on_attach = print, capabilities = {} })",
           sys.executable)
     assert messages_since(n, start) == ["remote-lsp: unknown setup option(s): bogus"]
+    # The old name of host_timeout still works, with a word that it is deprecated.
+    start = len(n.messages())
+    n.lua("require('remote-ssh').setup({ python = ..., attachment_timeout = 3000 })", sys.executable)
+    assert messages_since(n, start) == [
+        "remote-lsp: setup option attachment_timeout is deprecated: it is now host_timeout"]
+    assert n.lua("local o = require('remote-lsp.config').options; return { o.host_timeout, "
+                 "o.attachment_timeout }") == [3000, 3000]
 
 
 def test_checkhealth_reports_each_part(editor, remote, project):

@@ -143,7 +143,7 @@ function M.list(a)
         M.attach_to(row.name, hostname, row.pid, row.root)
       end
     end, { buffer = buf, desc = 'attach to this language server' })
-  end, config.options.attachment_timeout)
+  end, config.options.host_timeout)
 end
 
 --- :RemoteLspProcesses {host} {pattern}
@@ -163,7 +163,7 @@ function M.processes(a)
       lines[#lines + 1] = ('%-8d %6dMB %s'):format(r.pid, math.floor(r.rss_kb / 1024), table.concat(r.argv, ' '))
     end
     scratch('remote-lsp://' .. hostname .. '/processes', lines)
-  end, config.options.attachment_timeout)
+  end, config.options.host_timeout)
 end
 
 --- The server's definition if attaching to it is allowed; else tell the user why, and nil.
@@ -199,8 +199,7 @@ function M.attach_to(server, hostname, pid, rootdir, force)
     return
   end
   notify(('attaching to %s (pid %d) on %s...'):format(server, pid, hostname))
-  local args =
-    { 'attach', tostring(pid), '--name', server, '--json', '--timeout', tostring(o.attachment_timeout / 1000) }
+  local args = { 'attach', tostring(pid), '--name', server, '--json', '--timeout', tostring(o.host_timeout / 1000) }
   if rootdir then
     vim.list_extend(args, { '--root', rootdir })
   end
@@ -234,7 +233,7 @@ function M.attach_to(server, hostname, pid, rootdir, force)
     end
     local took = reply and (' in ' .. reply.ms .. ' ms') or ''
     notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n, took))
-  end, o.attachment_timeout)
+  end, o.host_timeout)
 end
 
 --- :RemoteLspAttach[!] {server} {host} [{pid} [{root}]]: with !, even a process that does not look like server
@@ -292,7 +291,7 @@ function M.attach(a)
         M.attach_to(server, hostname, choice.pid, choice.root)
       end
     end)
-  end, config.options.attachment_timeout)
+  end, config.options.host_timeout)
 end
 
 --- :RemoteLspDetach [{client}]: the editor lets go; the server keeps running.
@@ -403,7 +402,7 @@ function M.log(a)
     end
     scratch('remote-lsp://' .. hostname .. '/log', lines)
     vim.cmd('normal! G')
-  end, config.options.attachment_timeout)
+  end, config.options.host_timeout)
 end
 
 --- :RemoteLspRestart: stop this buffer's server on its host and start it again,
@@ -494,7 +493,7 @@ function M.status()
         vim.api.nvim_buf_set_lines(buf, -1, -1, false, add)
         vim.bo[buf].modifiable = false
       end
-    end, config.options.attachment_timeout)
+    end, config.options.host_timeout)
   end
 end
 
@@ -523,7 +522,7 @@ function M.complete_host(lead, line)
   return matching(host.ssh_hosts(), lead)
 end
 
---- The pids of server running on hostname, asked of the host (within attachment_timeout).
+--- The pids of server running on hostname, asked of the host (within host_timeout).
 local function running(server, hostname)
   if not valid_host(hostname) then
     return {}
@@ -531,8 +530,8 @@ local function running(server, hostname)
   local rows
   host.run(hostname, { 'list', '--json' }, function(err, got)
     rows = err and {} or got
-  end, config.options.attachment_timeout)
-  vim.wait(config.options.attachment_timeout, function()
+  end, config.options.host_timeout)
+  vim.wait(config.options.host_timeout, function()
     return rows ~= nil
   end, 20)
   local pids = {}

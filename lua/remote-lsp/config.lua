@@ -6,7 +6,7 @@ local M = {}
 ---@type remote_lsp.Config
 M.defaults = {
   enable_pid_attachment = false,
-  attachment_timeout = 10000, -- ms, bounds discovery plus the attach itself
+  host_timeout = 10000, -- ms, bounds every call to a host: discovery, an attach, a file request
   attachment_strategy = 'prompt', -- 'prompt' | 'newest' | 'oldest'
   transport = 'openssh', -- 'openssh' | 'paramiko'
   python = 'python3', -- runs proxy/proxy.py on this machine
@@ -51,9 +51,22 @@ M.builtin = {
   lua_ls = { cmd = { 'lua-language-server' }, filetypes = { 'lua' }, root_markers = { '.luarc.json', '.git' } },
 }
 
+--- Old option names, and the name each now goes by (both keep working).
+local renamed = { attachment_timeout = 'host_timeout' }
+
+--- The old names read the new ones' values, for code not renamed yet.
+---@param o remote_lsp.Config
+---@return remote_lsp.Config
+local function with_old_names(o)
+  for old, new in pairs(renamed) do
+    o[old] = o[new]
+  end
+  return o
+end
+
 --- The configuration in force: the defaults until setup() is called.
 ---@type remote_lsp.Config
-M.options = vim.deepcopy(M.defaults)
+M.options = with_old_names(vim.deepcopy(M.defaults))
 --- The options setup() was given, as given.
 ---@type remote_lsp.Options
 M.given = {}
@@ -103,17 +116,27 @@ end
 function M.setup(opts)
   vim.validate('opts', opts, 'table', true)
   opts = opts or {}
+  local log = require('remote-lsp.log')
   local unknown = vim.tbl_filter(function(k)
-    return M.defaults[k] == nil and k ~= 'on_attach' and k ~= 'capabilities' -- those two default to nil
+    return M.defaults[k] == nil and not renamed[k] and k ~= 'on_attach' and k ~= 'capabilities' -- nil by default
   end, vim.tbl_keys(opts))
   if #unknown > 0 then
     table.sort(unknown)
-    require('remote-lsp.log').warn('unknown setup option(s): ' .. table.concat(unknown, ', '))
+    log.warn('unknown setup option(s): ' .. table.concat(unknown, ', '))
   end
   ---@type remote_lsp.Config
   local o = vim.tbl_extend('force', vim.deepcopy(M.defaults), opts)
+  local timeout_name = 'host_timeout'
+  for old, new in pairs(renamed) do
+    if opts[old] ~= nil then
+      log.warn(('setup option %s is deprecated: it is now %s'):format(old, new))
+      if opts[new] == nil then
+        o[new], timeout_name = opts[old], old -- an error names the option as the user wrote it
+      end
+    end
+  end
   vim.validate('enable_pid_attachment', o.enable_pid_attachment, 'boolean')
-  vim.validate('attachment_timeout', o.attachment_timeout, function(v)
+  vim.validate(timeout_name, o.host_timeout, function(v)
     return type(v) == 'number' and v > 0
   end, 'a positive number of ms')
   local strategies = one_of({ 'prompt', 'newest', 'oldest' })
@@ -133,7 +156,7 @@ function M.setup(opts)
   vim.validate('on_attach', o.on_attach, 'callable', true)
   vim.validate('capabilities', o.capabilities, 'table', true)
   M.given = vim.deepcopy(opts)
-  M.options = o
+  M.options = with_old_names(o)
   M.configured = true
 end
 

@@ -115,7 +115,7 @@ function M.on_remote_buffer(buf)
     end
     located[cache_key] = found
     start(found)
-  end, config.options.attachment_timeout)
+  end, config.options.host_timeout)
 end
 
 return M

@@ -13,7 +13,9 @@
 --- What a user passes to setup(): every option may be left out (config.defaults).
 ---@class remote_lsp.Options
 ---@field enable_pid_attachment? boolean allow :RemoteLspAttach (default false)
----@field attachment_timeout? number ms allowed for a host call: discovery, an attach as a whole (default 10000)
+---@field host_timeout? number ms allowed for a host call: discovery, an attach as a whole, a file request
+---  (default 10000)
+---@field attachment_timeout? number deprecated: the old name of host_timeout
 ---@field attachment_strategy? 'prompt'|'newest'|'oldest' which server :RemoteLspAttach without a pid takes
 ---@field transport? 'openssh'|'paramiko' how this machine reaches a host (default 'openssh')
 ---@field python? string the Python that runs proxy/proxy.py on this machine (default 'python3')
@@ -31,7 +33,8 @@
 --- defaults, validated. Every field is set but the two callbacks.
 ---@class remote_lsp.Config
 ---@field enable_pid_attachment boolean
----@field attachment_timeout number ms
+---@field host_timeout number ms
+---@field attachment_timeout number deprecated: host_timeout's value, for code that reads the old name
 ---@field attachment_strategy 'prompt'|'newest'|'oldest'
 ---@field transport 'openssh'|'paramiko'
 ---@field python string

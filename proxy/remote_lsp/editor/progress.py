@@ -21,7 +21,7 @@ class StartProgress:
     """One begin, reports as the phases change, one end; each at most once."""
 
     def __init__(self, tell: Callable[[Any], None], host: str, server: str) -> None:
-        self._tell = tell
+        self._notify = tell
         self.host = host
         self.server = server
         self.token: Any = None
@@ -57,7 +57,7 @@ class StartProgress:
             self._send({"kind": "report", "message": text})
 
     def _send(self, value: Any) -> None:
-        self._tell(jsonrpc.notification("$/progress", {"token": self.token, "value": value}))
+        self._notify(jsonrpc.notification("$/progress", {"token": self.token, "value": value}))
 
 
 def server_label(remote_args: List[str]) -> str:

@@ -114,7 +114,7 @@ class Agent:
         self._take_over_instances()
         loop.add_reader(self._server.fileno(), self._accept)
         log.info("agent %s listening on %s (pid %d)", __version__, self.paths.socket, os.getpid())
-        _tell(ready_fd, "ready")
+        _answer_starter(ready_fd, "ready")
         self._arm_idle()
         await self._done
 
@@ -269,7 +269,7 @@ class Agent:
             raise UsageError("connect needs the client's stdin and stdout")
         reader = _FirstFrames(fds[0])
         linked = None
-        names = _names(request)
+        uris = _uri_mapper(request)
         if request.link:
             hello = await _hello(reader)
             old = self._resumable(hello)
@@ -288,8 +288,8 @@ class Agent:
             if request.root is None:
                 # One server per workspace: the key's root is the client's own.
                 params = await reader.initialize_params()
-                if names is not None:
-                    params = names.message_to_server(params)
+                if uris is not None:
+                    params = uris.message_to_server(params)
                 request.root = workspace.from_initialize(params) or workspace.by_markers(request.cwd or "/")
             inst, created = await self._instance_for(request)
             self._note_conflicts(inst, request, created, peer_pid)
@@ -388,7 +388,7 @@ class Agent:
     def _add_client(self, inst: Instance, fds: List[int], peer_pid: int, linked: Any, reader: "_FirstFrames",
                     request: control.ConnectRequest) -> Session:
         session = inst.add_client(fds[0], fds[1], peer_pid, linked, reader.parser, reader.bodies,
-                                  request.where, _names(request))
+                                  request.where, _uri_mapper(request))
         if session.token:
             self._links[session.token] = session
             session.ended.add_done_callback(lambda _: self._links.pop(session.token, None))
@@ -614,7 +614,7 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     agent = Agent(paths, _agent_idle_from_env())
     try:
         if not agent.acquire():
-            _tell(ready_fd, "busy")
+            _answer_starter(ready_fd, "busy")
             return 0
         logging.basicConfig(
             filename=str(paths.log), level=logging.INFO,
@@ -624,7 +624,7 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
         # A full disk or a read-only state directory: say why to whoever
         # started us, since the log may be exactly what cannot be written.
         text = exc.message if isinstance(exc, RemoteLspError) else describe_state_error(exc, paths.root)
-        _tell(ready_fd, "error: %s" % text)
+        _answer_starter(ready_fd, "error: %s" % text)
         if agent.holds_lock():  # then nobody else owns these half-made files
             remove_files(str(paths.socket), str(paths.pid))
         return 1
@@ -644,7 +644,7 @@ async def _hello(reader: "_FirstFrames") -> Dict[str, Any]:
     return hello
 
 
-def _names(request: control.ConnectRequest) -> Optional[UriMapper]:
+def _uri_mapper(request: control.ConnectRequest) -> Optional[UriMapper]:
     """A remote editor's names for files here (scp://HOST//path): its session
     speaks them, so the bridge passes frames on as they come."""
     if not request.protocol:
@@ -706,7 +706,8 @@ def _decode_attached(record: Dict[str, Any]) -> Dict[str, Any]:
     return dict(record, saved=Saved.from_record(record["saved"]))
 
 
-def _tell(ready_fd: int, word: str) -> None:
+def _answer_starter(ready_fd: int, word: str) -> None:
+    """The one word the process that started the agent waits for: ready, busy or error: TEXT."""
     if ready_fd >= 0:
         os.write(ready_fd, word.encode() + b"\n")
         os.close(ready_fd)

@@ -13,7 +13,7 @@ per document, the progress of ended work dropped), and a new connection that
 names its token resumes it, each side sending again what the other missed.
 After the grace period without one, it ends as a client leaving does.
 
-A remote editor names files by its own URIs (scp://HOST//path): with `names`
+A remote editor names files by its own URIs (scp://HOST//path): with `uris`
 set, the session translates at its edge, so the mux and the server see
 file:// names only, and what goes to the bridge is ready for the editor (the
 bridge can pass a large answer on as it arrives).
@@ -50,7 +50,7 @@ class Session:
         self.failed = False  # dropped for misbehaving, not a normal goodbye
         self.restart = False  # the agent is going, the server stays: connect again
         self.where = ""  # this host as the client names it (over SSH, the editor's host alias)
-        self.names: Optional[UriMapper] = None  # the client's names for files here, if not file://
+        self.uris: Optional[UriMapper] = None  # maps the client's names for files here, if not file://
         self.on_suspend: Callable[[Session, bool], None] = lambda s, suspended: None
         self._on_message = on_message
         self._on_close = on_close
@@ -186,8 +186,8 @@ class Session:
             except ValueError as exc:
                 self.fail("remote-lsp: dropped this client: invalid JSON-RPC message (%s)" % exc)
                 return
-            if self.names is not None and self.names.needs_editor_rewrite(body):
-                msg = self.names.message_to_server(msg)
+            if self.uris is not None and self.uris.needs_editor_rewrite(body):
+                msg = self.uris.message_to_server(msg)
             problem = jsonrpc.shape_problem(msg)
             if problem is not None:
                 # Well framed but ill formed: refuse this message, keep the client.
@@ -208,8 +208,8 @@ class Session:
         """`msg`: the same message decoded, when the caller has it (then it is not decoded again)."""
         if self.closed:
             return
-        if self.names is not None:
-            body = self.names.body_to_editor(body, msg)
+        if self.uris is not None:
+            body = self.uris.body_to_editor(body, msg)
         if self.suspended_since is not None:
             self._keep(body)
         elif self._channel is not None:

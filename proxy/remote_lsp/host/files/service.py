@@ -225,9 +225,9 @@ class FileService:
                 elif kind == 3:  # a directory removed: its open files with it
                     wanted.extend((channel, f) for f in channel.watched if f.startswith(full + "/"))
         if wanted:
-            background(self._tell(wanted))
+            background(self._send_changes(wanted))
 
-    async def _tell(self, wanted: List[Tuple[_Channel, str]]) -> None:
+    async def _send_changes(self, wanted: List[Tuple[_Channel, str]]) -> None:
         found = await self._run(_versions, list({(full, channel.watched[full][1]) for channel, full in wanted
                                                  if full in channel.watched}))
         told: Dict[int, List[Dict[str, Any]]] = {}

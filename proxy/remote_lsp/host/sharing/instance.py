@@ -291,15 +291,15 @@ class Instance:
                    linked: Optional[Tuple[float, float, str]] = None,
                    parser: Optional[framing.FrameParser] = None,
                    bodies: Optional[List[bytes]] = None, where: str = "",
-                   names: Optional[UriMapper] = None) -> Session:
+                   uris: Optional[UriMapper] = None) -> Session:
         """A new client on these fds; `linked` (heartbeat, grace, token) for one
         that survives its connection; `parser` and `bodies`: what was read already;
-        `where`: this host as the client names it, for its messages; `names`:
-        its names for files here, when they are not file:// ones."""
+        `where`: this host as the client names it, for its messages; `uris`:
+        maps its names for files here, when they are not file:// ones."""
         session = Session(peer_pid, lambda s, msg: self.mux.from_client(s.id, msg),
                           lambda s, reason: self.remove_client(s), self.max_frame)
         session.where = where
-        session.names = names
+        session.uris = uris
         if linked is not None:
             session.linked(*linked)
             session.on_suspend = lambda s, suspended: self.mux.set_suspended(s.id, suspended)

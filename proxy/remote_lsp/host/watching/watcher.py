@@ -412,7 +412,7 @@ class Watcher:
 
     # --- events ------------------------------------------------------------------------------
 
-    def _tell(self, node: _Dir, name: str, kind: int, writing: bool = False) -> None:
+    def _to_subscribers(self, node: _Dir, name: str, kind: int, writing: bool = False) -> None:
         path = os.path.join(node.path, name)
         for sub in node.subs:
             sub._add(path, kind, writing)
@@ -450,18 +450,18 @@ class Watcher:
                 kind = CHANGED if name in node.names else CREATED  # renamed over: an atomic save
                 node.names.add(name)
                 # A file just created is being written: its close says it is done.
-                self._tell(node, name, kind, writing=bool(mask & ino.IN_CREATE) and not is_dir)
+                self._to_subscribers(node, name, kind, writing=bool(mask & ino.IN_CREATE) and not is_dir)
                 if is_dir:
                     if kind == CHANGED:
                         self._gone_tree(os.path.join(node.path, name))
                     self._new_dir(node, name)
             elif mask & (ino.IN_DELETE | ino.IN_MOVED_FROM):
                 node.names.discard(name)
-                self._tell(node, name, DELETED)
+                self._to_subscribers(node, name, DELETED)
                 if is_dir:
                     self._gone_tree(os.path.join(node.path, name))
             elif mask & (ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB) and not is_dir:
-                self._tell(node, name, CHANGED)
+                self._to_subscribers(node, name, CHANGED)
                 if mask & ino.IN_CLOSE_WRITE:
                     self._closed(node, name)
 
@@ -479,13 +479,13 @@ class Watcher:
             entries = self._entries(node)
             for name, is_dir in entries:
                 if name not in before:
-                    self._tell(node, name, CREATED)
+                    self._to_subscribers(node, name, CREATED)
                     if is_dir:
                         self._new_dir(node, name)
                 elif not is_dir and _mtime_ns(os.path.join(node.path, name)) >= mark:
-                    self._tell(node, name, CHANGED)
+                    self._to_subscribers(node, name, CHANGED)
             for name in before - node.names:
-                self._tell(node, name, DELETED)
+                self._to_subscribers(node, name, DELETED)
                 self._gone_tree(os.path.join(node.path, name))
 
     # --- polling, where inotify does not serve -----------------------------------------------
@@ -509,14 +509,14 @@ class Watcher:
             for name, stamp in after.items():
                 old = before.get(name)
                 if old is None:
-                    self._tell(node, name, CREATED)
+                    self._to_subscribers(node, name, CREATED)
                     if stamp[2]:
                         self._new_dir(node, name)
                 elif old != stamp and not stamp[2]:
-                    self._tell(node, name, CHANGED)
+                    self._to_subscribers(node, name, CHANGED)
             for name, stamp in before.items():
                 if name not in after:
-                    self._tell(node, name, DELETED)
+                    self._to_subscribers(node, name, DELETED)
                     if stamp[2]:
                         self._gone_tree(os.path.join(path, name))
         self._poll_every = max(POLL_INTERVAL, (time.monotonic() - started) / POLL_SHARE)
