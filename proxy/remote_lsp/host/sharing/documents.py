@@ -15,14 +15,17 @@ text are in flight, requests needing another text wait (their answers must be
 computed on the text they were asked about). Server-side versions are the
 mux's own and only ever increase; each is remembered with the text it names,
 so diagnostics tagged with a version reach exactly the clients holding that text.
+Whether the server's text may change now is the lending's to say (`lending`:
+each document's `Loan`, which only that module changes).
 
 Positions are UTF-16 code units: the mux negotiates utf-16 with the server.
 """
 
 import hashlib
 import weakref
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
+from remote_lsp.host.sharing.lending import Loan
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.text import apply_change
 
@@ -60,17 +63,6 @@ class ClientView:
         self.edited = 0  # when this client last changed the document (0: never)
 
 
-class Waiting:
-    """A request about a document, held until the server may take its text."""
-
-    __slots__ = ("cid", "client", "go")
-
-    def __init__(self, client: int, cid: Any, go: Callable[[], None]) -> None:
-        self.client = client
-        self.cid = cid
-        self.go = go
-
-
 class Document:
     def __init__(self, uri: str, language_id: str, text: Text, version: int) -> None:
         self.uri = uri
@@ -82,11 +74,7 @@ class Document:
         self.primary: Optional[int] = None  # the client whose text the server holds at rest
         self.disk = text  # the text a client without the document open is taken to have
         self.views: Dict[int, ClientView] = {}
-        self.inflight = 0  # requests at the server computed on `server`
-        self.waiting: List[Waiting] = []
-        self.awaiting: Optional[int] = None  # lent for diagnostics: the server version they are awaited for
-        self.diags: Dict[bytes, Dict[str, Any]] = {}  # text digest -> last diagnostics computed on it
-        self.pulling: Dict[bytes, Text] = {}  # texts the mux is pulling diagnostics for
+        self.loan = Loan()  # whose text the server computes on now, and the diagnostics per text
 
     def bump(self, client_version: int) -> int:
         # Follow the client's numbering while it is ahead (one client: the
@@ -109,12 +97,6 @@ class Document:
 
     def holders(self, text: Text) -> List[int]:
         return [cid for cid, v in self.views.items() if v.text.same(text)]
-
-    def keep_diagnostics(self, text: Text, entry: Dict[str, Any]) -> None:
-        self.diags[text.digest] = entry
-        live = {v.text.digest for v in self.views.values()} | {self.disk.digest}
-        for digest in [d for d in self.diags if d not in live]:
-            del self.diags[digest]
 
 
 class Documents:
@@ -162,7 +144,7 @@ class Documents:
         self._edits += 1
         view.edited = self._edits
         doc.primary = client  # an edit takes the document
-        doc.awaiting = None  # and the server computes on it at once
+        doc.loan.edited()
         if doc.server is old or old.same(doc.server):
             # The server holds this client's text: its changes pass through as they are.
             out = dict(params)
@@ -182,13 +164,11 @@ class Documents:
         doc = self.docs.get(uri)
         if doc is None or doc.views.pop(client, None) is None:
             return []
-        doc.waiting = [w for w in doc.waiting if w.client != client]
         if doc.views:
             if doc.primary == client or doc.primary not in doc.views:
                 # The one that edited last among those left, else the first left.
                 doc.primary = max(doc.views, key=lambda c: (doc.views[c].edited, -c))
-            if doc.awaiting is not None and not doc.holders(doc.server):
-                doc.awaiting = None  # nobody left to show those diagnostics to
+            doc.loan.left(client, bool(doc.holders(doc.server)))
             return self.restore(doc)
         del self.docs[uri]
         return [jsonrpc.notification("textDocument/didClose", {"textDocument": {"uri": uri}})]
@@ -207,37 +187,12 @@ class Documents:
         doc = self.docs.get(uri)
         return doc.views.get(client) if doc is not None else None
 
-    # --- borrowing: the server computes on one client's text ------------------------------
-
-    def lend(self, doc: Document, client: int, first: bool = False) -> Optional[List[Message]]:
-        """What to send so the server holds `client`'s text now (nothing when it
-        does); None: not now, requests on another text are in flight or waiting
-        (`first`: this one is the first of those waiting)."""
-        view = doc.views[client]
-        if view.text.same(doc.server):
-            view.text = doc.server
-            return []
-        if doc.inflight or (doc.waiting and not first):
-            return None
-        doc.awaiting = None
-        return [self._full_text(doc, view.text, view.version)]
-
-    def lend_for_diagnostics(self, doc: Document, client: int) -> List[Message]:
-        """The server computes diagnostics on `client`'s text, if it is free to:
-        the document goes back to its primary once they are published."""
-        if doc.inflight or doc.waiting or doc.views[client].text.same(doc.server):
-            return []
-        out = self.lend(doc, client) or []
-        doc.awaiting = doc.server_version
-        return out
-
     def restore(self, doc: Document) -> List[Message]:
         """Back to the primary's text, when nothing on the server needs another."""
         view = doc.views.get(doc.primary) if doc.primary is not None else None
-        if view is None or doc.inflight or doc.waiting or doc.awaiting is not None \
-                or view.text.same(doc.server):
+        if view is None or not doc.loan.at_rest() or view.text.same(doc.server):
             return []
-        return [self._full_text(doc, view.text, view.version)]
+        return [self.full_text(doc, view)]
 
     def uris_of(self, client: int) -> List[str]:
         return sorted(u for u, d in self.docs.items() if client in d.views)
@@ -248,13 +203,14 @@ class Documents:
             for d in sorted(self.docs.values(), key=lambda d: d.uri)
         ]
 
-    def _full_text(self, doc: Document, text: Text, client_version: int) -> Message:
-        version = doc.bump(client_version)
-        doc.hold(text, version)
+    def full_text(self, doc: Document, view: ClientView) -> Message:
+        """The change that gives the server this view's text, whole (a lending or a restore)."""
+        version = doc.bump(view.version)
+        doc.hold(view.text, version)
         return jsonrpc.notification(
             "textDocument/didChange",
             {
                 "textDocument": {"uri": doc.uri, "version": version},
-                "contentChanges": [{"text": text.text}],
+                "contentChanges": [{"text": view.text.text}],
             },
         )

@@ -7,6 +7,8 @@ Ids: every request to the server gets a fresh integer id; the client's own id
 is restored on the way back. Requests from the server to a client get ids from
 a second counter, so replies from several clients can never collide, and the
 server's own cancellations are translated to the id the client saw.
+Which text of a shared document a request is computed on, and which
+diagnostics each client is shown, is the lending's (`lending.Lending`).
 """
 
 import logging
@@ -15,7 +17,8 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from remote_lsp.host.sharing import adapt, shapes
-from remote_lsp.host.sharing.documents import Document, Documents, Text, Waiting
+from remote_lsp.host.sharing.documents import Document, Documents
+from remote_lsp.host.sharing.lending import Lending
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Id, Message
 
@@ -104,8 +107,9 @@ class Mux:
         self.root_uri = root_uri
         self.clients: Dict[int, _Client] = {}
         self.docs = Documents()
-        self._parked: List[Tuple[_Client, Id, Document, Any]] = []  # pulls waiting for pushed diagnostics
-        self._published = 0  # diagnostics seen, for result ids
+        # Requests and diagnostics on each client's own text: the lending owns that state.
+        self.lending = Lending(self.docs, self._send_all, self.request_server, self._ready_clients,
+                               self._server_pulls, self._pulls_itself)
         self.init_result = init_result  # cached InitializeResult (point 1)
         self.initialized_sent = init_result is not None
         self._init_params: Optional[Dict[str, Any]] = None
@@ -174,7 +178,7 @@ class Mux:
         self._init_waiters = [(c, i) for c, i in self._init_waiters if c is not client]
         for tok in client.tokens:
             self._token_owner.pop(tok, None)
-        self._parked = [p for p in self._parked if p[0] is not client]
+        self.lending.client_left(client)
         for msg in self.docs.close_all(client.id):
             self._to_server(msg)
         self._on_change(False)
@@ -227,7 +231,8 @@ class Mux:
                     if tok is not None:
                         self._token_owner[tok] = client.id
                         client.tokens.add(tok)
-            if not self._doc_request(client, cid, method, msg):
+            if not self.lending.request(client, cid, method, params,
+                                        lambda doc: self._forward_request(client, cid, method, msg, doc)):
                 self._forward_request(client, cid, method, msg)
 
     def _client_notification(self, client: _Client, msg: Message, method: str) -> None:
@@ -246,17 +251,17 @@ class Mux:
             if sid is not None:
                 self._to_server(jsonrpc.notification("$/cancelRequest", {"id": sid}))
             else:
-                self._cancel_waiting(client, params["id"])
+                self.lending.cancel(client, params["id"])
         elif method == "textDocument/didOpen":
             msgs = self.docs.did_open(client.id, params)
             self._on_change(True)
             self._send_all(msgs)
-            self._opened(client, params["textDocument"]["uri"])
+            self.lending.opened(client, params["textDocument"]["uri"])
         elif method == "textDocument/didChange":
             self._send_all(self.docs.did_change(client.id, params))
-            self._changed(client, params["textDocument"]["uri"])
+            self.lending.changed(client, params["textDocument"]["uri"])
         elif method == "textDocument/didClose":
-            self._closing(client, params["textDocument"]["uri"])
+            self.lending.closing(client, params["textDocument"]["uri"])
             self._send_all(self.docs.did_close(client.id, params["textDocument"]["uri"]))
             self._on_change(False)
         elif method in ("textDocument/didSave", "textDocument/willSave"):
@@ -350,7 +355,7 @@ class Mux:
                 client.inflight.pop(pending.client_id, None)  # type: ignore[arg-type]
                 client.send_body(jsonrpc.splice_id(body, fast[1], fast[2], pending.client_id))  # type: ignore
                 self._forget_tokens(client)
-                self._answered_on_text(pending)
+                self.lending.answered(pending.doc)
                 return
         try:
             msg = jsonrpc.decode(body)
@@ -379,7 +384,7 @@ class Mux:
         pending = self._pending.pop(sid, None) if isinstance(sid, int) else None
         if pending is None:
             return
-        self._answered_on_text(pending)
+        self.lending.answered(pending.doc)
         if pending.on_result is not None:
             pending.on_result(msg)
             return
@@ -407,7 +412,7 @@ class Mux:
             self._to_server(jsonrpc.response(sid, None))
             self._broadcast_request(method, params)
             if method == "workspace/diagnostic/refresh":
-                self._pull_for_all()
+                self.lending.pull_for_all()
         elif method == "workspace/workspaceFolders":
             self._to_server(jsonrpc.response(sid, self.workspace_folders()))
         else:
@@ -444,8 +449,7 @@ class Mux:
                 if client.form.progress and (told is None or client.id in told):
                     client.send_body(body, msg)
             return
-        if method == "textDocument/publishDiagnostics" and params["uri"] in self.docs.docs:
-            self._publish_on_text(params)
+        if method == "textDocument/publishDiagnostics" and self.lending.published(params):
             return
         for client in self._ready_clients():
             client.send_body(body, msg)
@@ -458,74 +462,7 @@ class Mux:
         if req is not None:
             req.client.send(jsonrpc.notification("$/cancelRequest", {"id": mid}))
 
-    # --- each client answered on its own text (points 13-17) --------------------------------
-
-    def _doc_request(self, client: _Client, cid: Id, method: str, msg: Message) -> bool:
-        """A request about a document the client has open is answered on the
-        client's text (point 14); True when it was taken care of here."""
-        params = msg.get("params")
-        ident = params.get("textDocument") if isinstance(params, dict) else None
-        uri = ident.get("uri") if isinstance(ident, dict) else None
-        doc = self.docs.docs.get(uri) if isinstance(uri, str) else None
-        if doc is None or client.id not in doc.views:
-            return False
-        if method == "textDocument/diagnostic" and not self._server_pulls():
-            self._pull_from_pushed(client, cid, doc, params)  # type: ignore[arg-type]
-            return True
-        self._on_text(doc, client.id, cid, lambda: self._forward_request(client, cid, method, msg, doc))
-        return True
-
-    def _on_text(self, doc: Document, owner: int, cid: Optional[Id], go: Callable[[], None]) -> None:
-        """Run `go` (which sends one request) once the server holds `owner`'s text."""
-        msgs = self.docs.lend(doc, owner)
-        if msgs is None:
-            doc.waiting.append(Waiting(owner, cid, go))
-            return
-        self._send_all(msgs)
-        doc.inflight += 1
-        go()
-
-    def _answered_on_text(self, pending: _Pending) -> None:
-        """A request computed on a document's text is answered: the requests
-        waiting for another text may go, and at rest the primary's text returns."""
-        doc = pending.doc
-        if doc is None or self.docs.docs.get(doc.uri) is not doc:
-            return
-        doc.inflight = max(0, doc.inflight - 1)
-        while doc.waiting:
-            head = doc.waiting[0]
-            if head.client not in doc.views:
-                doc.waiting.pop(0)
-                continue
-            msgs = self.docs.lend(doc, head.client, first=True)
-            if msgs is None:
-                break
-            doc.waiting.pop(0)
-            self._send_all(msgs)
-            doc.inflight += 1
-            head.go()
-        self._send_all(self.docs.restore(doc))
-
-    def _closing(self, client: _Client, uri: str) -> None:
-        """A client closes a document: its requests still waiting for the
-        server to take its text are answered (every request is)."""
-        doc = self.docs.docs.get(uri)
-        for w in [w for w in doc.waiting if w.client == client.id] if doc is not None else []:
-            client.send(jsonrpc.error(w.cid, jsonrpc.REQUEST_CANCELLED, "cancelled: the document was closed"))
-
-    def _cancel_waiting(self, client: _Client, cid: Id) -> None:
-        for doc in self.docs.docs.values():
-            for w in doc.waiting:
-                if w.client == client.id and w.cid == cid:
-                    doc.waiting.remove(w)
-                    client.send(jsonrpc.error(cid, jsonrpc.REQUEST_CANCELLED, "cancelled"))
-                    self._send_all(self.docs.restore(doc))
-                    return
-        for parked in self._parked:
-            if parked[0] is client and parked[1] == cid:
-                self._parked.remove(parked)
-                client.send(jsonrpc.error(cid, jsonrpc.REQUEST_CANCELLED, "cancelled"))
-                return
+    # --- each client answered on its own text (points 13-17): the lending's ----------------
 
     def _server_pulls(self) -> bool:
         """Does the server serve diagnostics by pull (declared or registered)?"""
@@ -543,157 +480,18 @@ class Mux:
         return bool(isinstance(caps, dict) and caps.get("diagnosticProvider")) or \
             client.form.registers("textDocument/diagnostic")
 
-    def _opened(self, client: _Client, uri: str) -> None:
-        """A client opened a document: it gets the diagnostics for its text at
-        once when they are known (point 13), else the server computes them.
-        Cached rather than asked again: a pushing server has no request that
-        publishes again, and any change to make it would cost every client a
-        new analysis; the cache is exact, as it is keyed by the text's digest."""
-        doc = self.docs.docs[uri]
-        view = doc.views[client.id]
-        entry = doc.diags.get(view.text.digest)
-        if self._server_pulls():
-            if self._pulls_itself(client):
-                return  # it pulls them itself
-            if entry is not None:
-                self._send_diagnostics(client, doc, entry["diagnostics"], True)
-            else:
-                self._pull_for(doc, client.id)
-            return
-        if len(doc.views) == 1:
-            return  # the server publishes for a document it has just opened
-        if entry is not None:
-            self._send_diagnostics(client, doc, entry["diagnostics"], entry["versioned"])
-        else:
-            self._send_all(self.docs.lend_for_diagnostics(doc, client.id))
-
-    def _changed(self, client: _Client, uri: str) -> None:
-        doc = self.docs.docs.get(uri)
-        if doc is not None and client.id in doc.views and self._server_pulls() \
-                and not self._pulls_itself(client):
-            self._pull_for(doc, client.id)  # a push-only client of a pull-only server (point 17)
-
-    def _publish_on_text(self, params: Dict[str, Any]) -> None:
-        """Diagnostics go only to the clients holding the text they were
-        computed on (point 15); the others keep theirs until the server has
-        computed on their text."""
-        doc = self.docs.docs[params["uri"]]
-        version = params.get("version")
-        text = doc.text_of(version)
-        if text is None:
-            return  # computed on a text nobody has any more
-        diagnostics = params.get("diagnostics")
-        self._published += 1
-        doc.keep_diagnostics(text, {"diagnostics": diagnostics, "versioned": version is not None,
-                                    "id": self._published})
-        self._show_diagnostics(doc, text, diagnostics, version is not None, pull_form_too=True)
-        if doc.awaiting is not None and (text is doc.server or (version or 0) >= doc.awaiting):
-            doc.awaiting = None  # the lent text has its diagnostics: back to the primary's
-        parked, self._parked = self._parked, []
-        for client, cid, pdoc, prev in parked:
-            view = pdoc.views.get(client.id)
-            if pdoc is doc and view is not None and view.text.same(text):
-                client.send(jsonrpc.response(cid, self._report(doc, view.text, prev)))
-            elif client.id in self.clients:
-                self._parked.append((client, cid, pdoc, prev))
-        self._send_all(self.docs.restore(doc))
-        for cid, view in doc.views.items():
-            if view.text.digest not in doc.diags:  # lent away before its diagnostics came
-                self._send_all(self.docs.lend_for_diagnostics(doc, cid))
-                break
-
-    def _show_diagnostics(self, doc: Document, text: Text, diagnostics: Any, versioned: bool,
-                          pull_form_too: bool) -> None:
-        for client in self._ready_clients():
-            view = doc.views.get(client.id)
-            if view is None:
-                if text.same(doc.disk):  # a client without the document has it as on disk
-                    client.send(jsonrpc.notification("textDocument/publishDiagnostics",
-                                                     {"uri": doc.uri, "diagnostics": diagnostics}))
-            elif view.text.same(text) and (pull_form_too or not self._pulls_itself(client)):
-                self._send_diagnostics(client, doc, diagnostics, versioned)
-
-    def _send_diagnostics(self, client: _Client, doc: Document, diagnostics: Any, versioned: bool) -> None:
-        out: Dict[str, Any] = {"uri": doc.uri, "diagnostics": diagnostics}
-        if versioned:
-            out["version"] = doc.views[client.id].version  # its own version of the text diagnosed
-        client.send(jsonrpc.notification("textDocument/publishDiagnostics", out))
-
-    def _pull_for(self, doc: Document, owner: int) -> None:
-        """Pull diagnostics on a push-only client's behalf and publish them to
-        the push-only clients holding that text (point 17)."""
-        text = doc.views[owner].text
-        if text.digest in doc.pulling:
-            return
-        doc.pulling[text.digest] = text
-
-        def done(msg: Message) -> None:
-            doc.pulling.pop(text.digest, None)
-            report = msg.get("result")
-            if self.docs.docs.get(doc.uri) is not doc or not isinstance(report, dict):
-                return
-            items = report.get("items")
-            if report.get("kind") == "unchanged":
-                items = (doc.diags.get(text.digest) or {}).get("diagnostics")
-            if not isinstance(items, list):
-                return
-            self._published += 1
-            doc.keep_diagnostics(text, {"diagnostics": items, "versioned": True, "id": self._published})
-            self._show_diagnostics(doc, text, items, True, pull_form_too=False)
-
-        def go() -> None:
-            sid = self._new_server_id()
-            self._pending[sid] = _Pending(None, None, "textDocument/diagnostic", done, doc)
-            params = {"textDocument": {"uri": doc.uri}}
-            self._to_server(jsonrpc.request(sid, "textDocument/diagnostic", params))
-
-        self._on_text(doc, owner, None, go)
-
-    def _pull_for_all(self) -> None:
-        """The server's diagnostics changed (workspace/diagnostic/refresh)."""
-        if not self._server_pulls():
-            return
-        push_only = {c.id for c in self._ready_clients() if not self._pulls_itself(c)}
-        for doc in list(self.docs.docs.values()):
-            done: Set[bytes] = set()
-            for cid, view in doc.views.items():
-                if cid in push_only and view.text.digest not in done:
-                    done.add(view.text.digest)
-                    self._pull_for(doc, cid)
-
     def _registered(self, params: Dict[str, Any]) -> None:
         """The server went pull after documents were opened: pull for the push-only clients."""
         if any(r.get("method") == "textDocument/diagnostic" for r in params["registrations"]):
-            self._pull_for_all()
-
-    def _pull_from_pushed(self, client: _Client, cid: Id, doc: Document, params: Dict[str, Any]) -> None:
-        """A pull from a client of a server that only pushes: answered from what
-        it pushed for the client's text, or once it has (point 17)."""
-        view = doc.views[client.id]
-        prev = params.get("previousResultId")
-        if view.text.digest in doc.diags:
-            client.send(jsonrpc.response(cid, self._report(doc, view.text, prev)))
-        elif doc.diags:  # it pushes for this document: its answer on this text is on its way
-            self._parked.append((client, cid, doc, prev))
-            self._send_all(self.docs.lend_for_diagnostics(doc, client.id))
-        else:  # nothing pushed yet: the server answers if it can, as it would without the mux
-            method = "textDocument/diagnostic"
-            msg = jsonrpc.request(cid, method, params)
-            self._on_text(doc, client.id, cid, lambda: self._forward_request(client, cid, method, msg, doc))
-
-    @staticmethod
-    def _report(doc: Document, text: Text, previous: Any) -> Dict[str, Any]:
-        entry = doc.diags[text.digest]
-        result_id = "%s.%d" % (text.digest.hex()[:16], entry["id"])  # per text, and per publication
-        if previous == result_id:
-            return {"kind": "unchanged", "resultId": result_id}
-        return {"kind": "full", "resultId": result_id, "items": entry["diagnostics"] or []}
+            self.lending.pull_for_all()
 
     # --- the mux's own requests to the server ----------------------------------------------
 
-    def request_server(self, method: str, params: Any, on_result: Callable[[Message], None]) -> None:
+    def request_server(self, method: str, params: Any, on_result: Callable[[Message], None],
+                       doc: Optional[Document] = None) -> None:
+        """`doc`: the document whose text the server computes it on (the lending's)."""
         sid = self._new_server_id()
-        self._pending[sid] = _Pending(None, None, method, on_result)
+        self._pending[sid] = _Pending(None, None, method, on_result, doc)
         self._to_server(jsonrpc.request(sid, method, params))
 
     def fail_pending(self, message: str) -> None:
