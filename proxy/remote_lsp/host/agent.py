@@ -21,9 +21,9 @@ from remote_lsp import __version__
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
 from remote_lsp.host.files.service import FileService
-from remote_lsp.host.session import Session
+from remote_lsp.host.session import Early, Linked, Session
 from remote_lsp.host.sharing import workspace
-from remote_lsp.host.sharing.instance import Instance, Key, instance_key
+from remote_lsp.host.sharing.instance import Instance, Key, instance_key, make_fifos
 from remote_lsp.host.sharing.registry import InstanceRecord, Registry
 from remote_lsp.host.watching.watcher import Watcher
 from remote_lsp.version import digest
@@ -39,7 +39,7 @@ from remote_lsp.wire.errors import (
     describe_state_error,
 )
 from remote_lsp.wire.fdio import wait_readable
-from remote_lsp.wire.paths import StatePaths, ensure_private_dir, remove_files
+from remote_lsp.wire.paths import StatePaths, remove_files
 from remote_lsp.wire.uri import UriMapper, check_protocol
 
 log = logging.getLogger("remote_lsp.agent")
@@ -271,17 +271,15 @@ class Agent:
         linked = None
         uris = _uri_mapper(request)
         if request.link:
-            hello = await _hello(reader)
-            old = self._resumable(hello)
-            if old is not None:
-                old.resume(fds[0], fds[1], hello.get("received"), reader.parser, reader.bodies)
+            greeting = await self._greet(reader)
+            if greeting.old is not None:
+                old = greeting.resume(fds[0], fds[1])
                 fds.clear()  # the session's now: not the caller's to close if what follows fails
                 await control.send_async(conn, self._connected(old))
                 await self._attend(conn, old)
                 return []
             # A new session: welcome it now, so the bridge lets the editor's initialize through.
-            linked = (request.heartbeat, request.grace, _token())
-            os.write(fds[1], self._welcome(linked[2], hello))
+            linked = greeting.welcome(fds[1], request)
         if request.pid is not None:
             inst, created = self._managed(request.pid), False
         else:
@@ -309,21 +307,20 @@ class Agent:
         if not request.link or (request.root is None and request.pid is None) or request.isolated:
             raise UsageError("a direct connect is a bridge's, for a root or pid it names")
         reader = _FirstFrames(conn.fileno(), rest)
-        hello = await _hello(reader)
-        old = self._resumable(hello)
+        greeting = await self._greet(reader)
+        old = greeting.old
         inst = self._instance_of(old) if old is not None else self._running(request)
         fd = os.dup(conn.fileno())  # the session's, both ways; `conn` is closed when we return
         linked = None
         try:
             await control.send_async(conn, self._connected(old, False, inst))
             if old is None:
-                linked = (request.heartbeat, request.grace, _token())
-                os.write(fd, self._welcome(linked[2], hello))
+                linked = greeting.welcome(fd, request)
         except BaseException:
             _close_fd(fd)
             raise
         if old is not None:
-            old.resume(fd, fd, hello.get("received"), reader.parser, reader.bodies)
+            greeting.resume(fd, fd)
         else:
             self._add_client(inst, [fd, fd], peer_pid, linked, reader, request)
 
@@ -338,21 +335,18 @@ class Agent:
             raise UsageError("files needs the client's stdin and stdout")
         try:
             reader = _FirstFrames(fds[0], rest)
-            hello = await _hello(reader)
-            old = self._resumable(hello, files=True)
-            session = old or Session(peer_pid, self.files.message, self._files_closed)
+            greeting = await self._greet(reader, files=True)
+            session = greeting.old or Session(peer_pid, self.files.message, self._files_closed)
             reply = control.Connected(pid=os.getpid(), client=session.id, clients=self.files.channels())
             if request.direct:
                 await control.send_async(conn, reply)  # a direct bridge reads the reply first
-            if old is not None:
-                old.resume(fds[0], fds[1], hello.get("received"), reader.parser, reader.bodies)
+            if greeting.old is not None:
+                greeting.resume(fds[0], fds[1])
             else:
-                token = _token()
-                os.write(fds[1], self._welcome(token, hello))
-                session.linked(request.heartbeat, request.grace, token)
+                session.linked(*greeting.welcome(fds[1], request))
                 self.files.opened(session)
-                self._links[token] = session
-                session.open(fds[0], fds[1], reader.parser, reader.bodies)
+                self._links[session.token] = session
+                session.open(fds[0], fds[1], reader.early())
             fds.clear()  # the session's now: not the caller's to close if what follows fails
         except BaseException:
             if request.direct:
@@ -369,25 +363,19 @@ class Agent:
         self.files.closed(session)
         self._arm_idle()
 
-    def _resumable(self, hello: Dict[str, Any], files: bool = False) -> Optional[Session]:
-        """The session a bridge's hello resumes, of the kind it asks for."""
+    async def _greet(self, reader: "_FirstFrames", files: bool = False) -> "_Greeting":
+        """A linked connect's first frame, the bridge's hello, and the session
+        it resumes (of the kind it asks for), if that is here."""
+        hello = await _hello(reader)
         token = hello.get("token")
         old = self._links.get(token) if isinstance(token, str) else None
         if old is None or old.closed or self.files.serves(old) != files:
-            return None
-        return old
+            old = None
+        return _Greeting(reader, hello, old, str(self.paths.socket))
 
-    def _welcome(self, token: str, hello: Dict[str, Any]) -> bytes:
-        """A new linked session's first frame. It names this agent's socket, so
-        the bridge can reach it directly next time (through ssh, no process)."""
-        reason = ("the session was not found there (its grace period ended, or the agent or the server "
-                  "restarted)" if hello.get("token") else "")
-        return link.control("welcome", token=token, resumed=False, received=0, reason=reason,
-                            agent=str(self.paths.socket))
-
-    def _add_client(self, inst: Instance, fds: List[int], peer_pid: int, linked: Any, reader: "_FirstFrames",
-                    request: control.ConnectRequest) -> Session:
-        session = inst.add_client(fds[0], fds[1], peer_pid, linked, reader.parser, reader.bodies,
+    def _add_client(self, inst: Instance, fds: List[int], peer_pid: int, linked: Optional[Linked],
+                    reader: "_FirstFrames", request: control.ConnectRequest) -> Session:
+        session = inst.add_client(fds[0], fds[1], peer_pid, linked, reader.early(),
                                   request.where, _uri_mapper(request))
         if session.token:
             self._links[session.token] = session
@@ -495,14 +483,9 @@ class Agent:
             raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
         p, kind = attach.validate(pid, request.name, request.force)
         root = os.path.realpath(request.root or procs.server_root(pid, procs.cwd(pid)) or "/")
-        ensure_private_dir(self.paths.fifos)
-        base = os.path.join(fifo_dir, "%d-%d" % (pid, p.start_ticks))
-        in_path, out_path = base + ".in", base + ".out"
+        in_path, out_path = make_fifos(self.paths, "%d-%d" % (pid, p.start_ticks))
         fds: List[int] = []
         try:
-            for path in (in_path, out_path):
-                remove_files(path)
-                os.mkfifo(path, 0o600)
             # Our ends first, so the target's opens never block: we hold the
             # stdin FIFO read-write, and the stdout FIFO's reader.
             fds.append(os.open(in_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC))
@@ -644,6 +627,34 @@ async def _hello(reader: "_FirstFrames") -> Dict[str, Any]:
     return hello
 
 
+class _Greeting:
+    """A linked connect's start, the one path of every kind (a connect, a direct
+    one, an editor's file channel): the bridge's hello, then the session it
+    resumes, or a welcome for a new one."""
+
+    def __init__(self, reader: "_FirstFrames", hello: Dict[str, Any], old: Optional[Session],
+                 agent_socket: str) -> None:
+        self.reader = reader
+        self.hello = hello
+        self.old = old  # the session resumed; None: a new one
+        self._agent_socket = agent_socket
+
+    def resume(self, fd_in: int, fd_out: int) -> Session:
+        assert self.old is not None
+        self.old.resume(fd_in, fd_out, self.hello.get("received"), self.reader.early())
+        return self.old
+
+    def welcome(self, fd_out: int, request: Union[control.ConnectRequest, control.FilesRequest]) -> Linked:
+        """A new linked session: its first frame, which names this agent's socket,
+        so the bridge can reach it directly next time (through ssh, no process)."""
+        reason = ("the session was not found there (its grace period ended, or the agent or the server "
+                  "restarted)" if self.hello.get("token") else "")
+        token = _token()
+        os.write(fd_out, link.control("welcome", token=token, resumed=False, received=0, reason=reason,
+                                      agent=self._agent_socket))
+        return Linked(request.heartbeat, request.grace, token)
+
+
 def _uri_mapper(request: control.ConnectRequest) -> Optional[UriMapper]:
     """A remote editor's names for files here (scp://HOST//path): its session
     speaks them, so the bridge passes frames on as they come."""
@@ -667,7 +678,12 @@ class _FirstFrames:
         self.fd = fd
         self.parser = framing.FrameParser(strict=True)
         self.bodies: List[bytes] = self.parser.feed(early) if early else []  # read, not yet taken
+        self._decoded: Optional[Tuple[bytes, Any]] = None  # one of them decoded: (body, message)
         os.set_blocking(fd, False)
+
+    def early(self) -> Early:
+        """What was read, for the session: nothing is read or decoded twice."""
+        return Early(self.parser, self.bodies, self._decoded)
 
     async def next(self) -> bytes:
         """The next frame's body, taken (the caller handles it)."""
@@ -686,6 +702,7 @@ class _FirstFrames:
                     msg = jsonrpc.decode(body)
                 except ValueError:
                     return None
+                self._decoded = (body, msg)
                 return msg.get("params") if msg.get("method") == "initialize" else None
             await self._read()
 

@@ -25,7 +25,7 @@ import itertools
 import json
 import logging
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Tuple
 
 from remote_lsp.wire import framing, jsonrpc, link
 from remote_lsp.wire.fdio import FdChannel
@@ -36,6 +36,25 @@ from remote_lsp.wire.uri import UriMapper
 log = logging.getLogger("remote_lsp.session")
 _ids = itertools.count(1)
 OUTBOX_LIMIT = 64 * 1024 * 1024  # bytes a suspended session may hold before it is ended
+
+
+class Linked(NamedTuple):
+    """How a session survives its connection (wire/link.py): the bridge's heartbeat and
+    grace period, and the token a new connection names to resume it."""
+
+    heartbeat: float
+    grace: float
+    token: str
+
+
+class Early(NamedTuple):
+    """What the agent read of a connection before its session began: the parser
+    (perhaps mid-frame), the bodies not taken yet, and one of those already decoded
+    (a client's initialize, read to find its workspace), so none is decoded twice."""
+
+    parser: framing.FrameParser
+    bodies: List[bytes]
+    decoded: Optional[Tuple[bytes, Message]] = None
 
 
 class Session:
@@ -71,15 +90,15 @@ class Session:
 
     # --- opening, and the link's life -----------------------------------------------------
 
-    def open(self, fd_in: int, fd_out: int, parser: Optional[framing.FrameParser] = None,
-             bodies: Optional[List[bytes]] = None) -> None:
-        """Start on these fds; `parser` and `bodies` hold what was already read."""
-        if parser is not None:
-            self._parser = parser
+    def open(self, fd_in: int, fd_out: int, early: Optional[Early] = None) -> None:
+        """Start on these fds; `early`: what was already read."""
+        if early is not None:
+            self._parser = early.parser
         self._channel = FdChannel(fd_in, fd_out, self.feed, self._lost)
         if self.link is not None:
             self._beat()  # (the agent welcomed it before it chose the instance)
-        self._take(bodies or [])
+        if early is not None:
+            self._take(early.bodies, early.decoded)
 
     def linked(self, heartbeat: float, grace: float, token: str) -> None:
         """Make this a session that survives its connection, named by `token`."""
@@ -87,8 +106,7 @@ class Session:
         self.token = token
         self.grace = grace
 
-    def resume(self, fd_in: int, fd_out: int, peer_received: Any, parser: framing.FrameParser,
-               bodies: List[bytes]) -> None:
+    def resume(self, fd_in: int, fd_out: int, peer_received: Any, early: Early) -> None:
         """A new connection for this session: send what the client missed, then go on."""
         assert self.link is not None
         if self._channel is not None:  # the old one may not know it is dead yet
@@ -96,7 +114,7 @@ class Session:
         for timer in self._timers:
             timer.cancel()
         self._timers = []
-        self._parser = parser
+        self._parser = early.parser
         self._channel = FdChannel(fd_in, fd_out, self.feed, self._lost)
         detached, self.detached = self.detached, asyncio.get_event_loop().create_future()
         if not detached.done():
@@ -113,7 +131,7 @@ class Session:
         log.info("client %d resumed%s", self.id, " after %.1f s" % (time.time() - was) if was else "")
         self.on_suspend(self, False)
         self._beat()
-        self._take(bodies)
+        self._take(early.bodies, early.decoded)
 
     def _lost(self, exc: Optional[BaseException]) -> None:
         if self.link is not None:
@@ -170,7 +188,8 @@ class Session:
         if self.link is not None:
             self.link.ack_if_due(self._write_raw)
 
-    def _take(self, bodies: List[bytes]) -> None:
+    def _take(self, bodies: List[bytes], decoded: Optional[Tuple[bytes, Message]] = None) -> None:
+        """`decoded`: one of `bodies` with its message, decoded already."""
         for body in bodies:
             if self.link is not None:
                 ctl = link.parse_control(body)
@@ -182,7 +201,7 @@ class Session:
                     continue
                 self.link.took()
             try:
-                msg = jsonrpc.decode(body)
+                msg = decoded[1] if decoded is not None and body is decoded[0] else jsonrpc.decode(body)
             except ValueError as exc:
                 self.fail("remote-lsp: dropped this client: invalid JSON-RPC message (%s)" % exc)
                 return
@@ -208,10 +227,12 @@ class Session:
         """`msg`: the same message decoded, when the caller has it (then it is not decoded again)."""
         if self.closed:
             return
+        # What the outbox compacts by, in the server's names (before they are the editor's).
+        what = _kind(body, msg) if self.suspended_since is not None else None
         if self.uris is not None:
             body = self.uris.body_to_editor(body, msg)
         if self.suspended_since is not None:
-            self._keep(body)
+            self._keep(body, what)
         elif self._channel is not None:
             self._write(body)
 
@@ -227,11 +248,10 @@ class Session:
         if body and self._channel is not None:  # (a broken pipe on the head suspends us: the link keeps it)
             self._channel.write(body)
 
-    def _keep(self, body: bytes) -> None:
+    def _keep(self, body: bytes, what: Any) -> None:
         """Into the outbox, keeping it bounded: a newer publishDiagnostics for a
         document replaces the older one; the progress of work that ended goes
-        (all of it, when the client never saw it begin)."""
-        what = _kind(body)
+        (all of it, when the client never saw it begin). `what`: `_kind`'s word on it."""
         if what is not None and (what[0] == "diagnostics" or what[2] == "end"):
             kept = [e for e in self._outbox if e[1] is None or e[1][:2] != what[:2]]
             dropped = [e for e in self._outbox if e[1] is not None and e[1][:2] == what[:2]]
@@ -279,13 +299,18 @@ class Session:
         return out
 
 
-def _kind(body: bytes) -> Optional[Any]:
+def _kind(body: bytes, msg: Optional[Message] = None) -> Optional[Any]:
     """("diagnostics", uri, None) or ("progress", token, begin|report|end) for
-    the notifications an outbox compacts; None for anything else."""
-    if b'"textDocument/publishDiagnostics"' not in body and b'"$/progress"' not in body:
+    the notifications an outbox compacts; None for anything else. `msg`: the
+    body decoded, when the caller has it (it is not decoded again)."""
+    if msg is None:
+        if b'"textDocument/publishDiagnostics"' not in body and b'"$/progress"' not in body:
+            return None
+    elif msg.get("method") not in ("textDocument/publishDiagnostics", "$/progress"):
         return None
     try:
-        msg = json.loads(body)
+        if msg is None:
+            msg = json.loads(body)
         params = msg["params"]
         if "id" in msg:
             return None

@@ -28,7 +28,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
 from remote_lsp.host.logs import last_words, server_log
-from remote_lsp.host.session import Session
+from remote_lsp.host.session import Early, Linked, Session
 from remote_lsp.host.sharing.mux import Mux
 from remote_lsp.host.sharing.registry import InstanceRecord, Registry
 from remote_lsp.host.watching.globs import path_of_uri as globs_path
@@ -60,6 +60,23 @@ def instance_key(argv: List[str], root: str, env: Optional[Dict[str, str]], isol
 
 NEVER = None  # idle timeout meaning "keep running with no clients"
 _OURS = os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def make_fifos(paths: StatePaths, entry: str) -> Tuple[str, str]:
+    """A server's stdin and stdout FIFOs, `entry`.in and `entry`.out in the agent's
+    private FIFO directory, made afresh (a stale pair of that name goes); for a
+    server it starts and for one it attaches to. Who opens which end, how, differs."""
+    ensure_private_dir(paths.fifos)
+    base = os.path.join(str(paths.fifos), entry)
+    pair = (base + ".in", base + ".out")
+    try:
+        for path in pair:
+            remove_files(path)
+            os.mkfifo(path, 0o600)
+    except OSError:
+        remove_files(*pair)
+        raise
+    return pair
 
 
 class Instance:
@@ -112,13 +129,9 @@ class Instance:
     # --- starting, adopting, taking over from a dead agent ----------------------------
 
     async def spawn(self, env: Dict[str, str]) -> None:
-        ensure_private_dir(self._paths.fifos)
-        base = os.path.join(str(self._paths.fifos), self.entry)
-        self.fifos = (base + ".in", base + ".out")
+        self.fifos = make_fifos(self._paths, self.entry)
         ours: List[int] = []
         try:
-            for path in self.fifos:
-                os.mkfifo(path, 0o600)
             # The server's own ends, read-write (see the module's docstring).
             theirs = [os.open(path, os.O_RDWR | os.O_CLOEXEC) for path in self.fifos]
             try:
@@ -287,15 +300,13 @@ class Instance:
 
     # --- clients ---------------------------------------------------------------------
 
-    def add_client(self, fd_in: int, fd_out: int, peer_pid: int,
-                   linked: Optional[Tuple[float, float, str]] = None,
-                   parser: Optional[framing.FrameParser] = None,
-                   bodies: Optional[List[bytes]] = None, where: str = "",
+    def add_client(self, fd_in: int, fd_out: int, peer_pid: int, linked: Optional[Linked] = None,
+                   early: Optional[Early] = None, where: str = "",
                    uris: Optional[UriMapper] = None) -> Session:
-        """A new client on these fds; `linked` (heartbeat, grace, token) for one
-        that survives its connection; `parser` and `bodies`: what was read already;
-        `where`: this host as the client names it, for its messages; `uris`:
-        maps its names for files here, when they are not file:// ones."""
+        """A new client on these fds; `linked` for one that survives its
+        connection; `early`: what was read already; `where`: this host as the
+        client names it, for its messages; `uris`: maps its names for files
+        here, when they are not file:// ones."""
         session = Session(peer_pid, lambda s, msg: self.mux.from_client(s.id, msg),
                           lambda s, reason: self.remove_client(s), self.max_frame)
         session.where = where
@@ -305,7 +316,7 @@ class Instance:
             session.on_suspend = lambda s, suspended: self.mux.set_suspended(s.id, suspended)
         self.sessions[session.id] = session
         self.mux.add_client(session.id, session.send_body, session.close)
-        session.open(fd_in, fd_out, parser, bodies)
+        session.open(fd_in, fd_out, early)
         self._cancel_idle()
         return session
 
