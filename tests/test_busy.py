@@ -1,0 +1,37 @@
+"""A busy server, a stuck agent, a frame too large: nothing wedges.
+
+A server that stops reading while clients send more than the pipe holds
+costs the agent nothing (bench/stall.py measures its CPU and answer times);
+an agent that does not answer is named as such by the CLI, and `stop --agent`
+ends it; a frame over the limit from a server is read past, its request
+answered with an error that says why, and the server lives.
+"""
+
+import os
+import signal
+import threading
+
+from tests.conftest import pid_alive, wait_for
+
+STALL = 3.0
+DOCS, SIZE = 8, 1024 * 1024
+
+
+def test_a_server_that_stops_reading_wedges_nothing(agent, scripted, project):
+    argv, env, state_file = scripted
+    c = agent.client(argv, str(project), env=env)
+    c.initialize(str(project))
+    pid = agent.agent_pid()
+    c.notify("test/stall", {"seconds": STALL})
+    texts = {(project / ("big%d.py" % i)).as_uri(): "# %d\n" % i + "x" * SIZE for i in range(DOCS)}
+    opening = threading.Thread(target=lambda: [c.open_uri(u, t) for u, t in texts.items()], daemon=True)
+    opening.start()
+    # While the server reads nothing, frames wait in the agent, and the agent answers.
+    wait_for(lambda: agent.status()["instances"][0]["backlog"] > 0, what="frames to wait for the server")
+    state = c.request("test/state", timeout=30)  # it reads again: every frame reaches it whole, in order
+    assert {u: d["text"] for u, d in state["docs"].items()} == texts
+    assert agent.status()["instances"][0]["backlog"] == 0
+    os.kill(pid, signal.SIGTERM)  # ends the agent gracefully: the server is shut down, not killed
+    wait_for(lambda: not pid_alive(pid), 30, "the agent to exit on SIGTERM")
+    wait_for(state_file.exists, 10, "the server to exit")
+    assert '"exit_code": 0' in state_file.read_text()
