@@ -8,8 +8,11 @@ answered with an error that says why, and the server lives.
 """
 
 import os
+import re
 import signal
 import threading
+
+from remote_lsp.wire import framing
 
 from tests.conftest import pid_alive, wait_for
 
@@ -35,3 +38,19 @@ def test_a_server_that_stops_reading_wedges_nothing(agent, scripted, project):
     wait_for(lambda: not pid_alive(pid), 30, "the agent to exit on SIGTERM")
     wait_for(state_file.exists, 10, "the server to exit")
     assert '"exit_code": 0' in state_file.read_text()
+
+
+def test_an_answer_over_the_frame_limit_is_skipped_and_the_server_lives(agent, scripted, project):
+    argv, env, _ = scripted
+    c = agent.client(argv, str(project), env=env)
+    c.initialize(str(project))
+    pid = c.request("test/state")["pid"]
+    size = framing.DEFAULT_MAX_FRAME + 1000
+    answer = c.wait_response(c.request_async("test/big", {"bytes": size}), 60)
+    message = answer["error"]["message"]
+    assert "over the limit of %d bytes for one message" % framing.DEFAULT_MAX_FRAME in message, answer
+    said = re.search(r"answered with a message of (\d+) bytes", message)
+    assert said and size < int(said.group(1)) < size + 100  # the answer's own size (its other members too)
+    assert c.request("test/echo", {"after": 1}) == {"after": 1}  # the next answer arrives
+    assert c.request("test/state")["pid"] == pid  # from the same server
+    assert c.proc.poll() is None

@@ -101,7 +101,8 @@ class Instance:
         self._channel: Optional[FdChannel] = None
         self._owed = 0  # bytes of a frame cut short still to write, as last saved (record: `owed`)
         # Not strict: output may start mid-message after an attach or a new agent.
-        self._parser = framing.FrameParser(max_frame=max_frame, strict=False)
+        # A frame over the limit is read past, and its request answered with an error.
+        self._parser = framing.FrameParser(max_frame=max_frame, strict=False, on_oversized=self._oversized)
         self._idle_handle: Optional[asyncio.TimerHandle] = None
         self._save_pending = False
         self._exited = asyncio.get_event_loop().create_future()
@@ -366,6 +367,18 @@ class Instance:
             return
         for body in bodies:
             self.mux.from_server(body)
+
+    def _oversized(self, length: int, head: bytes, tail: bytes) -> None:
+        """The server sent a message over the frame limit, now read past: the
+        request it answered gets an error saying why; the server goes on."""
+        size = "a message of %d bytes, over the limit of %d bytes for one message" % (length, self.max_frame)
+        sid = jsonrpc.response_id_of_ends(head, tail)
+        why = "%s (pid %d) answered with %s; the answer was skipped" % (self.name, self.pid, size)
+        if sid is not None and self.mux.fail_request(sid, jsonrpc.REQUEST_FAILED, "remote-lsp: " + why):
+            log.warning("%s (request %d)", why, sid)
+        else:
+            log.warning("%s (pid %d) sent %s, not an answer to a waiting request; skipped: %r...",
+                        self.name, self.pid, size, head[:80])
 
     def _server_closed(self, exc: Optional[BaseException]) -> None:
         if self.releasing:
