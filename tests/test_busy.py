@@ -7,6 +7,7 @@ ends it; a frame over the limit from a server is read past, its request
 answered with an error that says why, and the server lives.
 """
 
+import json
 import os
 import re
 import signal
@@ -54,3 +55,45 @@ def test_an_answer_over_the_frame_limit_is_skipped_and_the_server_lives(agent, s
     assert c.request("test/echo", {"after": 1}) == {"after": 1}  # the next answer arrives
     assert c.request("test/state")["pid"] == pid  # from the same server
     assert c.proc.poll() is None
+
+
+def test_an_agent_that_does_not_answer_is_named_and_stop_agent_ends_it(agent, scripted, project):
+    argv, env, state_file = scripted
+    c = agent.client(argv, str(project), env=env)
+    c.initialize(str(project))
+    server = c.request("test/state")["pid"]
+    pid = agent.agent_pid()
+    os.kill(pid, signal.SIGSTOP)  # its socket is there, and it says nothing
+    try:
+        status = agent.cli("status", check=False, timeout=30)
+        assert status.returncode == 1, status
+        said = status.stderr.strip()
+        assert said.startswith("remote-lsp: the agent on this host (pid %d) does not answer" % pid), said
+        assert "`remote-lsp stop --agent` ends it" in said
+        doctor = json.loads(agent.cli("doctor", "--json", timeout=30).stdout)
+        assert doctor["agent"] is None and "(pid %d) does not answer" % pid in doctor["agent_problem"]
+        stop = agent.cli("stop", "--agent", timeout=60)
+    finally:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    # Ended as after a crash: the server ran on, and the next agent took it over and stopped it gracefully.
+    assert stop.stdout.splitlines() == ["the agent (pid %d) did not answer: ended by SIGKILL" % pid,
+                                        "stopped %d" % server], stop
+    assert not pid_alive(pid)
+    wait_for(state_file.exists, 10, "the server to exit")
+    assert json.loads(state_file.read_text())["exit_code"] == 0  # shutdown, then exit: not killed
+    assert c.proc.wait(15) == 7  # the client was told its agent went away
+
+
+def test_a_remote_agent_that_does_not_answer_is_named_not_the_network(remote, sshd, scripted, project):
+    remote.cli("run", "--root", str(project), "--", *scripted[0])  # an agent runs there
+    pid = int((sshd.remote_state / "agent.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        status = remote.cli("status", check=False, timeout=60)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert status.returncode == 1, status  # not 6: the host was reached
+    said = status.stderr.strip()
+    assert said.startswith("remote-lsp: the agent on %s (pid %d) does not answer" % (remote.alias, pid)), said
+    assert "`remote-lsp --host %s stop --agent` ends it" % remote.alias in said
