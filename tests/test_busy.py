@@ -97,3 +97,19 @@ def test_a_remote_agent_that_does_not_answer_is_named_not_the_network(remote, ss
     said = status.stderr.strip()
     assert said.startswith("remote-lsp: the agent on %s (pid %d) does not answer" % (remote.alias, pid)), said
     assert "`remote-lsp --host %s stop --agent` ends it" % remote.alias in said
+
+
+def test_a_client_that_stops_reading_slows_nobody(agent, scripted, project):
+    argv, env, _ = scripted
+    slow, other = (agent.client(argv, str(project), name=n, env=env) for n in ("slow", "other"))
+    for c in (slow, other):
+        c.initialize(str(project))
+    slow.reading.clear()  # an editor that stops reading its server's stdout
+    rid = slow.request_async("test/flood", {"count": 4000, "bytes": 2048})  # 8 MB, to every client
+    wait_for(lambda: any(c["backlog"] > 0 for c in agent.status()["instances"][0]["clients"]),
+             what="the agent to hold a backlog for the slow client")
+    assert other.request("test/echo", {"n": 1}) == {"n": 1}  # the others are served meanwhile
+    slow.reading.set()
+    assert slow.wait_response(rid, 60)["result"] == 4000
+    flooded = [n["params"]["n"] for n in slow.notifications if n["method"] == "test/flooded"]
+    assert flooded == list(range(4000))  # every one, whole and in order
