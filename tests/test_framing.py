@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.framing import FrameParser, FramingError, encode
 
@@ -52,6 +54,38 @@ def test_oversized_frame_refused_before_buffering():
     p = FrameParser(max_frame=1000)
     with pytest.raises(FramingError, match="over the 1000 byte limit"):
         p.feed(b"Content-Length: 1001\r\n\r\n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 5000), min_size=1, max_size=40), st.booleans())
+def test_an_oversized_frame_is_read_past_in_any_pieces(cuts, strict):
+    """With on_oversized, a frame over the limit is dropped as it arrives (the
+    parser never holds more of it than one read), its length and ends are
+    told, and the frames around it come out whole."""
+    big = b'{"jsonrpc":"2.0","id":7,"result":"' + b"x" * 20000 + b'"}'
+    stream = frames(b'{"id":1}', big, b'{"id":2}')
+    told = []
+    p = FrameParser(max_frame=1000, strict=strict, on_oversized=lambda *args: told.append(args))
+    got, at = [], 0
+    for n in cuts * (len(stream) // sum(cuts) + 1):
+        got += p.feed(stream[at:at + n])
+        assert len(p._buf) <= n + 40  # what is buffered: at most this read and a header
+        at += n
+        if at >= len(stream):
+            break
+    assert got == [b'{"id":1}', b'{"id":2}']
+    assert told == [(len(big), big[:256], big[-256:])]
+
+
+@pytest.mark.parametrize("head, tail, sid", [
+    (b'{"jsonrpc":"2.0","id":7,"result":[', b"]}", 7),
+    (b'{"jsonrpc":"2.0","result":[{"id":3}', b'{"id":4}],"id":9}', 9),  # the top-level id, at the end
+    (b'{"jsonrpc":"2.0","result":[', b'{"id":4}]}', None),  # a nested id only
+    (b'{"jsonrpc":"2.0","method":"x","params":[', b'],"id":3}', None),  # a request
+    (b'{"jsonrpc":"2.0","method":"x","params":[', b"]}", None),
+])
+def test_a_response_is_known_by_its_ends(head, tail, sid):
+    assert jsonrpc.response_id_of_ends(head, tail) == sid
 
 
 def test_response_id_fast_path_matches_only_top_level_ids():

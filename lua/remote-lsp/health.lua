@@ -68,6 +68,8 @@ local function check_host(h, name)
   end
   if st.agent and st.agent ~= vim.NIL then
     h.ok(('agent %s running (pid %d), %d server(s)'):format(st.agent.version, st.agent.pid, st.instances))
+  elseif st.agent_problem and st.agent_problem ~= vim.NIL then
+    h.error(st.agent_problem)
   else
     h.ok('agent not running (it starts on first use), version ' .. st.host.version .. ' installed')
   end

@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version="remote-lsp " + __version__)
     p.add_argument("--host", help="run the subcommand on HOST over SSH")
     p.add_argument("--transport", choices=("openssh", "paramiko"), default="openssh")
+    p.add_argument("--host-name", help=argparse.SUPPRESS)  # on a host: its name as the user gave it
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     c = sub.add_parser("connect", help="stdio bridge for an editor: share or start the server")

@@ -40,6 +40,7 @@ def finish(code: int) -> None:
 _waiting: Dict[Any, Any] = {}  # our request id -> (event, [answer])
 _cancel: Dict[Any, threading.Event] = {}
 _next = [0]
+_stall = [0.0]  # when reading stdin goes on (test/stall)
 BIG = b""
 LOCATIONS: Any = ((0, ""), b"")
 
@@ -166,6 +167,9 @@ def handle_notification(method: str, params: Any) -> None:
         for change in params["changes"]:
             state["watched"].setdefault(change["uri"], []).append(change["type"])
             state["watched_at"][change["uri"]] = now
+    elif method == "test/stall":
+        # Stop reading stdin for a while, as a server busy indexing does.
+        _stall[0] = time.monotonic() + params.get("seconds", 3)
     elif method == "test/publish":
         send({"jsonrpc": "2.0", "method": params["method"], "params": params["params"]})
 
@@ -191,6 +195,9 @@ def main() -> None:
                 handle_request(msg["id"], msg["method"], msg.get("params"))
             else:
                 handle_notification(msg["method"], msg.get("params"))
+        if _stall[0]:
+            time.sleep(max(0.0, _stall[0] - time.monotonic()))
+            _stall[0] = 0.0
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def on_host(args: argparse.Namespace, args_in: List[str], command: List[str]) ->
             return _connect(args, command, transport)
         if args.command == "files":
             return _files(args, transport)
-        rest = _without_globals(args_in)
+        rest = ["--host-name", args.host] + _without_globals(args_in)  # its messages name it as the user does
         stdin = sys.stdin.buffer.read() if args.command == "put" else None
         return asyncio.run(run_subcommand(transport, rest + (["--"] + command if command else []), stdin))
     finally:

@@ -23,6 +23,11 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "agent":
         return _agent(args)
     _precheck(args, command)
+    named = getattr(args, "host_name", None) or getattr(args, "where", "")
+    if named:  # messages name this host as the user does
+        from remote_lsp.host import daemon
+
+        daemon.where = named
     if args.command == "files":
         from remote_lsp.host.connect import files_channel
 
@@ -318,8 +323,14 @@ def _doctor(args: argparse.Namespace, command: List[str]) -> int:
     servers = [(name, doctor.parse_command(text)) for name, text in args.server]
     if command:
         servers.append((os.path.basename(command[0]), command))
-    status = _agent_status()
-    out = {"host": host_facts(), "agent": status.agent if status else None,
+    from remote_lsp.host.daemon import AgentNotAnswering
+
+    problem = None
+    try:
+        status = _agent_status()
+    except AgentNotAnswering as exc:
+        status, problem = None, exc.message
+    out = {"host": host_facts(), "agent": status.agent if status else None, "agent_problem": problem,
            "instances": len(status.instances) if status else 0,
            "servers": doctor.probe_all(servers, args.timeout)}
     if args.json:
@@ -332,6 +343,8 @@ def _doctor(args: argparse.Namespace, command: List[str]) -> int:
     if agent:
         print("agent: running, version %s, pid %d, %d server(s)" % (agent["version"], agent["pid"],
                                                                     out["instances"]))
+    elif problem:
+        print("agent: PROBLEM: " + problem)
     else:
         print("agent: not running (it starts on first use)")
     print(_watch_line(facts["max_user_watches"], (agent or {}).get("watcher")))
@@ -380,13 +393,22 @@ def _release(args: argparse.Namespace, command: List[str]) -> int:
 
 
 def _stop(args: argparse.Namespace, command: List[str]) -> int:
-    from remote_lsp.host.daemon import NoAgent
+    from remote_lsp.host.daemon import AgentNotAnswering, NoAgent, end_agent
 
     if args.pid is None and not args.all and not args.agent:
         raise UsageError("stop: give a PID, --all or --agent")
+    ended: Optional[Dict[str, Any]] = None
     try:
         if args.agent:
-            stopped = _ask(control.StopRequest(all=True), control.Stopped).stopped
+            try:
+                stopped = _ask(control.StopRequest(all=True), control.Stopped).stopped
+            except AgentNotAnswering as exc:
+                # Ended as if it had crashed; its servers run on, and the next
+                # agent, started for this, takes them over and stops them.
+                ended = {"pid": exc.pid, "by": end_agent(StatePaths.default(), exc.pid)}
+                if not args.json and ended["by"]:
+                    print("the agent (pid %d) did not answer: ended by %s" % (exc.pid, ended["by"]))
+                stopped = _ask(control.StopRequest(all=True), control.Stopped, autostart=True).stopped
             _ask(control.ShutdownRequest(), control.Done)
         else:
             stopped = _ask(control.StopRequest(pid=args.pid, all=args.all, restart=args.restart),
@@ -396,7 +418,7 @@ def _stop(args: argparse.Namespace, command: List[str]) -> int:
             raise
         stopped = []
     if args.json:
-        print(json.dumps({"stopped": stopped}))
+        print(json.dumps(dict({"stopped": stopped}, **({"ended_agent": ended} if ended else {}))))
     else:
         for pid in stopped:
             print("stopped %d" % pid)

@@ -6,12 +6,14 @@ caller connects to whichever won.
 """
 
 import os
+import shlex
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple, Type
+from typing import Any, List, Optional, Tuple, Type
 
 from remote_lsp.host import procs
 from remote_lsp.wire import control
@@ -19,10 +21,38 @@ from remote_lsp.wire.errors import RemoteLspError, describe_state_error
 from remote_lsp.wire.paths import StatePaths
 
 START_TIMEOUT = 15.0
+# An agent silent this long, to a request and then to a status asked meanwhile
+# (a stop or an attach may rightly take longer), does not answer.
+ANSWER_TIMEOUT = 5.0
+END_GRACE = 3.0  # an agent that does not answer: from SIGTERM to SIGKILL
+where = ""  # this host as the user names it (`--host`), for messages; "" when run here
 
 
 class NoAgent(RemoteLspError):
     """No agent runs, and none was to be started for this."""
+
+
+class AgentNotAnswering(RemoteLspError):
+    """The agent's socket is there but the agent says nothing (stopped, or
+    wedged): distinct from a host or an agent that cannot be reached."""
+
+    def __init__(self, paths: StatePaths) -> None:
+        self.pid = agent_pid(paths)
+        on = where or "this host"
+        stop = "remote-lsp %sstop --agent" % ("--host %s " % shlex.quote(where) if where else "")
+        super().__init__(
+            "the agent on %s (pid %s) does not answer (nothing in %g s); `%s` ends it and stops its servers, "
+            "or `kill -KILL %s` there ends it alone: its servers run on, and the next agent takes them over "
+            "(the agent's log: %s)" % (on, self.pid or "unknown", ANSWER_TIMEOUT, stop, self.pid or "PID",
+                                      paths.log))
+
+
+def agent_pid(paths: StatePaths) -> int:
+    """The pid the agent wrote when it began to listen; 0 if none is readable."""
+    try:
+        return int(paths.pid.read_text().strip())
+    except (OSError, ValueError):
+        return 0
 
 
 def self_command() -> List[str]:
@@ -41,8 +71,12 @@ def self_env() -> dict:
 
 def try_connect(paths: StatePaths) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(ANSWER_TIMEOUT)  # a connect waits only when the agent has not accepted its last 64
     try:
         sock.connect(str(paths.socket))
+    except socket.timeout:
+        sock.close()
+        raise AgentNotAnswering(paths) from None
     except OSError:
         sock.close()
         raise
@@ -83,7 +117,10 @@ def request(req: control.Request, expected: Type[control.R], autostart: bool = F
         sock = connect_agent(paths, autostart=autostart)
         try:
             control.send(sock, req, fds)
-            obj = control.recv(sock)
+            obj = _reply(sock, paths, quick=isinstance(req, control.StatusRequest))
+        except socket.timeout:
+            sock.close()
+            raise AgentNotAnswering(paths) from None
         except BaseException:
             sock.close()
             raise
@@ -100,6 +137,67 @@ def request(req: control.Request, expected: Type[control.R], autostart: bool = F
             sock.close()
             raise
     raise RemoteLspError("the agent kept handing over; see %s" % paths.log)
+
+
+def _reply(sock: socket.socket, paths: StatePaths, quick: bool) -> Any:
+    """The agent's reply (the socket then blocking again, for the caller).
+    While none comes, a status asked meanwhile says whether the agent still
+    answers at all; a `quick` request is such a status itself."""
+    while True:
+        try:
+            sock.recv(1, socket.MSG_PEEK)
+            break
+        except socket.timeout:
+            if quick or not _answers(paths):
+                raise AgentNotAnswering(paths) from None
+    obj = control.recv(sock)  # the rest of the line: the agent writes it whole
+    sock.settimeout(None)
+    return obj
+
+
+def _answers(paths: StatePaths) -> bool:
+    """Does the agent answer a status within ANSWER_TIMEOUT? (One that went
+    away counts as answering: its going ends the first request too.)"""
+    try:
+        sock = try_connect(paths)
+    except AgentNotAnswering:
+        return False
+    except OSError:
+        return True
+    try:
+        control.send(sock, control.StatusRequest())
+        control.recv(sock)
+        return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.close()
+
+
+def end_agent(paths: StatePaths, pid: int) -> str:
+    """End an agent that does not answer: SIGTERM, then SIGKILL after
+    END_GRACE. Its servers run on (they hold their own FIFOs) and the next
+    agent takes them over, as after a crash. Returns the signal that did it
+    ("" if it was gone already)."""
+    p = procs.read_proc(pid) if pid > 0 else None
+    if p is None or p.state == "Z":
+        return ""
+    if p.uids.real != os.getuid() or "remote_lsp" not in " ".join(p.argv) or "agent" not in p.argv:
+        raise RemoteLspError("pid %d (in %s) is not this user's agent: not touched" % (pid, paths.pid))
+    for sig, wait in ((signal.SIGTERM, END_GRACE), (signal.SIGKILL, START_TIMEOUT)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return signal.Signals(sig).name
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            now = procs.read_proc(pid)
+            if now is None or now.state == "Z" or now.start_ticks != p.start_ticks:
+                return signal.Signals(sig).name
+            time.sleep(0.05)
+    raise RemoteLspError("the agent (pid %d) did not end even on SIGKILL" % pid)
 
 
 def ask(req: control.Request, expected: Type[control.R], autostart: bool = False) -> control.R:

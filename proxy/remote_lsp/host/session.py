@@ -291,7 +291,8 @@ class Session:
             self.ended.set_result(reason)
 
     def describe(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"id": self.id, "pid": self.peer_pid, "connected": self.connected}
+        out: Dict[str, Any] = {"id": self.id, "pid": self.peer_pid, "connected": self.connected,
+                               "backlog": self._channel.backlog if self._channel is not None else 0}
         if self.link is not None:
             out["link"] = "suspended" if self.suspended_since is not None else "connected"
             out["suspended_since"] = self.suspended_since

@@ -45,9 +45,9 @@ async def wait_readable(fd: int, timeout: float) -> None:
 class FdChannel:
     def __init__(self, fd_in: int, fd_out: int, on_data: Callable[[bytes], None],
                  on_close: Callable[[Optional[BaseException]], None],
-                 on_drained: Optional[Callable[[], None]] = None) -> None:
+                 on_written: Optional[Callable[[], None]] = None) -> None:
         self._loop = asyncio.get_event_loop()
-        self._on_drained = on_drained  # called when a backlog has gone out
+        self._on_written = on_written  # called when part of a backlog has gone out
         self.fd_in = fd_in
         self.fd_out = fd_out
         self._on_data = on_data
@@ -55,8 +55,11 @@ class FdChannel:
         # What the peer has not taken yet: the frames themselves (the first one
         # as a view past what went out), never copied into one buffer, which
         # would move the rest of a large answer after every partial write.
+        # Each write() is one item, never split or joined: so `cut` can say how
+        # much of the one item the peer has in part is still to go.
         self._pending: Deque[Union[bytes, memoryview]] = collections.deque()
         self._backlog = 0
+        self._started = False  # the first pending item is the rest of one partly written
         self._closing = False
         self._eof_after_flush = False
         self.out_closed = False
@@ -84,12 +87,19 @@ class FdChannel:
         if n < len(data):
             self._pending.append(memoryview(data)[n:])
             self._backlog = len(data) - n
+            self._started = n > 0
             self._loop.add_writer(self.fd_out, self._writable)
 
     @property
     def backlog(self) -> int:
         """Bytes written to us that the peer has not taken yet."""
         return self._backlog
+
+    @property
+    def cut(self) -> int:
+        """Bytes still to go of the one write() the peer has taken only part
+        of (0 when what it took ends where a write() ended)."""
+        return len(self._pending[0]) if self._started else 0
 
     def shutdown_write(self) -> None:
         """Send end-of-file once what was written has gone out; keep reading."""
@@ -177,22 +187,27 @@ class FdChannel:
             first = pending[0]
             if n < len(first):
                 pending[0] = memoryview(first)[n:]
+                self._started = True
                 break
             n -= len(first)
             pending.popleft()
+            self._started = False
         if not self._pending:
             self._loop.remove_writer(self.fd_out)
             if self._closing:
                 self._finish(None)
-            elif self._eof_after_flush:
+                return
+            if self._eof_after_flush:
                 self._close_out()
-            elif self._on_drained is not None:
-                self._on_drained()
+                return
+        if self._on_written is not None:
+            self._on_written()
 
     def _fail(self, exc: Optional[BaseException]) -> None:
         """End of input or a broken pipe: close at once and tell the owner."""
         self._pending.clear()
         self._backlog = 0
+        self._started = False
         self._closing = True
         self._finish(exc, notify=True)
 

@@ -6,7 +6,7 @@ transport (pipes, sockets, FIFOs). It never parses JSON: that is dispatch's job.
 """
 
 import re
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 
@@ -19,6 +19,9 @@ _RESYNC_KEEP = b"Content-Length:"
 _MAX_HEADER = 8192
 _CANONICAL = b"Content-Length: "
 COLLECT_FROM = 64 * 1024  # a body this large is gathered read by read
+ENDS = 256  # bytes kept of each end of a frame read past (see FrameParser)
+# Told of a frame read past: its length, and its first and last bytes (up to ENDS of each).
+OnOversized = Callable[[int, bytes, bytes], None]
 
 
 class FramingError(Exception):
@@ -31,11 +34,19 @@ class FrameParser:
     strict=True (client connections): any garbage is an error, so a broken
     client is dropped. strict=False (server output, which may start
     mid-message after an attach): skip to the next `Content-Length` header.
+
+    A frame over `max_frame` is an error, unless `on_oversized` is given: then
+    it is read past as it arrives (never held whole) and `on_oversized` gets
+    its length and ends, so the peer that sent it can be answered and go on.
     """
 
-    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, strict: bool = True) -> None:
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, strict: bool = True,
+                 on_oversized: Optional[OnOversized] = None) -> None:
         self.max_frame = max_frame
         self.strict = strict
+        self._on_oversized = on_oversized
+        self._skip_left = 0  # bytes still to read past of a frame over the limit
+        self._past: Tuple[int, bytes, bytes] = (0, b"", b"")  # its length, first and last bytes
         self.skipped = 0  # bytes discarded while resynchronising
         self._buf = bytearray()
         self._need: Optional[int] = None  # body length once the header is read
@@ -47,6 +58,10 @@ class FrameParser:
     def feed(self, data: bytes) -> List[bytes]:
         """Add bytes; return every complete body now available, in order."""
         out: List[bytes] = []
+        if self._skip_left:
+            data = self._read_past(data)
+            if self._skip_left:
+                return out
         if self._parts is not None:
             data = self._collect(data, out)
             if self._parts is not None:
@@ -55,6 +70,12 @@ class FrameParser:
         while True:
             if self._need is None and not self._read_header():
                 return out
+            if self._skip_left:  # a frame over the limit began: read past what is buffered of it
+                rest = self._read_past(bytes(self._buf))
+                self._buf = bytearray(rest)
+                if self._skip_left:
+                    return out
+                continue
             need = self._need
             assert need is not None
             if len(self._buf) < need:
@@ -114,13 +135,32 @@ class FrameParser:
             return self._take(end, int(match.group(1)))
 
     def _take(self, header_end: int, length: int) -> bool:
-        if length > self.max_frame:
+        if length > self.max_frame and self._on_oversized is None:
             # Refused even when resynchronising: the limit is what keeps one
             # peer from exhausting the agent's memory.
             raise FramingError("frame of %d bytes is over the %d byte limit" % (length, self.max_frame))
         del self._buf[: header_end + len(_HEADER_END)]
+        if length > self.max_frame:
+            self._skip_left, self._past = length, (length, b"", b"")
+            return True
         self._need = length
         return True
+
+    def _read_past(self, data: bytes) -> bytes:
+        """Drop the next bytes of a frame over the limit, keeping its ends;
+        what follows it is returned."""
+        piece, rest = data[:self._skip_left], data[self._skip_left:]
+        length, head, tail = self._past
+        if len(head) < ENDS:
+            head += piece[:ENDS - len(head)]
+        tail = (tail + piece[-ENDS:])[-ENDS:]
+        self._skip_left -= len(piece)
+        self._past = (length, head, tail)
+        if not self._skip_left:
+            self._past = (0, b"", b"")
+            assert self._on_oversized is not None
+            self._on_oversized(length, head, tail)
+        return rest
 
     def _skip_to_content_length(self) -> bool:
         """Drop bytes before the next Content-Length; False if none is buffered."""

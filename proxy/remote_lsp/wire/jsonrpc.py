@@ -20,6 +20,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
 REQUEST_CANCELLED = -32800
+REQUEST_FAILED = -32803  # LSP: a valid request that failed (its answer too large to deliver)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -124,6 +125,23 @@ def response_id_prefix(body: bytes) -> Optional[Tuple[int, int, int]]:
     if match is None:
         return None
     return int(match.group(1)), match.start(1), match.end(1)
+
+
+# A response's last members: `"id": N` then the object's end (one brace: no nested object's).
+_RESPONSE_TAIL = re.compile(rb'[,{]\s*"id"\s*:\s*(-?\d+)\s*\}\s*\Z')
+
+
+def response_id_of_ends(head: bytes, tail: bytes) -> Optional[int]:
+    """The integer id of a response known only by its first and last bytes (a
+    body too large to hold): from its leading members, else its trailing ones.
+    None for a request or a notification, or when neither end says."""
+    found = response_id_prefix(head)
+    if found is not None:
+        return found[0]
+    if is_request_prefix(head) or b'"method"' in head:
+        return None
+    match = _RESPONSE_TAIL.search(tail)
+    return int(match.group(1)) if match else None
 
 
 def splice_id(body: bytes, start: int, end: int, new_id: Id) -> bytes:

@@ -5,15 +5,17 @@ the server holds each of them read-write: it is always a writer of its own
 input and a reader of its own output. So no agent's death ever gives it
 end-of-file or a broken pipe; its output waits in the pipe until the next
 agent, which finds it through the registry, reads on. Frames go to the server
-one at a time, and a frame cut short by a full pipe is noted in the registry
-(`owed`), so a successor can complete it and the server's framing holds.
+in order, each as one write to the channel, which queues what the pipe does
+not take (a server busy indexing stops reading for seconds; the agent serves
+everyone else meanwhile). At most one frame is ever in the pipe in part: what
+is still to go of it is kept in the registry (`owed`, saved as it changes), so
+a successor can complete it and the server's framing holds.
 
 Stopping is graceful: shutdown and exit first, signals only when the server
 does not go by itself.
 """
 
 import asyncio
-import collections
 import json
 import logging
 import os
@@ -23,7 +25,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
@@ -114,10 +116,10 @@ class Instance:
         self._on_gone = on_gone
         self._proc: Optional[subprocess.Popen] = None
         self._channel: Optional[FdChannel] = None
-        self._queue: Deque[bytes] = collections.deque()  # frames waiting for the server to read
-        self._owed = 0  # bytes of a frame cut short, still to write
+        self._owed = 0  # bytes of a frame cut short still to write, as last saved (record: `owed`)
         # Not strict: output may start mid-message after an attach or a new agent.
-        self._parser = framing.FrameParser(max_frame=max_frame, strict=False)
+        # A frame over the limit is read past, and its request answered with an error.
+        self._parser = framing.FrameParser(max_frame=max_frame, strict=False, on_oversized=self._oversized)
         self._idle_handle: Optional[asyncio.TimerHandle] = None
         self._save_pending = False
         self._exited = asyncio.get_event_loop().create_future()
@@ -238,7 +240,7 @@ class Instance:
 
     def _open_channel(self, fd_read: int, fd_write: int) -> None:
         self._channel = FdChannel(fd_read, fd_write, self._from_server, self._server_closed,
-                                on_drained=self._drained)
+                                on_written=self._written)
 
     # --- the registry ------------------------------------------------------------------
 
@@ -252,7 +254,7 @@ class Instance:
             entry=self.entry, argv=self.argv, root=self.root, name=self.name, pid=self.pid,
             start_ticks=self.start_ticks, started=self.started, adopted=self.adopted, attached=attached,
             fifos=list(self.fifos), idle_timeout=self.idle_timeout, isolation=self.isolation,
-            generation=self.generation, owed=self._owed, log=str(self.log) if self.log else None,
+            generation=self.generation, owed=self._cut(), log=str(self.log) if self.log else None,
             init_result=self.mux.init_result, initialized_sent=self.mux.initialized_sent,
             registrations=self.mux.registrations,
             documents=[{"uri": d["uri"], "version": d["version"]} for d in self.mux.docs.snapshot()],
@@ -270,7 +272,11 @@ class Instance:
     def _save(self) -> None:
         self._save_pending = False
         if not self.gone:
+            self._owed = self._cut()
             self._registry.save(self.entry, self.record())
+
+    def _cut(self) -> int:
+        return self._channel.cut if self._channel is not None else 0
 
     # --- the initialize result, kept for a later attach -----------------------------------
 
@@ -350,24 +356,19 @@ class Instance:
         self._write_frame(framing.encode(frame_body))
 
     def _write_frame(self, frame: bytes) -> None:
-        """One whole frame at a time: while one is still going out, later ones
-        wait here, so at most one frame is ever cut short."""
+        """One frame, one write: the channel queues what the pipe does not
+        take, in order, and says how much of a frame cut short is owed."""
         if self._channel is None:
             return
-        if self._queue or self._channel.backlog:
-            self._queue.append(frame)
-            return
         self._channel.write(frame)
-        if self._channel.backlog:  # the pipe is full: note what is owed, now
-            self._owed = self._channel.backlog
+        if self._channel.cut != self._owed:  # a frame is cut short: note it now
             self._save()
 
-    def _drained(self) -> None:
-        if self._owed:
-            self._owed = 0
+    def _written(self) -> None:
+        """Part of the backlog went out: keep `owed` true, saved once this
+        turn of the loop is over."""
+        if self._channel is not None and self._channel.cut != self._owed:
             self._changed(False)
-        while self._queue and self._channel is not None and not self._channel.backlog:
-            self._write_frame(self._queue.popleft())
 
     def _from_server(self, data: bytes) -> None:
         try:
@@ -377,6 +378,18 @@ class Instance:
             return
         for body in bodies:
             self.mux.from_server(body)
+
+    def _oversized(self, length: int, head: bytes, tail: bytes) -> None:
+        """The server sent a message over the frame limit, now read past: the
+        request it answered gets an error saying why; the server goes on."""
+        size = "a message of %d bytes, over the limit of %d bytes for one message" % (length, self.max_frame)
+        sid = jsonrpc.response_id_of_ends(head, tail)
+        why = "%s (pid %d) answered with %s; the answer was skipped" % (self.name, self.pid, size)
+        if sid is not None and self.mux.fail_request(sid, jsonrpc.REQUEST_FAILED, "remote-lsp: " + why):
+            log.warning("%s (request %d)", why, sid)
+        else:
+            log.warning("%s (pid %d) sent %s, not an answer to a waiting request; skipped: %r...",
+                        self.name, self.pid, size, head[:80])
 
     def _server_closed(self, exc: Optional[BaseException]) -> None:
         if self.releasing:
@@ -472,8 +485,7 @@ class Instance:
     async def flush(self, timeout: float) -> None:
         """Let what is written to the server go out before the agent exits."""
         deadline = time.monotonic() + timeout
-        while self._channel is not None and (self._queue or self._channel.backlog) \
-                and time.monotonic() < deadline:
+        while self._channel is not None and self._channel.backlog and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
     async def stop(self, reason: str, grace: float = 5.0, restart: bool = False) -> None:
@@ -536,6 +548,7 @@ class Instance:
             "log": str(self.log) if self.log else None,
             "initialized": self.mux.init_result is not None,
             "generation": self.generation,
+            "backlog": self._channel.backlog if self._channel is not None else 0,  # bytes it has yet to read
             "clients": [self._describe_client(s) for s in self.sessions.values()],
             "documents": self.mux.docs.snapshot(),
             "watching": self.watching.describe(),

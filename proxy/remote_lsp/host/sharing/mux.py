@@ -494,6 +494,14 @@ class Mux:
         self._pending[sid] = _Pending(None, None, method, on_result, doc)
         self._to_server(jsonrpc.request(sid, method, params))
 
+    def fail_request(self, sid: int, code: int, message: str) -> bool:
+        """Answer our request `sid` to the server with an error in its stead
+        (its own answer could not be delivered); False if none such waits."""
+        if sid not in self._pending:
+            return False
+        self._server_response(jsonrpc.error(sid, code, message))
+        return True
+
     def fail_pending(self, message: str) -> None:
         """The server is gone: answer every request still waiting on it."""
         for pending in self._pending.values():
