@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from remote_lsp import __version__
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
+from remote_lsp.host.files import disk
 from remote_lsp.host.files.service import FileService
 from remote_lsp.host.session import Session
 from remote_lsp.host.sharing import workspace
@@ -111,12 +112,24 @@ class Agent:
             loop.add_signal_handler(sig, lambda s=sig: background(self.shutdown(
                 "signal %s" % signal.Signals(s).name)))
         assert self._server is not None
+        self._recover_writes()
         self._take_over_instances()
         loop.add_reader(self._server.fileno(), self._accept)
         log.info("agent %s listening on %s (pid %d)", __version__, self.paths.socket, os.getpid())
         _tell(ready_fd, "ready")
         self._arm_idle()
         await self._done
+
+    def _recover_writes(self) -> None:
+        """Keep the journal of file writes, and clean up after the writes an
+        earlier agent (or a `put`) was killed in the middle of."""
+        try:
+            disk.keep_journal(str(self.paths.writes))
+        except OSError as exc:
+            log.warning("file writes are not journaled: cannot use %s: %s", self.paths.writes, exc)
+            return
+        for line in disk.recover():
+            log.warning("%s", line)
 
     def _take_over_instances(self) -> None:
         """Serve again every server a previous agent left running (it died, or
