@@ -31,7 +31,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from remote_lsp.host.aio import background
 from remote_lsp.host.files import disk
 from remote_lsp.host.session import Session
-from remote_lsp.host.watching.watcher import existing
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Message
 
@@ -187,20 +186,15 @@ class FileService:
         if known is not None and known[0].directories > 0:
             self._directories[directory] = (known[0], known[1] + 1)
             return
-        if known is not None:  # missing when it was first watched, or gone since: it may be back
+        if known is not None:  # removed since it was first watched: followed already, but made anew
             known[0].close()
             count = known[1]
-        # Watched from its parent (or the nearest directory there is), going only towards it: the
-        # directory's own removal and return (`rm -rf gen && make`) are seen too.
-        towards = directory.rstrip("/") + "/"
-
-        def elsewhere(d: str) -> bool:
-            return not towards.startswith(d.rstrip("/") + "/")
-
+        # Followed: watched from its highest watchable ancestor, going only towards it, so that
+        # its removal, a move of a directory above it and its return (`rm -rf build && make`)
+        # are all seen.
         try:
-            subscription = self._subscribe(existing(os.path.dirname(directory)), self._changed,
-                                           recursive=True, skip=elsewhere)
-        except OSError as exc:  # gone: the editor is told when it asks
+            subscription = self._subscribe(directory, self._changed, recursive=False, follow=True)
+        except OSError as exc:  # the editor is told when it asks
             log.info("cannot watch %s: %s", directory, exc)
             return
         self._directories[directory] = (subscription, count + 1)
@@ -223,7 +217,7 @@ class FileService:
             for full, kind in changes:
                 if full in channel.watched:
                     wanted.append((channel, full))
-                elif kind == 3:  # a directory removed: its open files with it
+                elif kind == 3:  # a directory removed (or one above it): its open files with it
                     wanted.extend((channel, f) for f in channel.watched if f.startswith(full + "/"))
         if wanted:
             background(self._tell(wanted))
