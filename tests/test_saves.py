@@ -244,3 +244,36 @@ def test_a_write_can_make_the_missing_directories(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o777 & ~mask
+
+
+def test_a_writer_killed_after_its_rename_before_it_answered_can_save_the_same_bytes_again(tmp_path):
+    """Killed once the file is renamed (held at the directory's fsync, after the
+    rename): the editor never heard; saving the same bytes again succeeds."""
+    home = tmp_path / "state"
+    path = tmp_path / "main.py"
+    path.write_bytes(b"old\n")
+    seen = disk.current_version(str(path))
+    argv = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync",
+            "-e", "inject=fsync:delay_enter=30s:when=2", sys.executable, "-c", WRITER, str(home / "writes"),
+            str(path), "1000", "n", seen]
+    writer = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(PROXY.parent)))
+    pid = int(writer.stdout.readline())
+    wait_for(lambda: path.read_bytes() == b"n" * 1000, what="the rename")
+    os.kill(pid, signal.SIGKILL)
+    writer.kill()
+    writer.wait(timeout=30)
+    assert writer.stdout.read() == ""  # no answer
+    assert disk.write(str(path), b"n" * 1000, seen) == disk.current_version(str(path))
+    start_agent(home)
+    assert path.read_bytes() == b"n" * 1000 and temporaries(tmp_path) == []
+
+
+def test_a_file_made_on_the_host_while_a_new_one_is_saved_is_never_replaced(tmp_path):
+    path = tmp_path / "new.py"
+    writer = held_writer("fsync", None, path, b"m" * 1000, None, "2s")
+    wait_for(lambda: temporaries(tmp_path), what="the temporary file")
+    path.write_bytes(b"made on the host\n")
+    out, _ = writer.communicate(timeout=60)
+    assert out.startswith("conflict ") and "was created since it was read" in out
+    assert path.read_bytes() == b"made on the host\n" and temporaries(tmp_path) == []

@@ -21,6 +21,7 @@ directory's `writes/`) records every write in progress: a writer killed at
 any moment leaves nothing the next agent does not clean up (`recover`).
 """
 
+import ctypes
 import errno
 import hashlib
 import json
@@ -377,7 +378,7 @@ def _write_atomic(full: str, data: bytes, st: Optional[os.stat_result], check: C
                   journal: "_Journal", force: bool) -> None:
     """A temporary file beside the target, renamed over it: a reader sees the
     old bytes or the new, never half of them. A new file is linked, not
-    renamed: one made meanwhile is never replaced."""
+    renamed over: one made meanwhile is never replaced."""
     directory, name = os.path.split(full)
     temp = os.path.join(directory or "/", temporary_name(name))
     journal.note(temp=temp)
@@ -394,16 +395,10 @@ def _write_atomic(full: str, data: bytes, st: Optional[os.stat_result], check: C
         check()
         if st is None and not force:
             try:
-                os.link(temp, full)
+                _rename_new(temp, full)
             except FileExistsError:
-                check()
+                check()  # made meanwhile: a conflict
                 raise
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
-                    raise
-                os.rename(temp, full)  # a file system without hard links
-            else:
-                os.unlink(temp)
         else:
             os.rename(temp, full)
     except BaseException:
@@ -415,6 +410,41 @@ def _write_atomic(full: str, data: bytes, st: Optional[os.stat_result], check: C
             pass
         raise
     _sync_directory(directory or "/")
+
+
+def _rename_new(temp: str, full: str) -> None:
+    """`temp` renamed to `full`, which must not exist (renameat2 RENAME_NOREPLACE; where
+    the system or the file system has none, a hard link, then the temporary name removed)."""
+    rename = _renameat2()
+    if rename is not None:
+        if rename(_AT_FDCWD, os.fsencode(temp), _AT_FDCWD, os.fsencode(full), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(err, os.strerror(err), full)
+    try:
+        os.link(temp, full)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(full):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), full) from None
+        os.rename(temp, full)  # neither: the window is the check's, microseconds
+    else:
+        os.unlink(temp)
+
+
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+_libc: List[Any] = []
+
+
+def _renameat2() -> Any:
+    if not _libc:
+        try:
+            _libc.append(getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None))
+        except (OSError, AttributeError):
+            _libc.append(None)
+    return _libc[0]
 
 
 def _keep_metadata(full: str, fd: int, st: os.stat_result) -> None:
@@ -432,8 +462,8 @@ def _keep_metadata(full: str, fd: int, st: os.stat_result) -> None:
         try:
             os.setxattr(fd, name, os.getxattr(full, name))
         except OSError as exc:
-            if exc.errno == errno.ENODATA:
-                continue  # removed meanwhile
+            if exc.errno == errno.ENODATA or name == "security.selinux":
+                continue  # removed meanwhile; a label the policy gives the new file
             raise _InPlace("its attribute %s (%s)" % (name, exc.strerror)) from None
     inherited = "system.posix_acl_access"  # from the directory's default ACL
     if inherited not in names and inherited in _xattrs(fd):
