@@ -52,17 +52,18 @@ def temporaries(directory: Path):
 
 
 def start_agent(home: Path) -> str:
-    """An agent started on `home`, stopped once it listens; its log."""
+    """An agent started on `home`, stopped once it listens; what `status` said."""
     env = dict(os.environ, REMOTE_LSP_HOME=str(home), PYTHONPATH=str(PROXY.parent))
     agent = subprocess.Popen([sys.executable, str(PROXY), "agent", "--foreground"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         log = home / "agent.log"
         wait_for(lambda: log.exists() and "listening on" in log.read_text(), what="the agent listening")
+        return subprocess.run([sys.executable, str(PROXY), "status"], env=env, capture_output=True, text=True,
+                              timeout=60, check=True).stdout
     finally:
         agent.terminate()
         agent.wait(timeout=30)
-    return log.read_text()
 
 
 def test_a_change_made_while_the_save_is_written_is_refused(tmp_path):
@@ -97,7 +98,7 @@ def test_a_writer_killed_mid_write_in_place_leaves_the_old_bytes_once_the_agent_
     assert path.read_bytes() == b"n" * 20000 + b"o" * 30000  # half-written, as the kill left it
     log = start_agent(home)
     assert path.read_bytes() == old and (tmp_path / "other-name.py").read_bytes() == old
-    assert "%s was cut short by a write that did not finish: its old bytes are back" % path in log
+    assert "at start: %s was cut short by a write that did not finish: its old bytes are back" % path in log
     assert os.listdir(home / "writes") == []
 
 
@@ -118,7 +119,7 @@ def test_a_writer_killed_before_its_rename_leaves_no_temporary_file_once_the_age
     assert [e["name"] for e in disk.read(str(project))["entries"]] == ["main.py"]  # never listed
     log = start_agent(home)
     assert temporaries(project) == [stranger.name]  # ours removed, by its exact name; nothing else
-    assert "left by a write cut short" in log
+    assert "at start: removed %s/.main.py." % project in log and "left by a write cut short" in log
     assert os.listdir(home / "writes") == []
 
 
@@ -241,6 +242,10 @@ def test_a_write_can_make_the_missing_directories(tmp_path):
     assert refused.value.code == disk.NODIR and not (tmp_path / "new").exists()
     disk.write(str(path), b"x\n", None, parents=True)
     assert path.read_bytes() == b"x\n"
+    other = tmp_path / "new" / "other" / "g.py"  # as the editor's channel asks (`:w ++p`)
+    (written,) = fileservice._write_all([{"path": str(other), "data": b64(b"y\n"), "expect": None,
+                                          "parents": True}])
+    assert written["ok"] and other.read_bytes() == b"y\n"
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o777 & ~mask

@@ -64,6 +64,7 @@ class Agent:
         self._links: Dict[str, Session] = {}  # a linked session's token -> the session
         self._conns = 0
         self._watcher: Optional[Watcher] = None
+        self.recovered: List[str] = []  # what the writes an earlier agent left cut short needed
         # Editors' channels for the files here; their open files watched by the one watcher.
         self.files = FileService(lambda *args, **kw: self.watcher().subscribe(*args, **kw))
 
@@ -128,7 +129,8 @@ class Agent:
         except OSError as exc:
             log.warning("file writes are not journaled: cannot use %s: %s", self.paths.writes, exc)
             return
-        for line in disk.recover():
+        self.recovered = disk.recover()
+        for line in self.recovered:
             log.warning("%s", line)
 
     def _take_over_instances(self) -> None:
@@ -602,6 +604,7 @@ class Agent:
                 "started": self.started,
                 "rss_kb": procs.rss_kb(os.getpid()),
                 "watcher": self._watcher.describe() if self._watcher is not None else None,
+                "recovered": self.recovered,
             },
             instances=[i.describe() for i in self.instances.values()],
             files=self.files.describe(),
