@@ -141,7 +141,7 @@ def test_a_fifo_or_a_bad_batch_is_refused_at_once_and_changes_nothing(tmp_path):
                     lambda: disk.write(str(fifo), b"x", None, force=True)):
         with pytest.raises(disk.FileError) as refused:  # at once: a reader would block forever
             attempt()
-        assert "not a regular file" in refused.value.message
+        assert "%s is a FIFO: only regular files are" % fifo in refused.value.message
     a = tmp_path / "a.txt"
     a.write_bytes(b"a")
     with pytest.raises(TypeError):
@@ -339,3 +339,49 @@ def test_a_directory_removed_and_made_again_is_followed(remote, tmp_path):
     path.write_bytes(b"generated = 2\n")
     told = c.wait_notification("files/changed", lambda p: p["changes"][0]["kind"] == "created", timeout=10)
     assert [(ch["path"], ch["kind"]) for ch in told["changes"]] == [(str(path), "created")]
+
+
+def test_a_same_size_write_in_the_same_timestamp_tick_as_a_save_is_told(remote, tmp_path):
+    """Timestamps move in coarse steps: a write of the same size right after a
+    save can leave size and mtime as the save left them. Its bytes say it changed."""
+    path = tmp_path / "m.py"
+    path.write_bytes(b"one\n")
+    c = channel(remote)
+    (entry,) = c.request("files/read", {"paths": [str(path)]})["files"]
+    c.request("files/watch", {"files": {str(path): entry["version"]}})
+    (w,) = c.request("files/write", {"files": [{"path": str(path), "data": b64(b"two\n"),
+                                                "expect": entry["version"]}]})["files"]
+    mtime = int(w["version"].split(":")[1])
+    path.write_bytes(b"TWO\n")  # on the host, within the save's timestamp tick
+    os.utime(path, ns=(mtime, mtime))
+    # Told, pushed or (whichever comes first) in the answer to the editor's files/watch after its save.
+    changes = c.request("files/watch", {"files": {str(path): w["version"]}})["changes"]
+    told = [ch for n in c.notifications if n["method"] == "files/changed" for ch in n["params"]["changes"]]
+    assert [(ch["path"], ch["kind"]) for ch in changes + told] == [(str(path), "changed")]
+    assert (changes + told)[0]["version"].startswith("4:%d:" % mtime)
+
+
+def test_an_open_file_two_levels_below_a_directory_made_again_or_moved_away_is_followed(remote, tmp_path):
+    """`rm -rf build && make` writing build/gen/out.py: told deleted, then
+    created; a directory above it moved out of the project: told deleted."""
+    import shutil
+
+    gen = tmp_path / "proj" / "build" / "gen"
+    gen.mkdir(parents=True)
+    path = gen / "out.py"
+    path.write_bytes(b"generated = 1\n")
+    c = channel(remote)
+    (entry,) = c.request("files/read", {"paths": [str(path)]})["files"]
+    c.request("files/watch", {"files": {str(path): entry["version"]}})
+    shutil.rmtree(tmp_path / "proj" / "build")
+    told = c.wait_notification("files/changed", timeout=10)["changes"]
+    assert told == [{"path": str(path), "kind": "deleted", "version": None}]
+    gen.mkdir(parents=True)
+    path.write_bytes(b"generated = 2\n")
+    told = c.wait_notification("files/changed", lambda p: p["changes"][0]["kind"] == "created", timeout=10)
+    assert [(ch["path"], ch["kind"]) for ch in told["changes"]] == [(str(path), "created")]
+    (tmp_path / "proj" / "build").rename(tmp_path / "moved-out")
+    told = c.wait_notification("files/changed", lambda p: p["changes"][0]["kind"] == "deleted"
+                               and len([n for n in c.notifications if n["method"] == "files/changed"]) == 3,
+                               timeout=10)
+    assert told["changes"] == [{"path": str(path), "kind": "deleted", "version": None}]

@@ -360,3 +360,93 @@ def test_a_directory_reached_through_a_symlink_is_watched_and_named_through_it(t
         await until(lambda: got.state() == {named: CREATED}, "the change")
         w.close()
     run(go())
+
+
+def test_a_followed_directory_removed_moved_and_made_again_at_any_level_is_followed(tmp_path: Path):
+    """`rm -rf build && make` writing build/gen/out.py, and a directory above
+    moved out of the project: the removal is told, and what comes back."""
+    import shutil
+
+    proj = tmp_path / "proj"
+    gen = proj / "build" / "gen"
+    gen.mkdir(parents=True)
+
+    async def go():
+        w = Watcher(asyncio.get_running_loop())
+        got = Collector()
+        sub = w.subscribe(str(gen), got, recursive=False, follow=True)
+        assert sub.directories == 1  # the directories on the way to it are not counted
+        (gen / "out.py").write_text("1\n")
+        (proj / "beside.txt").write_text("not under gen\n")
+        await until(lambda: str(gen / "out.py") in got.state(), "the file written")
+        shutil.rmtree(proj / "build")
+        await until(lambda: got.state().get(str(gen / "out.py")) == DELETED, "the file removed")
+        await until(lambda: "was removed" in w.describe()["problem"], "the problem named")
+        assert str(gen) in w.describe()["problem"] and str(gen) in sub.problem
+        gen.mkdir(parents=True)
+        (gen / "out.py").write_text("2\n")
+        await until(lambda: got.state().get(str(gen / "out.py")) in (CREATED, CHANGED), "the file made again")
+        assert w.describe()["problem"] == "" and sub.directories == 1
+        got.batches.clear()
+        (proj / "build").rename(tmp_path / "elsewhere")  # moved out, two levels above the file's directory
+        await until(lambda: got.state().get(str(proj / "build")) == DELETED, "the move told")
+        await quiet()
+        assert all(p == str(gen / "out.py") or str(gen).startswith(p) for p, _ in got.changes)
+        assert str(proj / "beside.txt") not in got.state()
+        sub.close()
+        await until(lambda: w.describe()["directories"] == 0, "every watch let go")
+        w.close()
+    run(go())
+
+
+def test_a_servers_root_removed_and_made_again_is_watched_again_and_said_meanwhile(tmp_path: Path):
+    """`rm -rf proj && git clone ...`: the server hears of the new files;
+    meanwhile its watch names the missing root as its problem."""
+    import shutil
+
+    from remote_lsp.host.watching.serverwatch import ServerWatch
+
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+
+    async def go():
+        w = Watcher(asyncio.get_running_loop())
+        sent: List[Dict[str, object]] = []
+        sw = ServerWatch("server", sent.extend)
+        sw.start(w)
+        sw.register("a", {"watchers": [{"globPattern": "**/*.py"}]}, [str(root)])
+        assert sw.describe()["directories"] == 2 and sw.describe()["problem"] == ""
+        shutil.rmtree(root)
+        await until(lambda: sw.describe()["problem"] != "", "the problem named")
+        assert sw.describe()["problem"] == "%s was removed: watched again once it is made" % root
+        from remote_lsp.host.commands import _watch_line  # `doctor`, and so :checkhealth, say it too
+
+        assert "%s was removed" % root in _watch_line(8192, w.describe())
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "m.py").write_text("")
+        (root / "a.py").write_text("")
+        names = {(root / "pkg" / "m.py").as_uri(), (root / "a.py").as_uri()}
+        await until(lambda: names <= {e["uri"] for e in sent}, "the new files at the server")
+        assert sw.describe()["problem"] == "" and sw.describe()["directories"] == 2
+        (root / "pkg" / "n.py").write_text("")
+        await until(lambda: (root / "pkg" / "n.py").as_uri() in {e["uri"] for e in sent}, "one more")
+        sw.close()
+        w.close()
+    run(go())
+
+
+def test_temporary_files_of_saves_are_never_told(tmp_path: Path):
+    from remote_lsp.host.files import disk
+
+    async def go():
+        w = Watcher(asyncio.get_running_loop())
+        got = Collector()
+        w.subscribe(str(tmp_path), got)
+        temp = tmp_path / ".a.py.123.abcdefgh.remote-lsp"
+        temp.write_text("x\n")
+        (tmp_path / "b.py").write_text("")
+        await until(lambda: str(tmp_path / "b.py") in got.state(), "the other file")
+        await quiet()
+        assert disk.is_temporary(temp.name) and str(temp) not in got.state()
+        w.close()
+    run(go())

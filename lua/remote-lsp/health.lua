@@ -92,10 +92,13 @@ local function check_host(h, name)
   local watches = st.host.max_user_watches
   local watcher = st.agent ~= vim.NIL and st.agent and st.agent.watcher
   if watcher and watcher ~= vim.NIL and watcher.problem ~= '' then
-    h.warn('file watching: ' .. watcher.problem, {
-      'servers still see files changed on disk, later (polling)',
-      'raise the limit: sysctl fs.inotify.max_user_watches=524288',
-    })
+    local advice = watcher.problem:find('max_user_watches', 1, true)
+        and {
+          'servers still see files changed on disk, later (polling)',
+          'raise the limit: sysctl fs.inotify.max_user_watches=524288',
+        }
+      or { 'a directory removed is watched again once it is made' }
+    h.warn('file watching: ' .. watcher.problem, advice)
   elseif watches == vim.NIL or watches == nil then
     h.info('file watching: no inotify on ' .. name .. ': the agent polls for the servers')
   else

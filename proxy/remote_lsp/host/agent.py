@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from remote_lsp import __version__
 from remote_lsp.host import procs
 from remote_lsp.host.aio import background
+from remote_lsp.host.files import disk
 from remote_lsp.host.files.service import FileService
 from remote_lsp.host.session import Early, Linked, Session
 from remote_lsp.host.sharing import workspace
@@ -63,6 +64,7 @@ class Agent:
         self._links: Dict[str, Session] = {}  # a linked session's token -> the session
         self._conns = 0
         self._watcher: Optional[Watcher] = None
+        self.recovered: List[str] = []  # what the writes an earlier agent left cut short needed
         # Editors' channels for the files here; their open files watched by the one watcher.
         self.files = FileService(lambda *args, **kw: self.watcher().subscribe(*args, **kw))
 
@@ -111,12 +113,25 @@ class Agent:
             loop.add_signal_handler(sig, lambda s=sig: background(self.shutdown(
                 "signal %s" % signal.Signals(s).name)))
         assert self._server is not None
+        self._recover_writes()
         self._take_over_instances()
         loop.add_reader(self._server.fileno(), self._accept)
         log.info("agent %s listening on %s (pid %d)", __version__, self.paths.socket, os.getpid())
         _answer_starter(ready_fd, "ready")
         self._arm_idle()
         await self._done
+
+    def _recover_writes(self) -> None:
+        """Keep the journal of file writes, and clean up after the writes an
+        earlier agent (or a `put`) was killed in the middle of."""
+        try:
+            disk.keep_journal(str(self.paths.writes))
+        except OSError as exc:
+            log.warning("file writes are not journaled: cannot use %s: %s", self.paths.writes, exc)
+            return
+        self.recovered = disk.recover()
+        for line in self.recovered:
+            log.warning("%s", line)
 
     def _take_over_instances(self) -> None:
         """Serve again every server a previous agent left running (it died, or
@@ -572,6 +587,7 @@ class Agent:
                 "started": self.started,
                 "rss_kb": procs.rss_kb(os.getpid()),
                 "watcher": self._watcher.describe() if self._watcher is not None else None,
+                "recovered": self.recovered,
             },
             instances=[i.describe() for i in self.instances.values()],
             files=self.files.describe(),

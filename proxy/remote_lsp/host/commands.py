@@ -113,6 +113,8 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
     agent = status.agent
     print("agent %s (build %s) pid %d, %d kB, state in %s" % (
         agent["version"], agent["build"], agent["pid"], agent["rss_kb"], agent["home"]))
+    for line in agent.get("recovered") or []:
+        print("at start: %s" % line)
     if status.files.get("channels"):
         files = status.files
         print("files: %s, %s watched in %s" % (

@@ -46,6 +46,7 @@ class StatePaths:
         self.logs = root / "logs"  # one stderr log per server
         self.fifos = root / "fifos"  # every server's stdin and stdout
         self.registry = root / "instances"  # one record per server, for a successor agent
+        self.writes = root / "writes"  # the journal of file writes in progress (files/disk.py)
 
     @classmethod
     def default(cls) -> "StatePaths":

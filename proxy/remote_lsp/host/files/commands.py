@@ -9,6 +9,7 @@ import sys
 
 from remote_lsp.host.files import disk
 from remote_lsp.wire.errors import FAILED, REFUSED, RemoteLspError
+from remote_lsp.wire.paths import StatePaths
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "stat":
             print(json.dumps(disk.stat_entry(args.path)))
             return 0
+        try:  # a `put` killed mid-write is cleaned up after by the next agent
+            disk.keep_journal(str(StatePaths.default().prepare().writes))
+        except (OSError, RemoteLspError):
+            pass
         data = sys.stdin.buffer.read()
         expect = args.if_unchanged_since
         version = disk.write(args.path, data, None if expect == "none" else expect,

@@ -7,19 +7,32 @@ line endings, encodings and a missing final newline round-trip unchanged.
 
 Every answer carries the file's *version* (size, mtime, content hash). A
 write names the version it expects and is refused when the file differs
-(content or existence), unless forced: nothing is overwritten silently. A
-write is atomic: a temporary file in the same directory, fsync, rename, with
-the mode and owner kept; a symlink's target is written and the link kept; a
-file with other hard links is written in place, as editors do, since a rename
-would split it from them.
+(content or existence), unless forced: nothing is overwritten silently. The
+check is made again immediately before the file is replaced, so a change
+made while the new bytes were written is refused too; bytes equal to the
+file's are no conflict (a save whose answer was lost, made again). A write
+is atomic: a temporary file in the same directory (`is_temporary`), fsync,
+rename, with group, extended attributes (POSIX ACLs, capabilities) and mode
+(set-ID bits included) kept; a symlink's target is written and the link
+kept. A file with other hard links, another owner's, or one whose attributes
+could not be kept on a new file is written in place, as editors do, its old
+bytes kept in the journal until the write is whole. The journal (the state
+directory's `writes/`) records every write in progress: a writer killed at
+any moment leaves nothing the next agent does not clean up (`recover`).
 """
 
+import ctypes
 import errno
 import hashlib
+import json
+import logging
 import os
+import random
+import re
 import stat
-import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+log = logging.getLogger("remote_lsp.files")
 
 # Error codes of a file operation, as the editor's channel names them.
 CONFLICT, DENIED, NODIR, NOSPACE, ISDIR, FAILED = "conflict", "denied", "nodir", "nospace", "isdir", "failed"
@@ -38,6 +51,28 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _WORDS = {DENIED: "permission denied", NODIR: "no such directory", NOSPACE: "no space left on the host",
           ISDIR: "is a directory"}
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFDIR: "a directory"}
+
+# A write's temporary file: `.NAME.PID.RANDOM.remote-lsp` beside its target (older agents
+# wrote `.NAME.RANDOM.remote-lsp`). Defined here only: listings, finders and watchers skip it.
+TEMPORARY_SUFFIX = ".remote-lsp"
+_TEMPORARY = re.compile(r"\A\..+\.[a-z0-9_]{8}\.remote-lsp\Z")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+_journal: Optional[str] = None  # the directory of writes in progress (keep_journal)
+
+
+def is_temporary(name: str) -> bool:
+    """Is `name` (a path or a file name) a write's temporary file, there for a moment?"""
+    return bool(_TEMPORARY.match(os.path.basename(name)))
+
+
+def _random() -> str:
+    return "".join(random.choice(_LETTERS) for _ in range(8))
+
+
+def temporary_name(name: str) -> str:
+    return ".%s.%d.%s%s" % (name, os.getpid(), _random(), TEMPORARY_SUFFIX)
 
 
 class FileError(Exception):
@@ -57,8 +92,20 @@ class FileError(Exception):
 
 def from_os_error(exc: OSError, path: str, doing: str) -> FileError:
     code = _CODES.get(exc.errno or 0, FAILED)
+    filename = exc.filename if isinstance(exc.filename, str) else None
     words = _WORDS.get(code) or exc.strerror or str(exc)
+    if filename and is_temporary(filename) and os.path.isdir(os.path.dirname(filename)):
+        # The directory is there: say what it refused, in its own words.
+        code = FAILED if code == NODIR else code
+        words = "cannot create a file in %s (%s)" % (os.path.dirname(filename), exc.strerror or exc)
     return FileError(code, path, "cannot %s %s: %s" % (doing, path, words))
+
+
+def _not_regular(path: str, mode: int, doing: str) -> FileError:
+    kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    if stat.S_ISDIR(mode):
+        return FileError(ISDIR, path, "%s is a directory" % path)
+    return FileError(FAILED, path, "%s is %s: only regular files are %s" % (path, kind, doing))
 
 
 def resolve(path: str) -> str:
@@ -69,7 +116,11 @@ def resolve(path: str) -> str:
 
 
 def version_of(st: os.stat_result, data: bytes) -> str:
-    return "%d:%d:%s" % (st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest()[:32])
+    return "%d:%d:%s" % (st.st_size, st.st_mtime_ns, _digest(data))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def same_content(a: Optional[str], b: Optional[str]) -> bool:
@@ -114,14 +165,22 @@ def read(path: str) -> Dict[str, Any]:
     entry = _entry(path)
     full = resolve(path)
     if entry["type"] == "file":
-        entry["data"], entry["version"] = _read(full, path)
+        entry["data"], entry["version"], _ = _read(full, path)
     elif entry["type"] == "directory":
         entry["entries"] = listing(full, path)
     return entry
 
 
-def _read(full: str, path: str) -> Tuple[bytes, str]:
-    """A regular file's bytes and version. Opened without blocking and checked
+_Identity = Tuple[int, int, int, int, int]
+
+
+def _identity(st: os.stat_result) -> _Identity:
+    """What changes whenever a file's bytes may have: compared in microseconds, no reading."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read(full: str, path: str) -> Tuple[bytes, str, _Identity]:
+    """A regular file's bytes, version and identity. Opened without blocking and checked
     before it is read: a FIFO or a device would stall the service (one thread
     serves every editor), a huge file would not fit in one message."""
     try:
@@ -131,25 +190,32 @@ def _read(full: str, path: str) -> Tuple[bytes, str]:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise FileError(FAILED, path, "cannot read %s: not a regular file" % path)
+            raise _not_regular(path, st.st_mode, "read")
         if st.st_size > MAX_FILE:
             raise FileError(FAILED, path, "cannot read %s: %d MB, more than the %d MB a file may have here"
                             % (path, st.st_size >> 20, MAX_FILE >> 20))
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read()
+        data = _read_fd(fd)
     except OSError as exc:
         raise from_os_error(exc, path, "read") from None
     finally:
         os.close(fd)
-    return data, version_of(st, data)
+    return data, version_of(st, data), _identity(st)
+
+
+def _read_fd(fd: int) -> bytes:
+    with os.fdopen(fd, "rb", closefd=False) as f:
+        return f.read()
 
 
 def listing(full: str, path: str) -> List[Dict[str, Any]]:
-    """A directory's entries, sorted by name; a symlink has its target's type."""
+    """A directory's entries, sorted by name; a symlink has its target's type;
+    a write's temporary file is not shown."""
     out = []
     try:
         with os.scandir(full) as it:
             for e in it:
+                if is_temporary(e.name):
+                    continue
                 item: Dict[str, Any] = {"name": e.name}
                 try:
                     item["type"] = "directory" if e.is_dir() else "file" if e.is_file() else "other"
@@ -167,7 +233,8 @@ def listing(full: str, path: str) -> List[Dict[str, Any]]:
 def current_version(path: str, held: Optional[str] = None) -> Optional[str]:
     """The file's version now; None if there is none. `held`: a version the
     caller has, returned as it is when the file's size and mtime are its own
-    (the file is not read and hashed again for nothing)."""
+    (the file is not read and hashed again: only for a caller that can miss
+    a same-size change within one timestamp tick)."""
     full = resolve(path)
     if held is not None:
         try:
@@ -176,63 +243,112 @@ def current_version(path: str, held: Optional[str] = None) -> Optional[str]:
             return None
         if held.startswith("%d:%d:" % (st.st_size, st.st_mtime_ns)):
             return held
+    return _now(full, path)[0]
+
+
+def _now(full: str, path: str) -> Tuple[Optional[str], Optional[_Identity]]:
+    """The file's version and identity now; (None, None) if there is no file."""
     try:
-        return _read(full, path)[1]
+        _, version, identity = _read(full, path)
     except FileError as exc:
         if exc.code == NODIR:
-            return None
+            return None, None
         raise
+    return version, identity
 
 
-def write(path: str, data: bytes, expect: Optional[str], force: bool = False) -> str:
+def _conflict(path: str, expect: Optional[str], now: Optional[str]) -> FileError:
+    what = "was created" if expect is None else "was deleted" if now is None else "has changed"
+    return FileError(CONFLICT, path, "%s %s since it was read" % (path, what), now)
+
+
+def write(path: str, data: bytes, expect: Optional[str], force: bool = False, parents: bool = False) -> str:
     """Write `data` to `path` if the file is still what the editor last saw
-    (`expect`: its version then, None for no file), or `force`. Its new version."""
+    (`expect`: its version then, None for no file), or `force`; `parents`:
+    make the missing directories first. Its new version."""
     full = resolve(path)
     if os.path.islink(full):
         full = os.path.realpath(full)  # the target is written; the link stays
-    if not force:
-        now = current_version(path)
-        if not same_content(now, expect):
-            what = "was created" if expect is None else "was deleted" if now is None else "has changed"
-            raise FileError(CONFLICT, path, "%s %s since it was read" % (path, what), now)
+    if len(data) > MAX_FILE:
+        raise FileError(FAILED, path, "cannot write %s: more than %d MB" % (path, MAX_FILE >> 20))
     try:
         st: Optional[os.stat_result] = os.stat(full)
     except FileNotFoundError:
         st = None
     except OSError as exc:
         raise from_os_error(exc, path, "write") from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise FileError(ISDIR, path, "cannot write %s: is a directory" % path)
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise FileError(FAILED, path, "cannot write %s: not a regular file" % path)
-    if len(data) > MAX_FILE:
-        raise FileError(FAILED, path, "cannot write %s: more than %d MB" % (path, MAX_FILE >> 20))
+        raise _not_regular(path, st.st_mode, "written")
+    if st is None and parents:
+        try:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+        except OSError as exc:
+            raise from_os_error(exc, path, "make the directories of") from None
+    now, seen = _now(full, path)
+    if now is not None and now.endswith(":" + _digest(data)):
+        return now  # the host has exactly these bytes already (a save made again, its answer lost)
+    if not force and not same_content(now, expect):
+        raise _conflict(path, expect, now)
+
+    def check() -> None:
+        """Immediately before the file is replaced: is it still the one checked?"""
+        nonlocal seen
+        if force:
+            return
+        for _ in range(3):
+            if _identity_now(full) == seen:
+                return
+            again, seen = _now(full, path)  # touched, or changed: its bytes say which
+            if not same_content(again, expect):
+                raise _conflict(path, expect, again)
+        raise FileError(CONFLICT, path, "%s is being changed on the host: not written" % path)
+
+    journal = _Journal(full)
     try:
         if st is not None and (st.st_nlink > 1 or st.st_uid != os.geteuid()):
-            _write_in_place(full, data)
+            _write_in_place(full, data, check, journal)
         else:
             try:
-                _write_atomic(full, data, st)
+                _write_atomic(full, data, st, check, journal, force)
+            except _InPlace as why:
+                log.info("%s is written in place: a new file would not keep %s", full, why)
+                _write_in_place(full, data, check, journal)
             except OSError as exc:
                 # No temporary file beside it (a directory we may not write, a name too long for
                 # one more suffix): a file we may write is written in place, as editors do.
                 if st is None or exc.errno not in (errno.EACCES, errno.EPERM, errno.ENAMETOOLONG):
                     raise
-                _write_in_place(full, data)
+                _write_in_place(full, data, check, journal)
         with open(full, "rb") as f:
             return version_of(os.fstat(f.fileno()), data)
     except OSError as exc:
         raise from_os_error(exc, path, "write") from None
+    finally:
+        journal.done()
 
 
-def _write_in_place(full: str, data: bytes) -> None:
+def _identity_now(full: str) -> Optional[_Identity]:
+    try:
+        return _identity(os.stat(full))
+    except FileNotFoundError:
+        return None
+
+
+class _InPlace(Exception):
+    """What a new file would not keep (a group, an attribute, a set-ID bit): written in place."""
+
+
+def _write_in_place(full: str, data: bytes, check: Callable[[], None], journal: "_Journal") -> None:
     """For a file with other hard links, or owned by someone else: keep the
-    inode. The room is taken first (no disk or quota running out half-way),
-    then the bytes go over the old ones and the rest is cut; should a write
-    fail all the same, the old bytes are put back."""
+    inode. Its old bytes go to the journal first (a kill mid-write: the next
+    agent puts them back); the room is taken (no disk or quota running out
+    half-way), then the bytes go over the old ones and the rest is cut;
+    should a write fail all the same, the old bytes are put back."""
     fd = os.open(full, os.O_RDWR | os.O_CLOEXEC)
     try:
-        old = os.read(fd, os.fstat(fd).st_size + 1)
+        old = _read_fd(fd)
+        journal.backup(old, data)
+        check()
         if len(data) > len(old):
             try:
                 os.posix_fallocate(fd, 0, len(data))
@@ -240,39 +356,51 @@ def _write_in_place(full: str, data: bytes) -> None:
                 if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
                     raise
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            _write_all(fd, data)
-            os.ftruncate(fd, len(data))
-            os.fsync(fd)
+            _overwrite(fd, data)
         except OSError:
-            os.lseek(fd, 0, os.SEEK_SET)
-            _write_all(fd, old)
-            os.ftruncate(fd, len(old))
+            try:
+                _overwrite(fd, old)
+            except OSError:
+                journal.keep()
             raise
     finally:
         os.close(fd)
 
 
-def _write_atomic(full: str, data: bytes, st: Optional[os.stat_result]) -> None:
+def _overwrite(fd: int, data: bytes) -> None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    _write_all(fd, data)
+    os.ftruncate(fd, len(data))
+    os.fsync(fd)
+
+
+def _write_atomic(full: str, data: bytes, st: Optional[os.stat_result], check: Callable[[], None],
+                  journal: "_Journal", force: bool) -> None:
     """A temporary file beside the target, renamed over it: a reader sees the
-    old bytes or the new, never half of them."""
+    old bytes or the new, never half of them. A new file is linked, not
+    renamed over: one made meanwhile is never replaced."""
     directory, name = os.path.split(full)
-    fd, temp = tempfile.mkstemp(prefix=".%s." % name, suffix=".remote-lsp", dir=directory or "/")
+    temp = os.path.join(directory or "/", temporary_name(name))
+    journal.note(temp=temp)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         _write_all(fd, data)
         if st is not None:
-            os.fchmod(fd, stat.S_IMODE(st.st_mode))
-            if st.st_gid != os.getegid():
-                try:
-                    os.fchown(fd, -1, st.st_gid)
-                except OSError:
-                    pass  # a group we are not in: the file takes ours, as any editor's save would
+            _keep_metadata(full, fd, st)
         else:
             os.fchmod(fd, 0o666 & ~_UMASK)
         os.fsync(fd)
         os.close(fd)
         fd = -1
-        os.rename(temp, full)
+        check()
+        if st is None and not force:
+            try:
+                _rename_new(temp, full)
+            except FileExistsError:
+                check()  # made meanwhile: a conflict
+                raise
+        else:
+            os.rename(temp, full)
     except BaseException:
         if fd >= 0:
             os.close(fd)
@@ -282,6 +410,75 @@ def _write_atomic(full: str, data: bytes, st: Optional[os.stat_result]) -> None:
             pass
         raise
     _sync_directory(directory or "/")
+
+
+def _rename_new(temp: str, full: str) -> None:
+    """`temp` renamed to `full`, which must not exist (renameat2 RENAME_NOREPLACE; where
+    the system or the file system has none, a hard link, then the temporary name removed)."""
+    rename = _renameat2()
+    if rename is not None:
+        if rename(_AT_FDCWD, os.fsencode(temp), _AT_FDCWD, os.fsencode(full), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(err, os.strerror(err), full)
+    try:
+        os.link(temp, full)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(full):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), full) from None
+        os.rename(temp, full)  # neither: the window is the check's, microseconds
+    else:
+        os.unlink(temp)
+
+
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+_libc: List[Any] = []
+
+
+def _renameat2() -> Any:
+    if not _libc:
+        try:
+            _libc.append(getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None))
+        except (OSError, AttributeError):
+            _libc.append(None)
+    return _libc[0]
+
+
+def _keep_metadata(full: str, fd: int, st: os.stat_result) -> None:
+    """What the file is besides its bytes, onto the new one: its group, then its
+    extended attributes (POSIX ACLs are two, `security.capability` one; a change
+    of owner clears capabilities), then its mode (set-ID bits, which a change of
+    owner clears too). What cannot be kept raises _InPlace."""
+    if st.st_gid != os.fstat(fd).st_gid:
+        try:
+            os.fchown(fd, -1, st.st_gid)
+        except OSError:
+            raise _InPlace("its group (%d)" % st.st_gid) from None
+    names = _xattrs(full)
+    for name in names:
+        try:
+            os.setxattr(fd, name, os.getxattr(full, name))
+        except OSError as exc:
+            if exc.errno == errno.ENODATA or name == "security.selinux":
+                continue  # removed meanwhile; a label the policy gives the new file
+            raise _InPlace("its attribute %s (%s)" % (name, exc.strerror)) from None
+    inherited = "system.posix_acl_access"  # from the directory's default ACL
+    if inherited not in names and inherited in _xattrs(fd):
+        os.removexattr(fd, inherited)
+    mode = stat.S_IMODE(st.st_mode)
+    os.fchmod(fd, mode)
+    if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+        raise _InPlace("its mode %04o" % mode)
+
+
+def _xattrs(target: Any) -> List[str]:
+    try:
+        return os.listxattr(target)
+    except OSError:  # a file system without them
+        return []
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -301,3 +498,141 @@ def _sync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# --- the journal of writes in progress ---------------------------------------------------------
+
+
+def keep_journal(directory: str) -> None:
+    """Record writes in progress in `directory` (private, made if missing)."""
+    global _journal
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    _journal = directory
+
+
+def _start_ticks(pid: int) -> Optional[int]:
+    """When the process `pid` started (clock ticks since boot); None if there is none (or a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            line = f.read()
+        fields = line[line.rindex(b")") + 2:].split()
+        return None if fields[0] in (b"Z", b"X") else int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _Journal:
+    """One write in progress, as `PID.START.RANDOM.json` (and `.old`: a file's old
+    bytes while it is written in place) in the journal: what a writer killed
+    mid-way leaves, the next agent finds (recover)."""
+
+    def __init__(self, target: str) -> None:
+        self.base = ""
+        self._record: Dict[str, Any] = {"target": target}
+        self._kept = False
+        if _journal is not None:
+            self.base = os.path.join(_journal, "%d.%d.%s" % (os.getpid(), _start_ticks(os.getpid()) or 0,
+                                                             _random()))
+
+    def note(self, **fields: Any) -> None:
+        if not self.base:
+            return
+        self._record.update(fields)
+        try:  # written before what it names is made: a record cut short names nothing yet
+            with open(self.base + ".json", "w") as f:
+                json.dump(self._record, f)
+        except OSError as exc:
+            log.warning("cannot record a write in progress in %s: %s", _journal, exc)
+
+    def backup(self, old: bytes, new: bytes) -> None:
+        if not self.base:
+            return
+        with open(self.base + ".old", "wb") as f:  # a full disk here: refused before any change
+            f.write(old)
+        self.note(backup=self.base + ".old", old=_digest(old), new=_digest(new))
+
+    def keep(self) -> None:
+        """The old bytes could not be put back: the backup stays, named in the log."""
+        self._kept = True
+        log.warning("%s was left half-written; its old bytes are in %s", self._record["target"],
+                    self.base + ".old")
+
+    def done(self) -> None:
+        if self.base and not self._kept:
+            for suffix in (".json", ".old"):
+                try:
+                    os.unlink(self.base + suffix)
+                except FileNotFoundError:
+                    pass
+
+
+def recover() -> List[str]:
+    """Clean up after the writers that died mid-write (an earlier agent, a `put`),
+    as recorded in the journal: their temporary files removed (by their exact name,
+    ours), a file they cut short in place given its old bytes back. One line each."""
+    if _journal is None:
+        return []
+    writes: Dict[str, List[str]] = {}
+    try:
+        names = os.listdir(_journal)
+    except OSError:
+        return []
+    for name in names:
+        writes.setdefault(".".join(name.split(".")[:3]), []).append(name)
+    lines = []
+    for base, files in writes.items():
+        try:
+            pid, start = (int(x) for x in base.split(".")[:2])
+        except ValueError:
+            continue
+        if pid == os.getpid() or (_start_ticks(pid) == start and start):
+            continue  # still writing
+        keep = False
+        record = None
+        if base + ".json" in files:
+            try:
+                with open(os.path.join(_journal, base + ".json")) as f:
+                    record = json.load(f)
+            except (OSError, ValueError):
+                record = None
+        if isinstance(record, dict):
+            keep = _undo(record, lines)
+        if not keep:
+            for name in files:
+                try:
+                    os.unlink(os.path.join(_journal, name))
+                except OSError:
+                    pass
+    return lines
+
+
+def _undo(record: Dict[str, Any], lines: List[str]) -> bool:
+    """Undo what one dead write left; True: its backup is to be kept."""
+    temp, target, backup = record.get("temp"), record.get("target"), record.get("backup")
+    if isinstance(temp, str) and is_temporary(temp):
+        try:
+            if os.lstat(temp).st_uid == os.geteuid():
+                os.unlink(temp)
+                lines.append("removed %s, left by a write cut short" % temp)
+        except OSError:
+            pass
+    if not isinstance(backup, str) or not isinstance(target, str):
+        return False
+    try:
+        with open(target, "rb") as f:
+            now = _digest(f.read())
+        if now in (record.get("old"), record.get("new")):
+            return False  # wholly old or wholly new
+        with open(backup, "rb") as f:
+            old = f.read()
+        fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            _overwrite(fd, old)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        lines.append("%s was cut short by a write that did not finish and cannot be restored (%s): its old "
+                     "bytes are in %s" % (target, exc.strerror or exc, backup))
+        return True
+    lines.append("%s was cut short by a write that did not finish: its old bytes are back" % target)
+    return False

@@ -8,7 +8,8 @@ with the operations of disk.py:
     files/read   {paths}            -> {files: [entry with data or entries]}   (N files, one round trip)
     files/stat   {path}             -> entry
     files/list   {path}             -> entry of a directory
-    files/write  {files: [{path, data, expect, force}]} -> {files: [{path, ok, version | error, current}]}
+    files/write  {files: [{path, data, expect, force?, parents?}]}
+                                    -> {files: [{path, ok, version | error, current}]}
     files/watch  {files: {path: version}} -> {changes}   the set this channel watches, replaced
     files/changed (to the editor)   {changes: [{path, kind, version}]}
 
@@ -30,7 +31,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from remote_lsp.host.aio import background
 from remote_lsp.host.files import disk
 from remote_lsp.host.session import Session
-from remote_lsp.host.watching.watcher import existing
 from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Message
 
@@ -186,20 +186,15 @@ class FileService:
         if known is not None and known[0].directories > 0:
             self._directories[directory] = (known[0], known[1] + 1)
             return
-        if known is not None:  # missing when it was first watched, or gone since: it may be back
+        if known is not None:  # removed since it was first watched: followed already, but made anew
             known[0].close()
             count = known[1]
-        # Watched from its parent (or the nearest directory there is), going only towards it: the
-        # directory's own removal and return (`rm -rf gen && make`) are seen too.
-        towards = directory.rstrip("/") + "/"
-
-        def elsewhere(d: str) -> bool:
-            return not towards.startswith(d.rstrip("/") + "/")
-
+        # Followed: watched from its highest watchable ancestor, going only towards it, so that
+        # its removal, a move of a directory above it and its return (`rm -rf build && make`)
+        # are all seen.
         try:
-            subscription = self._subscribe(existing(os.path.dirname(directory)), self._changed,
-                                           recursive=True, skip=elsewhere)
-        except OSError as exc:  # gone: the editor is told when it asks
+            subscription = self._subscribe(directory, self._changed, recursive=False, follow=True)
+        except OSError as exc:  # the editor is told when it asks
             log.info("cannot watch %s: %s", directory, exc)
             return
         self._directories[directory] = (subscription, count + 1)
@@ -222,7 +217,7 @@ class FileService:
             for full, kind in changes:
                 if full in channel.watched:
                     wanted.append((channel, full))
-                elif kind == 3:  # a directory removed: its open files with it
+                elif kind == 3:  # a directory removed (or one above it): its open files with it
                     wanted.extend((channel, f) for f in channel.watched if f.startswith(full + "/"))
         if wanted:
             background(self._send_changes(wanted))
@@ -276,32 +271,52 @@ def _read_all(paths: List[Any]) -> List[Dict[str, Any]]:
 
 
 def _write_all(items: List[Any]) -> List[Dict[str, Any]]:
-    for item in items:  # all checked before any is written: bad input changes nothing
-        if not isinstance(item, dict) or not isinstance(item.get("data"), str) \
-                or not isinstance(item.get("expect"), (str, type(None))):
-            raise TypeError("each file needs a path, its data (base64) and the version it expects")
     out = []
-    for item in items:
-        path = item.get("path")
+    for path, data, expect, force, parents in _checked(items):
         try:
-            data = base64.b64decode(item["data"], validate=True)
-            version = disk.write(path, data, item.get("expect"), bool(item.get("force")))
+            version = disk.write(path, data, expect, force, parents)
             out.append({"path": path, "ok": True, "version": version})
         except disk.FileError as exc:
             out.append({"path": path, "ok": False, "error": exc.to_json(), "current": exc.current})
+    return out
+
+
+def _checked(items: List[Any]) -> List[Tuple[str, bytes, Optional[str], bool, bool]]:
+    """Every item of a batch checked whole (types, paths, base64) before any is
+    written: bad input changes nothing. A flag is a boolean, never a truthy value."""
+    out = []
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise TypeError("file %d is not an object" % n)
+        path, data, expect = item.get("path"), item.get("data"), item.get("expect")
+        if not isinstance(path, str) or not path or "\0" in path:
+            raise TypeError("file %d: path must be a non-empty string, not %r" % (n, path))
+        if not isinstance(data, str):
+            raise TypeError("file %d (%s): data must be a base64 string" % (n, path))
+        if not isinstance(expect, (str, type(None))):
+            raise TypeError("file %d (%s): expect must be a version string or null" % (n, path))
+        flags = []
+        for flag in ("force", "parents"):
+            value = item.get(flag, False)
+            if not isinstance(value, bool):
+                raise TypeError("file %d (%s): %s must be true or false, not %r" % (n, path, flag, value))
+            flags.append(value)
+        try:
+            raw = base64.b64decode(data, validate=True)
         except ValueError:
-            problem = {"code": disk.FAILED, "message": "%s: the data is not base64" % path}
-            out.append({"path": path, "ok": False, "error": problem})
+            raise ValueError("file %d (%s): the data is not base64" % (n, path)) from None
+        out.append((path, raw, expect, flags[0], flags[1]))
     return out
 
 
 def _versions(paths: List[Tuple[str, Optional[str]]]) -> Dict[Tuple[str, Optional[str]], Optional[str]]:
-    """Each file's version now, by (path, the version held): a file whose
-    size and mtime are the held version's is not read and hashed again."""
+    """Each file's version now, by (path, the version held): read and hashed
+    again, even when its size and mtime are the held version's (a same-size
+    write within one timestamp tick changes neither)."""
     out: Dict[Tuple[str, Optional[str]], Optional[str]] = {}
     for full, held in paths:
         try:
-            out[(full, held)] = disk.current_version(full, held)
+            out[(full, held)] = disk.current_version(full)
         except disk.FileError:
             out[(full, held)] = None  # unreadable now: as good as gone, for the editor
     return out

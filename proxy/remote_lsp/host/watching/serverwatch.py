@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from remote_lsp.host.watching import globs
-from remote_lsp.host.watching.watcher import FileChange, Subscription, Watcher, existing
+from remote_lsp.host.watching.watcher import FileChange, Subscription, Watcher
 
 log = logging.getLogger("remote_lsp.watch")
 
@@ -107,8 +107,10 @@ class ServerWatch:
     def _subscribe(self, root: str) -> Subscription:
         assert self._watcher is not None
         holder: List[Subscription] = []
-        sub = self._watcher.subscribe(existing(root), lambda batch: self._deliver(holder[0], batch), True,
-                                      self._skip)
+        # Followed: the root removed and made again (`rm -rf proj && git clone ...`) is seen,
+        # and what is in it then is told.
+        sub = self._watcher.subscribe(root, lambda batch: self._deliver(holder[0], batch), True, self._skip,
+                                      follow=True)
         holder.append(sub)
         return sub
 

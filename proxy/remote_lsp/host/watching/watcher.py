@@ -27,6 +27,7 @@ import stat
 import time
 from typing import Callable, Deque, Dict, List, Optional, Set, Tuple
 
+from remote_lsp.host.files.disk import is_temporary
 from remote_lsp.host.watching import inotify as ino
 
 log = logging.getLogger("remote_lsp.watcher")
@@ -64,10 +65,15 @@ class Subscription:
     """Changes under one directory for one caller."""
 
     def __init__(self, watcher: "Watcher", directory: str, on_changes: Callable[[List[FileChange]], None],
-                 recursive: bool, skip: Optional[Callable[[str], bool]]) -> None:
+                 recursive: bool, skip: Optional[Callable[[str], bool]], follow: bool = False) -> None:
         self.directory = directory
         self.recursive = recursive
         self.skip = skip
+        # follow: watched from `top` (an ancestor), going only towards `directory`, so that its
+        # removal, its move and its return, at any level above it, are seen.
+        self.top = anchor(directory) if follow else directory
+        self._towards = directory.rstrip("/") + "/" if follow and self.top != directory else ""
+        self.seen = False  # the directory was there, watched, at some time
         self._watcher = watcher
         self._on_changes = on_changes
         self._dirs: Set[str] = set()
@@ -81,7 +87,29 @@ class Subscription:
 
     @property
     def directories(self) -> int:
-        return len(self._dirs)
+        """Watched at or under its directory (the ones on the way to it not counted)."""
+        if not self._towards:
+            return len(self._dirs)
+        return sum(1 for d in self._dirs if d == self.directory or d.startswith(self._towards))
+
+    def _on_the_way(self, path: str) -> bool:
+        """A directory above this following subscription's own, on the way to it."""
+        return self._towards.startswith(path.rstrip("/") + "/")
+
+    def _wants(self, path: str) -> bool:
+        """Is a change of `path` this subscription's? (Entries beside the way to its directory are not.)"""
+        if not self._towards:
+            return True
+        return path == self.directory or path.startswith(self._towards) or self._on_the_way(path)
+
+    def _enters(self, path: str) -> bool:
+        """Is the directory `path` (under top) one to watch?"""
+        if self._towards:
+            if self._on_the_way(path) or path == self.directory:
+                return True
+            if not path.startswith(self._towards):
+                return False
+        return self.recursive and not (self.skip is not None and self.skip(path))
 
     def covers(self, directory: str) -> bool:
         """Is `directory` one this subscription watches (its direct entries)?"""
@@ -91,7 +119,7 @@ class Subscription:
         """Its `skip` answers differently now: cover what it no longer skips
         (what is there already is not reported: it was there before)."""
         if not self.closed and not self.missing:
-            self._watcher._cover(self, self.directory, report=False, again=True)
+            self._watcher._cover(self, self.top, report=False, again=True)
 
     @property
     def polled(self) -> int:
@@ -108,6 +136,8 @@ class Subscription:
     def problem(self) -> str:
         if self.missing:
             return "%s does not exist" % self.directory
+        if self._towards and self.seen and not os.path.isdir(self.directory):
+            return "%s was removed: watched again once it is made" % self.directory
         return self._watcher.problem if self.polled else ""
 
     def close(self) -> None:
@@ -185,25 +215,34 @@ class Watcher:
         self._after_walks: List[Callable[[], None]] = []
         self._walking = False
         self._walk_handle: Optional[asyncio.Handle] = None
+        self._following: Set[Subscription] = set()
+        self._refused: Dict[str, str] = {}  # directories inotify was refused (no read permission), why
 
     # --- the public API ------------------------------------------------------------------
 
     def subscribe(self, directory: str, on_changes: Callable[[List[FileChange]], None],
-                  recursive: bool = True, skip: Optional[Callable[[str], bool]] = None) -> Subscription:
+                  recursive: bool = True, skip: Optional[Callable[[str], bool]] = None,
+                  follow: bool = False) -> Subscription:
         """Changes under `directory` (its direct entries only unless recursive);
-        `skip(path)` True: a subdirectory not to go into (nothing asked for is there)."""
+        `skip(path)` True: a subdirectory not to go into (nothing asked for is there).
+        `follow`: the directory may be missing, or removed, moved away or made again
+        at any level above it: watched from its highest watchable ancestor, going only
+        towards it; its removal is told (a deletion of it or of a directory above it)
+        and, when it is back, what is in it (as created)."""
         self._start()
         directory = os.path.abspath(directory)
-        sub = Subscription(self, directory, on_changes, recursive, skip)
-        if not os.path.isdir(directory):
+        sub = Subscription(self, directory, on_changes, recursive, skip, follow)
+        if not os.path.isdir(sub.top):
             sub.missing = True
             return sub
+        if follow:
+            self._following.add(sub)
         fstype = network_fs(directory)
         if fstype:
             self._remote_tops.add(directory)
             self._note_problem("%s is on a network file system (%s): polled every %g s or more, so that "
                                "changes made on other machines are seen" % (directory, fstype, POLL_INTERVAL))
-        self._cover(sub, directory, report=False)
+        self._cover(sub, sub.top, report=False)
         return sub
 
     def close(self) -> None:
@@ -226,8 +265,16 @@ class Watcher:
         self._polled.clear()
 
     def describe(self) -> Dict[str, object]:
+        """`problem`: why some directories are polled, which followed ones were removed
+        (not watched until they are back), which could not be watched (and why)."""
+        lines = [self.problem] if self.problem else []
+        lines += sorted({s.problem for s in self._following if not s.closed and s.problem})
+        if self._refused:
+            path, why = next(iter(self._refused.items()))
+            lines.append("%d director%s cannot be watched (%s: %s)" % (
+                len(self._refused), "y" if len(self._refused) == 1 else "ies", path, why))
         return {"directories": len(self._by_path), "inotify": len(self._by_wd), "polled": len(self._polled),
-                "problem": self.problem, "max_user_watches": ino.max_user_watches()}
+                "problem": "; ".join(lines), "max_user_watches": ino.max_user_watches()}
 
     def polled_among(self, dirs: Set[str]) -> int:
         if not self._polled:
@@ -301,6 +348,8 @@ class Watcher:
                 break
             budget -= 1
             path = stack.pop()
+            if path == sub.directory:
+                sub.seen = True
             node = self._by_path.get(path)
             if node is None:
                 node = self._watch(path)
@@ -318,9 +367,9 @@ class Watcher:
                 sub._dirs.add(path)
             for name, is_dir in entries:
                 child = os.path.join(path, name)
-                if report:
+                if report and sub._wants(child) and not is_temporary(name):
                     sub._add(child, CREATED)
-                if is_dir and sub.recursive and not (sub.skip is not None and sub.skip(child)):
+                if is_dir and sub._enters(child):
                     stack.append(child)
         return budget
 
@@ -333,8 +382,11 @@ class Watcher:
             try:
                 node.wd = self._ino.add(path, mask)
             except OSError as exc:
-                if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.ELOOP):
-                    return None  # gone already, or not ours to read
+                if exc.errno in (errno.EACCES, errno.ELOOP):
+                    self._refused[path] = exc.strerror or str(exc)  # named in describe()
+                    return None
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                    return None  # gone already
                 if exc.errno == errno.ENOSPC:
                     self._note_problem(
                         "the inotify watch limit is reached (fs.inotify.max_user_watches = %s): the "
@@ -383,6 +435,9 @@ class Watcher:
         return out
 
     def _unsubscribe(self, sub: Subscription) -> None:
+        self._following.discard(sub)
+        for path in [p for p in self._refused if p == sub.top or p.startswith(sub.top.rstrip("/") + "/")]:
+            del self._refused[path]
         for path in sub._dirs:
             node = self._by_path.get(path)
             if node is not None and sub in node.subs:
@@ -392,6 +447,7 @@ class Watcher:
         sub._dirs.clear()
 
     def _drop(self, node: _Dir) -> None:
+        self._refused.pop(node.path, None)
         if self._by_path.get(node.path) is node:
             del self._by_path[node.path]
         if node.wd >= 0 and self._by_wd.get(node.wd) is node:
@@ -413,9 +469,12 @@ class Watcher:
     # --- events ------------------------------------------------------------------------------
 
     def _to_subscribers(self, node: _Dir, name: str, kind: int, writing: bool = False) -> None:
+        if is_temporary(name):
+            return  # a save's temporary file, renamed over its target at once: that is the change
         path = os.path.join(node.path, name)
         for sub in node.subs:
-            sub._add(path, kind, writing)
+            if sub._wants(path):
+                sub._add(path, kind, writing)
 
     def _closed(self, node: _Dir, name: str) -> None:
         path = os.path.join(node.path, name)
@@ -427,7 +486,7 @@ class Watcher:
         that wants it covers it, and hears of what is in it already."""
         path = os.path.join(node.path, name)
         for sub in list(node.subs):
-            if sub.recursive and not (sub.skip is not None and sub.skip(path)):
+            if sub._enters(path):
                 self._cover(sub, path, report=True)
 
     def _readable(self) -> None:
@@ -540,6 +599,15 @@ def network_fs(path: str) -> str:
     except OSError:
         return ""
     return fstype if fstype in NETWORK_FS else ""
+
+
+def anchor(path: str) -> str:
+    """The highest directory from which `path` (or the part of it there is) can
+    be watched all the way down: "/" when every directory on the way may be read."""
+    top = existing(path)
+    while top != "/" and os.access(os.path.dirname(top), os.R_OK | os.X_OK):
+        top = os.path.dirname(top)
+    return top
 
 
 def existing(path: str) -> str:
