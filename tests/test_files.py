@@ -385,3 +385,57 @@ def test_an_open_file_two_levels_below_a_directory_made_again_or_moved_away_is_f
                                and len([n for n in c.notifications if n["method"] == "files/changed"]) == 3,
                                timeout=10)
     assert told["changes"] == [{"path": str(path), "kind": "deleted", "version": None}]
+@pytest.fixture
+def freezable(tmp_path):
+    """A small ext4 file system of its own (a loop mount), to be frozen with
+    fsfreeze as a hung NFS server or a snapshot holds one; always thawed and
+    unmounted after."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or not shutil.which("fsfreeze") or not shutil.which("mkfs.ext4"):
+        pytest.skip("needs root, fsfreeze and mkfs.ext4 for a loop mount")
+    image, mount = tmp_path / "fs.img", tmp_path / "frozen"
+    mount.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(32 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    if subprocess.run(["mount", "-o", "loop", str(image), str(mount)]).returncode != 0:
+        pytest.skip("loop mounts are not permitted here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["fsfreeze", "-u", str(mount)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_frozen_file_system_holds_only_the_requests_on_it(remote, tmp_path, freezable):
+    import subprocess
+
+    hung, other = freezable / "hung.txt", tmp_path / "other.txt"
+    hung.write_bytes(b"one\n")
+    other.write_bytes(b"one\n")
+    c = channel(remote)
+    read = c.request("files/read", {"paths": [str(hung), str(other)]})["files"]
+    seen = {e["path"]: e["version"] for e in read}
+    subprocess.run(["fsfreeze", "-f", str(freezable)], check=True)
+    try:
+        stuck = c.request_async("files/write", {"files": [{"path": str(hung), "data": b64(b"two\n"),
+                                                          "expect": seen[str(hung)]}]})
+        # Another file system's reads and writes are answered while that write waits.
+        (w,) = c.request("files/write", {"files": [{"path": str(other), "data": b64(b"two\n"),
+                                                    "expect": seen[str(other)]}]})["files"]
+        assert w["ok"] and other.read_bytes() == b"two\n"
+        (e,) = c.request("files/read", {"paths": [str(other)]})["files"]
+        assert base64.b64decode(e["data"]) == b"two\n"
+        assert c.request("files/stat", {"path": str(tmp_path)})["type"] == "directory"
+        assert not c._responses[stuck].qsize()  # still waiting on the frozen file system
+        # A read of the file being written comes after the write: past the bound, it is answered so.
+        with pytest.raises(LspError) as hung_read:
+            c.request("files/read", {"paths": [str(hung)]})
+        assert "did not answer within" in str(hung_read.value) and str(hung) in str(hung_read.value)
+    finally:
+        subprocess.run(["fsfreeze", "-u", str(freezable)], check=True)
+    # Thawed: the write that waited is done, and said so.
+    (w,) = c.wait_response(stuck)["result"]["files"]
+    assert w["ok"] and hung.read_bytes() == b"two\n"

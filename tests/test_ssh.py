@@ -144,3 +144,52 @@ def test_user_at_host_colon_port(remote, project, transport):
     (loc,) = c.request("textDocument/definition", {"textDocument": {"uri": uri},
                                                    "position": {"line": 2, "character": 1}})
     assert loc["uri"] == "scp://%s/%s/a.py" % (host, project)
+
+
+def _our_ssh_processes(remote):
+    """The ssh processes this test's editor side runs (masters and sessions alike)."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
+    return [line.strip() for line in out.splitlines()[1:]
+            if line.split(None, 2)[2].startswith("ssh ") and str(remote.sshd.home) in line]
+
+
+def test_a_master_killed_uncleanly_is_replaced_and_nothing_piles_up(remote):
+    import os
+
+    remote.cli("status")
+    (line,) = _our_ssh_processes(remote)  # the master, alone
+    master = int(line.split()[0])
+    control = Path(line.split("ControlPath=")[1].split()[0])
+    sessions = set(remote.sshd.session_pids())
+    os.kill(master, signal.SIGKILL)  # as the OOM killer ends it: its socket stays
+    wait_for(lambda: not pid_alive(master), 10, "the master to go")
+    wait_for(lambda: len(set(remote.sshd.session_pids()) & sessions) < len(sessions), 10,
+             "its sshd session to go")
+    assert control.exists()
+    try:
+        # Two calls at once find the stale socket, then more one after another.
+        calls = [subprocess.Popen(remote_argv(remote, "status"), env=remote.env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for call in calls:
+            _out, err = call.communicate(timeout=60)
+            assert call.returncode == 0 and err == "", err  # no "Control socket connect(...)"
+        for _ in range(3):
+            assert remote.cli("status").stderr == ""
+        # One master again, nothing else of ours running on either side.
+        (line,) = _our_ssh_processes(remote)
+        assert " -M " in line, line
+        assert len(set(remote.sshd.session_pids()) - sessions) == 1
+    finally:  # a leak must not outlive the test: all but the master on the socket go
+        check = subprocess.run(["ssh", "-F", str(remote.sshd.home / ".ssh" / "config"), "-S", str(control),
+                                "-O", "check", remote.alias], capture_output=True, text=True)
+        for line in _our_ssh_processes(remote):
+            if "(pid=%s)" % line.split()[0] not in check.stderr:
+                os.kill(int(line.split()[0]), signal.SIGTERM)
+
+
+def remote_argv(remote, *args):
+    import sys
+
+    from tests.conftest import PROXY
+
+    return [sys.executable, str(PROXY), "--host", remote.alias, *args]

@@ -77,6 +77,26 @@ def _unix_connection(path: Path) -> Optional[socket.socket]:
         return None
 
 
+def _remove_if_stale(path: Path) -> None:
+    """Remove a socket nothing listens on: left by a master that died
+    uncleanly (SIGKILL, the OOM killer). A master started over it would find
+    its ControlPath taken, run as a plain connection in the background for
+    ever, and every later call would do the same. Called under the host's
+    lock, so no master of ours can be starting on it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except ConnectionRefusedError:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
 class OpenSSHProcess(ChannelProcess):
     def __init__(self, proc: subprocess.Popen, stderr_path: str) -> None:
         self.proc = proc
@@ -149,8 +169,9 @@ class OpenSSH(Transport):
         return str(self.dir / ("%s-%d-%d.err" % (self._tag, os.getpid(), self._seq)))
 
     def _ensure_master(self) -> None:
-        """Start the shared connection unless one is up. Serialised per host,
-        so concurrent first connects make one master."""
+        """Start the shared connection unless one is up. Serialised per host
+        (a lock file), so concurrent first connects make one master, and a
+        stale socket is replaced by one caller only."""
         if self._master_up():
             self.users_master = False
             return
@@ -162,6 +183,7 @@ class OpenSSH(Transport):
             self.users_master = self._users_master_up()
             if self.users_master:
                 return
+            _remove_if_stale(self.dir / self._tag)
             err = self._stderr_file()
             with open(err, "wb") as errf:
                 # -f: returns once authenticated, the master going on in the background.

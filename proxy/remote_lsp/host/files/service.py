@@ -13,9 +13,17 @@ with the operations of disk.py:
     files/watch  {files: {path: version}} -> {changes}   the set this channel watches, replaced
     files/changed (to the editor)   {changes: [{path, kind, version}]}
 
-File operations run one at a time on a thread of their own, in the order
-they came: a large file never stalls the agent's LSP traffic, and two writes
-of one path never cross. The editor's open files are watched through the
+Each file operation runs on a thread of its own, off the event loop: a
+large file never stalls the agent's LSP traffic, and a file system that
+hangs (frozen, an NFS server gone) holds only the requests on it, never those
+on another. Operations on one file run in the order they came (a read after a
+write sees it). A request still waiting on its file system after the
+editor's request bound is answered so; a write is left to finish and is
+answered then, for the editor must know whether its bytes are there.
+
+No message is larger than a frame may be: a read whose files are too large
+together answers those that fit and names the rest in `more`, for the
+editor to ask again. The editor's open files are watched through the
 agent's one watcher (watcher.py), by their directories: a save that renames
 a new file over the old is seen too. A channel's own writes move the version
 it watches, so they are not told back to it.
@@ -23,21 +31,35 @@ it watches, so they are not told back to it.
 
 import asyncio
 import base64
-import concurrent.futures
 import logging
 import os
+import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from remote_lsp.host.aio import background
 from remote_lsp.host.files import disk
 from remote_lsp.host.session import Session
-from remote_lsp.wire import jsonrpc
+from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.jsonrpc import Message
+from remote_lsp.wire.options import DEFAULTS
 
 log = logging.getLogger("remote_lsp.files")
 
 CHANGED = "files/changed"
 KINDS = {1: "created", 2: "changed", 3: "deleted"}  # LSP's FileChangeType, as the editor is told
+# The file data (base64) one message carries beyond its first file, which always goes (a file of
+# disk.MAX_FILE is 53.3 MB in base64): with the entries around it, under a frame's limit. The
+# plugin's MAX_BATCH (files/channel.lua) is the same, for the requests it builds.
+MAX_BATCH = 48 * 1024 * 1024
+assert disk.MAX_FILE * 4 // 3 + (8 << 20) < framing.DEFAULT_MAX_FRAME
+# What an entry costs beyond its data, counted generously (its path counted apart).
+_ENTRY = 512
+# A request still waiting on its file system this long is answered so: the editor's request bound.
+HUNG = DEFAULTS.request_timeout
+
+
+class Hung(Exception):
+    """The file system of a request did not answer within HUNG seconds."""
 
 
 class _Channel:
@@ -53,7 +75,7 @@ class FileService:
         """`subscribe`: the agent's watcher's (None: changes are found only when
         the editor asks, as after a cut)."""
         self._subscribe = subscribe
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="remote-lsp-files")
+        self._last: Dict[str, asyncio.Future[Any]] = {}  # a file -> the last operation on it
         self._channels: Dict[int, _Channel] = {}
         self._directories: Dict[str, Tuple[Any, int]] = {}  # directory -> (subscription, how many watch it)
 
@@ -92,7 +114,6 @@ class FileService:
         for subscription, _ in self._directories.values():
             subscription.close()
         self._directories.clear()
-        self._pool.shutdown(wait=False)
 
     # --- requests ---------------------------------------------------------------------
 
@@ -107,6 +128,10 @@ class FileService:
         except disk.FileError as exc:
             channel.session.send(jsonrpc.error(rid, jsonrpc.INVALID_PARAMS, exc.message))
             return
+        except Hung as exc:
+            channel.session.send(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR,
+                                               "remote-lsp: %s: %s" % (method, exc)))
+            return
         except (TypeError, ValueError, KeyError) as exc:
             channel.session.send(jsonrpc.error(rid, jsonrpc.INVALID_PARAMS, "remote-lsp: %s: bad params (%s)"
                                                % (method, exc)))
@@ -118,23 +143,59 @@ class FileService:
             return
         channel.session.send(jsonrpc.response(rid, result))
 
-    def _run(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
-        return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+    def _run(self, names: List[Any], fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """fn(*args) on a thread of its own once the operations before it on
+        the same files (`names`) are done; its result."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        keys = {_order_key(name) for name in names}
+        before = {self._last[key] for key in keys if key in self._last}
+        for key in keys:
+            self._last[key] = done
+
+        def finished(_: "asyncio.Future[Any]") -> None:
+            for key in keys:
+                if self._last.get(key) is done:
+                    del self._last[key]
+            if not done.cancelled():
+                done.exception()  # retrieved: a requester that stopped waiting leaves no warning
+
+        done.add_done_callback(finished)
+        waiting = [len(before)]
+
+        def one_before(_: "asyncio.Future[Any]") -> None:
+            waiting[0] -= 1
+            if not waiting[0]:
+                _start(loop, done, fn, args)
+
+        for fut in before:
+            fut.add_done_callback(one_before)
+        if not before:
+            _start(loop, done, fn, args)
+        return done
+
+    async def _bounded(self, names: List[Any], fn: Callable[..., Any], *args: Any) -> Any:
+        """_run, answered with Hung once the file system has not answered within HUNG."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._run(names, fn, *args)), HUNG)
+        except asyncio.TimeoutError:
+            shown = ", ".join(str(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
+            raise Hung("the file system of %s did not answer within %g s" % (shown, HUNG)) from None
 
     async def _read(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
         paths = params["paths"]
         if not isinstance(paths, list):
             raise TypeError("paths must be a list")
-        entries = await self._run(_read_all, paths)
+        entries, more = await self._bounded(paths, _read_all, paths)
         for entry in entries:
             self._held(channel, entry["path"], entry.get("version"))
-        return {"files": entries}
+        return {"files": entries, "more": more} if more else {"files": entries}
 
     async def _stat(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
-        return await self._run(disk.stat_entry, params["path"])
+        return await self._bounded([params["path"]], disk.stat_entry, params["path"])
 
     async def _list(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
-        entry = await self._run(disk.read, params["path"])
+        entry = await self._bounded([params["path"]], disk.read, params["path"])
         if entry["type"] != "directory":
             raise disk.FileError(disk.FAILED, params["path"], "%s is not a directory" % params["path"])
         return entry
@@ -143,7 +204,9 @@ class FileService:
         items = params["files"]
         if not isinstance(items, list):
             raise TypeError("files must be a list")
-        written = await self._run(_write_all, items)
+        # Not bounded: the editor must know whether the bytes are there, however late.
+        written = await self._run([item.get("path") for item in items if isinstance(item, dict)],
+                                  _write_all, items)
         for item in written:
             if item["ok"]:
                 self._held(channel, item["path"], item["version"])
@@ -156,7 +219,7 @@ class FileService:
         held = {_key(name): (name, version) for name, version in wanted.items()}
         self._set_watched(channel, held)
         # What changed while the editor was not told (a cut, a new session): compare now.
-        changes = await self._run(_differences, list(held.values()))
+        changes = await self._bounded(list(held), _differences, list(held.values()))
         for change in changes:
             self._held(channel, change["path"], change["version"])
         return {"changes": changes}
@@ -223,8 +286,9 @@ class FileService:
             background(self._send_changes(wanted))
 
     async def _send_changes(self, wanted: List[Tuple[_Channel, str]]) -> None:
-        found = await self._run(_versions, list({(full, channel.watched[full][1]) for channel, full in wanted
-                                                 if full in channel.watched}))
+        asked = list({(full, channel.watched[full][1]) for channel, full in wanted
+                      if full in channel.watched})
+        found = await self._run([full for full, _ in asked], _versions, asked)
         told: Dict[int, List[Dict[str, Any]]] = {}
         for channel, full in wanted:
             if full not in channel.watched or channel.session.closed:
@@ -254,20 +318,82 @@ def _change(name: str, held: Optional[str], now: Optional[str]) -> Dict[str, Any
     return {"path": name, "kind": KINDS[kind], "version": now}
 
 
-# --- on the service's thread ---------------------------------------------------------------
+def _order_key(name: Any) -> str:
+    """A file as the order of operations knows it: its path as named, made
+    absolute (no system call: the file system it is on may hang)."""
+    try:
+        return os.path.normpath(disk.resolve(name))
+    except disk.FileError:
+        return repr(name)
 
 
-def _read_all(paths: List[Any]) -> List[Dict[str, Any]]:
-    out = []
-    for path in paths:
+def _start(loop: asyncio.AbstractEventLoop, done: "asyncio.Future[Any]", fn: Callable[..., Any],
+           args: Tuple[Any, ...]) -> None:
+    """fn(*args) on a new thread, its outcome into `done`. A thread each: a
+    hung file system holds the threads of its own requests only (a pool's
+    threads could all end up there). Daemon threads: one stuck in the kernel
+    never holds the agent's exit."""
+    if done.done():
+        return
+
+    def settle(result: Any, exc: Optional[BaseException]) -> None:
+        if done.done():
+            return
+        if exc is not None:
+            done.set_exception(exc)
+        else:
+            done.set_result(result)
+
+    def work() -> None:
+        try:
+            outcome: Tuple[Any, Optional[BaseException]] = (fn(*args), None)
+        except Exception as exc:
+            outcome = (None, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:
+            pass  # the loop is closed: the agent is going
+
+    threading.Thread(target=work, name="remote-lsp-files", daemon=True).start()
+
+
+# --- on a thread of the operation's own ----------------------------------------------------
+
+
+def _encoded_size(size: int) -> int:
+    return (size + 2) // 3 * 4
+
+
+def _read_all(paths: List[Any]) -> Tuple[List[Dict[str, Any]], List[Any]]:
+    """The entries of the paths that fit in one message (the first always),
+    and the paths left for the editor to ask again."""
+    out: List[Dict[str, Any]] = []
+    used = 0
+    for i, path in enumerate(paths):
+        used += _ENTRY + 2 * len(str(path))
+        if out and used + _encoded_size(_size(path)) > MAX_BATCH:
+            return out, paths[i:]
         try:
             entry = disk.read(path)
         except disk.FileError as exc:
             entry = {"path": path, "exists": None, "type": None, "version": None, "error": exc.to_json()}
         if "data" in entry:
+            used += _encoded_size(len(entry["data"]))
+            if out and used > MAX_BATCH:  # it grew since it was measured
+                return out, paths[i:]
             entry["data"] = base64.b64encode(entry["data"]).decode("ascii")
+        elif "entries" in entry:
+            used += sum(_ENTRY // 8 + 2 * len(e["name"]) for e in entry["entries"])
         out.append(entry)
-    return out
+    return out, []
+
+
+def _size(path: Any) -> int:
+    """A file's size as it stands, 0 if it cannot be told (read() then says why)."""
+    try:
+        return os.stat(disk.resolve(path)).st_size
+    except (OSError, disk.FileError):
+        return 0
 
 
 def _write_all(items: List[Any]) -> List[Dict[str, Any]]:
