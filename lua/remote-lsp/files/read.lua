@@ -90,7 +90,7 @@ function M.read(ev)
       state.set(buf, { name = name, host = host, path = path, version = vim.NIL, kind = 'unread' })
       return log.error(state.failure('read', name, lerr))
     end
-    vim.bo[buf].readonly = e.writable == false
+    vim.bo[buf].readonly = state.readonly(e)
     state.doautocmd(buf, 'BufReadPost', name, true)
   end
   require('remote-lsp.files.watch').sync(host)

@@ -29,7 +29,7 @@ local function reload(buf, e)
   local st = state.get(buf)
   st.version = e.version or vim.NIL
   state.set(buf, st)
-  vim.bo[buf].readonly = e.writable == false
+  vim.bo[buf].readonly = state.readonly(e)
 end
 
 local function warn_changed(buf, host)

@@ -71,6 +71,14 @@ function M.buffers_of(host, path)
   return out
 end
 
+--- Whether a file opens 'readonly', as Vim decides it for a local file: you cannot write it, or
+--- no one may (no write bit: root, who can, is warned all the same).
+---@param e table the host's entry of the file
+---@return boolean
+function M.readonly(e)
+  return e.writable == false or (type(e.mode) == 'number' and require('bit').band(e.mode, 146) == 0) -- 0222
+end
+
 --- Do event for name in buf, as Vim does it for a file read or written.
 ---@param buf integer
 ---@param event string
