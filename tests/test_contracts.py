@@ -113,6 +113,6 @@ def test_the_plugin_and_the_host_agree_on_the_largest_file():
 
     from remote_lsp.host.files import disk
 
-    lua = (REPO / "lua" / "remote-lsp" / "files" / "buffers.lua").read_text()
+    lua = (REPO / "lua" / "remote-lsp" / "files" / "write.lua").read_text()
     (mb,) = re.findall(r"^local MAX_FILE = (\d+) \* 1048576", lua, re.M)
     assert int(mb) << 20 == disk.MAX_FILE

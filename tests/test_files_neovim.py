@@ -186,6 +186,21 @@ def test_a_file_you_cannot_write_opens_readonly_and_a_forced_save_says_why(edito
     assert modified(n) and immutable.read_bytes() == b"locked\n"
 
 
+def test_a_file_without_write_permission_opens_readonly_as_a_local_one(editor, remote, tmp_path):
+    """Root may write a 0444 file, yet Vim marks it 'readonly' (no write bit); the remote one too."""
+    path = tmp_path / "ro.txt"
+    path.write_bytes(b"ro\n")
+    path.chmod(0o444)
+    n = editor()
+    edit(n, str(path))
+    assert n.lua("return vim.bo.readonly") is True  # the local file, whoever runs Neovim
+    edit(n, remote.uri(path))
+    assert lines(n) == ["ro"] and n.lua("return vim.bo.readonly") is True
+    path.chmod(0o644)
+    n.nvim.command("edit!")
+    assert n.lua("return vim.bo.readonly") is False
+
+
 def test_a_symlink_stays_a_symlink_and_the_mode_is_kept(editor, remote, tmp_path):
     target = tmp_path / "real.sh"
     target.write_bytes(b"echo one\n")

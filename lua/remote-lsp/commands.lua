@@ -136,7 +136,6 @@ function M.list(a)
       return notify(('no language servers on %s'):format(hostname))
     end
     local buf = scratch('remote-lsp://' .. hostname .. '/list', rows_to_lines(rows))
-    vim.b[buf].remote_lsp_rows = rows
     vim.keymap.set('n', '<CR>', function()
       local row = rows[vim.api.nvim_win_get_cursor(0)[1] - 1]
       if row then

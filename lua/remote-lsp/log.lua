@@ -1,5 +1,6 @@
--- The plugin's word to the user: vim.notify, with the plugin's prefix. Every
--- module says things through here (nothing reaches into init for it).
+-- The plugin's word to the user: vim.notify, with the plugin's prefix, and Vim's own kind of
+-- message (a file read or written) echoed as Vim echoes it. Every module says things through here
+-- (nothing reaches into init for it).
 local M = {}
 
 --- Tell the user.
@@ -17,6 +18,13 @@ end
 ---@param msg string
 function M.error(msg)
   M.notify(msg, vim.log.levels.ERROR)
+end
+
+--- A message as Vim's own file messages are ('"NAME" 3L, 42B written'): no prefix, kept in
+--- :messages.
+---@param msg string
+function M.echo(msg)
+  vim.api.nvim_echo({ { msg } }, true, {})
 end
 
 return M

@@ -224,12 +224,4 @@ function M.sent(host)
   return vim.deepcopy(sent[host] or {})
 end
 
---- Stop every channel (their processes exit as their stdin closes).
-function M.stop_all()
-  for h, ch in pairs(channels) do
-    channels[h] = nil
-    ch.rpc.terminate()
-  end
-end
-
 return M

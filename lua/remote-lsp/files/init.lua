@@ -3,7 +3,8 @@
 -- The four Cmd events of these names are ours; netrw's handlers of them (its `Network` augroup)
 -- are removed, whether netrw loaded before setup() or loads after it, and put back by
 -- `files = false`. oil-ssh:// stays oil.nvim's.
-local buffers = require('remote-lsp.files.buffers')
+local log = require('remote-lsp.log')
+local state = require('remote-lsp.files.state')
 
 local M = {}
 
@@ -13,7 +14,7 @@ local EVENTS = { 'BufReadCmd', 'FileReadCmd', 'BufWriteCmd', 'FileWriteCmd' }
 local function patterns()
   return vim.tbl_map(function(p)
     return p .. '://*'
-  end, buffers.protocols)
+  end, state.protocols)
 end
 
 -- Whether netrw's handlers of our names were removed (to put them back with files = false).
@@ -69,9 +70,9 @@ local function wrap_workspace_edit()
   -- luacheck: push ignore 122 (wrapping it is the point: rename and code actions call it)
   vim.lsp.util.apply_workspace_edit = function(edit, ...)
     if type(edit) == 'table' then
-      local ok, err = pcall(buffers.prefetch, edited(edit))
+      local ok, err = pcall(require('remote-lsp.files.prefetch').prefetch, edited(edit))
       if not ok then
-        vim.notify('remote-lsp: internal error: ' .. tostring(err), vim.log.levels.ERROR)
+        log.error('internal error: ' .. tostring(err))
       end
     end
     return inner(edit, ...)
@@ -91,7 +92,7 @@ local function guarded(fn)
   return function(ev)
     local ok, err = xpcall(fn, debug.traceback, ev)
     if not ok then
-      vim.notify('remote-lsp: internal error: ' .. tostring(err), vim.log.levels.ERROR)
+      log.error('internal error: ' .. tostring(err))
     end
   end
 end
@@ -108,11 +109,14 @@ function M.setup()
   local watch = require('remote-lsp.files.watch')
   local channel = require('remote-lsp.files.channel')
   local pats = patterns()
+  local read = require('remote-lsp.files.read')
+  local write = require('remote-lsp.files.write')
+  local force = require('remote-lsp.files.force')
   local handlers = {
-    BufReadCmd = buffers.read,
-    FileReadCmd = buffers.read_into,
-    BufWriteCmd = buffers.write,
-    FileWriteCmd = buffers.write_part,
+    BufReadCmd = read.read,
+    FileReadCmd = read.read_into,
+    BufWriteCmd = write.write,
+    FileWriteCmd = write.write_part,
   }
   for event, fn in pairs(handlers) do
     vim.api.nvim_create_autocmd(event, { group = group, pattern = pats, nested = true, callback = guarded(fn) })
@@ -124,8 +128,8 @@ function M.setup()
       watch.buffer_gone(ev.buf)
     end,
   })
-  vim.api.nvim_create_autocmd('CmdlineLeave', { group = group, callback = guarded(buffers.on_cmdline_leave) })
-  vim.api.nvim_create_autocmd('SafeState', { group = group, callback = buffers.on_safe_state })
+  vim.api.nvim_create_autocmd('CmdlineLeave', { group = group, callback = guarded(force.on_cmdline_leave) })
+  vim.api.nvim_create_autocmd('SafeState', { group = group, callback = force.on_safe_state })
   -- netrw loading after us (setup() in init.lua runs before plugins load) defines its handlers again.
   vim.api.nvim_create_autocmd(
     'SourcePost',
@@ -136,7 +140,7 @@ function M.setup()
 
   channel.on('files/changed', function(host, params)
     if type(params) == 'table' and type(params.changes) == 'table' then
-      buffers.changed(host, params.changes)
+      require('remote-lsp.files.reload').changed(host, params.changes)
     end
   end)
   channel.on('$/remote-lsp/link', function(host, params)

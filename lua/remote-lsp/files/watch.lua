@@ -2,8 +2,9 @@
 -- version it holds (files/watch replaces the whole set). Sent again when the set changes, when the
 -- host's session is new (it forgot), and by a new channel; its answer, what changed meanwhile, is
 -- handled as a files/changed notification is.
-local buffers = require('remote-lsp.files.buffers')
 local channel = require('remote-lsp.files.channel')
+local reload = require('remote-lsp.files.reload')
+local state = require('remote-lsp.files.state')
 
 local M = {}
 
@@ -16,7 +17,7 @@ local scheduled = {}
 local function current(host)
   local set, keys = {}, {}
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-    local st = vim.api.nvim_buf_is_loaded(buf) and buffers.state(buf)
+    local st = vim.api.nvim_buf_is_loaded(buf) and state.get(buf)
     if st and st.host == host and st.kind == 'file' and st.name == vim.api.nvim_buf_get_name(buf) then
       if set[st.path] == nil then
         keys[#keys + 1] = st.path
@@ -50,7 +51,7 @@ local function send(host, again)
       return
     end
     if type(res) == 'table' and type(res.changes) == 'table' and #res.changes > 0 then
-      buffers.changed(host, res.changes)
+      reload.changed(host, res.changes)
     end
   end)
 end
@@ -85,8 +86,8 @@ end
 --- The buffer going away: its host's set without it.
 ---@param buf integer
 function M.buffer_gone(buf)
-  local st = buffers.state(buf)
-  buffers.forget(buf)
+  local st = state.get(buf)
+  reload.forget(buf)
   if st and st.host then
     M.sync(st.host)
   end

@@ -1,0 +1,77 @@
+-- :wall, :wqall and :xall in one request per host: the command's first remote write writes every
+-- remote buffer the command will write; Vim then skips those written (no longer modified), and
+-- those that failed stay modified, so that the command fails for them as for a local file.
+local state = require('remote-lsp.files.state')
+
+local M = {}
+
+-- The :wall (:wqall, :xall) being run.
+---@type {done?: boolean, failed: table<integer, boolean>, force: boolean}|nil
+local wall = nil
+
+--- A :wall (force: :wall!) is about to run.
+---@param force boolean
+function M.begin(force)
+  wall = { failed = {}, force = force }
+end
+
+--- The command is over.
+function M.finish()
+  wall = nil
+end
+
+--- Whether the :wall being run is forced; nil if none is.
+---@return boolean|nil
+function M.forced()
+  return wall and wall.force
+end
+
+--- Whether buf would be written by :wall now (it is, if it is ours, by the batch).
+local function writes(buf, force)
+  if not vim.api.nvim_buf_is_loaded(buf) or not vim.bo[buf].modified then
+    return false
+  end
+  if vim.bo[buf].buftype ~= '' and vim.bo[buf].buftype ~= 'acwrite' then
+    return false
+  end
+  if vim.bo[buf].readonly and not force then
+    return false
+  end
+  local st = state.get(buf)
+  return st ~= nil and st.kind ~= 'directory' and state.split(vim.api.nvim_buf_get_name(buf)) ~= nil
+end
+
+--- The write of buf to its own name, in a :wall: the batch written by its first one (through
+--- write_items, which answers which were written); true if nothing more is to be done for buf.
+---@param buf integer
+---@param name string
+---@param force boolean
+---@param write_items fun(items: remote_lsp.WriteItem[]): table<integer, boolean>
+---@return boolean
+function M.take(buf, name, force, write_items)
+  if not wall then
+    return false
+  end
+  if wall.failed[buf] then
+    return true -- told already: it stays modified, so the command fails for it
+  end
+  if wall.done then
+    return false
+  end
+  wall.done = true
+  local items = { { buf = buf, name = name, own = true } }
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if b ~= buf and writes(b, force) then
+      items[#items + 1] = { buf = b, name = vim.api.nvim_buf_get_name(b), own = true }
+    end
+  end
+  local written = write_items(items)
+  for i, item in ipairs(items) do
+    if not written[i] then
+      wall.failed[item.buf] = true
+    end
+  end
+  return true
+end
+
+return M
