@@ -12,6 +12,7 @@ with the operations of disk.py:
                                     -> {files: [{path, ok, version | error, current}]}
     files/watch  {files: {path: version}} -> {changes}   the set this channel watches, replaced
     files/changed (to the editor)   {changes: [{path, kind, version}]}
+    search/files, search/grep, $/cancelRequest: handed to host/search/service.py
 
 Each file operation runs on a thread of its own, off the event loop: a
 large file never stalls the agent's LSP traffic, and a file system that
@@ -38,6 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from remote_lsp.host.aio import background
 from remote_lsp.host.files import disk
+from remote_lsp.host.search.service import SearchService
 from remote_lsp.host.session import Session
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.jsonrpc import Message
@@ -78,6 +80,7 @@ class FileService:
         self._last: Dict[str, asyncio.Future[Any]] = {}  # a file -> the last operation on it
         self._channels: Dict[int, _Channel] = {}
         self._directories: Dict[str, Tuple[Any, int]] = {}  # directory -> (subscription, how many watch it)
+        self.search = SearchService(subscribe)  # search/* and $/cancelRequest, on threads of their own
 
     def opened(self, session: Session) -> None:
         """A new channel."""
@@ -95,6 +98,9 @@ class FileService:
         if channel is None:
             return
         method, rid = msg.get("method"), msg.get("id")
+        if self.search.handles(method):
+            self.search.message(session, msg)
+            return
         if method is None or rid is None:
             return  # notifications and answers: nothing of ours wants one
         background(self._answer(channel, rid, method, msg.get("params")))
@@ -104,6 +110,7 @@ class FileService:
         channel = self._channels.pop(session.id, None)
         if channel is not None:
             self._set_watched(channel, {})
+            self.search.closed(session)
 
     def describe(self) -> Dict[str, Any]:
         return {"channels": len(self._channels),
@@ -114,6 +121,7 @@ class FileService:
         for subscription, _ in self._directories.values():
             subscription.close()
         self._directories.clear()
+        self.search.close()
 
     # --- requests ---------------------------------------------------------------------
 
