@@ -7,8 +7,9 @@ of any relay process) and through the agent; over SSH, through a plain pipe on
 the same sshd and through remote-lsp, per transport. Then the agent's own
 figures, surviving its death, attach, resuming after a cut, a profile of
 where the time goes, files watched on the host (bench/watch.py),
-(bench/sharing.py) memory and warm answers with real servers, and
-(bench/files.py) remote files in Neovim against netrw's scp. Prints the
+(bench/sharing.py) memory and warm answers with real servers,
+(bench/files.py) remote files in Neovim against netrw's scp, and
+(bench/search.py) find and grep on the host against ripgrep. Prints the
 tables and writes docs/benchmarks.md; exits 1 if a goal is missed.
 """
 
@@ -22,7 +23,7 @@ from typing import Any, Dict, List
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "proxy"),
                 str(Path(__file__).resolve().parent.parent)]
 
-from bench import files, local, profile, report, ssh, texts, watch  # noqa: E402
+from bench import files, local, profile, report, search, ssh, texts, watch  # noqa: E402
 from bench import sharing as share  # noqa: E402
 from bench.wire import PROXY, Row  # noqa: E402
 
@@ -51,6 +52,8 @@ def main() -> int:
             rows += watch.rows(work)
         if "--no-files" not in sys.argv:
             rows += files.rows(work)
+        if "--no-search" not in sys.argv:
+            rows += search.rows(work)
         if "--no-profile" not in sys.argv:
             profiles = profile.run(work)
         if "--no-sharing" not in sys.argv:

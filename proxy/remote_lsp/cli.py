@@ -168,6 +168,32 @@ def build_parser() -> argparse.ArgumentParser:
                     help="refuse (exit 4) if the file is no longer this version (from stat or an earlier "
                          "put; 'none': only if there is no such file)")
 
+    fd = sub.add_parser("find", help="the files of a tree, as `rg --files` lists them (with --host: "
+                                     "scp://HOST//path names)")
+    fd.add_argument("--root", help="the tree (default: the current directory; on a host, the home)")
+    gr = sub.add_parser("grep", help="search a tree's files for a pattern; print PATH:LINE:COLUMN:TEXT "
+                                     "and exit 0 found, 1 none, 2 error, as ripgrep")
+    gr.add_argument("pattern", nargs="?", help="a regular expression (ripgrep's syntax)")
+    gr.add_argument("-e", "--regexp", help="the pattern (one that starts with -: --regexp=-PAT, or -- -PAT)")
+    gr.add_argument("--root", help="the tree (default: the current directory; on a host, the home)")
+    gr.add_argument("-F", "--fixed-strings", action="store_true", help="the pattern is text, not a regex")
+    gr.add_argument("-w", "--word-regexp", action="store_true", help="whole words only")
+    case = gr.add_mutually_exclusive_group()
+    case.add_argument("-i", "--ignore-case", action="store_true", help="case insensitive")
+    case.add_argument("-s", "--case-sensitive", action="store_true",
+                      help="case sensitive (default: smart case: insensitive unless the pattern has "
+                           "a capital)")
+    gr.add_argument("-g", "--glob", action="append", default=[],
+                    help="search only files that match GLOB; !GLOB leaves them out (repeatable)")
+    gr.add_argument("--max-count", type=_count, metavar="N", help="stop after N matches in all")
+    gr.add_argument("--engine", help=argparse.SUPPRESS)  # rg, git or builtin: tests and benchmarks
+    for each in (fd, gr):
+        each.add_argument("--hidden", action="store_true", help="hidden files and directories too")
+        each.add_argument("--no-ignore", action="store_true",
+                          help="the files .gitignore, .ignore and .rgignore leave out too")
+        each.add_argument("--protocol", help="with --host: the scheme of the names printed (default %s)"
+                                             % D.protocol)
+
     a = sub.add_parser("agent", help="run the agent (normally started on demand)")
     a.add_argument("--foreground", action="store_true")
     a.add_argument("--daemonize", action="store_true", help=argparse.SUPPRESS)

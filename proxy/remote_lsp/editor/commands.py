@@ -13,7 +13,7 @@ from typing import List
 
 from remote_lsp.editor.bridge import Bridge
 from remote_lsp.editor.hosts import parse_host
-from remote_lsp.editor.remote import run_subcommand
+from remote_lsp.editor.remote import run_subcommand, stream
 from remote_lsp.editor.transport import Transport, make_transport
 from remote_lsp.wire import control, framing, jsonrpc, options
 from remote_lsp.wire.errors import TransportError, UsageError
@@ -31,6 +31,8 @@ def on_host(args: argparse.Namespace, args_in: List[str], command: List[str]) ->
             return _connect(args, command, transport)
         if args.command == "files":
             return _files(args, transport)
+        if args.command in ("find", "grep"):
+            return asyncio.run(_search(args, command, transport))
         rest = _without_globals(args_in)
         stdin = sys.stdin.buffer.read() if args.command == "put" else None
         return asyncio.run(run_subcommand(transport, rest + (["--"] + command if command else []), stdin))
@@ -67,6 +69,47 @@ def _files(args: argparse.Namespace, transport: Transport) -> int:
     bridge = Bridge(transport, UriMapper("scp", where), remote, None, heartbeat,
                     args.request_timeout or options.DEFAULTS.request_timeout, direct)
     return asyncio.run(bridge.run())
+
+
+async def _search(args: argparse.Namespace, command: List[str], transport: Transport) -> int:
+    """`find` and `grep` there, each name printed as the editor's
+    (PROTOCOL://HOST//path), line by line as they come."""
+    protocol = args.protocol or options.DEFAULTS.protocol
+    check_protocol(protocol)
+    mapper = UriMapper(protocol, transport.host.text)
+    remote = [args.command]
+    if args.root:
+        remote.append("--root=" + mapper.path_of(args.root))
+    remote += [flag for flag, on in (("--hidden", args.hidden), ("--no-ignore", args.no_ignore)) if on]
+    if args.command == "grep":
+        remote += [flag for flag, on in (("-F", args.fixed_strings), ("-w", args.word_regexp),
+                                          ("-i", args.ignore_case), ("-s", args.case_sensitive)) if on]
+        remote += ["--glob=" + g for g in args.glob]
+        if args.max_count is not None:
+            remote.append("--max-count=%d" % args.max_count)
+        if args.engine:
+            remote.append("--engine=" + args.engine)
+        if args.regexp is not None:
+            remote.append("--regexp=" + args.regexp)
+        tail = ([args.pattern] if args.pattern is not None else []) + command
+        remote += ["--"] + tail if tail else []
+    elif command:
+        remote += ["--"] + command
+    prefix = mapper.editor_prefix.encode()
+    out = sys.stdout.buffer
+    pending = bytearray()
+
+    def lines(chunk: bytes) -> None:
+        pending.extend(chunk)
+        end = pending.rfind(b"\n") + 1
+        if end:
+            out.write(b"".join(prefix + line for line in bytes(pending[:end]).splitlines(keepends=True)))
+            out.flush()
+            del pending[:end]
+
+    rc, err = await stream(transport, remote, lines)
+    sys.stderr.write(err)
+    return rc
 
 
 def _connect(args: argparse.Namespace, command: List[str], transport: Transport) -> int:

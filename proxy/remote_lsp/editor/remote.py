@@ -11,7 +11,7 @@ parsed by it.
 import asyncio
 import shlex
 import sys
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from remote_lsp import version
 from remote_lsp.editor import bundle
@@ -50,16 +50,32 @@ def command_line(args: List[str]) -> str:
 async def run_capture(transport: Transport, args: List[str],
                       stdin: Optional[bytes] = None) -> Tuple[int, bytes, str]:
     """Run a command on the host to completion: (exit code, stdout, stderr)."""
-    proc = await transport.exec(command_line(args))
     out: List[bytes] = []
+    rc, err = await _run(transport, args, out.append, stdin)
+    return rc, b"".join(out), err
+
+
+async def _run(transport: Transport, args: List[str], on_data: Callable[[bytes], None],
+               stdin: Optional[bytes] = None) -> Tuple[int, str]:
+    proc = await transport.exec(command_line(args))
     done = asyncio.get_running_loop().create_future()
-    proc.start(out.append, lambda: done.done() or done.set_result(None))
+    proc.start(on_data, lambda: done.done() or done.set_result(None))
     if stdin:
         proc.write(stdin)
     proc.write_eof()
     await done
     rc = await proc.wait()
-    return rc, b"".join(out), proc.stderr()
+    return rc, proc.stderr()
+
+
+async def stream(transport: Transport, args: List[str], on_data: Callable[[bytes], None]) -> Tuple[int, str]:
+    """`call`, its output handed on as it comes (exit code, stderr)."""
+    rc, err = await _run(transport, args, on_data)
+    if rc == MISSING:
+        await upload(transport)
+        rc, err = await _run(transport, args, on_data)
+    check_failure(transport, rc, err)
+    return rc, err
 
 
 def check_failure(transport: Transport, rc: int, err: str) -> None:
@@ -102,4 +118,4 @@ async def run_subcommand(transport: Transport, args: List[str], stdin: Optional[
     return rc
 
 
-__all__ = ["READY", "RemoteProcess", "call", "command_line", "run_subcommand", "upload"]
+__all__ = ["READY", "RemoteProcess", "call", "command_line", "run_subcommand", "stream", "upload"]

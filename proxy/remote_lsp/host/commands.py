@@ -28,6 +28,13 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
 
         defaults = options.DEFAULTS
         return files_channel(args.heartbeat or defaults.heartbeat, args.grace or defaults.grace, args.where)
+    if args.command in ("find", "grep"):
+        from remote_lsp.host.search import commands as searchcommands
+
+        if args.protocol is not None:
+            raise UsageError("%s: --protocol names the editor's remote files, so it needs --host"
+                             % args.command)
+        return searchcommands.run(args, command)
     if args.command in ("cat", "stat", "put"):
         from remote_lsp.host.files import commands as filecommands
 

@@ -11,6 +11,7 @@ with the operations of disk.py:
     files/write  {files: [{path, data, expect, force}]} -> {files: [{path, ok, version | error, current}]}
     files/watch  {files: {path: version}} -> {changes}   the set this channel watches, replaced
     files/changed (to the editor)   {changes: [{path, kind, version}]}
+    search/files, search/grep, $/cancelRequest: handed to host/search/service.py
 
 File operations run one at a time on a thread of their own, in the order
 they came: a large file never stalls the agent's LSP traffic, and two writes
@@ -29,6 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from remote_lsp.host.aio import background
 from remote_lsp.host.files import disk
+from remote_lsp.host.search.service import SearchService
 from remote_lsp.host.session import Session
 from remote_lsp.host.watching.watcher import existing
 from remote_lsp.wire import jsonrpc
@@ -56,6 +58,7 @@ class FileService:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="remote-lsp-files")
         self._channels: Dict[int, _Channel] = {}
         self._directories: Dict[str, Tuple[Any, int]] = {}  # directory -> (subscription, how many watch it)
+        self.search = SearchService(subscribe)  # search/* and $/cancelRequest, on threads of their own
 
     def opened(self, session: Session) -> None:
         """A new channel."""
@@ -73,6 +76,9 @@ class FileService:
         if channel is None:
             return
         method, rid = msg.get("method"), msg.get("id")
+        if self.search.handles(method):
+            self.search.message(session, msg)
+            return
         if method is None or rid is None:
             return  # notifications and answers: nothing of ours wants one
         background(self._answer(channel, rid, method, msg.get("params")))
@@ -82,6 +88,7 @@ class FileService:
         channel = self._channels.pop(session.id, None)
         if channel is not None:
             self._set_watched(channel, {})
+            self.search.closed(session)
 
     def describe(self) -> Dict[str, Any]:
         return {"channels": len(self._channels),
@@ -92,6 +99,7 @@ class FileService:
         for subscription, _ in self._directories.values():
             subscription.close()
         self._directories.clear()
+        self.search.close()
         self._pool.shutdown(wait=False)
 
     # --- requests ---------------------------------------------------------------------

@@ -93,6 +93,10 @@ class Subscription:
         if not self.closed and not self.missing:
             self._watcher._cover(self, self.directory, report=False, again=True)
 
+    def when_covered(self, callback: Callable[[], None]) -> None:
+        """`callback` once its tree is watched through (at once if it is)."""
+        self._watcher.after_walks(callback)
+
     @property
     def polled(self) -> int:
         return self._watcher.polled_among(self._dirs)

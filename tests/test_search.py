@@ -1,0 +1,299 @@
+"""Search in a remote project (host/search/): `find` lists what `rg --files`
+lists and `grep` finds what `rg --vimgrep` finds on the same tree, with each
+engine (ripgrep, git grep, our own); the editor's channel streams both, keeps
+its file list current, refuses a bad pattern and ends a replaced search at
+once; `--host HOST find | grep` name files as the editor does."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROXY
+from tests.support.lspclient import LspError
+from tests.test_files import channel
+
+ENGINES = ("rg", "git", "builtin")
+
+
+def tree(root: Path) -> Path:
+    """A git project with everything the rules are about: nested ignore files,
+    whitelists, anchored patterns, .ignore over .gitignore, info/exclude, hidden
+    files, binary files, symlinks, odd names, CRLF, several matches on a line."""
+    root.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    files = {
+        ".gitignore": "*.log\nbuild/\n/top-only.txt\n!keep.log\nsub/**/gen_*\n# a comment\n\\#hash.txt\n",
+        ".ignore": "secret*.txt\n",
+        "a.py": "needle = 1\nx = needle(needle)  # Needle\n",
+        "b.txt": "no match here\nNEEDLE shouts\nneedles and pins\n",
+        "keep.log": "needle kept\n", "x.log": "needle ignored\n", "top-only.txt": "needle top\n",
+        "secret1.txt": "needle secret\n", "#hash.txt": "needle hash\n", "excluded.txt": "needle excluded\n",
+        "build/out.txt": "needle built\n",
+        "sub/top-only.txt": "needle anchored elsewhere\n",
+        "sub/deep/gen_a.py": "needle generated\n", "sub/deep/z.py": "def f():\n    return 'needle'\n",
+        "sub/.gitignore": "*.tmp\n!important.tmp\n",
+        "sub/a.tmp": "needle tmp\n", "sub/important.tmp": "needle important\n",
+        "nested/.ignore": "!x.log\n", "nested/x.log": "needle whitelisted\n",
+        ".hidden.py": "needle hidden\n", ".hdir/x.py": "needle in hidden dir\n",
+        "spaced name.txt": "a needle in a name with spaces\n",
+        "unicod\u00e9.txt": "caf\u00e9 needle \u00e9l\u00e8ve needle\n",
+        "crlf.txt": "needle crlf\r\nsecond\r\n",
+        "words.txt": "needle_x xneedle needle-y (needle)\n",
+        "mixed.md": "Needle at start\n  indented needle\n",
+    }
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    (root / ".git" / "info" / "exclude").write_text("excluded.txt\n")
+    (root / "bin.dat").write_bytes(b"needle\0binary\n")
+    (root / "late-binary.dat").write_bytes(b"needle\n" + b"x" * 70000 + b"\0needle\n")
+    (root / "link.py").symlink_to(root / "a.py")
+    (root / TEMPORARY).write_text("needle of a save in progress\n")
+    subprocess.run(["git", "-C", str(root), "add", "-f", "a.py", "b.txt", "x.log"], check=True)
+    return root
+
+
+def isolated_env(tmp_path: Path) -> dict:
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path / "home"))
+    env.pop("RIPGREP_CONFIG_PATH", None)
+    return env
+
+
+def cli(env, *args):
+    return subprocess.run([sys.executable, str(PROXY), *args], env=env, capture_output=True, timeout=120)
+
+
+TEMPORARY = ".a.py.k3j4h5g6.remote-lsp"  # a save in progress: the one file rg lists and we do not
+
+
+def rg_files(root: Path, env, *flags):
+    out = subprocess.run(["rg", "--files", "--no-config", *flags, "."], cwd=root, env=env,
+                         capture_output=True)
+    return sorted(line[2:] for line in out.stdout.decode().split("\n") if line and TEMPORARY not in line)
+
+
+def rg_vimgrep(root: Path, env, *flags):
+    """ripgrep's answer, smart case (our default); its warning about a binary file is no match."""
+    case = [] if {"-i", "-s"} & set(flags) else ["--smart-case"]
+    out = subprocess.run(["rg", "--vimgrep", "--no-config", *case, *flags, "."], cwd=root, env=env,
+                         capture_output=True)
+    return out.returncode, sorted(line[2:] for line in out.stdout.decode().split("\n")
+                                  if line and TEMPORARY not in line and ": WARNING: " not in line)
+
+
+FIND_FLAGS = [(), ("--hidden",), ("--no-ignore",), ("--hidden", "--no-ignore")]
+GREP_CASES = [
+    ("needle",), ("Needle",), ("-i", "needle"), ("-s", "needle"), ("-w", "needle"), ("-F", "(needle)"),
+    ("ne+dle\\b",), ("^needle",), ("needle$",), ("-g", "*.py", "needle"), ("-g", "!*.txt", "needle"),
+    ("-g", "*.log", "needle"), ("--hidden", "needle"), ("--no-ignore", "needle"), ("caf\u00e9",),
+    ("nothing-matches-this",),
+]
+
+
+def test_find_lists_what_rg_files_lists(tmp_path):
+    root = tree(tmp_path / "proj")
+    env = isolated_env(tmp_path)
+    for flags in FIND_FLAGS:
+        got = cli(env, "find", "--root", str(root), *flags)
+        assert got.returncode == 0, got.stderr
+        names = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
+        assert names == rg_files(root, env, *flags), flags
+    # Hidden, ignored, binary and odd names are all in the tree: the rules were exercised.
+    assert "sub/important.tmp" in names and "bin.dat" in names and ".hidden.py" in names
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_grep_finds_what_rg_vimgrep_finds_with_each_engine(tmp_path, engine):
+    root = tree(tmp_path / "proj")
+    env = isolated_env(tmp_path)
+    for case in GREP_CASES:
+        *flags, pattern = case
+        rc, want = rg_vimgrep(root, env, *flags, "-e", pattern)
+        got = cli(env, "grep", "--engine", engine, "--root", str(root), *flags, "-e", pattern)
+        lines = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
+        assert (got.returncode, lines) == (rc, want), (case, got.stderr)
+    assert rc == 1  # the last case matches nothing: exit 1, as ripgrep
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_bad_pattern_is_exit_2_with_the_reason(tmp_path, engine):
+    root = tree(tmp_path / "proj")
+    got = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle(")
+    assert got.returncode == 2 and got.stdout == b""
+    assert b"bad pattern 'needle('" in got.stderr and b"\n" == got.stderr[-1:], got.stderr
+
+
+def test_without_ripgrep_git_grep_then_the_builtin_search(tmp_path):
+    """A host whose PATH has no rg: git grep in a work tree, our own outside one."""
+    root = tree(tmp_path / "proj")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "git").symlink_to(shutil.which("git"))
+    env = dict(isolated_env(tmp_path), PATH=str(bare))
+    sys.path.insert(0, str(PROXY.parent))
+    from remote_lsp.host.search import grep
+
+    old = os.environ["PATH"]
+    os.environ["PATH"] = str(bare)
+    try:
+        assert grep.choose(str(root)) == "git"
+        plain = tmp_path / "plain"
+        plain.mkdir()
+        assert grep.choose(str(plain)) == "builtin"
+    finally:
+        os.environ["PATH"] = old
+    _, want = rg_vimgrep(root, isolated_env(tmp_path), "-e", "needle")
+    got = cli(env, "grep", "--root", str(root), "needle")
+    assert sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line) == want
+
+
+# --- the editor's channel ------------------------------------------------------------------
+
+
+def _collect(c, rid, key, timeout=60):
+    msg = c.wait_response(rid, timeout)
+    streamed = [item for n in c.notifications if n["method"] == "$/progress"
+                and n["params"]["token"] == "t%d" % rid for item in n["params"]["value"][key]]
+    return msg, streamed
+
+
+def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_path):
+    root = tree(tmp_path / "proj")
+    for i in range(3000):  # enough for several batches
+        (root / "many" / ("d%02d" % (i % 30))).mkdir(parents=True, exist_ok=True)
+        (root / "many" / ("d%02d" % (i % 30)) / ("f%04d.txt" % i)).write_text("x\n")
+    c = channel(remote)
+    rid = c.request_async("search/files", {"root": str(root), "partialResultToken": "t1"})
+    assert rid == 1
+    msg, streamed = _collect(c, rid, "files")
+    result = msg["result"]
+    assert streamed, "names stream before the answer"
+    assert sorted(streamed + result["files"]) == rg_files(root, remote.env)
+    assert result["total"] == len(streamed) + len(result["files"]) and result["truncated"] is False
+
+    few = c.request("search/files", {"root": str(root), "query": "SUBz", "limit": 5})
+    assert few == {"files": ["sub/deep/z.py"], "total": 1, "truncated": False}
+    capped = c.request("search/files", {"root": str(root), "query": "D1F9", "limit": 5})
+    fuzzy = [n for n in rg_files(root, remote.env) if re.search("d.*1.*f.*9", n, re.IGNORECASE)]
+    assert len(capped["files"]) == 5 and capped["total"] == len(fuzzy) > 5 and capped["truncated"] is True
+    assert set(capped["files"]) < set(fuzzy)
+
+    def names():
+        return set(c.request("search/files", {"root": str(root)})["files"])
+
+    (root / "new dir" / "deeper").mkdir(parents=True)
+    (root / "new dir" / "deeper" / "made.py").write_text("")
+    (root / "sub" / "deep" / "z.py").unlink()
+    (root / "sub" / "deep" / "scratch.tmp").write_text("")  # ignored by sub/.gitignore
+    _until(lambda: "new dir/deeper/made.py" in names() and "sub/deep/z.py" not in names())
+    assert "sub/deep/scratch.tmp" not in names()
+    with (root / ".gitignore").open("a") as f:
+        f.write("many/\n")
+    _until(lambda: not any(n.startswith("many/") for n in names()))
+    assert sorted(names()) == rg_files(root, remote.env)
+
+
+def _until(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within %ss" % timeout
+        time.sleep(0.05)
+
+
+def test_the_channel_greps_streams_caps_and_refuses_a_bad_pattern(remote, tmp_path):
+    root = tree(tmp_path / "proj")
+    c = channel(remote)
+    c.request("files/stat", {"path": str(root)})  # the channel is up: the ids below are ours
+    rid = c.request_async("search/grep", {"root": str(root), "pattern": "needle", "partialResultToken": "t2"})
+    msg, streamed = _collect(c, rid, "matches")
+    result = msg["result"]
+    assert result["engine"] == "rg" and result["truncated"] is False
+    got = sorted("%(path)s:%(line)d:%(column)d:%(text)s" % m for m in streamed + result["matches"])
+    assert got == rg_vimgrep(root, remote.env, "-e", "needle")[1]
+
+    capped = c.request("search/grep", {"root": str(root), "pattern": "needle", "limit": 3})
+    assert len(capped["matches"]) == 3 and capped["truncated"] is True
+    with pytest.raises(LspError) as bad:
+        c.request("search/grep", {"root": str(root), "pattern": "needle("})
+    assert bad.value.error["code"] == -32602 and "bad pattern 'needle(': unclosed group" in str(bad.value)
+    with pytest.raises(LspError) as nodir:
+        c.request("search/grep", {"root": str(root / "nope"), "pattern": "x"})
+    assert nodir.value.error["code"] == -32602 and "is not a directory" in str(nodir.value)
+
+
+SLOW = "\\b(\\w+\\s){7}\\w{5}\\b"  # Unicode word boundaries: ripgrep's slow engine, seconds on this file
+
+
+def slow_file(path: Path) -> None:
+    words = ["\u03b1\u03b2\u03b3\u03b4", "\u00e9\u00e8\u00ea\u00eb", "\u0436\u0437\u0438\u0439", "abcd"]
+    chunk = "".join(" ".join(words[(i * 7 + j) % 4] for j in range(8)) + "\n" for i in range(1000))
+    path.write_text(chunk * 400, encoding="utf-8")
+
+
+def searching(root: Path):
+    """The search processes (rg, git) running in `root` on this machine."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink("/proc/%s/cwd" % pid) == str(root) and \
+                    Path("/proc/%s/comm" % pid).read_text().strip() in ("rg", "git"):
+                out.append(int(pid))
+        except OSError:
+            continue
+    return out
+
+
+def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp_path):
+    root = tree(tmp_path / "proj")
+    slow_file(root / "big.txt")
+    c = channel(remote)
+    c.request("files/stat", {"path": str(root)})
+    # Live grep: one query per keystroke, each replacing the one before.
+    ids = [c.request_async("search/grep", {"root": str(root), "pattern": SLOW + "x" * i}) for i in range(5)]
+    last = c.request_async("search/grep", {"root": str(root), "pattern": "needle", "limit": 2})
+    for rid in ids:
+        answer = c.wait_response(rid, 30)
+        assert answer.get("error", {}).get("code") == -32800, answer
+    assert c.wait_response(last, 30)["result"]["truncated"] is True
+    assert searching(root) == []
+
+    # A cancel, and a search of the other kind that goes on meanwhile.
+    rid = c.request_async("search/grep", {"root": str(root), "pattern": SLOW, "partialResultToken": "slow"})
+    _until(lambda: searching(root) != [])
+    assert "sub/deep/z.py" in c.request("search/files", {"root": str(root), "query": "z.py"})["files"]
+    c.notify("$/cancelRequest", {"id": rid})
+    assert c.wait_response(rid, 30)["error"]["code"] == -32800
+    assert searching(root) == []
+    # A search on its own (parallel) is not ended by the next one.
+    both = [c.request_async("search/grep", {"root": str(root), "pattern": p, "parallel": True})
+            for p in ("needle", "shouts")]
+    assert [len(c.wait_response(rid, 30)["result"]["matches"]) for rid in both][1] == 1
+
+
+def test_find_and_grep_on_a_host_name_files_as_the_editor_does(remote, tmp_path):
+    root = tree(tmp_path / "proj")
+    odd = root / "it's $HOME.txt"
+    odd.write_text("say \"it's $HOME\" here\n")
+    found = remote.cli("find", "--root", str(root)).stdout.split("\n")
+    prefix = "scp://%s/%s/" % (remote.alias, root)
+    assert sorted(n[len(prefix):] for n in found if n) == rg_files(root, remote.env)
+    assert all(n.startswith(prefix) for n in found if n)
+    rsync = remote.cli("find", "--root", "rsync://%s/%s" % (remote.alias, root), "--protocol", "rsync")
+    assert "rsync://%s/%s" % (remote.alias, odd) in rsync.stdout.split("\n")
+
+    got = remote.cli("grep", "-F", "it's $HOME", "--root", str(root))
+    assert got.stdout == "scp://%s/%s:1:6:say \"it's $HOME\" here\n" % (remote.alias, odd)
+    assert remote.cli("grep", "--root", str(root), "--regexp=-nothing-", check=False).returncode == 1
+    assert remote.cli("grep", "--root", str(root), "--", "-nothing-", check=False).returncode == 1
+    bad = remote.cli("grep", "--root", str(root), "needle(", check=False)
+    assert bad.returncode == 2 and "bad pattern 'needle(': unclosed group" in bad.stderr
+    capped = remote.cli("grep", "--root", str(root), "--max-count", "2", "-g", "*.py", "needle")
+    lines = capped.stdout.split("\n")
+    assert len(lines) == 3 and lines[2] == "" and all(".py:" in line for line in lines[:2])
