@@ -7,6 +7,8 @@ local M = {}
 -- How long the editor waits past the channel's own request bound before it gives up on an answer
 -- (the channel answers every request within its bound; this covers a channel that cannot).
 local MARGIN_MS = 5000
+-- JSON-RPC's RequestCancelled: the answer to a request the host ended.
+local CANCELLED = -32800
 
 ---@class remote_lsp.FileChannel
 ---@field host string
@@ -143,6 +145,16 @@ function M.request(host, method, params, cb)
     if waiting then
       waiting(e, result)
     end
+  end, function()
+    -- Told of every answer, before its callback runs; vim.lsp.rpc runs none for an answer of
+    -- RequestCancelled (the host ended the request itself): the caller is told that instead.
+    vim.schedule(function()
+      local waiting = ch.pending[id]
+      ch.pending[id] = nil
+      if waiting then
+        waiting({ code = CANCELLED, message = 'cancelled on the host' }, nil)
+      end
+    end)
   end)
   if not ok then
     ch.pending[id] = nil

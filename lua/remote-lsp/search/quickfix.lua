@@ -39,6 +39,7 @@ function M.fill(p, params, opts)
   if current then
     current.cancel()
   end
+  -- `parallel`: a live grep in a picker meanwhile does not end this one on the host, nor it that.
   local matches = {}
   local search
   local function on_items(batch)
@@ -67,8 +68,14 @@ function M.fill(p, params, opts)
       opts.on_done(#items)
     end
   end
-  search =
-    stream.run(p.host, 'search/grep', vim.tbl_extend('force', params, { root = p.root }), 'matches', on_items, on_done)
+  search = stream.run(
+    p.host,
+    'search/grep',
+    vim.tbl_extend('force', params, { root = p.root, parallel = true }),
+    'matches',
+    on_items,
+    on_done
+  )
   current = search
 end
 

@@ -11,6 +11,10 @@ local M = {}
 local running = {}
 local counter = 0
 local listening = false
+-- The last searches started, for :checkhealth-like questions (what ran, is it over).
+local RECENT = 32
+---@type {method: string, what?: string, search: remote_lsp.Search}[]
+local recent = {}
 
 local function listen()
   if listening then
@@ -72,6 +76,10 @@ function M.run(host, method, params, key, on_items, on_done)
       on_done(nil, type(result) == 'table' and result or {})
     end
   )
+  table.insert(recent, { method = method, what = params.pattern or params.query, search = search })
+  if #recent > RECENT then
+    table.remove(recent, 1)
+  end
   search.cancel = function()
     if not search.done then
       search.done = true
@@ -80,6 +88,15 @@ function M.run(host, method, params, key, on_items, on_done)
     end
   end
   return search
+end
+
+--- The last searches started, oldest first: method, pattern or query, and whether each has ended
+--- (answered or cancelled).
+---@return {method: string, what?: string, done: boolean}[]
+function M.recent()
+  return vim.tbl_map(function(r)
+    return { method = r.method, what = r.what, done = r.search.done }
+  end, recent)
 end
 
 --- A live search: each query cancels the one before it on the host.
