@@ -44,6 +44,12 @@ command('RemoteLspLog', 'log', {
   desc = "The agent's log and this buffer's server stderr, from the host",
 })
 command('RemoteLspRestart', 'restart', { nargs = 0, desc = "Restart this buffer's server on its host" })
+vim.api.nvim_create_user_command('RemoteLspFind', function()
+  require('remote-lsp.search').files()
+end, { nargs = 0, desc = "Pick a file of this buffer's remote project" })
+vim.api.nvim_create_user_command('RemoteLspGrep', function(a)
+  require('remote-lsp.search').command_grep(a)
+end, { nargs = '+', bang = true, desc = "Search this buffer's remote project into the quickfix list" })
 
 vim.api.nvim_create_autocmd('FileType', {
   group = vim.api.nvim_create_augroup('remote-lsp', { clear = true }),

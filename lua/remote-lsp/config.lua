@@ -15,9 +15,13 @@ M.defaults = {
   servers = {}, -- name -> definition override (cmd, filetypes, root_markers, settings, ...)
   share_local = false, -- { 'pyright', ... } or true: local servers shared through remote-lsp connect
   files = true, -- scp://, sftp://, rsync:// buffers read and written through the agent (false: netrw's)
+  picker = 'auto', -- :RemoteLspFind and live grep: 'auto' | 'telescope' | 'fzf-lua' | 'snacks' | 'select'
   on_attach = nil,
   capabilities = nil,
 }
+
+--- The values of `picker`: 'auto' takes the first of the others that is installed, in this order.
+M.pickers = { 'auto', 'telescope', 'fzf-lua', 'snacks', 'select' }
 
 --- Used when neither `servers` nor vim.lsp.config says otherwise.
 ---@type table<string, remote_lsp.ServerDef>
@@ -153,6 +157,7 @@ function M.setup(opts)
   end
   vim.validate('share_local', o.share_local, share_local, 'true, false or a list of server names')
   vim.validate('files', o.files, 'boolean')
+  vim.validate('picker', o.picker, one_of(M.pickers), "'" .. table.concat(M.pickers, "', '") .. "'")
   vim.validate('on_attach', o.on_attach, 'callable', true)
   vim.validate('capabilities', o.capabilities, 'table', true)
   M.given = vim.deepcopy(opts)

@@ -26,6 +26,8 @@
 ---  or true for every one enabled with vim.lsp.enable (default false)
 ---@field files? boolean read and write scp://, sftp:// and rsync:// buffers through the agent instead of
 ---  netrw (default true)
+---@field picker? 'auto'|'telescope'|'fzf-lua'|'snacks'|'select' which picker :RemoteLspFind and live grep use
+---  ('auto': the first installed of telescope, fzf-lua, snacks; else vim.ui.select)
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) for every remote client
 ---@field capabilities? lsp.ClientCapabilities for every remote client
 
@@ -43,6 +45,7 @@
 ---@field servers table<string, remote_lsp.ServerDef>
 ---@field share_local boolean|string[]
 ---@field files boolean
+---@field picker 'auto'|'telescope'|'fzf-lua'|'snacks'|'select'
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer)
 ---@field capabilities? lsp.ClientCapabilities
 

@@ -7,6 +7,8 @@ local M = {}
 -- How long the editor waits past the channel's own request bound before it gives up on an answer
 -- (the channel answers every request within its bound; this covers a channel that cannot).
 local MARGIN_MS = 5000
+-- JSON-RPC's RequestCancelled: the answer to a request the host ended.
+local CANCELLED = -32800
 
 ---@class remote_lsp.FileChannel
 ---@field host string
@@ -107,40 +109,69 @@ local function get(host)
   return ch
 end
 
---- Send a request on host's channel; cb(err, result) on the main loop, exactly once.
+--- Send a request on host's channel; cb(err, result) on the main loop, exactly once, unless
+--- cancelled: the function returned sends `$/cancelRequest` and cb is never called then.
 --- err is a table with a `message` (a JSON-RPC error, or the channel's end).
 ---@param host string
 ---@param method string
 ---@param params table
 ---@param cb fun(err: table|nil, result: any)
+---@return fun() cancel
 function M.request(host, method, params, cb)
   vim.validate('host', host, 'string')
   vim.validate('method', method, 'string')
   vim.validate('params', params, 'table')
   vim.validate('cb', cb, 'callable')
+  local cancelled = false
   local ch, err = get(host)
   if not ch then
-    return vim.schedule(function()
-      cb({ message = err }, nil)
+    vim.schedule(function()
+      if not cancelled then
+        cb({ message = err }, nil)
+      end
     end)
+    return function()
+      cancelled = true
+    end
   end
   counter = counter + 1
   local id = counter
   ch.pending[id] = cb
   sent[host] = sent[host] or {}
   sent[host][method] = (sent[host][method] or 0) + 1
-  local ok = ch.rpc.request(method, params, function(e, result)
+  local ok, rpc_id = ch.rpc.request(method, params, function(e, result)
     local waiting = ch.pending[id]
     ch.pending[id] = nil
     if waiting then
       waiting(e, result)
     end
+  end, function()
+    -- Told of every answer, before its callback runs; vim.lsp.rpc runs none for an answer of
+    -- RequestCancelled (the host ended the request itself): the caller is told that instead.
+    vim.schedule(function()
+      local waiting = ch.pending[id]
+      ch.pending[id] = nil
+      if waiting then
+        waiting({ code = CANCELLED, message = 'cancelled on the host' }, nil)
+      end
+    end)
   end)
   if not ok then
     ch.pending[id] = nil
     vim.schedule(function()
-      cb({ message = ('the file channel to %s is closed'):format(host) }, nil)
+      if not cancelled then
+        cb({ message = ('the file channel to %s is closed'):format(host) }, nil)
+      end
     end)
+  end
+  return function()
+    cancelled = true
+    -- vim.lsp.rpc drops the callback of a request answered RequestCancelled: ours goes now.
+    if ch.pending[id] then
+      ch.pending[id] = nil
+      sent[host]['$/cancelRequest'] = (sent[host]['$/cancelRequest'] or 0) + 1
+      ch.rpc.notify('$/cancelRequest', { id = rpc_id })
+    end
   end
 end
 

@@ -24,7 +24,7 @@ end
 ---@param tmp string
 ---@param how string the range and ++opt arguments of :read
 function M.read_tmp(tmp, how)
-  local ok, err = pcall(vim.cmd, ('silent keepalt keepjumps noautocmd %s %s'):format(how, fnameescape(tmp)))
+  local ok, err = pcall(vim.cmd, ('silent lockmarks keepalt keepjumps noautocmd %s %s'):format(how, fnameescape(tmp)))
   local left = vim.fn.bufnr(tmp)
   if left > 0 and vim.api.nvim_buf_get_name(left) == tmp and not vim.api.nvim_buf_is_loaded(left) then
     pcall(vim.api.nvim_buf_delete, left, { force = true })
@@ -50,13 +50,15 @@ function M.load(buf, data, cmdarg)
     end
     vim.bo.modifiable = true
     -- The options come back whatever the read does (a failed one leaves undo as it was).
+    -- lockmarks: marks and quickfix entries keep their line numbers, as Vim's own read keeps them
+    -- (a `:RemoteLspGrep` list pointing into a file not loaded yet stays right once it is).
     local done, rerr = pcall(function()
       if vim.api.nvim_buf_line_count(0) > 1 or vim.api.nvim_buf_get_lines(0, 0, 1, false)[1] ~= '' then
-        vim.cmd('silent keepjumps %delete _')
+        vim.cmd('silent lockmarks keepjumps %delete _')
       end
       M.read_tmp(tmp, '0read ++edit ' .. (cmdarg or ''))
       if #data > 0 then
-        vim.cmd('silent keepjumps $delete _') -- the empty line the buffer had (:help ++edit)
+        vim.cmd('silent lockmarks keepjumps $delete _') -- the empty line the buffer had (:help ++edit)
       end
       if not vim.bo.eol then
         vim.bo.fixeol = false -- keep the missing final newline when written
