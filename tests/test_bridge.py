@@ -30,7 +30,7 @@ def test_the_hello_goes_first_and_what_the_editor_sent_goes_with_it():
         rig.send(request(1, "initialize"))
         await until(lambda: rig.editor.tracking.pending, "the editor's request to be read")
         got = await rig.connect(welcome())
-        rig.recovery.linked(got, up=True)
+        rig.up(got)
         bodies = rig.host.bodies()
         rig.close()
         return got, bodies
@@ -44,7 +44,7 @@ def test_the_hello_goes_first_and_what_the_editor_sent_goes_with_it():
 def test_answers_go_to_the_editor_and_an_ack_goes_back_every_64_frames():
     async def go():
         rig = Rig()
-        rig.recovery.linked(await rig.connect(welcome()), up=True)
+        rig.up(await rig.connect(welcome()))
         for i in range(link.ACK_EVERY):
             rig.send(request(i))
         await until(lambda: len(rig.host.session_bodies()) == link.ACK_EVERY, "the requests to go out")
@@ -62,7 +62,7 @@ def test_answers_go_to_the_editor_and_an_ack_goes_back_every_64_frames():
 def test_while_the_link_is_down_the_editor_queues_and_past_the_bound_gets_errors():
     async def go():
         rig = Rig(request_timeout=0.2)
-        rig.recovery.linked(await rig.connect(welcome()), up=True)
+        rig.up(await rig.connect(welcome()))
         rig.host.close()  # the connection drops
         rig.send(request(1))
         rig.send(note("textDocument/didSave", textDocument={"uri": "scp://h//p/a.py"}))
@@ -87,7 +87,7 @@ def test_while_the_link_is_down_the_editor_queues_and_past_the_bound_gets_errors
 def test_a_resumed_link_sends_again_what_the_host_missed():
     async def go():
         rig = Rig()
-        rig.recovery.linked(await rig.connect(welcome()), up=True)
+        rig.up(await rig.connect(welcome()))
         rig.send(request(1))
         await until(lambda: rig.host.session_bodies(), "the request to go out")
         rig.host.close()
@@ -110,7 +110,7 @@ def test_a_new_session_initializes_again_and_opens_the_documents():
     async def go():
         rig = Rig()
         rig.send(request(1, "initialize"))
-        rig.recovery.linked(await rig.connect(welcome()), up=True)
+        rig.up(await rig.connect(welcome()))
         rig.host.say(frame({"jsonrpc": "2.0", "id": 1, "result": {"capabilities": {}}}))
         rig.send(note("textDocument/didOpen", textDocument={"uri": "scp://h//p/a.py", "languageId": "python",
                                                              "version": 1, "text": "x = 1\n"}))
@@ -147,7 +147,7 @@ def test_a_session_without_initialize_begins_anew_too():
 
     async def go():
         rig = Rig()
-        rig.recovery.linked(await rig.connect(welcome()), up=True)
+        rig.up(await rig.connect(welcome()))
         rig.host.close()
         rig.send(request(5, "files/read"))
         task = asyncio.ensure_future(rig.recovery.reconnect(asyncio.get_running_loop().create_future()))
@@ -171,7 +171,7 @@ def test_an_answer_broken_off_that_comes_after_all_is_dropped():
 
     async def go():
         rig = Rig(request_timeout=0.1)
-        rig.recovery.linked(await rig.connect(welcome()), up=True)
+        rig.up(await rig.connect(welcome()))
         rig.send(request(7, "textDocument/references"))
         await until(lambda: rig.host.session_bodies(), "the request to go out")
         answer = frame({"jsonrpc": "2.0", "id": 7, "result": "x" * 200000})

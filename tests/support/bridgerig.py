@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from remote_lsp.editor.editor_side import EditorSide
 from remote_lsp.editor.endpoint import Endpoint
+from remote_lsp.editor.linkstate import End, LinkLife
 from remote_lsp.editor.recovery import Recovery
 from remote_lsp.editor.remote import READY
 from remote_lsp.editor.transport import RemoteProcess
@@ -98,7 +99,8 @@ class Rig:
                                  lambda: None)
         self.endpoint = Endpoint(self.transport, ["connect"], 15.0, None, self.editor,  # type: ignore[arg-type]
                                  self._lost, lambda phase: None)
-        self.recovery = Recovery(self.endpoint, self.editor, request_timeout)
+        self.life = LinkLife()
+        self.recovery = Recovery(self.endpoint, self.editor, self.life, request_timeout)
         to_bridge, self._editor_w = os.pipe()
         self._editor_r, from_bridge = os.pipe()
         os.set_blocking(self._editor_r, False)
@@ -107,9 +109,14 @@ class Rig:
         self.received: List[Any] = []
         self._closed = False
 
-    def _lost(self, why: str) -> None:
-        self.lost.append(why)
-        self.recovery.lost(why)
+    def _lost(self, end: End) -> None:
+        self.lost.append(end.reason)
+        self.recovery.lost(end)
+
+    def up(self, welcomed: Dict[str, Any]) -> None:
+        """The first connection, welcomed: the link is up."""
+        self.recovery.linked(welcomed)
+        self.recovery.up()
 
     @property
     def host(self) -> HostProcess:

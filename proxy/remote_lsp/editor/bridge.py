@@ -10,6 +10,7 @@ answer goes on to the editor as it arrives. Three parts, each in its module:
                     welcome, frames in and out, heartbeats (wire/link.py)
     editor_side.py  the editor's end: its messages, the outbox while the link is
                     down, what goes back to it, the requests it waits on
+    linkstate.py    the link's life, one state machine, and why each connection ended
     recovery.py     when the link dies: the request bound, reconnecting, resuming,
                     or a new session
 
@@ -22,10 +23,11 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 from remote_lsp.editor.editor_side import EditorSide
 from remote_lsp.editor.endpoint import Endpoint
+from remote_lsp.editor.linkstate import DOWN, GIVEN_UP, UP, End, LinkLife
 from remote_lsp.editor.progress import server_label
 from remote_lsp.editor.recovery import Recovery
 from remote_lsp.editor.transport import Transport
@@ -47,6 +49,7 @@ class Bridge:
         the same asked of the agent's socket itself, where the transport reaches it."""
         self.host = transport.host.text
         self.request_timeout = request_timeout
+        self.life = LinkLife()
         self.editor = EditorSide(self.host, mapper, root, server_label(remote_args),
                                  lambda frame: self.endpoint.send(frame), self._editor_gone)
         self.endpoint = Endpoint(transport, remote_args, heartbeat, direct, self.editor, self._lost,
@@ -57,36 +60,28 @@ class Bridge:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._editor_eof = loop.create_future()
-        self.recovery = Recovery(self.endpoint, self.editor, self.request_timeout)
+        self.recovery = Recovery(self.endpoint, self.editor, self.life, self.request_timeout)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             loop.add_signal_handler(sig, self._editor_gone)
         self.editor.open(os.dup(0), os.dup(1))
         welcome = await self.endpoint.connect(self.editor.pipeline, self.editor.unpipeline)
-        self.recovery.linked(welcome, up=True)
+        self.recovery.linked(welcome)
+        self.recovery.up()
         while True:
-            await asyncio.wait([self._editor_eof, self.recovery.dead], return_when=asyncio.FIRST_COMPLETED)
+            if self.life.state == DOWN:
+                await self.recovery.reconnect(self._editor_eof)
             if self._editor_eof.done():
                 return await self._wind_down()
-            end = self._ended_on_purpose()
-            if end is not None:
-                return await self._ended(end)
-            code = await self.recovery.reconnect(self._editor_eof)
-            if code is not None:
-                return await self._drain(code) if code else code
+            if self.life.state == GIVEN_UP:
+                return await self._given_up()
+            if self.life.state == UP:
+                await asyncio.wait([self._editor_eof, self.life.changed()],
+                                   return_when=asyncio.FIRST_COMPLETED)
 
-    def _ended_on_purpose(self) -> Optional[Dict[str, Any]]:
-        conn = self.endpoint.conn
-        return conn.end if conn is not None else None
-
-    def _lost(self, why: str) -> None:
+    def _lost(self, end: End) -> None:
         """The endpoint's connection died: an outage, unless the host ended the session."""
         assert self.recovery is not None
-        if self._ended_on_purpose() is not None:
-            self.editor.up = False
-            if not self.recovery.dead.done():
-                self.recovery.dead.set_result(None)  # the run loop ends the bridge
-        else:
-            self.recovery.lost(why)
+        self.recovery.lost(end)
 
     def _phase(self, phase: str) -> None:
         if phase == "installing":
@@ -104,13 +99,14 @@ class Bridge:
         await self.endpoint.close(WIND_DOWN)
         return 0
 
-    async def _ended(self, end: Dict[str, Any]) -> int:
-        """The host ended the session (the server failed or was stopped)."""
-        why = str(end.get("reason") or "the session ended on %s" % self.host)
-        self.editor.give_up(why)
-        if end.get("failed"):
-            sys.stderr.write(why + "\n")
-        return await self._drain(FAILED if end.get("failed") else 0)
+    async def _given_up(self) -> int:
+        """The host ended the session (the server failed or was stopped), or it
+        cannot be had again: the editor's waiting requests are answered why."""
+        end = self.life.end or End("the session with %s ended" % self.host, failed=True)
+        self.editor.give_up(end.reason)
+        if end.failed:
+            sys.stderr.write(end.reason + "\n")
+        return await self._drain(FAILED if end.failed else 0)
 
     async def _drain(self, code: int) -> int:
         """Let a slow editor take what was written before we exit."""

@@ -18,18 +18,23 @@ import asyncio
 from typing import Any, Callable, Dict, List, Optional
 
 from remote_lsp.editor.connection import Connection, HostFrames, set_result
+from remote_lsp.editor.linkstate import End
 from remote_lsp.editor.remote import MISSING, check_failure, command_line, upload
 from remote_lsp.editor.transport import RemoteProcess, Transport
 from remote_lsp.wire import control, link
 from remote_lsp.wire.errors import PREFIX, TransportError
 
 
+class HostRefused(TransportError):
+    """The host side ran, and ended before the session started, saying why."""
+
+
 class Endpoint:
     def __init__(self, transport: Transport, remote_args: List[str], heartbeat: float,
                  direct: Optional[control.Request], frames: HostFrames,
-                 on_lost: Callable[[str], None], on_phase: Callable[[str], None]) -> None:
+                 on_lost: Callable[[End], None], on_phase: Callable[[str], None]) -> None:
         """`direct`: the request that asks the agent's socket for this session
-        (encoded, never read); `on_lost(why)`: a linked connection died;
+        (encoded, never read); `on_lost(end)`: a linked connection died, and why;
         `on_phase("installing"|"starting")`: for the editor's progress."""
         self.transport = transport
         self.host = transport.host.text
@@ -52,7 +57,8 @@ class Endpoint:
         """Start a connection and say hello; its welcome. `pipeline()` sends what
         may go before the welcome (and says what it sent), `unpipeline(sent)`
         takes it back if that connection did not start. TransportError if the
-        host side cannot start; asyncio.TimeoutError if it stalls."""
+        host side cannot start (HostRefused: it ran, and refused the session);
+        asyncio.TimeoutError if it stalls."""
         first = self.token is None
         conn = await self._start(first, pipeline, unpipeline)
         done, _ = await asyncio.wait([conn.welcome, conn.eof], timeout=self.heartbeat,
@@ -63,8 +69,10 @@ class Endpoint:
         if not done:
             raise asyncio.TimeoutError()
         said = conn.proc.stderr().strip()
-        if said.startswith(PREFIX):
-            said = said[len(PREFIX):]  # the host side's own error: ours says "remote-lsp: " once
+        if conn.end is not None or said.startswith(PREFIX):
+            # The host side's own words (ours says "remote-lsp: " once): it ran, and refused.
+            said = str(conn.end.get("reason")) if conn.end is not None else said[len(PREFIX):]
+            raise HostRefused("the host side of %s ended before the session started: %s" % (self.host, said))
         raise TransportError("the host side of %s ended before the session started: %s"
                              % (self.host, said or "no reason given"))
 
@@ -137,7 +145,7 @@ class Endpoint:
         """The connection is the session's now: heartbeats start, and its death is watched for."""
         self.token = welcome.get("token") or self.token
         self.linked = True
-        silent = "no word from %s for %g s" % (self.host, self.heartbeat)
+        silent = End("no word from %s for %g s" % (self.host, self.heartbeat))
         self.link.beat(self.write, lambda: self.lost(silent))
 
     def new_session(self) -> None:
@@ -155,15 +163,15 @@ class Endpoint:
         if self.conn is not None:
             self.conn.proc.write(data)
 
-    def lost(self, why: str) -> None:
-        """The connection is dead (silent, closed): it is killed, and the owner told."""
+    def lost(self, end: End) -> None:
+        """The connection is dead (silent, closed, ended by the host): it is killed, the owner told why."""
         if not self.linked:
             return
         self.linked = False
         self.link.stop()
         if self.conn is not None:
             self.conn.proc.kill()
-        self.on_lost(why)
+        self.on_lost(end)
 
     async def close(self, wind_down: float) -> None:
         """The editor left: say so, and give the host side `wind_down` seconds to finish."""
@@ -223,6 +231,6 @@ class Endpoint:
     def _eof(self, conn: Connection) -> None:
         set_result(conn.eof)
         if conn is self.conn:
-            self.lost("the connection closed" if conn.end is None else "the session ended")
+            self.lost(End("the connection closed") if conn.end is None else End.of_host(conn.end, self.host))
 
 
