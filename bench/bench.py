@@ -6,7 +6,8 @@ same scripted server direct, through a bare Python relay and socat (the floor
 of any relay process) and through the agent; over SSH, through a plain pipe on
 the same sshd and through remote-lsp, per transport. Then the agent's own
 figures, surviving its death, attach, resuming after a cut, a profile of
-where the time goes, files watched on the host (bench/watch.py),
+where the time goes, files watched on the host (bench/watch.py), the agent
+while a server stops reading (bench/stall.py),
 (bench/sharing.py) memory and warm answers with real servers,
 (bench/files.py) remote files in Neovim against netrw's scp, and
 (bench/search.py) find and grep on the host against ripgrep. Prints the
@@ -23,7 +24,7 @@ from typing import Any, Dict, List
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "proxy"),
                 str(Path(__file__).resolve().parent.parent)]
 
-from bench import files, local, profile, report, search, ssh, texts, watch  # noqa: E402
+from bench import files, local, profile, report, search, ssh, stall, texts, watch  # noqa: E402
 from bench import sharing as share  # noqa: E402
 from bench.wire import PROXY, Row  # noqa: E402
 
@@ -46,6 +47,7 @@ def main() -> int:
         rows += local.agent_rows(root, home)
         rows += local.survival_rows(root, home)
         rows += texts.rows(root)
+        rows += stall.rows(work)
         rows += local.attach_rows(work)
         rows += ssh.rows(work)
         if "--no-watch" not in sys.argv:

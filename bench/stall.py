@@ -27,6 +27,7 @@ sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
 from remote_lsp.wire import control  # noqa: E402
 
+from bench.wire import Row, row  # noqa: E402
 from tests.support.lspclient import LspClient  # noqa: E402
 
 PROXY = [sys.executable, str(REPO / "proxy" / "proxy.py")]
@@ -66,11 +67,12 @@ def status_ms(sock_path: str) -> Optional[float]:
 
 
 def measure(work: Path) -> Dict[str, Any]:
-    home = work / "state"
-    os.environ["REMOTE_LSP_HOME"] = str(home)
-    root = work / "proj"
+    """One run, with an agent of its own (in work/stall-state)."""
+    home = work / "stall-state"
+    root = work / "stall-proj"
     root.mkdir()
-    client = LspClient(PROXY + ["connect", "--root", str(root), "--"] + SCRIPTED, cwd=str(root))
+    env = dict(os.environ, REMOTE_LSP_HOME=str(home))
+    client = LspClient(PROXY + ["connect", "--root", str(root), "--"] + SCRIPTED, cwd=str(root), env=env)
     client.initialize(str(root))
     pid = int((home / "agent.pid").read_text())
     server = client.request("test/state", None)["pid"]
@@ -113,6 +115,22 @@ def measure(work: Path) -> Dict[str, Any]:
             "median_ms": round(statistics.median(got), 1) if got else None,
             "max_ms": round(max(got), 1) if got else None,
             "documents_whole": whole, "sigterm_ended_agent": ended}
+
+
+def rows(work: Path) -> List[Row]:
+    """For `make bench`."""
+    out = measure(work)
+    print("stall: %s" % json.dumps(out))
+    during, after = out["cpu_percent"]
+    return [row("agent CPU, a server stalled %gs (%d x %d MB sent), then reading" % (STALL, DOCS, SIZE >> 20),
+                "-", "%d%%, then %d%%" % (during, after), "<= 10%",
+                during <= 10 and after <= 10 and out["documents_whole"]),
+            row("status answer while a server stalls (%d asked)" % out["status_requests"], "-",
+                "median %s ms, max %s ms, %d unanswered" % (
+                    out["median_ms"], out["max_ms"], out["unanswered"]),
+                "max <= 100 ms", out["unanswered"] == 0 and (out["max_ms"] or 1e9) <= 100),
+            row("SIGTERM after the stall ends the agent", "-", "yes" if out["sigterm_ended_agent"] else "no",
+                "yes", out["sigterm_ended_agent"])]
 
 
 def main() -> int:

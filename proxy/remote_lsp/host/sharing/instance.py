@@ -8,8 +8,9 @@ agent, which finds it through the registry, reads on. Frames go to the server
 in order, each as one write to the channel, which queues what the pipe does
 not take (a server busy indexing stops reading for seconds; the agent serves
 everyone else meanwhile). At most one frame is ever in the pipe in part: what
-is still to go of it is kept in the registry (`owed`, saved as it changes), so
-a successor can complete it and the server's framing holds.
+is still to go of it is kept in the registry (`owed`: saved when a frame is
+cut, and while it goes out at most OWED_EVERY behind), so a successor can
+complete it and the server's framing holds.
 
 Stopping is graceful: shutdown and exit first, signals only when the server
 does not go by itself.
@@ -61,6 +62,7 @@ def instance_key(argv: List[str], root: str, env: Optional[Dict[str, str]], isol
     return (tuple([os.path.abspath(exe)] + list(argv[1:])), os.path.realpath(root), isolation)
 
 NEVER = None  # idle timeout meaning "keep running with no clients"
+OWED_EVERY = 0.1  # seconds between saves of `owed` while a frame cut short goes out
 _OURS = os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -122,6 +124,7 @@ class Instance:
         self._parser = framing.FrameParser(max_frame=max_frame, strict=False, on_oversized=self._oversized)
         self._idle_handle: Optional[asyncio.TimerHandle] = None
         self._save_pending = False
+        self._owed_due: Optional[asyncio.TimerHandle] = None  # the next save of `owed` while it shrinks
         self._exited = asyncio.get_event_loop().create_future()
 
     @property
@@ -271,6 +274,9 @@ class Instance:
 
     def _save(self) -> None:
         self._save_pending = False
+        if self._owed_due is not None:
+            self._owed_due.cancel()
+            self._owed_due = None
         if not self.gone:
             self._owed = self._cut()
             self._registry.save(self.entry, self.record())
@@ -360,15 +366,23 @@ class Instance:
         take, in order, and says how much of a frame cut short is owed."""
         if self._channel is None:
             return
+        was = self._channel.backlog
         self._channel.write(frame)
-        if self._channel.cut != self._owed:  # a frame is cut short: note it now
+        if not was and self._channel.cut:  # this frame is cut short: note it now
             self._save()
 
     def _written(self) -> None:
-        """Part of the backlog went out: keep `owed` true, saved once this
-        turn of the loop is over."""
-        if self._channel is not None and self._channel.cut != self._owed:
+        """Part of the backlog went out: keep `owed` true. All out is saved
+        once this turn of the loop is over; a frame going out bit by bit, at
+        most every OWED_EVERY (a save costs a millisecond or more, and a pipe
+        drains a page at a time)."""
+        channel = self._channel
+        if channel is None or channel.cut == self._owed:
+            return
+        if not channel.backlog:
             self._changed(False)
+        elif self._owed_due is None and not self.gone:
+            self._owed_due = asyncio.get_event_loop().call_later(OWED_EVERY, self._save)
 
     def _from_server(self, data: bytes) -> None:
         try:
