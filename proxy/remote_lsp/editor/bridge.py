@@ -29,7 +29,7 @@ from remote_lsp.editor.endpoint import Endpoint
 from remote_lsp.editor.progress import server_label
 from remote_lsp.editor.recovery import Recovery
 from remote_lsp.editor.transport import Transport
-from remote_lsp.wire import control
+from remote_lsp.wire import control, jsonrpc
 from remote_lsp.wire.errors import FAILED
 from remote_lsp.wire.options import DEFAULTS
 from remote_lsp.wire.uri import UriMapper
@@ -102,12 +102,18 @@ class Bridge:
         if self.recovery is not None:
             self.recovery.cancel()
         await self.endpoint.close(WIND_DOWN)
-        return 0
+        if self.editor.broken is None:
+            return 0
+        sys.stderr.write(self.editor.broken + "\n")
+        await self.editor.close(DRAIN)
+        return FAILED
 
     async def _ended(self, end: Dict[str, Any]) -> int:
         """The host ended the session (the server failed or was stopped)."""
         why = str(end.get("reason") or "the session ended on %s" % self.host)
         self.editor.give_up(why)
+        if end.get("here"):  # ended by the bridge itself: no word of the host's tells the editor
+            self.editor.tell(jsonrpc.show_message(why))
         if end.get("failed"):
             sys.stderr.write(why + "\n")
         return await self._drain(FAILED if end.get("failed") else 0)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional
 from remote_lsp.editor.connection import Connection, HostFrames, set_result
 from remote_lsp.editor.remote import MISSING, check_failure, command_line, upload
 from remote_lsp.editor.transport import RemoteProcess, Transport
-from remote_lsp.wire import control, link
+from remote_lsp.wire import control, framing, link
 from remote_lsp.wire.errors import PREFIX, TransportError
 
 
@@ -195,7 +195,15 @@ class Endpoint:
             if not data:
                 return
         self.link.heard()
-        conn.read(data, lambda body: self._whole(conn, body), self.frames, self.link.took)
+        try:
+            conn.read(data, lambda body: self._whole(conn, body), self.frames, self.link.took)
+        except framing.FramingError as exc:
+            # Resending would break it again: the session ends, with the reason, and the editor
+            # starts another.
+            conn.end = {"reason": "remote-lsp: a message from %s cannot be taken (%s): the session ends"
+                        % (self.host, exc), "failed": True, "here": True}
+            self.lost("the host broke the framing")
+            return
         if self.linked:
             self.link.ack_if_due(self.write)
 

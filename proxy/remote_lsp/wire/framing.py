@@ -22,7 +22,10 @@ COLLECT_FROM = 64 * 1024  # a body this large is gathered read by read
 
 
 class FramingError(Exception):
-    """The peer broke the base protocol (garbage, or a frame over the limit)."""
+    """The peer broke the base protocol (garbage, or a frame over the limit).
+    `bodies`: the whole frames that came before the break in the same feed."""
+
+    bodies: List[bytes] = []
 
 
 class FrameParser:
@@ -53,7 +56,12 @@ class FrameParser:
                 return out
         self._buf += data
         while True:
-            if self._need is None and not self._read_header():
+            try:
+                header = self._need is not None or self._read_header()
+            except FramingError as exc:
+                exc.bodies = out
+                raise
+            if not header:
                 return out
             need = self._need
             assert need is not None

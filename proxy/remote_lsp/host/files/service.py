@@ -47,7 +47,7 @@ log = logging.getLogger("remote_lsp.files")
 
 CHANGED = "files/changed"
 KINDS = {1: "created", 2: "changed", 3: "deleted"}  # LSP's FileChangeType, as the editor is told
-# The file data (base64) one message carries beyond its first file, which always goes (a file of
+# The file data (base64) one message carries, unless it carries one file alone (a file of
 # disk.MAX_FILE is 53.3 MB in base64): with the entries around it, under a frame's limit. The
 # plugin's MAX_BATCH (files/channel.lua) is the same, for the requests it builds.
 MAX_BATCH = 48 * 1024 * 1024
