@@ -450,3 +450,39 @@ def test_a_message_over_the_frame_limit_from_the_editor_ends_its_channel_once(re
     assert "cannot be taken" in c.stderr
     # The next channel works.
     assert channel(remote).request("files/stat", {"path": str(path)})["type"] == "file"
+
+
+def test_the_agent_gives_its_memory_back_after_large_transfers(remote, tmp_path):
+    """30-40 MB reads and writes leave no whole-file copies behind: once the channels are closed
+    the agent is back within 20 MB of its size before them."""
+    from remote_lsp.host.procs import rss_kb
+
+    from tests.conftest import wait_for
+
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"small\n")
+    first = channel(remote)
+    first.request("files/read", {"paths": [str(small)]})
+    agent = int((remote.sshd.remote_state / "agent.pid").read_text())
+    first.close()
+    wait_for(lambda: json.loads(remote.cli("status", "--json").stdout)["files"]["channels"] == 0, 30,
+             "the channel to close")
+    idle = rss_kb(agent)
+    paths = [tmp_path / ("large%d.bin" % i) for i in range(2)]
+    for i, path in enumerate(paths):
+        path.write_bytes(os.urandom(1 << 20) * (30 + 10 * i))
+    for _ in range(2):
+        c = channel(remote)
+        for path in paths:
+            (e,) = c.request("files/read", {"paths": [str(path)]}, timeout=60)["files"]
+            data = b64(base64.b64decode(e["data"])[::-1])
+            (w,) = c.request("files/write", {"files": [{"path": str(path), "data": data,
+                                                        "expect": e["version"]}]}, timeout=60)["files"]
+            assert w["ok"], w
+        c.close()
+    wait_for(lambda: json.loads(remote.cli("status", "--json").stdout)["files"]["channels"] == 0, 30,
+             "the channels to close")
+    try:
+        wait_for(lambda: rss_kb(agent) < idle + (20 << 10), 30, "the agent's memory back")
+    except TimeoutError:
+        raise AssertionError("agent RSS: %d kB idle, %d kB after" % (idle, rss_kb(agent))) from None

@@ -35,6 +35,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from remote_lsp.host import memory
 from remote_lsp.host.aio import background
 from remote_lsp.host.files import disk
 from remote_lsp.host.session import Session
@@ -142,6 +143,7 @@ class FileService:
                                                % (method, exc)))
             return
         channel.session.send(jsonrpc.response(rid, result))
+        memory.transferred(_data_size(params) + _data_size(result))
 
     def _run(self, names: List[Any], fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
         """fn(*args) on a thread of its own once the operations before it on
@@ -321,6 +323,14 @@ _HANDLERS: Dict[str, Callable[..., Any]] = {
 def _change(name: str, held: Optional[str], now: Optional[str]) -> Dict[str, Any]:
     kind = 3 if now is None else 1 if held is None else 2
     return {"path": name, "kind": KINDS[kind], "version": now}
+
+
+def _data_size(value: Any) -> int:
+    """The file data in a files/read answer or a files/write request."""
+    files = value.get("files") if isinstance(value, dict) else None
+    if not isinstance(files, list):
+        return 0
+    return sum(len(f["data"]) for f in files if isinstance(f, dict) and isinstance(f.get("data"), str))
 
 
 def _order_key(name: Any) -> str:
