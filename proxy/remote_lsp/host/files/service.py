@@ -125,6 +125,7 @@ class FileService:
                                                "remote-lsp: no method %s" % method))
             return
         try:
+            size = _data_size(params)
             result = await handler(self, channel, params if isinstance(params, dict) else {})
         except disk.FileError as exc:
             channel.session.send(jsonrpc.error(rid, jsonrpc.INVALID_PARAMS, exc.message))
@@ -143,7 +144,7 @@ class FileService:
                                                % (method, exc)))
             return
         channel.session.send(jsonrpc.response(rid, result))
-        memory.transferred(_data_size(params) + _data_size(result))
+        memory.transferred(size + _data_size(result))
 
     def _run(self, names: List[Any], fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
         """fn(*args) on a thread of its own once the operations before it on
@@ -421,6 +422,7 @@ def _write_all(items: List[Any]) -> List[Dict[str, Any]]:
         path = item.get("path")
         try:
             data = base64.b64decode(item["data"], validate=True)
+            item["data"] = ""  # its base64 goes now, not with the request
             version = disk.write(path, data, item.get("expect"), bool(item.get("force")))
             out.append({"path": path, "ok": True, "version": version})
         except disk.FileError as exc:
