@@ -189,3 +189,23 @@ def test_an_answer_broken_off_that_comes_after_all_is_dropped():
     messages = run(go())
     assert messages[0] == "undecodable" and "unreachable" in messages[1]["error"]["message"]
     assert [m for m in messages[2:] if isinstance(m, dict) and m.get("id") == 7] == []
+
+
+def test_a_frame_over_the_limit_from_the_host_ends_the_session_once_with_the_reason():
+    from remote_lsp.wire import framing
+
+    async def go():
+        rig = Rig()
+        rig.recovery.linked(await rig.connect(welcome()), up=True)
+        rig.send(request(1))
+        await until(lambda: rig.host.session_bodies(), "the request to go out")
+        over = b"Content-Length: %d\r\n\r\n" % (framing.DEFAULT_MAX_FRAME + 1)
+        for _ in range(3):  # more reads of it: nothing more happens
+            rig.host.say(over + b"x" * 1000)
+        end = rig.endpoint.conn.end
+        rig.close()
+        return end, rig.lost
+
+    end, lost = run(go())
+    assert end["failed"] and "a message from h cannot be taken" in end["reason"]
+    assert lost == ["the host broke the framing"]  # once: no reconnecting, no storm

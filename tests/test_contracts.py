@@ -116,3 +116,13 @@ def test_the_plugin_and_the_host_agree_on_the_largest_file():
     lua = (REPO / "lua" / "remote-lsp" / "files" / "write.lua").read_text()
     (mb,) = re.findall(r"^local MAX_FILE = (\d+) \* 1048576", lua, re.M)
     assert int(mb) << 20 == disk.MAX_FILE
+
+
+def test_the_plugin_and_the_host_agree_on_the_data_one_message_carries():
+    import re
+
+    from remote_lsp.host.files import service
+
+    lua = (REPO / "lua" / "remote-lsp" / "files" / "channel.lua").read_text()
+    (mb,) = re.findall(r"^local MAX_BATCH = (\d+) \* 1048576", lua, re.M)
+    assert int(mb) << 20 == service.MAX_BATCH

@@ -439,3 +439,95 @@ def test_a_frozen_file_system_holds_only_the_requests_on_it(remote, tmp_path, fr
     # Thawed: the write that waited is done, and said so.
     (w,) = c.wait_response(stuck)["result"]["files"]
     assert w["ok"] and hung.read_bytes() == b"two\n"
+
+
+def test_files_too_large_together_for_one_message_are_answered_in_turns(remote, tmp_path):
+    """Three 25 MB files asked at once (a reload, a workspace edit) would make a
+    105 MB answer, over a frame's limit: the host answers what fits and names
+    the rest, the channel goes on."""
+    from remote_lsp.host.files.service import MAX_BATCH
+    from remote_lsp.wire.framing import DEFAULT_MAX_FRAME
+
+    paths = []
+    for n in range(3):
+        path = tmp_path / ("big%d.txt" % n)
+        path.write_bytes(bytes([65 + n]) * (25 << 20))
+        paths.append(str(path))
+    c = channel(remote)
+    got, asked, answers = [], paths, []
+    while asked:
+        rid = c.request_async("files/read", {"paths": asked})
+        answer = c.wait_response(rid, timeout=60)["result"]
+        answers.append(answer)
+        assert len(json.dumps(answer)) < DEFAULT_MAX_FRAME
+        got += answer["files"]
+        asked = answer.get("more", [])
+    assert len(answers) > 1 and [e["path"] for e in got] == paths
+    assert [base64.b64decode(e["data"]) for e in got] == [bytes([65 + n]) * (25 << 20) for n in range(3)]
+    assert all(len(a["files"]) == 1 or sum(len(e["data"]) for e in a["files"]) <= MAX_BATCH for a in answers)
+    # The channel goes on: a save is answered at once.
+    (w,) = c.request("files/write", {"files": [{"path": paths[0], "data": b64(b"small\n"),
+                                                "expect": got[0]["version"]}]})["files"]
+    assert w["ok"]
+
+
+def test_a_message_over_the_frame_limit_from_the_editor_ends_its_channel_once(remote, tmp_path):
+    from remote_lsp.wire.framing import DEFAULT_MAX_FRAME, encode
+
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"a\n")
+    c = channel(remote)
+    assert c.request("files/stat", {"path": str(path)})["type"] == "file"
+    waiting = c.request_async("files/read", {"paths": [str(path)]})
+    c.send_raw(encode(json.dumps({"jsonrpc": "2.0", "id": 99, "method": "files/read",
+                                  "params": {"paths": [str(path)]}}).encode())
+               + b"Content-Length: %d\r\n\r\n" % (DEFAULT_MAX_FRAME + 1) + b"x" * (1 << 20))
+    try:
+        c.send_raw(b"x" * (4 << 20))  # more of it: still one message
+    except BrokenPipeError:
+        pass  # the channel had ended already
+    assert c.proc.wait(30) == 1
+    c.wait_closed()
+    told = [n for n in c.notifications if n["method"] == "window/showMessage"]
+    assert len(told) == 1 and "cannot be taken" in told[0]["params"]["message"], told
+    assert c.wait_response(waiting, timeout=1)  # answered: its result, or the error if it came with it
+    assert "cannot be taken" in c.wait_response(99, timeout=1)["error"]["message"]  # came with it: not done
+    assert "cannot be taken" in c.stderr
+    # The next channel works.
+    assert channel(remote).request("files/stat", {"path": str(path)})["type"] == "file"
+
+
+def test_the_agent_gives_its_memory_back_after_large_transfers(remote, tmp_path):
+    """30-40 MB reads and writes leave no whole-file copies behind: once the channels are closed
+    the agent is back within 20 MB of its size before them."""
+    from remote_lsp.host.procs import rss_kb
+
+    from tests.conftest import wait_for
+
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"small\n")
+    first = channel(remote)
+    first.request("files/read", {"paths": [str(small)]})
+    agent = int((remote.sshd.remote_state / "agent.pid").read_text())
+    first.close()
+    wait_for(lambda: json.loads(remote.cli("status", "--json").stdout)["files"]["channels"] == 0, 30,
+             "the channel to close")
+    idle = rss_kb(agent)
+    paths = [tmp_path / ("large%d.bin" % i) for i in range(2)]
+    for i, path in enumerate(paths):
+        path.write_bytes(os.urandom(1 << 20) * (30 + 10 * i))
+    for _ in range(2):
+        c = channel(remote)
+        for path in paths:
+            (e,) = c.request("files/read", {"paths": [str(path)]}, timeout=60)["files"]
+            data = b64(base64.b64decode(e["data"])[::-1])
+            (w,) = c.request("files/write", {"files": [{"path": str(path), "data": data,
+                                                        "expect": e["version"]}]}, timeout=60)["files"]
+            assert w["ok"], w
+        c.close()
+    wait_for(lambda: json.loads(remote.cli("status", "--json").stdout)["files"]["channels"] == 0, 30,
+             "the channels to close")
+    try:
+        wait_for(lambda: rss_kb(agent) < idle + (20 << 10), 30, "the agent's memory back")
+    except TimeoutError:
+        raise AssertionError("agent RSS: %d kB idle, %d kB after" % (idle, rss_kb(agent))) from None

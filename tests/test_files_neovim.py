@@ -433,3 +433,35 @@ def test_files_false_leaves_the_names_to_netrw_whenever_netrw_loaded(editor, rem
     health = off.lua("vim.cmd('checkhealth remote-lsp'); return table.concat("
                      "vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
     assert "buffers are read and written by netrw (files = false)" in health
+
+
+def test_large_files_together_go_in_messages_under_the_frame_limit(editor, remote, tmp_path):
+    """:wall of two 25 MB buffers, and three 25 MB files changed on the host at once: each batch is
+    split to fit a message, every buffer is written or reloaded, and the channel goes on."""
+    big = [tmp_path / ("big%d.txt" % i) for i in range(3)]
+    for i, path in enumerate(big):
+        path.write_bytes(b"file %d\n" % i + (b"y" * 99 + b"\n") * ((25 << 20) // 100))
+    n = editor()
+    for path in big:
+        edit(n, remote.uri(path))
+    n.wait(WATCHED, "three files watched", 60, 3)
+    for i, path in enumerate(big):  # changed on the host together: reloaded in one batch
+        path.write_bytes(b"changed %d\n" % i + path.read_bytes())
+    n.wait("""
+        for i, name in ipairs({...}) do
+          if vim.fn.getbufline(vim.fn.bufnr(name), 1)[1] ~= 'changed ' .. (i - 1) then return false end
+        end
+        return true""", "the three reloaded", 60, *[remote.uri(p) for p in big])
+    writes = sent(n, "files/write")
+    for i, path in enumerate(big[:2]):  # two buffers of 25 MB, 67 MB in base64, written by one :wall
+        n.lua("vim.cmd.buffer(vim.fn.bufnr(...))", remote.uri(path))
+        n.lua("vim.api.nvim_buf_set_lines(0, 0, 1, false, { 'mine %d' })" % i)
+    n.nvim.input(":wall\r")
+    n.wait("""
+        for _, b in ipairs(vim.api.nvim_list_bufs()) do
+          if vim.bo[b].modified then return false end
+        end
+        return true""", "both written", 60)
+    assert sent(n, "files/write") == writes + 2  # too large together for one message
+    assert [p.read_bytes()[:7] for p in big[:2]] == [b"mine 0\n", b"mine 1\n"]
+    assert n.nvim.request("nvim_get_mode") == {"mode": "n", "blocking": False}  # no flood of messages

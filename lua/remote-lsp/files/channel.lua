@@ -9,6 +9,9 @@ local M = {}
 local MARGIN_MS = 5000
 -- JSON-RPC's RequestCancelled: the answer to a request the host ended.
 local CANCELLED = -32800
+-- The file data (base64) one request carries, unless it carries one file alone, as the host's
+-- service.MAX_BATCH says: no message over a frame's limit, in either direction.
+local MAX_BATCH = 48 * 1048576
 
 ---@class remote_lsp.FileChannel
 ---@field host string
@@ -109,19 +112,14 @@ local function get(host)
   return ch
 end
 
---- Send a request on host's channel; cb(err, result) on the main loop, exactly once, unless
+--- One request on host's channel; cb(err, result) on the main loop, exactly once, unless
 --- cancelled: the function returned sends `$/cancelRequest` and cb is never called then.
---- err is a table with a `message` (a JSON-RPC error, or the channel's end).
 ---@param host string
 ---@param method string
 ---@param params table
 ---@param cb fun(err: table|nil, result: any)
 ---@return fun() cancel
-function M.request(host, method, params, cb)
-  vim.validate('host', host, 'string')
-  vim.validate('method', method, 'string')
-  vim.validate('params', params, 'table')
-  vim.validate('cb', cb, 'callable')
+local function send(host, method, params, cb)
   local cancelled = false
   local ch, err = get(host)
   if not ch then
@@ -173,6 +171,104 @@ function M.request(host, method, params, cb)
       ch.rpc.notify('$/cancelRequest', { id = rpc_id })
     end
   end
+end
+
+--- A files/read in as many requests as the host needs: it answers what fits in one message and
+--- names the rest in `more`. The files come back together, in the order asked.
+---@param host string
+---@param params table
+---@param cb fun(err: table|nil, result: any)
+local function read_in_turns(host, params, cb)
+  local files = {}
+  local function ask(paths)
+    send(host, 'files/read', vim.tbl_extend('force', params, { paths = paths }), function(err, res)
+      if err or type(res) ~= 'table' or type(res.files) ~= 'table' then
+        return cb(err, res)
+      end
+      vim.list_extend(files, res.files)
+      if type(res.more) == 'table' and #res.more > 0 and #res.files > 0 then
+        return ask(res.more)
+      end
+      cb(nil, { files = files })
+    end)
+  end
+  ask(params.paths)
+end
+
+--- A files/write's files in groups of at most MAX_BATCH bytes of data, or one file alone.
+---@param files table[]
+---@return table[][]
+local function by_size(files)
+  local groups, group, used = {}, {}, 0
+  for _, f in ipairs(files) do
+    local size = (type(f.data) == 'string' and #f.data or 0) + 512
+    if #group > 0 and used + size > MAX_BATCH then
+      groups[#groups + 1], group, used = group, {}, 0
+    end
+    group[#group + 1] = f
+    used = used + size
+  end
+  groups[#groups + 1] = group
+  return groups
+end
+
+--- A files/write too large for one message, as one request per group (sent together): the answers
+--- put back together in the order of the files; a group that failed answers each of its files so.
+---@param host string
+---@param params table
+---@param groups table[][]
+---@param cb fun(err: table|nil, result: any)
+local function write_in_groups(host, params, groups, cb)
+  local answers, left = {}, #groups
+  for g, group in ipairs(groups) do
+    send(host, 'files/write', vim.tbl_extend('force', params, { files = group }), function(err, res)
+      answers[g] = { err = err, files = type(res) == 'table' and res.files or nil }
+      left = left - 1
+      if left > 0 then
+        return
+      end
+      local files, failed = {}, 0
+      for k, grp in ipairs(groups) do
+        local a = answers[k]
+        failed = failed + ((a.err or type(a.files) ~= 'table') and 1 or 0)
+        for i, f in ipairs(grp) do
+          local why = a.err and tostring(a.err.message or a.err) or 'no answer'
+          files[#files + 1] = type(a.files) == 'table' and a.files[i]
+            or { path = f.path, ok = false, error = { code = 'failed', message = why } }
+        end
+      end
+      if failed == #groups then
+        return cb(answers[1].err or { message = 'no answer' }, nil)
+      end
+      cb(nil, { files = files })
+    end)
+  end
+end
+
+--- Send a request on host's channel; cb(err, result) on the main loop, exactly once, unless
+--- cancelled (the function returned; only a request that goes as one message can be).
+--- err is a table with a `message` (a JSON-RPC error, or the channel's end). A files/read or
+--- files/write too large for one message goes as several, answered as one.
+---@param host string
+---@param method string
+---@param params table
+---@param cb fun(err: table|nil, result: any)
+---@return fun()|nil cancel
+function M.request(host, method, params, cb)
+  vim.validate('host', host, 'string')
+  vim.validate('method', method, 'string')
+  vim.validate('params', params, 'table')
+  vim.validate('cb', cb, 'callable')
+  if method == 'files/read' and type(params.paths) == 'table' then
+    return read_in_turns(host, params, cb)
+  end
+  if method == 'files/write' and type(params.files) == 'table' then
+    local groups = by_size(params.files)
+    if #groups > 1 then
+      return write_in_groups(host, params, groups, cb)
+    end
+  end
+  return send(host, method, params, cb)
 end
 
 --- request(), waited for: result, or nil and a message. Waits at most the request bound and a

@@ -31,7 +31,7 @@ from remote_lsp.editor.linkstate import DOWN, GIVEN_UP, UP, End, LinkLife
 from remote_lsp.editor.progress import server_label
 from remote_lsp.editor.recovery import Recovery
 from remote_lsp.editor.transport import Transport
-from remote_lsp.wire import control
+from remote_lsp.wire import control, jsonrpc
 from remote_lsp.wire.errors import FAILED
 from remote_lsp.wire.options import DEFAULTS
 from remote_lsp.wire.uri import UriMapper
@@ -97,13 +97,19 @@ class Bridge:
         if self.recovery is not None:
             self.recovery.cancel()
         await self.endpoint.close(WIND_DOWN)
-        return 0
+        if self.editor.broken is None:
+            return 0
+        sys.stderr.write(self.editor.broken + "\n")
+        await self.editor.close(DRAIN)
+        return FAILED
 
     async def _given_up(self) -> int:
         """The host ended the session (the server failed or was stopped), or it
         cannot be had again: the editor's waiting requests are answered why."""
         end = self.life.end or End("the session with %s ended" % self.host, failed=True)
         self.editor.give_up(end.reason)
+        if end.here:  # ended by the bridge itself: no word of the host's tells the editor
+            self.editor.tell(jsonrpc.show_message(end.reason))
         if end.failed:
             sys.stderr.write(end.reason + "\n")
         return await self._drain(FAILED if end.failed else 0)

@@ -39,6 +39,7 @@ class EditorSide(HostFrames):
         self.progress = StartProgress(self.tell, host, server)
         self.up = False  # frames go onto the link (else into the outbox)
         self.refusing: Optional[str] = None  # an outage outlasted the request bound: requests get this
+        self.broken: Optional[str] = None  # why the editor's stream cannot be read any more
         self.out = EditorOut(self._write)
         self._send = send
         self._on_gone = on_gone
@@ -60,11 +61,13 @@ class EditorSide(HostFrames):
     # --- editor -> host ---------------------------------------------------------------
 
     def _data(self, data: bytes) -> None:
+        if self.broken is not None:
+            return
         try:
             bodies = self._parser.feed(data)
         except framing.FramingError as exc:
-            self.tell(jsonrpc.show_message("remote-lsp: %s" % exc))
-            self._on_gone()
+            self._break("remote-lsp: the editor's message cannot be taken (%s): the session with %s ends"
+                        % (exc, self.host), exc.bodies)
             return
         for body in bodies:
             try:
@@ -73,6 +76,22 @@ class EditorSide(HostFrames):
                 self._forward(body, None, None)  # the host side refuses it, in words the editor gets
                 continue
             self._message(msg, body)
+
+    def _break(self, why: str, bodies: List[bytes]) -> None:
+        """The editor broke the framing: nothing more is read from it; every
+        request waiting, and those that came with the break (never sent on),
+        is answered with `why`, told once; the bridge then ends."""
+        self.broken = why
+        for body in bodies:
+            try:
+                rid = jsonrpc.id_or_none(jsonrpc.decode(body).get("id"))
+            except (ValueError, AttributeError):
+                continue
+            if rid is not None:
+                self.tell(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, why))
+        self.give_up(why)
+        self.tell(jsonrpc.show_message(why))
+        self._on_gone()
 
     def _message(self, msg: Dict[str, Any], body: bytes) -> None:
         method = msg.get("method")

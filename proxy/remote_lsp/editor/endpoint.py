@@ -21,7 +21,7 @@ from remote_lsp.editor.connection import Connection, HostFrames, set_result
 from remote_lsp.editor.linkstate import End
 from remote_lsp.editor.remote import MISSING, check_failure, command_line, upload
 from remote_lsp.editor.transport import RemoteProcess, Transport
-from remote_lsp.wire import control, link
+from remote_lsp.wire import control, framing, link
 from remote_lsp.wire.errors import PREFIX, TransportError
 
 
@@ -203,7 +203,15 @@ class Endpoint:
             if not data:
                 return
         self.link.heard()
-        conn.read(data, lambda body: self._whole(conn, body), self.frames, self.link.took)
+        try:
+            conn.read(data, lambda body: self._whole(conn, body), self.frames, self.link.took)
+        except framing.FramingError as exc:
+            # Resending would break it again: the session ends, with the reason, and the editor
+            # starts another.
+            why = "remote-lsp: a message from %s cannot be taken (%s): the session ends" % (self.host, exc)
+            conn.end = {"reason": why, "failed": True}
+            self.lost(End(why, on_purpose=True, failed=True, here=True))
+            return
         if self.linked:
             self.link.ack_if_due(self.write)
 

@@ -34,12 +34,14 @@ SAME_FAILURES = 2  # a session failing to start the same way this many times in 
 class End:
     """Why a connection (or the whole link) ended. `on_purpose`: the host
     ended the session, and reconnecting cannot bring it back; `failed`: it
-    ended in failure (exit FAILED)."""
+    ended in failure (exit FAILED); `here`: the bridge ended it itself, so no
+    word of the host's tells the editor."""
 
-    def __init__(self, reason: str, on_purpose: bool = False, failed: bool = False) -> None:
+    def __init__(self, reason: str, on_purpose: bool = False, failed: bool = False, here: bool = False) -> None:
         self.reason = reason
         self.on_purpose = on_purpose
         self.failed = failed
+        self.here = here
 
     @classmethod
     def of_host(cls, frame: Dict[str, Any], host: str) -> "End":

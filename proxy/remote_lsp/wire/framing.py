@@ -25,7 +25,10 @@ OnOversized = Callable[[int, bytes, bytes], None]
 
 
 class FramingError(Exception):
-    """The peer broke the base protocol (garbage, or a frame over the limit)."""
+    """The peer broke the base protocol (garbage, or a frame over the limit).
+    `bodies`: the whole frames that came before the break in the same feed."""
+
+    bodies: List[bytes] = []
 
 
 class FrameParser:
@@ -68,7 +71,12 @@ class FrameParser:
                 return out
         self._buf += data
         while True:
-            if self._need is None and not self._read_header():
+            try:
+                header = self._need is not None or self._read_header()
+            except FramingError as exc:
+                exc.bodies = out
+                raise
+            if not header:
                 return out
             if self._skip_left:  # a frame over the limit began: read past what is buffered of it
                 rest = self._read_past(bytes(self._buf))

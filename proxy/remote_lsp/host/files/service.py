@@ -37,6 +37,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from remote_lsp.host import memory
 from remote_lsp.host.aio import background
 from remote_lsp.host.files import disk
 from remote_lsp.host.search.service import SearchService
@@ -49,7 +50,7 @@ log = logging.getLogger("remote_lsp.files")
 
 CHANGED = "files/changed"
 KINDS = {1: "created", 2: "changed", 3: "deleted"}  # LSP's FileChangeType, as the editor is told
-# The file data (base64) one message carries beyond its first file, which always goes (a file of
+# The file data (base64) one message carries, unless it carries one file alone (a file of
 # disk.MAX_FILE is 53.3 MB in base64): with the entries around it, under a frame's limit. The
 # plugin's MAX_BATCH (files/channel.lua) is the same, for the requests it builds.
 MAX_BATCH = 48 * 1024 * 1024
@@ -132,6 +133,7 @@ class FileService:
                                                "remote-lsp: no method %s" % method))
             return
         try:
+            size = _data_size(params)
             result = await handler(self, channel, params if isinstance(params, dict) else {})
         except disk.FileError as exc:
             channel.session.send(jsonrpc.error(rid, jsonrpc.INVALID_PARAMS, exc.message))
@@ -150,6 +152,7 @@ class FileService:
                                                % (method, exc)))
             return
         channel.session.send(jsonrpc.response(rid, result))
+        memory.transferred(size + _data_size(result))
 
     def _run(self, names: List[Any], fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
         """fn(*args) on a thread of its own once the operations before it on
@@ -324,6 +327,14 @@ _HANDLERS: Dict[str, Callable[..., Any]] = {
 def _change(name: str, held: Optional[str], now: Optional[str]) -> Dict[str, Any]:
     kind = 3 if now is None else 1 if held is None else 2
     return {"path": name, "kind": KINDS[kind], "version": now}
+
+
+def _data_size(value: Any) -> int:
+    """The file data in a files/read answer or a files/write request."""
+    files = value.get("files") if isinstance(value, dict) else None
+    if not isinstance(files, list):
+        return 0
+    return sum(len(f["data"]) for f in files if isinstance(f, dict) and isinstance(f.get("data"), str))
 
 
 def _order_key(name: Any) -> str:
