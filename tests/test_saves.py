@@ -282,3 +282,23 @@ def test_a_file_made_on_the_host_while_a_new_one_is_saved_is_never_replaced(tmp_
     out, _ = writer.communicate(timeout=60)
     assert out.startswith("conflict ") and "was created since it was read" in out
     assert path.read_bytes() == b"made on the host\n" and temporaries(tmp_path) == []
+
+
+def test_a_file_replaced_after_a_write_in_place_was_cut_short_is_left_and_its_old_bytes_named(tmp_path):
+    home = tmp_path / "state"
+    path = tmp_path / "linked.py"
+    path.write_bytes(b"o" * 5000)
+    os.link(path, tmp_path / "other-name.py")
+    writer = held_writer("ftruncate", home / "writes", path, b"n" * 2000, disk.current_version(str(path)))
+    wait_for(lambda: path.read_bytes()[:1] == b"n", what="the new bytes over the old")
+    os.kill(writer.writer_pid, signal.SIGKILL)
+    writer.kill()
+    writer.wait(timeout=30)
+    path.unlink()
+    path.write_bytes(b"someone's new file\n")  # made by someone else before the next agent started
+    said = start_agent(home)
+    assert path.read_bytes() == b"someone's new file\n"  # theirs, untouched
+    (backup,) = [p for p in os.listdir(home / "writes") if p.endswith(".old")]
+    assert "%s was replaced after a write to it was cut short: its old bytes are in %s" % (
+        path, home / "writes" / backup) in said
+    assert (home / "writes" / backup).read_bytes() == b"o" * 5000

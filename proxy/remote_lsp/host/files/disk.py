@@ -347,7 +347,7 @@ def _write_in_place(full: str, data: bytes, check: Callable[[], None], journal: 
     fd = os.open(full, os.O_RDWR | os.O_CLOEXEC)
     try:
         old = _read_fd(fd)
-        journal.backup(old, data)
+        journal.backup(fd, old, data)
         check()
         if len(data) > len(old):
             try:
@@ -544,12 +544,20 @@ class _Journal:
         except OSError as exc:
             log.warning("cannot record a write in progress in %s: %s", _journal, exc)
 
-    def backup(self, old: bytes, new: bytes) -> None:
+    def backup(self, fd: int, old: bytes, new: bytes) -> None:
+        """Keep `old` (the file's bytes, open as `fd`) until the write is whole. Refused
+        before any change when it cannot be kept."""
         if not self.base:
             return
-        with open(self.base + ".old", "wb") as f:  # a full disk here: refused before any change
-            f.write(old)
-        self.note(backup=self.base + ".old", old=_digest(old), new=_digest(new))
+        try:
+            with open(self.base + ".old", "wb") as f:
+                f.write(old)
+        except OSError as exc:
+            target = self._record["target"]
+            raise FileError(FAILED, target, "cannot write %s in place: cannot keep its old bytes in %s "
+                            "meanwhile (%s)" % (target, _journal, exc.strerror or exc)) from None
+        st = os.fstat(fd)
+        self.note(backup=self.base + ".old", old=_digest(old), new=_digest(new), inode=[st.st_dev, st.st_ino])
 
     def keep(self) -> None:
         """The old bytes could not be put back: the backup stays, named in the log."""
@@ -620,9 +628,14 @@ def _undo(record: Dict[str, Any], lines: List[str]) -> bool:
         return False
     try:
         with open(target, "rb") as f:
+            st = os.fstat(f.fileno())
             now = _digest(f.read())
         if now in (record.get("old"), record.get("new")):
             return False  # wholly old or wholly new
+        if record.get("inode") != [st.st_dev, st.st_ino]:  # replaced since: someone else's file now
+            lines.append("%s was replaced after a write to it was cut short: its old bytes are in %s"
+                         % (target, backup))
+            return True
         with open(backup, "rb") as f:
             old = f.read()
         fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)
