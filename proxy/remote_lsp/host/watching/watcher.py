@@ -15,7 +15,10 @@ creation and then a change. What inotify cannot say is rebuilt from what
 the watcher remembers of each directory (its entry names): a file renamed
 over an existing one (an atomic save) is a change of that file, and after a
 kernel queue overflow every watched directory is listed again and the
-difference reported.
+difference reported. A subscription may *follow* its directory: watched from
+its highest watchable ancestor going only towards it, so that the directory
+removed, moved away or made again at any level above is told. A save's
+temporary file (files/disk.py, `is_temporary`) is never told.
 """
 
 import asyncio
