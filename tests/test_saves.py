@@ -302,3 +302,17 @@ def test_a_file_replaced_after_a_write_in_place_was_cut_short_is_left_and_its_ol
     assert "%s was replaced after a write to it was cut short: its old bytes are in %s" % (
         path, home / "writes" / backup) in said
     assert (home / "writes" / backup).read_bytes() == b"o" * 5000
+
+
+def test_a_journal_removed_while_the_agent_runs_is_made_again(tmp_path):
+    journal = tmp_path / "state" / "writes"
+    path = tmp_path / "linked.txt"
+    path.write_bytes(b"old\n")
+    os.link(path, tmp_path / "other.txt")
+    script = ("import shutil, sys\nfrom remote_lsp.host.files import disk\n"
+              "disk.keep_journal(sys.argv[1])\nshutil.rmtree(sys.argv[1])\n"
+              "print(disk.write(sys.argv[2], b'new\\n', disk.current_version(sys.argv[2])))\n")
+    out = subprocess.run([sys.executable, "-c", script, str(journal), str(path)], capture_output=True,
+                         text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(PROXY.parent)))
+    assert out.returncode == 0, out.stderr
+    assert path.read_bytes() == b"new\n" and os.listdir(journal) == []

@@ -510,6 +510,15 @@ def keep_journal(directory: str) -> None:
     _journal = directory
 
 
+def _journal_file(path: str) -> Any:
+    """A file of the journal, written anew; the journal made again if it was removed."""
+    try:
+        return open(path, "wb")
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        return open(path, "wb")
+
+
 def _start_ticks(pid: int) -> Optional[int]:
     """When the process `pid` started (clock ticks since boot); None if there is none (or a zombie)."""
     try:
@@ -539,8 +548,8 @@ class _Journal:
             return
         self._record.update(fields)
         try:  # written before what it names is made: a record cut short names nothing yet
-            with open(self.base + ".json", "w") as f:
-                json.dump(self._record, f)
+            with _journal_file(self.base + ".json") as f:
+                f.write(json.dumps(self._record).encode())
         except OSError as exc:
             log.warning("cannot record a write in progress in %s: %s", _journal, exc)
 
@@ -550,7 +559,7 @@ class _Journal:
         if not self.base:
             return
         try:
-            with open(self.base + ".old", "wb") as f:
+            with _journal_file(self.base + ".old") as f:
                 f.write(old)
         except OSError as exc:
             target = self._record["target"]
