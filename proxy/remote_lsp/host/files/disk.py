@@ -230,20 +230,10 @@ def listing(full: str, path: str) -> List[Dict[str, Any]]:
     return out
 
 
-def current_version(path: str, held: Optional[str] = None) -> Optional[str]:
-    """The file's version now; None if there is none. `held`: a version the
-    caller has, returned as it is when the file's size and mtime are its own
-    (the file is not read and hashed again: only for a caller that can miss
-    a same-size change within one timestamp tick)."""
-    full = resolve(path)
-    if held is not None:
-        try:
-            st = os.stat(full)
-        except OSError:
-            return None
-        if held.startswith("%d:%d:" % (st.st_size, st.st_mtime_ns)):
-            return held
-    return _now(full, path)[0]
+def current_version(path: str) -> Optional[str]:
+    """The file's version now, read and hashed (a same-size write within one
+    timestamp tick changes neither size nor mtime); None if there is none."""
+    return _now(resolve(path), path)[0]
 
 
 def _now(full: str, path: str) -> Tuple[Optional[str], Optional[_Identity]]:
