@@ -316,3 +316,55 @@ def test_a_journal_removed_while_the_agent_runs_is_made_again(tmp_path):
                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(PROXY.parent)))
     assert out.returncode == 0, out.stderr
     assert path.read_bytes() == b"new\n" and os.listdir(journal) == []
+
+
+@pytest.mark.parametrize("held_at", ["rename", "fsync"])
+def test_the_agent_killed_mid_save_leaves_the_file_whole_and_the_save_made_again_succeeds(remote, tmp_path,
+                                                                                         held_at):
+    """Over the editor's channel: the agent is held (strace attached to it by pid)
+    at the save's rename, or after it at the directory's fsync, and killed there.
+    The file is wholly old or wholly new, the next agent removes the temporary
+    file, and the same save made again succeeds, whatever the file holds."""
+    from tests.test_files import b64, channel
+
+    path = tmp_path / "main.py"
+    path.write_bytes(b"old\n")
+    c = channel(remote)
+    (entry,) = c.request("files/read", {"paths": [str(path)]})["files"]
+    pid = int((remote.sshd.remote_state / "agent.pid").read_text())
+    # The agent serves no language server here: its first rename is the save's, its
+    # second fsync the one of the directory after it.
+    inject = "inject=%s:delay_enter=60s:when=%d" % (held_at, 1 if held_at == "rename" else 2)
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-p", str(pid),
+                               "-e", "trace=" + held_at, "-e", inject])
+    try:
+        wait_for(lambda: all("TracerPid:\t0" not in (t / "status").read_text()
+                             for t in Path("/proc/%d/task" % pid).iterdir()), what="strace attached")
+        save = {"files": [{"path": str(path), "data": b64(b"new\n"), "expect": entry["version"]}]}
+        rid = c.request_async("files/write", save)
+        if held_at == "rename":
+            wait_for(lambda: [t for t in temporaries(tmp_path) if (tmp_path / t).read_bytes() == b"new\n"],
+                     what="the temporary file written")
+        else:
+            wait_for(lambda: path.read_bytes() == b"new\n", what="the rename")
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        tracer.kill()
+        tracer.wait(timeout=30)
+    assert path.read_bytes() == (b"old\n" if held_at == "rename" else b"new\n")  # wholly one or the other
+    answer = c.wait_response(rid, timeout=60)
+    assert "error" in answer  # the editor never heard "written"
+    # The channel comes back through the next agent, which removes the temporary file;
+    # the save made again goes.
+    wait_for(lambda: not temporaries(tmp_path), 60, "the next agent's clean-up")
+    (w,) = wait_for(lambda: _try(lambda: c.request("files/write", save)["files"]), 60, "the next agent")
+    assert w["ok"] and path.read_bytes() == b"new\n"
+    if held_at == "rename":
+        assert "left by a write cut short" in (remote.sshd.remote_state / "agent.log").read_text()
+
+
+def _try(fn):
+    try:
+        return fn()
+    except Exception:
+        return None
