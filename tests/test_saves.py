@@ -282,3 +282,89 @@ def test_a_file_made_on_the_host_while_a_new_one_is_saved_is_never_replaced(tmp_
     out, _ = writer.communicate(timeout=60)
     assert out.startswith("conflict ") and "was created since it was read" in out
     assert path.read_bytes() == b"made on the host\n" and temporaries(tmp_path) == []
+
+
+def test_a_file_replaced_after_a_write_in_place_was_cut_short_is_left_and_its_old_bytes_named(tmp_path):
+    home = tmp_path / "state"
+    path = tmp_path / "linked.py"
+    path.write_bytes(b"o" * 5000)
+    os.link(path, tmp_path / "other-name.py")
+    writer = held_writer("ftruncate", home / "writes", path, b"n" * 2000, disk.current_version(str(path)))
+    wait_for(lambda: path.read_bytes()[:1] == b"n", what="the new bytes over the old")
+    os.kill(writer.writer_pid, signal.SIGKILL)
+    writer.kill()
+    writer.wait(timeout=30)
+    path.unlink()
+    path.write_bytes(b"someone's new file\n")  # made by someone else before the next agent started
+    said = start_agent(home)
+    assert path.read_bytes() == b"someone's new file\n"  # theirs, untouched
+    (backup,) = [p for p in os.listdir(home / "writes") if p.endswith(".old")]
+    assert "%s was replaced after a write to it was cut short: its old bytes are in %s" % (
+        path, home / "writes" / backup) in said
+    assert (home / "writes" / backup).read_bytes() == b"o" * 5000
+
+
+def test_a_journal_removed_while_the_agent_runs_is_made_again(tmp_path):
+    journal = tmp_path / "state" / "writes"
+    path = tmp_path / "linked.txt"
+    path.write_bytes(b"old\n")
+    os.link(path, tmp_path / "other.txt")
+    script = ("import shutil, sys\nfrom remote_lsp.host.files import disk\n"
+              "disk.keep_journal(sys.argv[1])\nshutil.rmtree(sys.argv[1])\n"
+              "print(disk.write(sys.argv[2], b'new\\n', disk.current_version(sys.argv[2])))\n")
+    out = subprocess.run([sys.executable, "-c", script, str(journal), str(path)], capture_output=True,
+                         text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(PROXY.parent)))
+    assert out.returncode == 0, out.stderr
+    assert path.read_bytes() == b"new\n" and os.listdir(journal) == []
+
+
+@pytest.mark.parametrize("held_at", ["rename", "fsync"])
+def test_the_agent_killed_mid_save_leaves_the_file_whole_and_the_save_made_again_succeeds(remote, tmp_path,
+                                                                                         held_at):
+    """Over the editor's channel: the agent is held (strace attached to it by pid)
+    at the save's rename, or after it at the directory's fsync, and killed there.
+    The file is wholly old or wholly new, the next agent removes the temporary
+    file, and the same save made again succeeds, whatever the file holds."""
+    from tests.test_files import b64, channel
+
+    path = tmp_path / "main.py"
+    path.write_bytes(b"old\n")
+    c = channel(remote)
+    (entry,) = c.request("files/read", {"paths": [str(path)]})["files"]
+    pid = int((remote.sshd.remote_state / "agent.pid").read_text())
+    # The agent serves no language server here: its first rename is the save's, its
+    # second fsync the one of the directory after it.
+    inject = "inject=%s:delay_enter=60s:when=%d" % (held_at, 1 if held_at == "rename" else 2)
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-p", str(pid),
+                               "-e", "trace=" + held_at, "-e", inject])
+    try:
+        wait_for(lambda: all("TracerPid:\t0" not in (t / "status").read_text()
+                             for t in Path("/proc/%d/task" % pid).iterdir()), what="strace attached")
+        save = {"files": [{"path": str(path), "data": b64(b"new\n"), "expect": entry["version"]}]}
+        rid = c.request_async("files/write", save)
+        if held_at == "rename":
+            wait_for(lambda: [t for t in temporaries(tmp_path) if (tmp_path / t).read_bytes() == b"new\n"],
+                     what="the temporary file written")
+        else:
+            wait_for(lambda: path.read_bytes() == b"new\n", what="the rename")
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        tracer.kill()
+        tracer.wait(timeout=30)
+    assert path.read_bytes() == (b"old\n" if held_at == "rename" else b"new\n")  # wholly one or the other
+    answer = c.wait_response(rid, timeout=60)
+    assert "error" in answer  # the editor never heard "written"
+    # The channel comes back through the next agent, which removes the temporary file;
+    # the save made again goes.
+    wait_for(lambda: not temporaries(tmp_path), 60, "the next agent's clean-up")
+    (w,) = wait_for(lambda: _try(lambda: c.request("files/write", save)["files"]), 60, "the next agent")
+    assert w["ok"] and path.read_bytes() == b"new\n"
+    if held_at == "rename":
+        assert "left by a write cut short" in (remote.sshd.remote_state / "agent.log").read_text()
+
+
+def _try(fn):
+    try:
+        return fn()
+    except Exception:
+        return None

@@ -252,3 +252,26 @@ def test_where_inotify_cannot_serve_the_agent_polls_and_says_so_in_one_line(agen
     assert "problem: inotify is not available" in agent.cli("doctor").stdout
     log = (agent.home / "agent.log").read_text()
     assert log.count("inotify is not available") == 1
+
+
+def test_a_project_removed_and_made_again_is_watched_again_and_said_meanwhile(agent, tmp_path, scripted):
+    """`rm -rf proj && git clone ...`: the server hears of the new files; while
+    the root is gone, `status` and `doctor` say it is not watched, and why."""
+    import shutil
+
+    argv, env, _ = scripted
+    root = tmp_path / "proj"
+    root.mkdir()
+    client = agent.client(argv, str(root), env=env)
+    client.initialize(str(root), capabilities=TOOL_CAPABILITIES)
+    register_watchers(client, [{"globPattern": "**/*.py"}])
+    shutil.rmtree(root)
+    said = "%s was removed: watched again once it is made" % root
+    wait_for(lambda: said in agent.cli("status").stdout, 15, "status to say so")
+    assert said in agent.cli("doctor").stdout
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "cloned.py").write_text("")
+    uri = (root / "pkg" / "cloned.py").as_uri()
+    wait_for(lambda: uri in server_state(client)["watched"], 15, "the new file at the server")
+    assert server_state(client)["watched"][uri] == [1]
+    assert said not in agent.cli("status").stdout

@@ -230,20 +230,10 @@ def listing(full: str, path: str) -> List[Dict[str, Any]]:
     return out
 
 
-def current_version(path: str, held: Optional[str] = None) -> Optional[str]:
-    """The file's version now; None if there is none. `held`: a version the
-    caller has, returned as it is when the file's size and mtime are its own
-    (the file is not read and hashed again: only for a caller that can miss
-    a same-size change within one timestamp tick)."""
-    full = resolve(path)
-    if held is not None:
-        try:
-            st = os.stat(full)
-        except OSError:
-            return None
-        if held.startswith("%d:%d:" % (st.st_size, st.st_mtime_ns)):
-            return held
-    return _now(full, path)[0]
+def current_version(path: str) -> Optional[str]:
+    """The file's version now, read and hashed (a same-size write within one
+    timestamp tick changes neither size nor mtime); None if there is none."""
+    return _now(resolve(path), path)[0]
 
 
 def _now(full: str, path: str) -> Tuple[Optional[str], Optional[_Identity]]:
@@ -347,7 +337,7 @@ def _write_in_place(full: str, data: bytes, check: Callable[[], None], journal: 
     fd = os.open(full, os.O_RDWR | os.O_CLOEXEC)
     try:
         old = _read_fd(fd)
-        journal.backup(old, data)
+        journal.backup(fd, old, data)
         check()
         if len(data) > len(old):
             try:
@@ -510,6 +500,15 @@ def keep_journal(directory: str) -> None:
     _journal = directory
 
 
+def _journal_file(path: str) -> Any:
+    """A file of the journal, written anew; the journal made again if it was removed."""
+    try:
+        return open(path, "wb")
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        return open(path, "wb")
+
+
 def _start_ticks(pid: int) -> Optional[int]:
     """When the process `pid` started (clock ticks since boot); None if there is none (or a zombie)."""
     try:
@@ -539,17 +538,25 @@ class _Journal:
             return
         self._record.update(fields)
         try:  # written before what it names is made: a record cut short names nothing yet
-            with open(self.base + ".json", "w") as f:
-                json.dump(self._record, f)
+            with _journal_file(self.base + ".json") as f:
+                f.write(json.dumps(self._record).encode())
         except OSError as exc:
             log.warning("cannot record a write in progress in %s: %s", _journal, exc)
 
-    def backup(self, old: bytes, new: bytes) -> None:
+    def backup(self, fd: int, old: bytes, new: bytes) -> None:
+        """Keep `old` (the file's bytes, open as `fd`) until the write is whole. Refused
+        before any change when it cannot be kept."""
         if not self.base:
             return
-        with open(self.base + ".old", "wb") as f:  # a full disk here: refused before any change
-            f.write(old)
-        self.note(backup=self.base + ".old", old=_digest(old), new=_digest(new))
+        try:
+            with _journal_file(self.base + ".old") as f:
+                f.write(old)
+        except OSError as exc:
+            target = self._record["target"]
+            raise FileError(FAILED, target, "cannot write %s in place: cannot keep its old bytes in %s "
+                            "meanwhile (%s)" % (target, _journal, exc.strerror or exc)) from None
+        st = os.fstat(fd)
+        self.note(backup=self.base + ".old", old=_digest(old), new=_digest(new), inode=[st.st_dev, st.st_ino])
 
     def keep(self) -> None:
         """The old bytes could not be put back: the backup stays, named in the log."""
@@ -620,9 +627,14 @@ def _undo(record: Dict[str, Any], lines: List[str]) -> bool:
         return False
     try:
         with open(target, "rb") as f:
+            st = os.fstat(f.fileno())
             now = _digest(f.read())
         if now in (record.get("old"), record.get("new")):
             return False  # wholly old or wholly new
+        if record.get("inode") != [st.st_dev, st.st_ino]:  # replaced since: someone else's file now
+            lines.append("%s was replaced after a write to it was cut short: its old bytes are in %s"
+                         % (target, backup))
+            return True
         with open(backup, "rb") as f:
             old = f.read()
         fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)

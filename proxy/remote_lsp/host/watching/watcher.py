@@ -15,7 +15,10 @@ creation and then a change. What inotify cannot say is rebuilt from what
 the watcher remembers of each directory (its entry names): a file renamed
 over an existing one (an atomic save) is a change of that file, and after a
 kernel queue overflow every watched directory is listed again and the
-difference reported.
+difference reported. A subscription may *follow* its directory: watched from
+its highest watchable ancestor going only towards it, so that the directory
+removed, moved away or made again at any level above is told. A save's
+temporary file (files/disk.py, `is_temporary`) is never told.
 """
 
 import asyncio
@@ -74,6 +77,7 @@ class Subscription:
         self.top = anchor(directory) if follow else directory
         self._towards = directory.rstrip("/") + "/" if follow and self.top != directory else ""
         self.seen = False  # the directory was there, watched, at some time
+        self.refused: Dict[str, str] = {}  # directories under it inotify was refused, and why
         self._watcher = watcher
         self._on_changes = on_changes
         self._dirs: Set[str] = set()
@@ -219,8 +223,9 @@ class Watcher:
         self._after_walks: List[Callable[[], None]] = []
         self._walking = False
         self._walk_handle: Optional[asyncio.Handle] = None
+        self._subs: Set[Subscription] = set()
         self._following: Set[Subscription] = set()
-        self._refused: Dict[str, str] = {}  # directories inotify was refused (no read permission), why
+        self._refusal = ""  # why the last directory could not be watched
 
     # --- the public API ------------------------------------------------------------------
 
@@ -239,6 +244,7 @@ class Watcher:
         if not os.path.isdir(sub.top):
             sub.missing = True
             return sub
+        self._subs.add(sub)
         if follow:
             self._following.add(sub)
         fstype = network_fs(directory)
@@ -273,10 +279,12 @@ class Watcher:
         (not watched until they are back), which could not be watched (and why)."""
         lines = [self.problem] if self.problem else []
         lines += sorted({s.problem for s in self._following if not s.closed and s.problem})
-        if self._refused:
-            path, why = next(iter(self._refused.items()))
+        refused = {p: why for s in self._subs for p, why in s.refused.items()
+                   if p not in self._by_path and os.path.isdir(p)}
+        if refused:
+            path, why = min(refused.items())
             lines.append("%d director%s cannot be watched (%s: %s)" % (
-                len(self._refused), "y" if len(self._refused) == 1 else "ies", path, why))
+                len(refused), "y" if len(refused) == 1 else "ies", path, why))
         return {"directories": len(self._by_path), "inotify": len(self._by_wd), "polled": len(self._polled),
                 "problem": "; ".join(lines), "max_user_watches": ino.max_user_watches()}
 
@@ -358,6 +366,8 @@ class Watcher:
             if node is None:
                 node = self._watch(path)
                 if node is None:
+                    if self._refusal:
+                        sub.refused[path] = self._refusal
                     continue
                 entries = self._entries(node)
             elif sub not in node.subs:
@@ -387,9 +397,10 @@ class Watcher:
                 node.wd = self._ino.add(path, mask)
             except OSError as exc:
                 if exc.errno in (errno.EACCES, errno.ELOOP):
-                    self._refused[path] = exc.strerror or str(exc)  # named in describe()
+                    self._refusal = exc.strerror or str(exc)  # named in describe()
                     return None
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                    self._refusal = ""
                     return None  # gone already
                 if exc.errno == errno.ENOSPC:
                     self._note_problem(
@@ -439,9 +450,8 @@ class Watcher:
         return out
 
     def _unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
         self._following.discard(sub)
-        for path in [p for p in self._refused if p == sub.top or p.startswith(sub.top.rstrip("/") + "/")]:
-            del self._refused[path]
         for path in sub._dirs:
             node = self._by_path.get(path)
             if node is not None and sub in node.subs:
@@ -451,7 +461,6 @@ class Watcher:
         sub._dirs.clear()
 
     def _drop(self, node: _Dir) -> None:
-        self._refused.pop(node.path, None)
         if self._by_path.get(node.path) is node:
             del self._by_path[node.path]
         if node.wd >= 0 and self._by_wd.get(node.wd) is node:
