@@ -263,8 +263,8 @@ def editor(remote, tmp_path):
     scp = "scp -q -F %s" % env["REMOTE_LSP_SSH_CONFIG"]
     opened = []
 
-    def make(setup="{ python = %r }" % sys.executable, prelude=""):
-        n = Neovim(tmp_path, env, setup, scp, prelude=prelude)
+    def make(setup="{ python = %r }" % sys.executable, prelude="", postlude=""):
+        n = Neovim(tmp_path, env, setup, scp, prelude=prelude, postlude=postlude)
         opened.append(n)
         return n
 

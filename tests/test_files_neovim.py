@@ -465,3 +465,84 @@ def test_large_files_together_go_in_messages_under_the_frame_limit(editor, remot
     assert sent(n, "files/write") == writes + 2  # too large together for one message
     assert [p.read_bytes()[:7] for p in big[:2]] == [b"mine 0\n", b"mine 1\n"]
     assert n.nvim.request("nvim_get_mode") == {"mode": "n", "blocking": False}  # no flood of messages
+def swapping(editor, tmp_path, postlude=""):
+    """A user's Neovim with swap files, all in one directory (the test Neovims start with -n, which
+    is applied after the init file: undone here once Neovim runs)."""
+    (tmp_path / "swap").mkdir(exist_ok=True)
+    n = editor(postlude=postlude)
+    n.lua("vim.o.updatecount = 200; vim.o.swapfile = true; vim.o.directory = ...",
+          str(tmp_path / "swap") + "//")
+    return n
+
+
+def test_a_second_neovim_opens_a_remote_file_another_has_open_as_a_local_one(editor, remote, project,
+                                                                             tmp_path):
+    """Neovim's own SwapExists handler edits a file another running Nvim has open, saying W325: the
+    remote file as the local one, read whole, with its server, following the other's saves, writable."""
+    main = project / "a.py"
+    a, b = swapping(editor, tmp_path), swapping(editor, tmp_path)
+    pid_a = a.lua("return vim.fn.getpid()")
+    for name in (str(tmp_path / "local.txt"), remote.uri(main)):
+        if "://" not in name:
+            (tmp_path / "local.txt").write_bytes(b"local\n")
+        edit(a, name)
+        set_lines(a, lines(a) + ["# typed in A"])  # A's swap file made, as typing makes it
+        assert a.lua("return vim.fn.swapname(0)") != ""
+        start = len(b.messages())
+        edit(b, name)
+        assert messages_since(b, start) == ["W325: Ignoring swapfile from Nvim process %d" % pid_a], name
+        expected = ["local"] if "://" not in name else main.read_text().splitlines()
+        assert lines(b) == expected and not modified(b)
+    b.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized", "B's server", 120)
+    assert write(a) == [] and main.read_text().endswith("# typed in A\n")  # A saves: B follows
+    b.wait("return vim.api.nvim_buf_get_lines(0, -2, -1, false)[1] == '# typed in A'", "B following A's save")
+    set_lines(b, lines(b) + ["# typed in B"])
+    assert write(b) == [] and main.read_text().endswith("# typed in B\n")
+
+
+USER_SETTINGS = {
+    "shortmess": "vim.opt.shortmess:append('A')",
+    "autocmd": "vim.api.nvim_create_autocmd('SwapExists', { callback = function() "
+               "vim.v.swapchoice = 'o' end })",
+    "-n": None,
+}
+
+
+@pytest.mark.parametrize("setting", sorted(USER_SETTINGS))
+def test_a_remote_swap_file_follows_the_users_settings_as_a_local_one(editor, remote, tmp_path, setting):
+    """'shortmess' A, the user's own SwapExists answer (here: open read-only), -n (no swap file):
+    what a second Neovim shows of the remote file is what it shows of the local one."""
+    a = swapping(editor, tmp_path)
+    b = editor() if USER_SETTINGS[setting] is None else swapping(editor, tmp_path, USER_SETTINGS[setting])
+    seen = []
+    for path, name in ((tmp_path / "local.txt", str(tmp_path / "local.txt")),
+                       (tmp_path / "remote.txt", remote.uri(tmp_path / "remote.txt"))):
+        path.write_bytes(b"text\n")
+        edit(a, name)
+        set_lines(a, ["text", "more"])
+        start = len(b.messages())
+        edit(b, name)
+        seen.append((lines(b), modified(b), messages_since(b, start), b.lua("return vim.bo.readonly"),
+                     b.lua("return vim.fn.swapname(0) ~= ''")))
+    assert seen[0][0] == ["text"] and seen[1] == seen[0], setting
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_a_crashed_neovims_unsaved_edits_are_recovered_and_written(editor, remote, tmp_path, where):
+    """Neovim A killed with unsaved edits; B opens the file, answers the ATTENTION dialog with R,
+    has A's edits, and :w writes them: the remote file as the local one."""
+    path = tmp_path / "work.py"
+    path.write_bytes(b"saved = 1\n")
+    name = remote.uri(path) if where == "remote" else str(path)
+    a = swapping(editor, tmp_path)
+    edit(a, name)
+    set_lines(a, ["saved = 1", "unsaved = 2"])
+    a.nvim.command("preserve")  # what idle time does ('updatetime') before the crash
+    os.kill(a.lua("return vim.fn.getpid()"), signal.SIGKILL)
+    # The user's answer to the ATTENTION dialog, R, given by their SwapExists autocmd.
+    b = swapping(editor, tmp_path, "vim.api.nvim_create_autocmd('SwapExists', { callback = function() "
+                                   "vim.v.swapchoice = 'r' end })")
+    edit(b, name)
+    assert lines(b) == ["saved = 1", "unsaved = 2"] and modified(b)
+    assert write(b) == [] and path.read_bytes() == b"saved = 1\nunsaved = 2\n"
+

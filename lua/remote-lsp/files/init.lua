@@ -121,6 +121,14 @@ function M.setup()
   for event, fn in pairs(handlers) do
     vim.api.nvim_create_autocmd(event, { group = group, pattern = pats, nested = true, callback = guarded(fn) })
   end
+  -- A remote buffer's swap file, made as Vim makes a local file's: with SwapExists, 'shortmess',
+  -- the ATTENTION dialog and its answer acted on by the :edit (files/read.lua says why here).
+  vim.api.nvim_create_autocmd('BufReadCmd', {
+    group = group,
+    pattern = pats,
+    nested = true,
+    command = "if get(b:, 'remote_lsp_swap') | unlet b:remote_lsp_swap | setlocal noswapfile swapfile | endif",
+  })
   vim.api.nvim_create_autocmd({ 'BufUnload', 'BufDelete', 'BufWipeout' }, {
     group = group,
     pattern = pats,

@@ -55,6 +55,18 @@ local function fetch_one(name)
   return host, path, e, err
 end
 
+--- The buffer's swap file, to be made once the text is in (none while it goes in: a recovery
+--- finds it all in the swap file). files/init.lua's second BufReadCmd makes it, in Vim script: an
+--- error given inside a Lua call (E325 ATTENTION) becomes an exception, and the :edit would not
+--- act on the dialog's answer.
+---@param buf integer
+---@param swap boolean its 'swapfile'
+local function swap_file(buf, swap)
+  if swap then
+    vim.b[buf].remote_lsp_swap = true
+  end
+end
+
 --- BufReadCmd: read the file (a listing for a directory) into the buffer being edited.
 ---@param ev {buf: integer, match: string}
 function M.read(ev)
@@ -83,14 +95,19 @@ function M.read(ev)
   if not e.exists then
     state.doautocmd(buf, 'BufNewFile', name, true)
     log.echo(('"%s" [New]'):format(name))
+    swap_file(buf, vim.bo[buf].swapfile)
   else
     state.doautocmd(buf, 'BufReadPre', name, false)
+    local swap = vim.bo[buf].swapfile
+    vim.bo[buf].swapfile = false
     local ok, lerr = pcall(text.load, buf, vim.base64.decode(e.data or ''), vim.v.cmdarg)
     if not ok then
+      swap_file(buf, swap)
       state.set(buf, { name = name, host = host, path = path, version = vim.NIL, kind = 'unread' })
       return log.error(state.failure('read', name, lerr))
     end
     vim.bo[buf].readonly = state.readonly(e)
+    swap_file(buf, swap) -- after 'readonly': the dialog's (O)pen Read-Only sets it
     state.doautocmd(buf, 'BufReadPost', name, true)
   end
   require('remote-lsp.files.watch').sync(host)

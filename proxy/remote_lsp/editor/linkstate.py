@@ -37,7 +37,8 @@ class End:
     ended in failure (exit FAILED); `here`: the bridge ended it itself, so no
     word of the host's tells the editor."""
 
-    def __init__(self, reason: str, on_purpose: bool = False, failed: bool = False, here: bool = False) -> None:
+    def __init__(self, reason: str, on_purpose: bool = False, failed: bool = False,
+                 here: bool = False) -> None:
         self.reason = reason
         self.on_purpose = on_purpose
         self.failed = failed
