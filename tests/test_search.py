@@ -4,6 +4,7 @@ engine (ripgrep, git grep, our own); the editor's channel streams both, keeps
 its file list current, refuses a bad pattern and ends a replaced search at
 once; `--host HOST find | grep` name files as the editor does."""
 
+import json
 import os
 import re
 import shutil
@@ -97,11 +98,12 @@ GREP_CASES = [
 ]
 
 
-def test_find_lists_what_rg_files_lists(tmp_path):
+@pytest.mark.parametrize("engine", ["rg", "builtin"])
+def test_find_lists_what_rg_files_lists(tmp_path, engine):
     root = tree(tmp_path / "proj")
     env = isolated_env(tmp_path)
     for flags in FIND_FLAGS:
-        got = cli(env, "find", "--root", str(root), *flags)
+        got = cli(env, "find", "--engine", engine, "--root", str(root), *flags)
         assert got.returncode == 0, got.stderr
         names = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
         assert names == rg_files(root, env, *flags), flags
@@ -250,6 +252,15 @@ def searching(root: Path):
     return out
 
 
+def test_status_shows_the_file_lists_kept(remote, tmp_path):
+    root = tree(tmp_path / "proj")
+    c = channel(remote)
+    c.request("search/files", {"root": str(root)})
+    searched = json.loads(remote.cli("status", "--json").stdout)["files"]["search"]
+    assert searched["indexes"] == [{"root": str(root), "hidden": False, "ignored": False,
+                                    "files": len(rg_files(root, remote.env))}]
+
+
 def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp_path):
     root = tree(tmp_path / "proj")
     slow_file(root / "big.txt")
@@ -271,6 +282,8 @@ def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp
     c.notify("$/cancelRequest", {"id": rid})
     assert c.wait_response(rid, 30)["error"]["code"] == -32800
     assert searching(root) == []
+    # How long each went on after its cancel, as the agent measured it.
+    assert len(json.loads(remote.cli("status", "--json").stdout)["files"]["search"]["stopped_ms"]) == 6
     # A search on its own (parallel) is not ended by the next one.
     both = [c.request_async("search/grep", {"root": str(root), "pattern": p, "parallel": True})
             for p in ("needle", "shouts")]
@@ -297,3 +310,16 @@ def test_find_and_grep_on_a_host_name_files_as_the_editor_does(remote, tmp_path)
     capped = remote.cli("grep", "--root", str(root), "--max-count", "2", "-g", "*.py", "needle")
     lines = capped.stdout.split("\n")
     assert len(lines) == 3 and lines[2] == "" and all(".py:" in line for line in lines[:2])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_long_line_is_cut_around_its_match_and_its_column_counts_bytes(tmp_path, engine):
+    root = tmp_path / "proj"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    line = "\u00e9" * 1000 + "x" * 500 + "needle" + "y" * 3000
+    (root / "minified.js").write_text(line + "\n", encoding="utf-8")
+    got = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle")
+    name, number, column, text = got.stdout.decode().rstrip("\n").split(":", 3)
+    assert (name, number, column) == (str(root / "minified.js"), "1", str(2000 + 500 + 1))
+    assert len(text) == 500 and "x" * 100 + "needle" in text and text in line

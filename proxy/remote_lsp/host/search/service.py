@@ -17,9 +17,11 @@ import asyncio
 import collections
 import logging
 import os
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host.files import disk
 from remote_lsp.host.search import grep
@@ -36,6 +38,10 @@ INDEXES = 4  # trees whose file list is kept
 FIRST = {FILES: 100, GREP: 1}  # the first batch goes as soon as it has this many...
 FIRST_AFTER = 0.003  # ...or this long after the first find...
 EVERY = 0.02  # ...and the next ones this often
+FIRST_WAIT = 0.02  # a search waits at most this long for its first batch to go
+# The interpreter passes from thread to thread this often (Python's default: 5 ms): a search's thread
+# never keeps the loop (a cancel, the next keystroke's query, LSP traffic) waiting longer than this.
+SWITCH = 0.001
 
 
 class _Running:
@@ -55,21 +61,29 @@ class _Running:
         self._armed = False
         self._sent_any = False
         self._first_out = False  # the first batch is on its way
+        self._first_sent = threading.Event()
         self.done = False
 
     # On the search's thread.
     def add(self, item: Any) -> None:
+        first = False
         with self._lock:
             self._items.append(item)
             if self.token is None:
                 return
             if not self._first_out and len(self._items) >= FIRST[self.method]:
-                self._first_out = True
-                self.loop.call_soon_threadsafe(self._flush)
-            if self._armed:
+                self._first_out = first = True
+            elif self._armed:
                 return
-            self._armed = True
-        self.loop.call_soon_threadsafe(self._arm)
+            else:
+                self._armed = True
+        if first:
+            # The first batch goes now, and small: this thread waits for the loop to send it
+            # (else it would keep the interpreter until its switch interval, adding to the batch).
+            self.loop.call_soon_threadsafe(self._flush)
+            self._first_sent.wait(FIRST_WAIT)
+        else:
+            self.loop.call_soon_threadsafe(self._arm)
 
     def finish(self, result: Optional[Dict[str, Any]], code: int = 0, message: str = "") -> None:
         self.loop.call_soon_threadsafe(self._finish, result, code, message)
@@ -83,6 +97,7 @@ class _Running:
             batch, self._items = self._items, []
             self._armed = False
             self._first_out = True
+        self._first_sent.set()
         if self.done or not batch or self.session.closed:
             return
         self._sent_any = True
@@ -111,6 +126,7 @@ class SearchService:
         self._latest: Dict[Tuple[int, str], _Running] = {}
         self._updates = ThreadPoolExecutor(1, thread_name_prefix="remote-lsp-index")
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self.stopped_ms: Deque[float] = collections.deque(maxlen=50)  # cancel to the search's end
 
     @staticmethod
     def handles(method: Any) -> bool:
@@ -143,6 +159,7 @@ class SearchService:
             self._latest[(session.id, method)] = running
         self._running[(session.id, rid)] = running
         name = "remote-lsp-%s" % method.replace("/", "-")
+        sys.setswitchinterval(SWITCH)
         threading.Thread(target=target[1], name=name, daemon=True).start()
 
     def closed(self, session: Session) -> None:
@@ -154,7 +171,7 @@ class SearchService:
             del self._latest[key]
 
     def describe(self) -> Dict[str, Any]:
-        return {"searches": len(self._running),
+        return {"searches": len(self._running), "stopped_ms": list(self.stopped_ms),
                 "indexes": [{"root": i.root, "hidden": i.rules.hidden, "ignored": i.rules.ignored,
                              "files": i.count()} for i in self._indexes.values() if i.built.is_set()]}
 
@@ -287,8 +304,9 @@ class SearchService:
         except OSError as exc:
             log.info("cannot watch %s: %s", index.root, exc)
             return
-        # What changed between the walk and the watch is found by the directories' mtimes.
-        index.subscription.when_covered(lambda: self._update(index.catch_up))
+        # What changed between the walk and the watch is found by the directories' mtimes; then
+        # the heap the walks used goes back.
+        index.subscription.when_covered(lambda: self._update(lambda: (index.catch_up(), _give_back_memory())))
 
     def _changed(self, index: FileIndex, changes: List[Tuple[str, int]]) -> None:
         paths = [path for path, _ in changes]
@@ -317,6 +335,8 @@ def _run(running: _Running, body: Callable[[], Dict[str, Any]]) -> None:
     try:
         result = body()
     except Cancelled:
+        # How long it went on after its cancel, the thread's end included: `status` shows the last ones.
+        running.service.stopped_ms.append(round((time.monotonic() - running.job.cancelled_at) * 1000, 1))
         running.finish(None, jsonrpc.REQUEST_CANCELLED, "remote-lsp: %s: cancelled" % running.method)
     except grep.GrepError as exc:
         running.finish(None, jsonrpc.INVALID_PARAMS, "remote-lsp: %s: %s" % (running.method, exc))
@@ -325,6 +345,17 @@ def _run(running: _Running, body: Callable[[], Dict[str, Any]]) -> None:
         running.finish(None, jsonrpc.INTERNAL_ERROR, "remote-lsp: %s failed: %s" % (running.method, exc))
     else:
         running.finish(result)
+
+
+def _give_back_memory() -> None:
+    """Free heap back to the system (glibc keeps it otherwise): a walk of a large
+    tree leaves megabytes free that the agent, long-lived, would hold for good."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _root(params: Dict[str, Any]) -> str:
