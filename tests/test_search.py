@@ -29,8 +29,19 @@ def tree(root: Path) -> Path:
     root.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     files = {
-        ".gitignore": "*.log\nbuild/\n/top-only.txt\n!keep.log\nsub/**/gen_*\n# a comment\n\\#hash.txt\n",
-        ".ignore": "secret*.txt\n",
+        ".gitignore": "*.log\nbuild/\n/top-only.txt\n!keep.log\nsub/**/gen_*\n# a comment\n\\#hash.txt\n"
+                      "lib/**/cache\n*.[oa]\nlogs/\n!build/kept.txt\ntrailing.txt   \n",
+        ".ignore": "secret*.txt\n!.github/\n",
+        ".rgignore": "rgonly.txt\n",
+        "rgonly.txt": "needle rg\n", "trailing.txt": "needle trailing\n",
+        "lib/cache/f.txt": "needle cache\n", "lib/x/y/cache/f.txt": "needle deep cache\n",
+        "lib/x/keep.txt": "needle\n",
+        "x.o": "needle object\n", "y.a": "needle archive\n", "z.b": "needle other\n",
+        "data/logs": "needle a file named logs\n", "data2/logs/x.txt": "needle in logs\n",
+        "build/kept.txt": "needle not re-included\n",
+        ".github/workflows/ci.yml": "needle: workflow\n",
+        "vendor/lib/.gitignore": "*.gen\n", "vendor/lib/n.log": "needle nested repo log\n",
+        "vendor/lib/m.gen": "needle generated in nested repo\n", "vendor/lib/.git/HEAD": "ref: x\n",
         "a.py": "needle = 1\nx = needle(needle)  # Needle\n",
         "b.txt": "no match here\nNEEDLE shouts\nneedles and pins\n",
         "keep.log": "needle kept\n", "x.log": "needle ignored\n", "top-only.txt": "needle top\n",
@@ -38,7 +49,8 @@ def tree(root: Path) -> Path:
         "build/out.txt": "needle built\n",
         "sub/top-only.txt": "needle anchored elsewhere\n",
         "sub/deep/gen_a.py": "needle generated\n", "sub/deep/z.py": "def f():\n    return 'needle'\n",
-        "sub/.gitignore": "*.tmp\n!important.tmp\n",
+        "sub/.gitignore": "*.tmp\n!important.tmp\n/anch.txt\n",
+        "sub/anch.txt": "needle anchored\n", "sub/deep/anch.txt": "needle not anchored here\n",
         "sub/a.tmp": "needle tmp\n", "sub/important.tmp": "needle important\n",
         "nested/.ignore": "!x.log\n", "nested/x.log": "needle whitelisted\n",
         ".hidden.py": "needle hidden\n", ".hdir/x.py": "needle in hidden dir\n",
@@ -180,6 +192,10 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     assert sorted(streamed + result["files"]) == rg_files(root, remote.env)
     assert result["total"] == len(streamed) + len(result["files"]) and result["truncated"] is False
 
+    for params, flags in (({"hidden": True}, ("--hidden",)), ({"ignored": True}, ("--no-ignore",)),
+                          ({"hidden": True, "ignored": True}, ("--hidden", "--no-ignore"))):
+        listed = c.request("search/files", dict(params, root=str(root)))["files"]
+        assert sorted(listed) == rg_files(root, remote.env, *flags), flags
     few = c.request("search/files", {"root": str(root), "query": "SUBz", "limit": 5})
     assert few == {"files": ["sub/deep/z.py"], "total": 1, "truncated": False}
     capped = c.request("search/files", {"root": str(root), "query": "D1F9", "limit": 5})
