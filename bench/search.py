@@ -241,8 +241,10 @@ def _grep_rows(c: Any, root: Path) -> List[Row]:
 
 def _live_rows(c: Any, root: Path, agent: int, env: Dict[str, str]) -> List[Row]:
     """20 keystrokes 50 ms apart: each query replaces the one before. How long a
-    replaced search went on after its cancel (its process killed, its thread
-    ended) the agent measures itself: `status` shows the last ones."""
+    replaced search went on after its cancel (until its process was gone) the
+    agent measures itself: `status` shows the last ones. What is left running
+    once the last answer is in (threads end before their answer goes) is
+    looked for in /proc."""
     queries = [TYPED[:n] for n in range(1, 21)]
     sent: List[Tuple[int, float]] = []
     for q in queries:

@@ -59,7 +59,8 @@ class Job:
 
     def __init__(self) -> None:
         self.cancelled = threading.Event()
-        self.cancelled_at = 0.0  # time.monotonic() of the cancel
+        self.cancelled_at = 0.0  # time.monotonic() of the cancel...
+        self.stopped_at = 0.0  # ...and of its process's end (reaped) after it
         self._procs: List[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
 
@@ -86,6 +87,12 @@ class Job:
                         proc.kill()
                     except OSError:
                         pass
+
+    def reaped(self, proc: "subprocess.Popen[bytes]") -> None:
+        """`proc` is gone (waited for): when it was, if it was cancelled."""
+        proc.wait()
+        if self.cancelled_at and not self.stopped_at:
+            self.stopped_at = time.monotonic()
 
     def check(self) -> None:
         if self.cancelled.is_set():
@@ -159,7 +166,7 @@ def files(root: str, hidden: bool, ignored: bool, job: Job, engine: str) -> Iter
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
+        job.reaped(proc)
         proc.stdout.close()
         proc.stderr.close()
 
@@ -268,7 +275,7 @@ def _rg_read(proc: "subprocess.Popen[bytes]", job: Job, pattern: str) -> Iterato
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
+        job.reaped(proc)
         proc.stdout.close()
         proc.stderr.close()
 
@@ -356,7 +363,7 @@ def _git_grep(root: str, query: Query, regex: "re.Pattern[str]", job: Job,
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
+        job.reaped(proc)
         proc.stdout.close()
         proc.stderr.close()
 

@@ -15,12 +15,12 @@ INDEXES most recently used, each watched through the agent's watcher.
 
 import asyncio
 import collections
+import concurrent.futures
 import logging
 import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host.files import disk
@@ -80,13 +80,19 @@ class _Running:
         if first:
             # The first batch goes now, and small: this thread waits for the loop to send it
             # (else it would keep the interpreter until its switch interval, adding to the batch).
-            self.loop.call_soon_threadsafe(self._flush)
+            self._on_loop(self._flush)
             self._first_sent.wait(FIRST_WAIT)
         else:
-            self.loop.call_soon_threadsafe(self._arm)
+            self._on_loop(self._arm)
 
     def finish(self, result: Optional[Dict[str, Any]], code: int = 0, message: str = "") -> None:
-        self.loop.call_soon_threadsafe(self._finish, result, code, message)
+        self._on_loop(self._finish, result, code, message)
+
+    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the agent is gone: nobody to answer
+            self.job.cancel()
 
     # On the loop.
     def _arm(self) -> None:
@@ -124,7 +130,7 @@ class SearchService:
         self._indexes: collections.OrderedDict[Tuple[str, bool, bool], FileIndex] = collections.OrderedDict()
         self._running: Dict[Tuple[int, Any], _Running] = {}
         self._latest: Dict[Tuple[int, str], _Running] = {}
-        self._updates = ThreadPoolExecutor(1, thread_name_prefix="remote-lsp-index")
+        self._updates = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="remote-lsp-index")
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.stopped_ms: Deque[float] = collections.deque(maxlen=50)  # cancel to the search's end
 
@@ -238,18 +244,18 @@ class SearchService:
                            _flag(params, "hidden"), _flag(params, "ignored"))
         limit = _limit(params, GREP_LIMIT)
         assert limit is not None
-        engine = grep.choose(root)
-        if engine != "rg":
-            grep.compile_query(query)  # a bad pattern refused now, before anything runs
-        index = self._index(root, query.hidden, query.ignored) if engine != "rg" and not globs else None
         running = _Running(self, session, rid, method, params.get("partialResultToken"))
 
         def run() -> None:
             def body() -> Dict[str, Any]:
+                engine = grep.choose(root)  # here: without ripgrep, it asks git, which takes a while
                 files = None
-                if index is not None:
-                    self._ready(index, running.job)
-                    files = index.files
+                if engine != "rg":
+                    grep.compile_query(query)  # a bad pattern refused before anything runs
+                    if not globs:  # (with globs, a walk of its own: they may let ignored files in)
+                        index = self._index_here(root, query.hidden, query.ignored)
+                        self._ready(index, running.job)
+                        files = index.files
                 found = 0
                 truncated = False
                 matches = grep.search(root, query, running.job, engine, files)
@@ -289,6 +295,20 @@ class SearchService:
             if old.subscription is not None:
                 old.subscription.close()
         return index
+
+    def _index_here(self, root: str, hidden: bool, ignored: bool) -> FileIndex:
+        """`_index`, from a search's thread."""
+        assert self._loop is not None
+        made: concurrent.futures.Future[FileIndex] = concurrent.futures.Future()
+
+        def make() -> None:
+            try:
+                made.set_result(self._index(root, hidden, ignored))
+            except Exception as exc:
+                made.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(make)
+        return made.result(timeout=30)
 
     def _ready(self, index: FileIndex, job: grep.Job) -> None:
         """On a search's thread: the index built (and, by the one that built it, watched)."""
@@ -335,8 +355,11 @@ def _run(running: _Running, body: Callable[[], Dict[str, Any]]) -> None:
     try:
         result = body()
     except Cancelled:
-        # How long it went on after its cancel, the thread's end included: `status` shows the last ones.
-        running.service.stopped_ms.append(round((time.monotonic() - running.job.cancelled_at) * 1000, 1))
+        # How long it went on after its cancel (until its process was gone; the built-in engine, its
+        # thread): `status` shows the last ones.
+        job = running.job
+        went_on = (job.stopped_at or time.monotonic()) - job.cancelled_at
+        running.service.stopped_ms.append(round(went_on * 1000, 1))
         running.finish(None, jsonrpc.REQUEST_CANCELLED, "remote-lsp: %s: cancelled" % running.method)
     except grep.GrepError as exc:
         running.finish(None, jsonrpc.INVALID_PARAMS, "remote-lsp: %s: %s" % (running.method, exc))
