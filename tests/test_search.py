@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -341,3 +342,42 @@ def test_a_long_line_is_cut_around_its_match_and_its_column_counts_bytes(tmp_pat
     name, number, column, text = got.stdout.decode().rstrip("\n").split(":", 3)
     assert (name, number, column) == (str(root / "minified.js"), "1", str(2000 + 500 + 1))
     assert len(text) == 500 and "x" * 100 + "needle" in text and text in line
+
+
+@pytest.fixture
+def host_without_rg(tmp_path):
+    """A host whose PATH has everything of /usr/bin but ripgrep: its own sshd."""
+    from tests.conftest import Remote
+    from tests.support.sshd import Sshd
+
+    if not Path("/usr/sbin/sshd").exists():
+        pytest.skip("openssh-server is not installed (.ci/run installs it)")
+    bare = tmp_path / "usr-bin-without-rg"
+    bare.mkdir()
+    for name in os.listdir("/usr/bin"):
+        if name != "rg":
+            (bare / name).symlink_to(Path("/usr/bin") / name)
+    base = Path(tempfile.mkdtemp(prefix="rl-ssh-norg-", dir="/tmp"))
+    server = Sshd(base, os.pathsep.join([str(Path(sys.executable).parent), str(bare)])).start()
+    remote = Remote(server, tmp_path)
+    try:
+        yield remote
+    finally:
+        remote.cleanup()
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_host_without_ripgrep_answers_with_git_grep_then_its_own_search(host_without_rg, tmp_path):
+    root = tree(tmp_path / "proj")
+    plain = tmp_path / "plain"  # no git work tree
+    shutil.copytree(root, plain, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    c = channel(host_without_rg)
+    for where, engine in ((root, "git"), (plain, "builtin")):
+        answer = c.request("search/grep", {"root": str(where), "pattern": "needle"})
+        assert answer["engine"] == engine and answer["truncated"] is False
+        got = sorted("%(path)s:%(line)d:%(column)d:%(text)s" % m for m in answer["matches"])
+        assert got == rg_vimgrep(where, host_without_rg.env, "-e", "needle")[1], engine
+    with pytest.raises(LspError) as bad:
+        c.request("search/grep", {"root": str(plain), "pattern": "needle("})
+    assert "bad pattern 'needle('" in str(bad.value)
