@@ -137,6 +137,17 @@ def test_grep_finds_what_rg_vimgrep_finds_with_each_engine(tmp_path, engine):
     assert rc == 1  # the last case matches nothing: exit 1, as ripgrep
 
 
+def test_bad_input_is_exit_2_and_says_why(tmp_path):
+    env = isolated_env(tmp_path)
+    for args, words in ((("find", "--protocol", "rsync"), b"needs --host"),
+                        (("grep",), b"give one pattern"),
+                        (("grep", "x", "--root", str(tmp_path / "nowhere")), b"is not a directory"),
+                        (("grep", "x", "--engine", "grepper"), b"no search engine 'grepper'"),
+                        (("grep", "x", "--max-count", "0"), b"must be 1 or more")):
+        got = cli(env, *args)
+        assert got.returncode == 2 and words in got.stderr and got.stdout == b"", (args, got.stderr)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_bad_pattern_is_exit_2_with_the_reason(tmp_path, engine):
     root = tree(tmp_path / "proj")
