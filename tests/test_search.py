@@ -195,6 +195,8 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     for i in range(3000):  # enough for several batches
         (root / "many" / ("d%02d" % (i % 30))).mkdir(parents=True, exist_ok=True)
         (root / "many" / ("d%02d" % (i % 30)) / ("f%04d.txt" % i)).write_text("x\n")
+    (root / "many" / "d00" / "x").mkdir()
+    (root / "many" / "d00" / "x" / "d1f9.txt").write_text("")
     c = channel(remote)
     rid = c.request_async("search/files", {"root": str(root), "partialResultToken": "t1"})
     assert rid == 1
@@ -214,6 +216,8 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     fuzzy = [n for n in rg_files(root, remote.env) if re.search("d.*1.*f.*9", n, re.IGNORECASE)]
     assert len(capped["files"]) == 5 and capped["total"] == len(fuzzy) > 5 and capped["truncated"] is True
     assert set(capped["files"]) < set(fuzzy)
+    best = c.request("search/files", {"root": str(root), "query": "D1F9", "limit": 3})["files"]
+    assert best[0] == "many/d00/x/d1f9.txt"  # the query in the name comes first, whatever the walk's order
 
     def names():
         return set(c.request("search/files", {"root": str(root)})["files"])

@@ -267,6 +267,19 @@ def _join(rel: str, name: str) -> str:
     return rel + "/" + name if rel else name
 
 
+def rank(query: str) -> Callable[[str], Tuple[int, int, str]]:
+    """How well a path matches a query (less is better): the query in its name, then
+    in the path, then only as a subsequence; then the shorter path."""
+    q = query.lower()
+
+    def key(path: str) -> Tuple[int, int, str]:
+        lower = path.lower()
+        tier = 0 if q in lower[lower.rfind("/") + 1:] else 1 if q in lower else 2
+        return tier, len(path), path
+
+    return key
+
+
 def subsequence(query: str) -> Callable[[str], bool]:
     """A case-insensitive fuzzy filter: the query's characters in order, anything between."""
     regex = re.compile(".*?".join(re.escape(c) for c in query), re.IGNORECASE | re.DOTALL)

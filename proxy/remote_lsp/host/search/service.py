@@ -16,6 +16,7 @@ INDEXES most recently used, each watched through the agent's watcher.
 import asyncio
 import collections
 import concurrent.futures
+import heapq
 import logging
 import os
 import sys
@@ -25,7 +26,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host.files import disk
 from remote_lsp.host.search import grep
-from remote_lsp.host.search.index import Cancelled, FileIndex, subsequence
+from remote_lsp.host.search.index import Cancelled, FileIndex, rank, subsequence
 from remote_lsp.host.session import Session
 from remote_lsp.wire import jsonrpc
 
@@ -210,6 +211,7 @@ class SearchService:
             def body() -> Dict[str, Any]:
                 self._ready(index, running.job)
                 keep = subsequence(query) if query else None
+                ranked: Optional[List[str]] = [] if query and limit is not None else None
                 total = 0
                 check = running.job.cancelled.is_set
                 for rel, joined in index.snapshot():
@@ -221,8 +223,14 @@ class SearchService:
                         if keep is not None and not keep(path):
                             continue
                         total += 1
-                        if limit is None or total <= limit:
+                        if ranked is not None:
+                            ranked.append(path)
+                        elif limit is None or total <= limit:
                             running.add(_clean(path))
+                if ranked is not None:  # a query and a limit: the best ones, best first
+                    assert limit is not None
+                    for path in heapq.nsmallest(limit, ranked, key=rank(query)):
+                        running.add(_clean(path))
                 return {"total": total, "truncated": limit is not None and total > limit}
 
             _run(running, body)
