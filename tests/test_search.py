@@ -291,6 +291,8 @@ def test_status_shows_the_file_lists_kept(remote, tmp_path):
     searched = json.loads(remote.cli("status", "--json").stdout)["files"]["search"]
     assert searched["indexes"] == [{"root": str(root), "hidden": False, "ignored": False,
                                     "files": len(rg_files(root, remote.env))}]
+    assert "search: %d file(s) listed in %s\n" % (len(rg_files(root, remote.env)), root) \
+        in remote.cli("status").stdout
 
 
 def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp_path):
@@ -332,7 +334,8 @@ def test_find_and_grep_on_a_host_name_files_as_the_editor_does(remote, tmp_path)
     prefix = "scp://%s/%s/" % (remote.alias, root)
     assert sorted(n[len(prefix):] for n in found if n) == rg_files(root, remote.env)
     assert all(n.startswith(prefix) for n in found if n)
-    rsync = remote.cli("find", "--root", "rsync://%s/%s" % (remote.alias, root), "--protocol", "rsync")
+    rsync = remote.cli("find", "--root", "rsync://%s/%s" % (remote.alias, root), "--protocol", "rsync",
+                       transport="paramiko")
     assert "rsync://%s/%s" % (remote.alias, odd) in rsync.stdout.split("\n")
 
     got = remote.cli("grep", "-F", "it's $HOME", "--root", str(root))
