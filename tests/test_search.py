@@ -399,3 +399,16 @@ def test_a_host_without_ripgrep_answers_with_git_grep_then_its_own_search(host_w
     with pytest.raises(LspError) as bad:
         c.request("search/grep", {"root": str(plain), "pattern": "needle("})
     assert "bad pattern 'needle('" in str(bad.value)
+
+
+def test_a_large_file_is_searched_a_chunk_at_a_time_with_the_same_matches(tmp_path):
+    """The built-in search reads 8 MB at a time: lines across the chunks, the last one with no newline."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    lines = ["filler text number %06d%s" % (i, " needle" if i % 99991 == 0 else "") for i in range(400000)]
+    (root / "large.log").write_text("\n".join(lines) + "\nneedle at the end, no newline")
+    env = isolated_env(tmp_path)
+    _, want = rg_vimgrep(root, env, "-e", "needle")
+    got = cli(env, "grep", "--engine", "builtin", "--root", str(root), "needle")
+    assert sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line) == want
+    assert len(want) == 6 and "large.log:400001:1:needle at the end, no newline" in want
