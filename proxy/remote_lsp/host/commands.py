@@ -127,6 +127,10 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
         print("files: %s, %s watched in %s" % (
             _plural(files["channels"], "editor channel"), _plural(files["watched"], "open file"),
             _plural(files["directories"], "directory", "directories")))
+    for kept in status.files.get("search", {}).get("indexes", []):
+        also = [what for what in ("hidden", "ignored") if kept[what]]
+        print("search: %s listed in %s%s" % (_plural(kept["files"], "file"), kept["root"],
+                                             " (%s files too)" % " and ".join(also) if also else ""))
     for inst in status.instances:
         idle = inst["idle_timeout"]
         print("\n%s pid %d  root %s  idle %s  %s%s" % (

@@ -19,7 +19,8 @@ import re
 import shutil
 import subprocess
 import threading
-from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set
+import time
+from typing import BinaryIO, Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set
 
 from remote_lsp.host.search.ignore import TEMPORARY_GLOB, Rules
 from remote_lsp.host.search.index import Cancelled, walk_files
@@ -29,6 +30,7 @@ ENGINE_ENV = "REMOTE_LSP_GREP_ENGINE"  # forces one (tests, benchmarks)
 MAX_TEXT = 500  # characters of a longer line kept, around its match
 _BEFORE = 100  # ...of which before the match
 BINARY_PEEK = 64 * 1024  # a NUL byte in this much of a file: binary, skipped (as ripgrep's first buffer)
+CHUNK = 8 << 20  # the built-in search reads a file this much at a time
 CASES = ("smart", "sensitive", "insensitive")
 
 
@@ -58,6 +60,8 @@ class Job:
 
     def __init__(self) -> None:
         self.cancelled = threading.Event()
+        self.cancelled_at = 0.0  # time.monotonic() of the cancel...
+        self.stopped_at = 0.0  # ...and of its process's end (reaped) after it
         self._procs: List[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
 
@@ -75,6 +79,8 @@ class Job:
 
     def cancel(self) -> None:
         with self._lock:
+            if not self.cancelled.is_set():
+                self.cancelled_at = time.monotonic()
             self.cancelled.set()
             for proc in self._procs:
                 if proc.poll() is None:
@@ -82,6 +88,12 @@ class Job:
                         proc.kill()
                     except OSError:
                         pass
+
+    def reaped(self, proc: "subprocess.Popen[bytes]") -> None:
+        """`proc` is gone (waited for): when it was, if it was cancelled."""
+        proc.wait()
+        if self.cancelled_at and not self.stopped_at:
+            self.stopped_at = time.monotonic()
 
     def check(self) -> None:
         if self.cancelled.is_set():
@@ -133,6 +145,31 @@ def search(root: str, query: Query, job: Job, engine: str,
     if engine == "git":
         return _git(root, query, regex, job, listed)
     return _builtin(root, regex, job, listed())
+
+
+def files(root: str, hidden: bool, ignored: bool, job: Job, engine: str) -> Iterator[str]:
+    """The files under root, relative to it: `rg --files` when the engine is rg, else our walk."""
+    if engine != "rg":
+        yield from walk_files(root, Rules(hidden, ignored), job.cancelled)
+        return
+    rg = shutil.which("rg")
+    if rg is None:
+        raise GrepError("ripgrep (rg) is not installed here")
+    argv = [rg, "--files", "--no-config", "--no-messages", "--glob=" + TEMPORARY_GLOB]
+    argv += ["--hidden"] * hidden + ["--no-ignore"] * ignored + ["--", "."]
+    proc = job.spawn(argv, root)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        for raw in proc.stdout:
+            name = raw.rstrip(b"\n").decode("utf-8", "surrogateescape")
+            yield name[2:] if name.startswith("./") else name
+        job.check()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        job.reaped(proc)
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 # --- the pattern, for git and builtin -----------------------------------------------------
@@ -212,6 +249,8 @@ def _rg_read(proc: "subprocess.Popen[bytes]", job: Job, pattern: str) -> Iterato
     assert proc.stdout is not None and proc.stderr is not None
     try:
         for raw in proc.stdout:
+            if job.cancelled.is_set():
+                break  # killed: what it wrote before is not read
             if not raw.startswith(b'{"type":"match"'):
                 continue
             data = json.loads(raw)["data"]
@@ -237,7 +276,7 @@ def _rg_read(proc: "subprocess.Popen[bytes]", job: Job, pattern: str) -> Iterato
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
+        job.reaped(proc)
         proc.stdout.close()
         proc.stderr.close()
 
@@ -303,6 +342,8 @@ def _git_grep(root: str, query: Query, regex: "re.Pattern[str]", job: Job,
     binary = set()  # NUL past git's first 8000 bytes: as ripgrep, the file ends there
     try:
         for raw in proc.stdout:
+            if job.cancelled.is_set():
+                break
             parts = raw.rstrip(b"\n").split(b"\0", 2)
             if len(parts) != 3:
                 continue
@@ -323,7 +364,7 @@ def _git_grep(root: str, query: Query, regex: "re.Pattern[str]", job: Job,
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
+        job.reaped(proc)
         proc.stdout.close()
         proc.stderr.close()
 
@@ -348,20 +389,45 @@ def _builtin(root: str, regex: "re.Pattern[str]", job: Job, files: Iterable[str]
         job.check()
         try:
             with open(os.path.join(root, rel), "rb") as f:
-                data = f.read()
+                yield from _search_file(rel, f, regex, job)
         except OSError:
             continue
-        nul = data.find(b"\0")
-        if nul != -1:
-            if nul < BINARY_PEEK:
+
+
+def _search_file(rel: str, f: BinaryIO, regex: "re.Pattern[str]", job: Job) -> Iterator[Match]:
+    """One file, a chunk of whole lines at a time (a large file never whole in memory)."""
+    done = 0  # lines before this chunk
+    carry = b""
+    first = True
+    while True:
+        block = f.read(CHUNK)
+        data = carry + block
+        if not block:  # the end: its last line, if it has no newline
+            if not data:
+                return
+            carry = b""
+        else:
+            end = data.rfind(b"\n") + 1
+            if not end:  # one line longer than a chunk: read on to its end
+                carry = data
                 continue
+            data, carry = data[:end], data[end:]
+        nul = data.find(b"\0")
+        last = nul != -1
+        if last:
+            if first and nul < BINARY_PEEK:
+                return  # binary: skipped
             data = data[:data.rfind(b"\n", 0, nul) + 1]  # as ripgrep: what came before it, then stop
+        first = False
         text = data.decode("utf-8", "surrogateescape")
-        if regex.search(text) is None:
-            continue
         lines = text.split("\n")
         if text.endswith("\n"):
             lines.pop()
-        for number, line in enumerate(lines, 1):
-            if regex.search(line) is not None:
-                yield from _line_matches(rel, number, line, regex)
+        if regex.search(text) is not None:
+            for number, line in enumerate(lines, done + 1):
+                if regex.search(line) is not None:
+                    yield from _line_matches(rel, number, line, regex)
+        done += len(lines)
+        job.check()
+        if last:
+            return
