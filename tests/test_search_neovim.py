@@ -260,3 +260,17 @@ def test_a_search_replaced_while_it_runs_is_cancelled_on_the_host(editor, remote
     assert n.lua("return _G.finished") == [{"q": "zqxj"}]
     assert sent(n, "$/cancelRequest") == 3
     wait_for(lambda: not rg_under(tree), 5, "no search left running on the host")
+
+
+def test_the_telescope_extension_finds_in_the_remote_project(editor, remote, tree):
+    n = editor(setup=setup_for("auto"), prelude=picker_prelude("telescope"))
+    edit(n, remote.uri(tree / "README.md"))
+    n.lua("require('telescope').load_extension('remote_lsp')")
+    n.nvim.command("Telescope remote_lsp live_grep")
+    n.wait("return vim.bo.filetype == 'TelescopePrompt'", "telescope's prompt")
+    typing(n, "helper")
+    shown(n, "src/util.py:4:5:def helper():", "the matches")
+    n.nvim.input("<C-c>")  # telescope's close, in its prompt
+    n.wait("return vim.bo.filetype ~= 'TelescopePrompt'", "the picker closed")
+    n.nvim.command("Telescope remote_lsp find_files")
+    shown(n, "src/app.py", "the files listed")
