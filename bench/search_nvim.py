@@ -49,13 +49,15 @@ def rows(work: Path) -> List[Row]:
     from tests.support.delay import Delay, add_alias
     from tests.support.sshd import ALIAS, Sshd
 
-    root = project(work / "search-project")
-    (work / "search-ssh").mkdir()
+    root = work / "search-project"
+    if not root.exists():  # made by bench/search.py in the same run, else here
+        project(root)
+    (work / "search-nvim-ssh").mkdir()
     path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
-    sshd = Sshd(work / "search-ssh", path).start()
+    sshd = Sshd(work / "search-nvim-ssh", path).start()
     delay = Delay(sshd.port, EACH_WAY)
     add_alias(sshd, SLOW_ALIAS, delay.port)
-    state = work / "search-editor-state"
+    state = work / "search-nvim-editor-state"
     env = sshd.client_env(state)
     env["REMOTE_LSP_SSH_CONFIG"] = str(sshd.home / ".ssh" / "config")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
