@@ -4,11 +4,13 @@ engine (ripgrep, git grep, our own); the editor's channel streams both, keeps
 its file list current, refuses a bad pattern and ends a replaced search at
 once; `--host HOST find | grep` name files as the editor does."""
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,8 +30,19 @@ def tree(root: Path) -> Path:
     root.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     files = {
-        ".gitignore": "*.log\nbuild/\n/top-only.txt\n!keep.log\nsub/**/gen_*\n# a comment\n\\#hash.txt\n",
-        ".ignore": "secret*.txt\n",
+        ".gitignore": "*.log\nbuild/\n/top-only.txt\n!keep.log\nsub/**/gen_*\n# a comment\n\\#hash.txt\n"
+                      "lib/**/cache\n*.[oa]\nlogs/\n!build/kept.txt\ntrailing.txt   \n",
+        ".ignore": "secret*.txt\n!.github/\n",
+        ".rgignore": "rgonly.txt\n",
+        "rgonly.txt": "needle rg\n", "trailing.txt": "needle trailing\n",
+        "lib/cache/f.txt": "needle cache\n", "lib/x/y/cache/f.txt": "needle deep cache\n",
+        "lib/x/keep.txt": "needle\n",
+        "x.o": "needle object\n", "y.a": "needle archive\n", "z.b": "needle other\n",
+        "data/logs": "needle a file named logs\n", "data2/logs/x.txt": "needle in logs\n",
+        "build/kept.txt": "needle not re-included\n",
+        ".github/workflows/ci.yml": "needle: workflow\n",
+        "vendor/lib/.gitignore": "*.gen\n", "vendor/lib/n.log": "needle nested repo log\n",
+        "vendor/lib/m.gen": "needle generated in nested repo\n", "vendor/lib/.git/HEAD": "ref: x\n",
         "a.py": "needle = 1\nx = needle(needle)  # Needle\n",
         "b.txt": "no match here\nNEEDLE shouts\nneedles and pins\n",
         "keep.log": "needle kept\n", "x.log": "needle ignored\n", "top-only.txt": "needle top\n",
@@ -37,7 +50,8 @@ def tree(root: Path) -> Path:
         "build/out.txt": "needle built\n",
         "sub/top-only.txt": "needle anchored elsewhere\n",
         "sub/deep/gen_a.py": "needle generated\n", "sub/deep/z.py": "def f():\n    return 'needle'\n",
-        "sub/.gitignore": "*.tmp\n!important.tmp\n",
+        "sub/.gitignore": "*.tmp\n!important.tmp\n/anch.txt\n",
+        "sub/anch.txt": "needle anchored\n", "sub/deep/anch.txt": "needle not anchored here\n",
         "sub/a.tmp": "needle tmp\n", "sub/important.tmp": "needle important\n",
         "nested/.ignore": "!x.log\n", "nested/x.log": "needle whitelisted\n",
         ".hidden.py": "needle hidden\n", ".hdir/x.py": "needle in hidden dir\n",
@@ -97,11 +111,12 @@ GREP_CASES = [
 ]
 
 
-def test_find_lists_what_rg_files_lists(tmp_path):
+@pytest.mark.parametrize("engine", ["rg", "builtin"])
+def test_find_lists_what_rg_files_lists(tmp_path, engine):
     root = tree(tmp_path / "proj")
     env = isolated_env(tmp_path)
     for flags in FIND_FLAGS:
-        got = cli(env, "find", "--root", str(root), *flags)
+        got = cli(env, "find", "--engine", engine, "--root", str(root), *flags)
         assert got.returncode == 0, got.stderr
         names = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
         assert names == rg_files(root, env, *flags), flags
@@ -120,6 +135,17 @@ def test_grep_finds_what_rg_vimgrep_finds_with_each_engine(tmp_path, engine):
         lines = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
         assert (got.returncode, lines) == (rc, want), (case, got.stderr)
     assert rc == 1  # the last case matches nothing: exit 1, as ripgrep
+
+
+def test_bad_input_is_exit_2_and_says_why(tmp_path):
+    env = isolated_env(tmp_path)
+    for args, words in ((("find", "--protocol", "rsync"), b"needs --host"),
+                        (("grep",), b"give one pattern"),
+                        (("grep", "x", "--root", str(tmp_path / "nowhere")), b"is not a directory"),
+                        (("grep", "x", "--engine", "grepper"), b"no search engine 'grepper'"),
+                        (("grep", "x", "--max-count", "0"), b"must be 1 or more")):
+        got = cli(env, *args)
+        assert got.returncode == 2 and words in got.stderr and got.stdout == b"", (args, got.stderr)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -169,6 +195,8 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     for i in range(3000):  # enough for several batches
         (root / "many" / ("d%02d" % (i % 30))).mkdir(parents=True, exist_ok=True)
         (root / "many" / ("d%02d" % (i % 30)) / ("f%04d.txt" % i)).write_text("x\n")
+    (root / "many" / "d00" / "x").mkdir()
+    (root / "many" / "d00" / "x" / "d1f9.txt").write_text("")
     c = channel(remote)
     rid = c.request_async("search/files", {"root": str(root), "partialResultToken": "t1"})
     assert rid == 1
@@ -178,12 +206,18 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     assert sorted(streamed + result["files"]) == rg_files(root, remote.env)
     assert result["total"] == len(streamed) + len(result["files"]) and result["truncated"] is False
 
+    for params, flags in (({"hidden": True}, ("--hidden",)), ({"ignored": True}, ("--no-ignore",)),
+                          ({"hidden": True, "ignored": True}, ("--hidden", "--no-ignore"))):
+        listed = c.request("search/files", dict(params, root=str(root)))["files"]
+        assert sorted(listed) == rg_files(root, remote.env, *flags), flags
     few = c.request("search/files", {"root": str(root), "query": "SUBz", "limit": 5})
     assert few == {"files": ["sub/deep/z.py"], "total": 1, "truncated": False}
     capped = c.request("search/files", {"root": str(root), "query": "D1F9", "limit": 5})
     fuzzy = [n for n in rg_files(root, remote.env) if re.search("d.*1.*f.*9", n, re.IGNORECASE)]
     assert len(capped["files"]) == 5 and capped["total"] == len(fuzzy) > 5 and capped["truncated"] is True
     assert set(capped["files"]) < set(fuzzy)
+    best = c.request("search/files", {"root": str(root), "query": "D1F9", "limit": 3})["files"]
+    assert best[0] == "many/d00/x/d1f9.txt"  # the query in the name comes first, whatever the walk's order
 
     def names():
         return set(c.request("search/files", {"root": str(root)})["files"])
@@ -234,7 +268,7 @@ SLOW = "\\b(\\w+\\s){7}\\w{5}\\b"  # Unicode word boundaries: ripgrep's slow eng
 def slow_file(path: Path) -> None:
     words = ["\u03b1\u03b2\u03b3\u03b4", "\u00e9\u00e8\u00ea\u00eb", "\u0436\u0437\u0438\u0439", "abcd"]
     chunk = "".join(" ".join(words[(i * 7 + j) % 4] for j in range(8)) + "\n" for i in range(1000))
-    path.write_text(chunk * 400, encoding="utf-8")
+    path.write_text(chunk * 1000, encoding="utf-8")  # 65 MB: ripgrep takes seconds, with no match
 
 
 def searching(root: Path):
@@ -248,6 +282,15 @@ def searching(root: Path):
         except OSError:
             continue
     return out
+
+
+def test_status_shows_the_file_lists_kept(remote, tmp_path):
+    root = tree(tmp_path / "proj")
+    c = channel(remote)
+    c.request("search/files", {"root": str(root)})
+    searched = json.loads(remote.cli("status", "--json").stdout)["files"]["search"]
+    assert searched["indexes"] == [{"root": str(root), "hidden": False, "ignored": False,
+                                    "files": len(rg_files(root, remote.env))}]
 
 
 def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp_path):
@@ -268,9 +311,13 @@ def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp
     rid = c.request_async("search/grep", {"root": str(root), "pattern": SLOW, "partialResultToken": "slow"})
     _until(lambda: searching(root) != [])
     assert "sub/deep/z.py" in c.request("search/files", {"root": str(root), "query": "z.py"})["files"]
+    (read,) = c.request("files/read", {"paths": [str(root / "a.py")]})["files"]  # the file service goes on
+    assert read["exists"] and searching(root) != []
     c.notify("$/cancelRequest", {"id": rid})
+    _until(lambda: searching(root) == [], timeout=1.5)  # killed at once, not left to end by itself
     assert c.wait_response(rid, 30)["error"]["code"] == -32800
-    assert searching(root) == []
+    # How long each went on after its cancel, as the agent measured it.
+    assert len(json.loads(remote.cli("status", "--json").stdout)["files"]["search"]["stopped_ms"]) == 6
     # A search on its own (parallel) is not ended by the next one.
     both = [c.request_async("search/grep", {"root": str(root), "pattern": p, "parallel": True})
             for p in ("needle", "shouts")]
@@ -297,3 +344,55 @@ def test_find_and_grep_on_a_host_name_files_as_the_editor_does(remote, tmp_path)
     capped = remote.cli("grep", "--root", str(root), "--max-count", "2", "-g", "*.py", "needle")
     lines = capped.stdout.split("\n")
     assert len(lines) == 3 and lines[2] == "" and all(".py:" in line for line in lines[:2])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_long_line_is_cut_around_its_match_and_its_column_counts_bytes(tmp_path, engine):
+    root = tmp_path / "proj"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    line = "\u00e9" * 1000 + "x" * 500 + "needle" + "y" * 3000
+    (root / "minified.js").write_text(line + "\n", encoding="utf-8")
+    got = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle")
+    name, number, column, text = got.stdout.decode().rstrip("\n").split(":", 3)
+    assert (name, number, column) == (str(root / "minified.js"), "1", str(2000 + 500 + 1))
+    assert len(text) == 500 and "x" * 100 + "needle" in text and text in line
+
+
+@pytest.fixture
+def host_without_rg(tmp_path):
+    """A host whose PATH has everything of /usr/bin but ripgrep: its own sshd."""
+    from tests.conftest import Remote
+    from tests.support.sshd import Sshd
+
+    if not Path("/usr/sbin/sshd").exists():
+        pytest.skip("openssh-server is not installed (.ci/run installs it)")
+    bare = tmp_path / "usr-bin-without-rg"
+    bare.mkdir()
+    for name in os.listdir("/usr/bin"):
+        if name != "rg":
+            (bare / name).symlink_to(Path("/usr/bin") / name)
+    base = Path(tempfile.mkdtemp(prefix="rl-ssh-norg-", dir="/tmp"))
+    server = Sshd(base, os.pathsep.join([str(Path(sys.executable).parent), str(bare)])).start()
+    remote = Remote(server, tmp_path)
+    try:
+        yield remote
+    finally:
+        remote.cleanup()
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_host_without_ripgrep_answers_with_git_grep_then_its_own_search(host_without_rg, tmp_path):
+    root = tree(tmp_path / "proj")
+    plain = tmp_path / "plain"  # no git work tree
+    shutil.copytree(root, plain, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    c = channel(host_without_rg)
+    for where, engine in ((root, "git"), (plain, "builtin")):
+        answer = c.request("search/grep", {"root": str(where), "pattern": "needle"})
+        assert answer["engine"] == engine and answer["truncated"] is False
+        got = sorted("%(path)s:%(line)d:%(column)d:%(text)s" % m for m in answer["matches"])
+        assert got == rg_vimgrep(where, host_without_rg.env, "-e", "needle")[1], engine
+    with pytest.raises(LspError) as bad:
+        c.request("search/grep", {"root": str(plain), "pattern": "needle("})
+    assert "bad pattern 'needle('" in str(bad.value)

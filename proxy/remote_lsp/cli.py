@@ -186,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("-g", "--glob", action="append", default=[],
                     help="search only files that match GLOB; !GLOB leaves them out (repeatable)")
     gr.add_argument("--max-count", type=_count, metavar="N", help="stop after N matches in all")
-    gr.add_argument("--engine", help=argparse.SUPPRESS)  # rg, git or builtin: tests and benchmarks
     for each in (fd, gr):
+        each.add_argument("--engine", help=argparse.SUPPRESS)  # rg, git or builtin: tests and benchmarks
         each.add_argument("--hidden", action="store_true", help="hidden files and directories too")
         each.add_argument("--no-ignore", action="store_true",
                           help="the files .gitignore, .ignore and .rgignore leave out too")

@@ -81,14 +81,14 @@ async def _search(args: argparse.Namespace, command: List[str], transport: Trans
     if args.root:
         remote.append("--root=" + mapper.path_of(args.root))
     remote += [flag for flag, on in (("--hidden", args.hidden), ("--no-ignore", args.no_ignore)) if on]
+    if args.engine:
+        remote.append("--engine=" + args.engine)
     if args.command == "grep":
         remote += [flag for flag, on in (("-F", args.fixed_strings), ("-w", args.word_regexp),
                                           ("-i", args.ignore_case), ("-s", args.case_sensitive)) if on]
         remote += ["--glob=" + g for g in args.glob]
         if args.max_count is not None:
             remote.append("--max-count=%d" % args.max_count)
-        if args.engine:
-            remote.append("--engine=" + args.engine)
         if args.regexp is not None:
             remote.append("--regexp=" + args.regexp)
         tail = ([args.pattern] if args.pattern is not None else []) + command

@@ -93,7 +93,7 @@ class FileService:
     def describe(self) -> Dict[str, Any]:
         return {"channels": len(self._channels),
                 "watched": sum(len(c.watched) for c in self._channels.values()),
-                "directories": len(self._directories)}
+                "directories": len(self._directories), "search": self.search.describe()}
 
     def close(self) -> None:
         for subscription, _ in self._directories.values():

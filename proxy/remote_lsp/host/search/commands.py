@@ -10,8 +10,6 @@ import sys
 from typing import List
 
 from remote_lsp.host.search import grep
-from remote_lsp.host.search.ignore import Rules
-from remote_lsp.host.search.index import walk_files
 from remote_lsp.wire.errors import UsageError
 
 NOT_FOUND = 1  # grep's exit code when nothing matched, as ripgrep's
@@ -38,8 +36,12 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
     if args.command == "find":
         if command:
             raise UsageError("find: unexpected arguments %s" % " ".join(command))
-        for rel in walk_files(root, Rules(args.hidden, args.no_ignore)):
-            out.write((head + rel + "\n").encode("utf-8", "surrogateescape"))
+        try:
+            engine = "rg" if grep.choose(root, args.engine) == "rg" else "builtin"
+            for rel in grep.files(root, args.hidden, args.no_ignore, grep.Job(), engine):
+                out.write((head + rel + "\n").encode("utf-8", "surrogateescape"))
+        except grep.GrepError as exc:
+            raise UsageError("find: %s" % exc) from None
         out.flush()
         return 0
     query = grep.Query(pattern_of(args, command), args.fixed_strings, _case(args), args.word_regexp,

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set
 
 from remote_lsp.host.search.ignore import TEMPORARY_GLOB, Rules
@@ -58,6 +59,8 @@ class Job:
 
     def __init__(self) -> None:
         self.cancelled = threading.Event()
+        self.cancelled_at = 0.0  # time.monotonic() of the cancel...
+        self.stopped_at = 0.0  # ...and of its process's end (reaped) after it
         self._procs: List[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
 
@@ -75,6 +78,8 @@ class Job:
 
     def cancel(self) -> None:
         with self._lock:
+            if not self.cancelled.is_set():
+                self.cancelled_at = time.monotonic()
             self.cancelled.set()
             for proc in self._procs:
                 if proc.poll() is None:
@@ -82,6 +87,12 @@ class Job:
                         proc.kill()
                     except OSError:
                         pass
+
+    def reaped(self, proc: "subprocess.Popen[bytes]") -> None:
+        """`proc` is gone (waited for): when it was, if it was cancelled."""
+        proc.wait()
+        if self.cancelled_at and not self.stopped_at:
+            self.stopped_at = time.monotonic()
 
     def check(self) -> None:
         if self.cancelled.is_set():
@@ -133,6 +144,31 @@ def search(root: str, query: Query, job: Job, engine: str,
     if engine == "git":
         return _git(root, query, regex, job, listed)
     return _builtin(root, regex, job, listed())
+
+
+def files(root: str, hidden: bool, ignored: bool, job: Job, engine: str) -> Iterator[str]:
+    """The files under root, relative to it: `rg --files` when the engine is rg, else our walk."""
+    if engine != "rg":
+        yield from walk_files(root, Rules(hidden, ignored), job.cancelled)
+        return
+    rg = shutil.which("rg")
+    if rg is None:
+        raise GrepError("ripgrep (rg) is not installed here")
+    argv = [rg, "--files", "--no-config", "--no-messages", "--glob=" + TEMPORARY_GLOB]
+    argv += ["--hidden"] * hidden + ["--no-ignore"] * ignored + ["--", "."]
+    proc = job.spawn(argv, root)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        for raw in proc.stdout:
+            name = raw.rstrip(b"\n").decode("utf-8", "surrogateescape")
+            yield name[2:] if name.startswith("./") else name
+        job.check()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        job.reaped(proc)
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 # --- the pattern, for git and builtin -----------------------------------------------------
@@ -212,6 +248,8 @@ def _rg_read(proc: "subprocess.Popen[bytes]", job: Job, pattern: str) -> Iterato
     assert proc.stdout is not None and proc.stderr is not None
     try:
         for raw in proc.stdout:
+            if job.cancelled.is_set():
+                break  # killed: what it wrote before is not read
             if not raw.startswith(b'{"type":"match"'):
                 continue
             data = json.loads(raw)["data"]
@@ -237,7 +275,7 @@ def _rg_read(proc: "subprocess.Popen[bytes]", job: Job, pattern: str) -> Iterato
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
+        job.reaped(proc)
         proc.stdout.close()
         proc.stderr.close()
 
@@ -303,6 +341,8 @@ def _git_grep(root: str, query: Query, regex: "re.Pattern[str]", job: Job,
     binary = set()  # NUL past git's first 8000 bytes: as ripgrep, the file ends there
     try:
         for raw in proc.stdout:
+            if job.cancelled.is_set():
+                break
             parts = raw.rstrip(b"\n").split(b"\0", 2)
             if len(parts) != 3:
                 continue
@@ -323,7 +363,7 @@ def _git_grep(root: str, query: Query, regex: "re.Pattern[str]", job: Job,
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
+        job.reaped(proc)
         proc.stdout.close()
         proc.stderr.close()
 

@@ -18,10 +18,11 @@ lists what `rg --files` lists in the same tree.
 
 import os
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Collection, Dict, List, Optional, Sequence, Tuple
 
 KINDS = (".rgignore", ".ignore", ".gitignore")
 IGNORE_FILES = frozenset(KINDS)
+RULE_NAMES = IGNORE_FILES | {".git"}  # the names in a directory that make its rules
 _RG, _IGNORE, _GIT, _EXCLUDE = 0, 1, 2, 3
 IGNORE, WHITELIST = 1, 2
 
@@ -228,18 +229,21 @@ class Level:
 
     __slots__ = ("any_git", "git", "others", "path", "prefix")
 
-    def __init__(self, path: str, parent: Optional["Level"], use_ignores: bool) -> None:
+    def __init__(self, path: str, parent: Optional["Level"], use_ignores: bool,
+                 present: Optional[Collection[str]] = None) -> None:
+        """`present`: which of RULE_NAMES the directory has, when its listing says (else looked up)."""
         self.path = path
         self.prefix = len(path.rstrip("/")) + 1
         own: Dict[int, Patterns] = {}
         has_git = False
         if use_ignores:
+            if present is None:
+                present = [name for name in RULE_NAMES if os.path.lexists(os.path.join(path, name))]
             for kind, name in enumerate(KINDS):
-                found = read_patterns(os.path.join(path, name)) if os.path.lexists(os.path.join(path, name)) \
-                    else None
+                found = read_patterns(os.path.join(path, name)) if name in present else None
                 if found is not None:
                     own[kind] = found
-            has_git = os.path.lexists(os.path.join(path, ".git"))
+            has_git = ".git" in present
             if has_git:
                 found = read_patterns(os.path.join(path, ".git", "info", "exclude"))
                 if found is not None:
@@ -286,8 +290,8 @@ class Rules:
             level = Level(path, level, not self.ignored)
         return Level(root, level, not self.ignored)
 
-    def child(self, parent: Level, path: str) -> Level:
-        return Level(path, parent, not self.ignored)
+    def child(self, parent: Level, path: str, present: Optional[Collection[str]] = None) -> Level:
+        return Level(path, parent, not self.ignored, present)
 
     def excluded(self, level: Level, path: str, name: str, is_dir: bool, root_prefix: int) -> bool:
         """Is the entry `name` of `level`'s directory (full path `path`) left out?"""

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-from remote_lsp.host.search.ignore import IGNORE_FILES, Level, Rules
+from remote_lsp.host.search.ignore import IGNORE_FILES, RULE_NAMES, Level, Rules
 
 SEP = "\0"
 
@@ -28,45 +28,67 @@ class Cancelled(Exception):
     """The search was cancelled (a newer one replaced it, or the editor asked)."""
 
 
-def scan(rules: Rules, level: Level, root_prefix: int) -> Tuple[List[str], List[str]]:
-    """A directory's files and subdirectories (names) as the rules let them in."""
-    files: List[str] = []
-    dirs: List[str] = []
-    base = level.path
+_Entry = Tuple[str, str, bool]  # name, full path, is a directory
+
+
+def listing(path: str) -> Tuple[List[_Entry], List[str]]:
+    """A directory's regular files and subdirectories (symlinks are not followed,
+    as ripgrep's), and which of the names that make rules it has."""
+    entries: List[_Entry] = []
+    present: List[str] = []
     try:
-        it = os.scandir(base)
+        it = os.scandir(path)
     except OSError:
-        return files, dirs
+        return entries, present
     with it:
         for entry in it:
+            if entry.name in RULE_NAMES:
+                present.append(entry.name)
             try:
                 if entry.is_symlink():
-                    continue  # as ripgrep: links are not followed
+                    continue
                 is_dir = entry.is_dir(follow_symlinks=False)
                 if not is_dir and not entry.is_file(follow_symlinks=False):
                     continue
             except OSError:
                 continue
-            if rules.excluded(level, entry.path, entry.name, is_dir, root_prefix):
-                continue
-            (dirs if is_dir else files).append(entry.name)
+            entries.append((entry.name, entry.path, is_dir))
+    return entries, present
+
+
+def kept(rules: Rules, level: Level, entries: List[_Entry], root_prefix: int) -> Tuple[List[str], List[str]]:
+    """The files and subdirectories (names) the rules let in."""
+    files: List[str] = []
+    dirs: List[str] = []
+    excluded = rules.excluded
+    for name, path, is_dir in entries:
+        if not excluded(level, path, name, is_dir, root_prefix):
+            (dirs if is_dir else files).append(name)
     return files, dirs
+
+
+def tree(rules: Rules, root: str, rel: str, parent: Optional[Level], cancel: Optional[threading.Event] = None
+         ) -> Iterator[Tuple[str, Level, List[str], List[str]]]:
+    """(directory relative to root, its level, files, subdirectories) from `rel`
+    down, depth first; `parent`: the level above `rel` (None: rel is the root)."""
+    prefix = len(root) + 1 if root != "/" else 1
+    stack = [(rel, os.path.join(root, rel) if rel else root, parent)]
+    while stack:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        here, path, above = stack.pop()
+        entries, present = listing(path)
+        level = rules.top(root) if above is None else rules.child(above, path, present)
+        files, dirs = kept(rules, level, entries, prefix)
+        yield here, level, files, dirs
+        for name in dirs:
+            stack.append((_join(here, name), os.path.join(path, name), level))
 
 
 def walk(root: str, rules: Rules, cancel: Optional[threading.Event] = None
          ) -> Iterator[Tuple[str, Level, List[str], List[str]]]:
-    """(directory relative to root, its level, files, subdirectories), depth first."""
-    root = root.rstrip("/") or "/"
-    prefix = len(root) + 1 if root != "/" else 1
-    stack = [("", rules.top(root))]
-    while stack:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        rel, level = stack.pop()
-        files, dirs = scan(rules, level, prefix)
-        yield rel, level, files, dirs
-        for name in dirs:
-            stack.append((_join(rel, name), rules.child(level, os.path.join(level.path, name))))
+    """The whole tree under `root`, as `tree` gives it."""
+    return tree(rules, root.rstrip("/") or "/", "", None, cancel)
 
 
 def walk_files(root: str, rules: Rules, cancel: Optional[threading.Event] = None) -> Iterator[str]:
@@ -187,31 +209,32 @@ class FileIndex:
             known = self.dirs.get(rel)
         if known is None:
             return  # not in the list: an excluded directory, or under one; its parent decides
-        full = self.root if not rel else os.path.join(self.root, rel)
         if whole:  # its own rules changed: it and what is under it, again
-            level = _relevel(self, rel, full)
             self._drop(rel, keep_self=False)
-            self._add_tree(rel, level)
+            self._add_tree(rel, self._parent_level(rel))
             return
-        files, dirs = scan(self.rules, known.level, self.prefix)
+        full = self.root if not rel else os.path.join(self.root, rel)
+        files, dirs = kept(self.rules, known.level, listing(full)[0], self.prefix)
         new = _Dir(known.level, files, dirs)
         with self.lock:
             self.dirs[rel] = new
         for name in known.dirs - new.dirs:
-            self._drop(rel + "/" + name if rel else name, keep_self=False)
+            self._drop(_join(rel, name), keep_self=False)
         for name in new.dirs - known.dirs:
-            child = rel + "/" + name if rel else name
-            self._add_tree(child, self.rules.child(known.level, os.path.join(full, name)))
+            self._add_tree(_join(rel, name), known.level)
 
-    def _add_tree(self, rel: str, level: Level) -> None:
-        stack = [(rel, level)]
-        found: Dict[str, _Dir] = {}
-        while stack:
-            here, lv = stack.pop()
-            files, dirs = scan(self.rules, lv, self.prefix)
-            found[here] = _Dir(lv, files, dirs)
-            for name in dirs:
-                stack.append((_join(here, name), self.rules.child(lv, os.path.join(lv.path, name))))
+    def _parent_level(self, rel: str) -> Optional[Level]:
+        if not rel:
+            return None
+        with self.lock:
+            parent = self.dirs.get(rel.rsplit("/", 1)[0] if "/" in rel else "")
+        return parent.level if parent is not None else None
+
+    def _add_tree(self, rel: str, parent: Optional[Level]) -> None:
+        if rel and parent is None:
+            return  # its parent went meanwhile
+        found = {here: _Dir(level, files, dirs)
+                 for here, level, files, dirs in tree(self.rules, self.root, rel, parent)}
         with self.lock:
             self.dirs.update(found)
 
@@ -240,20 +263,21 @@ class FileIndex:
         self.relist(stale)
 
 
-def _relevel(index: FileIndex, rel: str, full: str) -> Level:
-    """A directory's level made again (its ignore files read anew)."""
-    if not rel:
-        return index.rules.top(index.root)
-    parent_rel = rel.rsplit("/", 1)[0] if "/" in rel else ""
-    with index.lock:
-        parent = index.dirs.get(parent_rel)
-    if parent is None:
-        return index.rules.top(full)
-    return index.rules.child(parent.level, full)
-
-
 def _join(rel: str, name: str) -> str:
     return rel + "/" + name if rel else name
+
+
+def rank(query: str) -> Callable[[str], Tuple[int, int, str]]:
+    """How well a path matches a query (less is better): the query in its name, then
+    in the path, then only as a subsequence; then the shorter path."""
+    q = query.lower()
+
+    def key(path: str) -> Tuple[int, int, str]:
+        lower = path.lower()
+        tier = 0 if q in lower[lower.rfind("/") + 1:] else 1 if q in lower else 2
+        return tier, len(path), path
+
+    return key
 
 
 def subsequence(query: str) -> Callable[[str], bool]:

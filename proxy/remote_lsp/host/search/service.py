@@ -15,15 +15,18 @@ INDEXES most recently used, each watched through the agent's watcher.
 
 import asyncio
 import collections
+import concurrent.futures
+import heapq
 import logging
 import os
+import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import time
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from remote_lsp.host.files import disk
 from remote_lsp.host.search import grep
-from remote_lsp.host.search.index import Cancelled, FileIndex, subsequence
+from remote_lsp.host.search.index import Cancelled, FileIndex, rank, subsequence
 from remote_lsp.host.session import Session
 from remote_lsp.wire import jsonrpc
 
@@ -36,6 +39,10 @@ INDEXES = 4  # trees whose file list is kept
 FIRST = {FILES: 100, GREP: 1}  # the first batch goes as soon as it has this many...
 FIRST_AFTER = 0.003  # ...or this long after the first find...
 EVERY = 0.02  # ...and the next ones this often
+FIRST_WAIT = 0.02  # a search waits at most this long for its first batch to go
+# The interpreter passes from thread to thread this often (Python's default: 5 ms): a search's thread
+# never keeps the loop (a cancel, the next keystroke's query, LSP traffic) waiting longer than this.
+SWITCH = 0.001
 
 
 class _Running:
@@ -55,24 +62,38 @@ class _Running:
         self._armed = False
         self._sent_any = False
         self._first_out = False  # the first batch is on its way
+        self._first_sent = threading.Event()
         self.done = False
 
     # On the search's thread.
     def add(self, item: Any) -> None:
+        first = False
         with self._lock:
             self._items.append(item)
             if self.token is None:
                 return
             if not self._first_out and len(self._items) >= FIRST[self.method]:
-                self._first_out = True
-                self.loop.call_soon_threadsafe(self._flush)
-            if self._armed:
+                self._first_out = first = True
+            elif self._armed:
                 return
-            self._armed = True
-        self.loop.call_soon_threadsafe(self._arm)
+            else:
+                self._armed = True
+        if first:
+            # The first batch goes now, and small: this thread waits for the loop to send it
+            # (else it would keep the interpreter until its switch interval, adding to the batch).
+            self._on_loop(self._flush)
+            self._first_sent.wait(FIRST_WAIT)
+        else:
+            self._on_loop(self._arm)
 
     def finish(self, result: Optional[Dict[str, Any]], code: int = 0, message: str = "") -> None:
-        self.loop.call_soon_threadsafe(self._finish, result, code, message)
+        self._on_loop(self._finish, result, code, message)
+
+    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the agent is gone: nobody to answer
+            self.job.cancel()
 
     # On the loop.
     def _arm(self) -> None:
@@ -83,6 +104,7 @@ class _Running:
             batch, self._items = self._items, []
             self._armed = False
             self._first_out = True
+        self._first_sent.set()
         if self.done or not batch or self.session.closed:
             return
         self._sent_any = True
@@ -109,8 +131,9 @@ class SearchService:
         self._indexes: collections.OrderedDict[Tuple[str, bool, bool], FileIndex] = collections.OrderedDict()
         self._running: Dict[Tuple[int, Any], _Running] = {}
         self._latest: Dict[Tuple[int, str], _Running] = {}
-        self._updates = ThreadPoolExecutor(1, thread_name_prefix="remote-lsp-index")
+        self._updates = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="remote-lsp-index")
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self.stopped_ms: Deque[float] = collections.deque(maxlen=50)  # cancel to the search's end
 
     @staticmethod
     def handles(method: Any) -> bool:
@@ -143,6 +166,7 @@ class SearchService:
             self._latest[(session.id, method)] = running
         self._running[(session.id, rid)] = running
         name = "remote-lsp-%s" % method.replace("/", "-")
+        sys.setswitchinterval(SWITCH)
         threading.Thread(target=target[1], name=name, daemon=True).start()
 
     def closed(self, session: Session) -> None:
@@ -154,7 +178,7 @@ class SearchService:
             del self._latest[key]
 
     def describe(self) -> Dict[str, Any]:
-        return {"searches": len(self._running),
+        return {"searches": len(self._running), "stopped_ms": list(self.stopped_ms),
                 "indexes": [{"root": i.root, "hidden": i.rules.hidden, "ignored": i.rules.ignored,
                              "files": i.count()} for i in self._indexes.values() if i.built.is_set()]}
 
@@ -187,6 +211,7 @@ class SearchService:
             def body() -> Dict[str, Any]:
                 self._ready(index, running.job)
                 keep = subsequence(query) if query else None
+                ranked: Optional[List[str]] = [] if query and limit is not None else None
                 total = 0
                 check = running.job.cancelled.is_set
                 for rel, joined in index.snapshot():
@@ -198,8 +223,14 @@ class SearchService:
                         if keep is not None and not keep(path):
                             continue
                         total += 1
-                        if limit is None or total <= limit:
+                        if ranked is not None:
+                            ranked.append(path)
+                        elif limit is None or total <= limit:
                             running.add(_clean(path))
+                if ranked is not None:  # a query and a limit: the best ones, best first
+                    assert limit is not None
+                    for path in heapq.nsmallest(limit, ranked, key=rank(query)):
+                        running.add(_clean(path))
                 return {"total": total, "truncated": limit is not None and total > limit}
 
             _run(running, body)
@@ -221,18 +252,18 @@ class SearchService:
                            _flag(params, "hidden"), _flag(params, "ignored"))
         limit = _limit(params, GREP_LIMIT)
         assert limit is not None
-        engine = grep.choose(root)
-        if engine != "rg":
-            grep.compile_query(query)  # a bad pattern refused now, before anything runs
-        index = self._index(root, query.hidden, query.ignored) if engine != "rg" and not globs else None
         running = _Running(self, session, rid, method, params.get("partialResultToken"))
 
         def run() -> None:
             def body() -> Dict[str, Any]:
+                engine = grep.choose(root)  # here: without ripgrep, it asks git, which takes a while
                 files = None
-                if index is not None:
-                    self._ready(index, running.job)
-                    files = index.files
+                if engine != "rg":
+                    grep.compile_query(query)  # a bad pattern refused before anything runs
+                    if not globs:  # (with globs, a walk of its own: they may let ignored files in)
+                        index = self._index_here(root, query.hidden, query.ignored)
+                        self._ready(index, running.job)
+                        files = index.files
                 found = 0
                 truncated = False
                 matches = grep.search(root, query, running.job, engine, files)
@@ -273,6 +304,20 @@ class SearchService:
                 old.subscription.close()
         return index
 
+    def _index_here(self, root: str, hidden: bool, ignored: bool) -> FileIndex:
+        """`_index`, from a search's thread."""
+        assert self._loop is not None
+        made: concurrent.futures.Future[FileIndex] = concurrent.futures.Future()
+
+        def make() -> None:
+            try:
+                made.set_result(self._index(root, hidden, ignored))
+            except Exception as exc:
+                made.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(make)
+        return made.result(timeout=30)
+
     def _ready(self, index: FileIndex, job: grep.Job) -> None:
         """On a search's thread: the index built (and, by the one that built it, watched)."""
         if index.ensure(job.cancelled) and self._subscribe is not None and self._loop is not None:
@@ -287,8 +332,9 @@ class SearchService:
         except OSError as exc:
             log.info("cannot watch %s: %s", index.root, exc)
             return
-        # What changed between the walk and the watch is found by the directories' mtimes.
-        index.subscription.when_covered(lambda: self._update(index.catch_up))
+        # What changed between the walk and the watch is found by the directories' mtimes; then
+        # the heap the walks used goes back.
+        index.subscription.when_covered(lambda: self._update(lambda: (index.catch_up(), _give_back_memory())))
 
     def _changed(self, index: FileIndex, changes: List[Tuple[str, int]]) -> None:
         paths = [path for path, _ in changes]
@@ -317,6 +363,11 @@ def _run(running: _Running, body: Callable[[], Dict[str, Any]]) -> None:
     try:
         result = body()
     except Cancelled:
+        # How long it went on after its cancel (until its process was gone; the built-in engine, its
+        # thread): `status` shows the last ones.
+        job = running.job
+        went_on = (job.stopped_at or time.monotonic()) - job.cancelled_at
+        running.service.stopped_ms.append(round(went_on * 1000, 1))
         running.finish(None, jsonrpc.REQUEST_CANCELLED, "remote-lsp: %s: cancelled" % running.method)
     except grep.GrepError as exc:
         running.finish(None, jsonrpc.INVALID_PARAMS, "remote-lsp: %s: %s" % (running.method, exc))
@@ -325,6 +376,17 @@ def _run(running: _Running, body: Callable[[], Dict[str, Any]]) -> None:
         running.finish(None, jsonrpc.INTERNAL_ERROR, "remote-lsp: %s failed: %s" % (running.method, exc))
     else:
         running.finish(result)
+
+
+def _give_back_memory() -> None:
+    """Free heap back to the system (glibc keeps it otherwise): a walk of a large
+    tree leaves megabytes free that the agent, long-lived, would hold for good."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _root(params: Dict[str, Any]) -> str:
