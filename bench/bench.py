@@ -9,8 +9,9 @@ figures, surviving its death, attach, resuming after a cut, a profile of
 where the time goes, files watched on the host (bench/watch.py), the agent
 while a server stops reading (bench/stall.py),
 (bench/sharing.py) memory and warm answers with real servers,
-(bench/files.py) remote files in Neovim against netrw's scp, and
-(bench/search.py) find and grep on the host against ripgrep. Prints the
+(bench/files.py) remote files in Neovim against netrw's scp,
+(bench/search.py) find and grep on the host against ripgrep, and
+(bench/search_nvim.py) :RemoteLspGrep's quickfix list in Neovim. Prints the
 tables and writes docs/benchmarks.md; exits 1 if a goal is missed.
 """
 
@@ -24,7 +25,7 @@ from typing import Any, Dict, List
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "proxy"),
                 str(Path(__file__).resolve().parent.parent)]
 
-from bench import files, local, profile, report, search, ssh, stall, texts, watch  # noqa: E402
+from bench import files, local, profile, report, search, search_nvim, ssh, stall, texts, watch  # noqa: E402
 from bench import sharing as share  # noqa: E402
 from bench.wire import PROXY, Row  # noqa: E402
 
@@ -56,6 +57,7 @@ def main() -> int:
             rows += files.rows(work)
         if "--no-search" not in sys.argv:
             rows += search.rows(work)
+            rows += search_nvim.rows(work)
         if "--no-profile" not in sys.argv:
             profiles = profile.run(work)
         if "--no-sharing" not in sys.argv:

@@ -3,6 +3,7 @@ host, and the real pickers users have (telescope.nvim, fzf-lua with Debian's fzf
 picker, from ../shared/nvim-plugins). Each test does what a user does (a command, keys typed into
 the picker, Enter) and checks what the user sees: the list, the preview, the file opened."""
 
+import json
 import subprocess
 
 import pytest
@@ -244,19 +245,34 @@ def test_a_search_replaced_while_it_runs_is_cancelled_on_the_host(editor, remote
         (big / ("f%04d.txt" % i)).write_text(line)
     n = editor()
     edit(n, remote.uri(tree / "README.md"))
-    done = n.lua("""
+    # `parallel`: the host would otherwise end a search itself when the next one comes; here only
+    # the editor's $/cancelRequest can.
+    n.lua("""
         local stream = require('remote-lsp.search.stream')
         local live = stream.live('rlsp-test', 'search/grep', 'matches')
         _G.finished = {}
         for _, q in ipairs({ 'z', 'zq', 'zqx', 'zqxj' }) do
-          live.query({ root = ..., pattern = q .. '\\\\w+[0-9]', limit = 10 }, function() end, function(err)
-            table.insert(_G.finished, { q = q, err = err })
-          end)
-        end
-        return true""", str(tree))
-    assert done
+          local params = { root = ..., pattern = q .. '\\\\w+[0-9]', limit = 10, parallel = true }
+          live.query(params, function() end, function(e) table.insert(_G.finished, { q = q, err = e }) end)
+        end""", str(tree))
     n.wait("return #_G.finished > 0", "the last search's answer")
-    # Only the last query is answered; each one before it was cancelled, on the host too.
+    # Only the last query is answered; each one before it was cancelled, and ended on the host.
     assert n.lua("return _G.finished") == [{"q": "zqxj"}]
     assert sent(n, "$/cancelRequest") == 3
-    wait_for(lambda: not rg_under(tree), 5, "no search left running on the host")
+    search = json.loads(remote.cli("status", "--json").stdout)["files"]["search"]
+    assert search["searches"] == 0 and len(search["stopped_ms"]) == 3, search
+    assert not rg_under(tree)
+
+
+def test_the_telescope_extension_finds_in_the_remote_project(editor, remote, tree):
+    n = editor(setup=setup_for("auto"), prelude=picker_prelude("telescope"))
+    edit(n, remote.uri(tree / "README.md"))
+    n.lua("require('telescope').load_extension('remote_lsp')")
+    n.nvim.command("Telescope remote_lsp live_grep")
+    n.wait("return vim.bo.filetype == 'TelescopePrompt'", "telescope's prompt")
+    typing(n, "helper")
+    shown(n, "src/util.py:4:5:def helper():", "the matches")
+    n.nvim.input("<C-c>")  # telescope's close, in its prompt
+    n.wait("return vim.bo.filetype ~= 'TelescopePrompt'", "the picker closed")
+    n.nvim.command("Telescope remote_lsp find_files")
+    shown(n, "src/app.py", "the files listed")

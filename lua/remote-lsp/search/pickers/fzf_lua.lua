@@ -67,19 +67,20 @@ local function opts_for(p, what, on_pick)
   }
 end
 
---- Write items to fzf; a write refused (fzf gone, or reloaded for a newer query) cancels the search.
-local function feeder(fzf_cb, search_of)
+--- Write lines to fzf, a batch in one write; a write refused (fzf gone, or reloaded for a newer
+--- query) cancels the search.
+---@param write fun(data: string, cb: fun(err: any)) fzf-lua's raw writer
+local function feeder(write, search_of)
   return function(lines)
-    for i, line in ipairs(lines) do
-      fzf_cb(line, i == #lines and function(err)
-        if err then
-          local s = search_of()
-          if s then
-            s.cancel()
-          end
-        end
-      end or nil)
+    if #lines == 0 then
+      return
     end
+    write(table.concat(lines, '\n') .. '\n', function(err)
+      local s = err and search_of()
+      if s then
+        s.cancel()
+      end
+    end)
   end
 end
 
@@ -90,8 +91,8 @@ function M.files(p, opts)
       search.cancel()
     end
   end
-  require('fzf-lua').fzf_exec(function(fzf_cb)
-    local feed = feeder(fzf_cb, function()
+  require('fzf-lua').fzf_exec(function(fzf_cb, write)
+    local feed = feeder(write, function()
       return search
     end)
     local params = { root = p.root, hidden = opts.hidden, ignored = opts.ignored }
@@ -111,7 +112,7 @@ function M.live_grep(p, opts)
   o.query = opts.query
   require('fzf-lua').fzf_live(function(items)
     local query = type(items) == 'table' and items[1] or items
-    return function(fzf_cb)
+    return function(fzf_cb, write)
       if type(query) ~= 'string' or query == '' then
         live.stop()
         return fzf_cb()
@@ -119,7 +120,7 @@ function M.live_grep(p, opts)
       local params = search.grep_params(opts, search.LIVE_LIMIT)
       params.root, params.pattern = p.root, query
       local mine = nil
-      local feed = feeder(fzf_cb, function()
+      local feed = feeder(write, function()
         return mine
       end)
       mine = live.query(params, function(matches)
