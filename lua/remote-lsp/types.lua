@@ -26,6 +26,8 @@
 ---  or true for every one enabled with vim.lsp.enable (default false)
 ---@field files? boolean read and write scp://, sftp:// and rsync:// buffers through the agent instead of
 ---  netrw (default true)
+---@field log_level? 'debug'|'info'|'warn'|'error' what goes into remote-lsp.log under stdpath('log')
+---  (default 'warn')
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) for every remote client
 ---@field capabilities? lsp.ClientCapabilities for every remote client
 
@@ -43,6 +45,7 @@
 ---@field servers table<string, remote_lsp.ServerDef>
 ---@field share_local boolean|string[]
 ---@field files boolean
+---@field log_level 'debug'|'info'|'warn'|'error'
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer)
 ---@field capabilities? lsp.ClientCapabilities
 
