@@ -126,8 +126,8 @@ def survive_the_agent(project: Path, clients: list, server: int) -> int:
     os.kill(agent, signal.SIGKILL)
     clients[1].wait_closed(15)
     # The whole message, wrapped: cut at a width it would stop mid-sentence.
-    told = textwrap.fill(clients[1].stderr.strip(), 96, subsequent_indent="      ")
-    print("   editor-2's connect exits %d: %s" % (clients[1].proc.wait(10), told))
+    print(textwrap.fill(clients[1].stderr.strip(), 100, break_on_hyphens=False, subsequent_indent="      ",
+                        initial_indent="   editor-2's connect exits %d: " % clients[1].proc.wait(10)))
     print("   pylsp pid %d alive: %s" % (server, os.path.exists("/proc/%d" % server)))
     step("editor-3 connects: a new agent takes pylsp over from the registry")
     argv = PROXY + ["connect", "--root", str(project), "--", "pylsp"]

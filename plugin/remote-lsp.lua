@@ -41,7 +41,7 @@ command('RemoteLspStatus', 'status', { nargs = 0, desc = 'Remote clients and age
 command('RemoteLspLog', 'log', {
   nargs = '?',
   complete = complete('complete_host'),
-  desc = "The agent's log and this buffer's server stderr, from the host",
+  desc = "remote-lsp's log here, the agent's log and this buffer's server stderr from the host",
 })
 command('RemoteLspRestart', 'restart', { nargs = 0, desc = "Restart this buffer's server on its host" })
 vim.api.nvim_create_user_command('RemoteLspFind', function()

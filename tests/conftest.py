@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
@@ -24,10 +23,14 @@ sys.path.insert(0, str(REPO / "proxy"))
 
 from tests.support.lspclient import LspClient  # noqa: E402
 from tests.support.proc import pid_alive, waiting_for_input  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402  (tests take it from here too)
 
 # A test that uses one of these runs real processes around a real agent (an sshd, Neovim, tmux):
 # marked `system`. `make check` runs the rest, the fast loop (unit, contract and in-process tests).
-SYSTEM_FIXTURES = frozenset({"agent", "sshd", "remote", "tmux", "intruder", "biome_env", "editor", "neovim"})
+# A test that starts such a process itself says so: @pytest.mark.system (held to it below).
+SYSTEM_FIXTURES = frozenset({"agent", "sshd", "remote", "tmux", "intruder", "biome_env", "editor", "neovim",
+                             "small_disk"})
+SYSTEM_PROGRAMS = frozenset({"nvim", "sshd", "tmux"})
 
 
 def pytest_collection_modifyitems(config, items):
@@ -36,18 +39,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.system)
 
 
-def wait_for(pred, timeout: float = 15.0, what: str = "condition"):
-    """Poll a cheap check until it holds, with a deadline (for state that has no event)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out waiting for %s" % what)
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_system_program(request, monkeypatch):
+    """A test not marked `system` that starts Neovim, an sshd or tmux fails, so that
+    the fast loop stays fast and the mark stays complete."""
+    if request.node.get_closest_marker("system") is not None:
+        return
+    popen_init = subprocess.Popen.__init__
+
+    def checked(self, args, *rest, **kw):
+        argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        program = os.path.basename(os.fsdecode(argv[0])).split()[0] if argv else ""
+        if program in SYSTEM_PROGRAMS:
+            raise AssertionError("this test starts %s: mark it @pytest.mark.system" % program)
+        popen_init(self, args, *rest, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", checked)
 
 
 class Agent:

@@ -86,7 +86,7 @@ def test_agent_killed_mid_burst_of_edits(agent, scripted, project):
     uri = a.open(str(path))
     b.open(str(path))
     b.open(str(project / "b.py"))
-    pid = a.request("test/state")["pid"]
+    pid = a.server_state()["pid"]
     sent = {"a": 0, "b": 0}
 
     def burst(c, name):
@@ -114,7 +114,7 @@ def test_agent_killed_mid_burst_of_edits(agent, scripted, project):
     again = agent.client(argv, str(project), name="again", env=env)
     again.initialize(str(project))
     again.open(str(path), text)
-    st = again.request("test/state")
+    st = again.server_state()
     assert st["pid"] == pid
     assert st["docs"] == {uri: {"text": text, "version": 1}}  # b.py, open in a gone client, is closed
 
@@ -137,7 +137,7 @@ def test_a_newer_build_takes_over_without_restarting_servers(agent, scripted, pr
     for c in old:
         c.initialize(str(project))
     old[0].open(str(project / "a.py"))
-    server = old[0].request("test/state")["pid"]
+    server = old[0].server_state()["pid"]
     old_agent, old_build = agent.agent_pid(), agent.status()["agent"]["build"]
 
     build2 = _second_build(tmp_path)
@@ -146,7 +146,7 @@ def test_a_newer_build_takes_over_without_restarting_servers(agent, scripted, pr
     new = LspClient(connect, cwd=str(project), env=new_env, name="new")
     agent.clients.append(new)
     new.initialize(str(project))
-    assert new.request("test/state")["pid"] == server
+    assert new.server_state()["pid"] == server
     for c in old:  # told, and gone with exit 7 so an editor connects again
         c.wait_closed(15)
         assert c.proc.wait(10) == 7
@@ -157,7 +157,7 @@ def test_a_newer_build_takes_over_without_restarting_servers(agent, scripted, pr
     assert status["agent"]["build"] != old_build and status["agent"]["pid"] != old_agent
     assert [i["pid"] for i in status["instances"]] == [server]
     # The registry told the new agent which documents the old clients had open: closed at the server.
-    assert new.request("test/state")["docs"] == {}
+    assert new.server_state()["docs"] == {}
 
 
 def test_an_older_client_is_refused_naming_both_versions(agent, scripted, project, tmp_path):

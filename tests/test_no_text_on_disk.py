@@ -23,7 +23,7 @@ def test_document_text_is_never_on_disk(agent, scripted, project):
     uri = c.open(str(project / "a.py"), "# %s\n" % opened)
     c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
                                         "contentChanges": [{"text": "# %s\n" % typed}]})
-    assert c.request("test/state")["docs"][uri]["text"] == "# %s\n" % typed  # the server has it
+    assert c.server_state()["docs"][uri]["text"] == "# %s\n" % typed  # the server has it
 
     registry = agent.home / "instances"
 

@@ -23,13 +23,9 @@ def start(agent, scripted, project, n=2, **kw):
     return clients
 
 
-def server_state(client):
-    return client.request("test/state")
-
-
 def test_initialize_once_with_agent_pid_and_utf16(agent, scripted, project):
     _a, b = start(agent, scripted, project)
-    st = server_state(b)
+    st = b.server_state()
     assert st["initialize_calls"] == 1 and st["initialized"] == 1
     params = st["initialize_params"]
     assert params["processId"] == agent.agent_pid()  # not the first editor's pid
@@ -45,14 +41,14 @@ def test_late_joiner_gets_cached_result_at_once(agent, scripted, project):
     result = b.request("initialize", {"processId": None, "rootUri": project.as_uri(),
                                       "capabilities": {}})
     assert result["serverInfo"] == {"name": "scripted", "version": "1"}
-    assert server_state(a)["initialize_calls"] == 1
+    assert a.server_state()["initialize_calls"] == 1
 
 
 def test_one_clients_shutdown_and_exit_leave_the_server_for_others(agent, scripted, project):
     a, b = start(agent, scripted, project)
-    pid = server_state(a)["pid"]
+    pid = a.server_state()["pid"]
     assert a.close() == 0  # shutdown + exit: the connect process ends cleanly
-    st = server_state(b)
+    st = b.server_state()
     assert st["pid"] == pid and st["shutdown"] == 0
     assert "exit" not in st["notifications"]
 
@@ -66,7 +62,7 @@ def test_cancel_ids_are_rewritten_per_client(agent, scripted, project):
              what="both slow requests to be in flight")
     a.notify("$/cancelRequest", {"id": 77})
     assert a.wait_response(77)["error"]["code"] == -32800
-    st = server_state(b)
+    st = b.server_state()
     assert len(st["cancelled"]) == 1  # b's twin request is still running
     b.notify("$/cancelRequest", {"id": 77})
     assert b.wait_response(77)["error"]["code"] == -32800
@@ -81,7 +77,7 @@ def test_client_killed_its_requests_cancelled_and_documents_closed(agent, script
              what="the slow request to be in flight")
     a.proc.send_signal(signal.SIGKILL)
     wait_for(lambda: len(agent.status()["instances"][0]["clients"]) == 1, what="a to be dropped")
-    st = server_state(b)
+    st = b.server_state()
     assert len(st["cancelled"]) == 1
     assert st["closed"] == [uri]
     assert list(st["docs"]) == [(project / "b.py").as_uri()]
@@ -111,7 +107,7 @@ def test_no_client_left_gets_a_default_answer(agent, scripted, project):
     a.proc.kill()
     b = agent.client(argv, str(project), name="b", env=env)
     b.initialize(str(project))
-    answers = wait_for(lambda: server_state(b)["answers"], what="the mux's default answer")
+    answers = wait_for(lambda: b.server_state()["answers"], what="the mux's default answer")
     assert answers == [{"method": "workspace/configuration", "answer": [None, None]}]
 
 
@@ -156,9 +152,9 @@ def test_document_edited_in_two_clients_stays_the_last_editors_text(agent, scrip
 
     edit(a, 2, 0, 0, "# from a\n")
     edit(b, 2, 0, 0, "# from b\n")  # b's view never had a's line
-    assert server_state(b)["docs"][uri]["text"] == "# from b\n" + text
+    assert b.server_state()["docs"][uri]["text"] == "# from b\n" + text
     edit(a, 3, 1, 0, "x = 1\n")
-    st = server_state(a)
+    st = a.server_state()
     assert st["docs"][uri]["text"] == "# from a\nx = 1\n" + text
     versions = [ch["textDocument"]["version"] for ch in st["changes"]]
     assert versions == sorted(set(versions)), versions
@@ -181,7 +177,7 @@ def test_garbage_and_oversized_frames_drop_only_that_client(agent, scripted, pro
 def test_server_crash_tells_every_client_and_next_connect_starts_fresh(agent, scripted, project):
     argv, env, _ = scripted
     a, b = start(agent, scripted, project)
-    old = server_state(a)["pid"]
+    old = a.server_state()["pid"]
     a.request_async("test/crash", {"code": 3})
     for c in (a, b):
         c.wait_closed()
@@ -189,13 +185,13 @@ def test_server_crash_tells_every_client_and_next_connect_starts_fresh(agent, sc
         assert msg["type"] == 1 and "exited with code 3" in msg["message"]
     fresh = agent.client(argv, str(project), name="fresh", env=env)
     fresh.initialize(str(project))
-    assert server_state(fresh)["pid"] != old
+    assert fresh.server_state()["pid"] != old
 
 
 def test_idle_policy_stops_with_shutdown_and_exit(agent, scripted, project):
     _argv, _env, state_file = scripted
     (a,) = start(agent, scripted, project, n=1, opts=("--idle-timeout", "0.2"))
-    pid = server_state(a)["pid"]
+    pid = a.server_state()["pid"]
     a.close()
     wait_for(lambda: not agent.status()["instances"], what="the idle instance to stop")
     wait_for(lambda: state_file.exists() and not pid_alive(pid), what="the server to exit")
@@ -206,7 +202,7 @@ def test_idle_policy_stops_with_shutdown_and_exit(agent, scripted, project):
 def test_stop_is_graceful_and_unknown_pid_is_refused(agent, scripted, project):
     _argv, _env, state_file = scripted
     (a,) = start(agent, scripted, project, n=1)
-    pid = server_state(a)["pid"]
+    pid = a.server_state()["pid"]
     assert agent.cli("stop", str(pid)).stdout.strip() == "stopped %d" % pid
     a.wait_closed()
     st = json.loads(wait_for(lambda: state_file.exists() and state_file.read_text()))
@@ -228,7 +224,7 @@ def test_run_then_share_by_pid(agent, scripted, project):
     pid = int(agent.cli("run", "--root", str(project), "--", *argv).stdout)
     c = agent.client([], str(project), "--pid", str(pid), name="by-pid", env=env)
     c.initialize(str(project))
-    assert server_state(c)["pid"] == pid
+    assert c.server_state()["pid"] == pid
     proc = agent.cli("connect", "--pid", "1", check=False)
     assert proc.returncode == 3
     assert "no language server with pid 1 is managed" in proc.stderr
@@ -275,12 +271,12 @@ def test_an_ill_typed_notification_never_reaches_the_shared_server(agent, script
     # The scripted server, like many real ones, falls over on a didChange
     # whose textDocument is null: the mux must keep it from ever seeing one.
     a, b = start(agent, scripted, project)
-    pid = server_state(b)["pid"]
+    pid = b.server_state()["pid"]
     uri = b.open(str(project / "a.py"))
     a.notify("textDocument/didChange", {"textDocument": None, "contentChanges": []})
     logged = a.wait_notification("window/logMessage")
     assert "refused textDocument/didChange: textDocument must be an object" in logged["message"]
-    st = server_state(b)
+    st = b.server_state()
     assert st["pid"] == pid and "textDocument/didChange" not in st["notifications"]
     assert b.hover(uri, 0, 0)["contents"]["value"].startswith("hover from")
-    assert server_state(a)["pid"] == pid  # the client that erred is still served
+    assert a.server_state()["pid"] == pid  # the client that erred is still served

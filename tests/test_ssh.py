@@ -9,27 +9,10 @@ import pytest
 
 from tests.conftest import pid_alive, wait_for
 from tests.support.lspclient import hover_text
+from tests.support.sessions import hover_in_new_project, pylsp_session
 from tests.support.sshd import keygen
 
 TRANSPORTS = ["openssh", "paramiko"]
-
-
-def pylsp_session(remote, project, transport, name="editor"):
-    c = remote.client(["pylsp"], str(project), transport, name=name)
-    c.initialize(str(project))
-    uri = c.open_uri(remote.uri(project / "b.py"), (project / "b.py").read_text())
-    return c, uri
-
-
-def hover_in_new_project(remote, root, doc):
-    """A new project of one file, its function documented `doc`, opened by a
-    new client over openssh: the hover on the function's call."""
-    root.mkdir()
-    (root / "m.py").write_text('def here():\n    """%s"""\n\n\nhere()\n' % doc)
-    c = remote.client(["pylsp"], str(root), name="new-project")
-    c.initialize(str(root))
-    uri = c.open_uri(remote.uri(root / "m.py"), (root / "m.py").read_text())
-    return hover_text(c.hover(uri, 4, 1))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

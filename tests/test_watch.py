@@ -10,12 +10,14 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 from remote_lsp.host.watching import globs
 from remote_lsp.host.watching import inotify as ino
 from remote_lsp.host.watching.watcher import CHANGED, CREATED, DELETED, Watcher
+
+from tests.support.waiting import until
 
 Change = Tuple[str, int]
 
@@ -95,14 +97,6 @@ class Collector:
         for path, kind in self.changes:
             out[path] = kind
         return out
-
-
-async def until(pred: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out waiting for " + what)
-        await asyncio.sleep(0.02)
 
 
 async def quiet(seconds: float = 0.5) -> None:

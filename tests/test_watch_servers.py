@@ -14,10 +14,28 @@ import pytest
 
 from tests.conftest import REPO, wait_for
 from tests.support.lspclient import EDITOR_CAPABILITIES, TOOL_CAPABILITIES, LspClient
+from tests.support.sessions import attach
 
 PYRIGHT = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "pyright-langserver"
 RUFF = Path(sys.executable).parent / "ruff"
 WATCHED = "workspace/didChangeWatchedFiles"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """The project: an empty directory of the test's own."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    return root
+
+
+def scripted_tool(agent: Any, scripted: Any, root: Path, name: str = "client",
+                  env: Optional[Dict[str, str]] = None, capabilities: Any = TOOL_CAPABILITIES) -> LspClient:
+    """A client of the scripted server, initialized: by default a tool that watches nothing itself."""
+    argv, scripted_env, _ = scripted
+    client = agent.client(argv, str(root), name=name, env=dict(scripted_env, **(env or {})))
+    client.initialize(str(root), capabilities=capabilities)
+    return client
 
 
 def latest_diagnostics(client: LspClient, uri: str) -> Optional[List[Dict[str, Any]]]:
@@ -44,7 +62,6 @@ def unresolved(diags: List[Dict[str, Any]]) -> bool:
 
 
 def pyright_project(root: Path) -> Path:
-    root.mkdir()
     (root / "main.py").write_text("import newmod\n\nprint(newmod)\n")
     return root / "main.py"
 
@@ -64,8 +81,8 @@ def pyright_round(client: LspClient, root: Path, uri: str) -> None:
 
 
 @pytest.mark.skipif(not PYRIGHT.exists(), reason="pyright is installed by `make install`")
-def test_pyright_sees_files_created_and_deleted_on_disk(agent, tmp_path):
-    main = pyright_project(tmp_path / "proj")
+def test_pyright_sees_files_created_and_deleted_on_disk(agent, root):
+    main = pyright_project(root)
     client = agent.client([str(PYRIGHT), "--stdio"], str(main.parent))
     pyright_round(client, main.parent, main.as_uri())
     watching = agent.status()["instances"][0]["watching"]
@@ -80,8 +97,8 @@ def test_pyright_sees_files_created_and_deleted_on_disk(agent, tmp_path):
 
 
 @pytest.mark.skipif(not PYRIGHT.exists(), reason="pyright is installed by `make install`")
-def test_pyright_over_ssh_sees_files_created_and_deleted_on_the_host(remote, tmp_path):
-    main = pyright_project(tmp_path / "proj")
+def test_pyright_over_ssh_sees_files_created_and_deleted_on_the_host(remote, root):
+    main = pyright_project(root)
     client = remote.client([str(PYRIGHT), "--stdio"], str(main.parent), name="tool-over-ssh")
     pyright_round(client, main.parent, remote.uri(main))
     status = json.loads(remote.cli("status", "--json").stdout)
@@ -89,9 +106,7 @@ def test_pyright_over_ssh_sees_files_created_and_deleted_on_the_host(remote, tmp
 
 
 @pytest.mark.skipif(not RUFF.exists(), reason="ruff is in the virtualenv")
-def test_ruff_server_config_files_are_watched(agent, tmp_path):
-    root = tmp_path / "proj"
-    root.mkdir()
+def test_ruff_server_config_files_are_watched(agent, root):
     (root / "a.py").write_text("import os\n")
     client = agent.client([str(RUFF), "server"], str(root))
     client.initialize(str(root), capabilities=TOOL_CAPABILITIES)
@@ -115,19 +130,11 @@ def register_watchers(client: LspClient, watchers: List[Dict[str, Any]], reg_id:
         {"id": reg_id, "method": WATCHED, "registerOptions": {"watchers": watchers}}]}})
 
 
-def server_state(client: LspClient) -> Dict[str, Any]:
-    return client.request("test/state")
-
-
-def test_each_change_reaches_the_server_once_though_a_client_watches_too(agent, tmp_path, scripted):
-    argv, env, _ = scripted
-    root = tmp_path / "proj"
-    root.mkdir()
-    watcher = agent.client(argv, str(root), name="watching-editor", env=env)
-    watcher.initialize(str(root), capabilities=EDITOR_CAPABILITIES)  # declares it watches files
-    tool = agent.client(argv, str(root), name="tool", env=env)
-    tool.initialize(str(root), capabilities=TOOL_CAPABILITIES)
-    params = server_state(tool)["initialize_params"]
+def test_each_change_reaches_the_server_once_though_a_client_watches_too(agent, root, scripted):
+    # The editor declares it watches files.
+    watcher = scripted_tool(agent, scripted, root, "watching-editor", capabilities=EDITOR_CAPABILITIES)
+    tool = scripted_tool(agent, scripted, root, "tool")
+    params = tool.server_state()["initialize_params"]
     assert params["capabilities"]["workspace"]["didChangeWatchedFiles"] == {
         "dynamicRegistration": True, "relativePatternSupport": True}
     register_watchers(tool, [{"globPattern": "**/*.py"},
@@ -143,12 +150,12 @@ def test_each_change_reaches_the_server_once_though_a_client_watches_too(agent, 
     uri = (root / "new.py").as_uri()
     # The editor sends its own copy of the same change, as editors that watch do.
     watcher.notify(WATCHED, {"changes": [{"uri": uri, "type": 1}]})
-    wait_for(lambda: uri in server_state(tool)["watched"] and (root / "cfg" / "a.toml").as_uri()
-             in server_state(tool)["watched"], 15, "the changes at the server")
+    wait_for(lambda: uri in tool.server_state()["watched"] and (root / "cfg" / "a.toml").as_uri()
+             in tool.server_state()["watched"], 15, "the changes at the server")
     (root / "cfg" / "a.toml").write_text("changed, but only creation was asked for\n")
     (root / "new.py").write_text("x = 2\n")
-    wait_for(lambda: server_state(tool)["watched"][uri] == [1, 2], 15, "the second change")
-    watched = server_state(tool)["watched"]
+    wait_for(lambda: tool.server_state()["watched"][uri] == [1, 2], 15, "the second change")
+    watched = tool.server_state()["watched"]
     assert watched == {uri: [1, 2], (root / "cfg" / "a.toml").as_uri(): [1]}
 
     # Unregistered: no more watching, and a client's own notification goes through again.
@@ -156,72 +163,54 @@ def test_each_change_reaches_the_server_once_though_a_client_watches_too(agent, 
         "unregisterations": [{"id": "watch", "method": WATCHED}]}})
     assert agent.status()["instances"][0]["watching"]["directories"] == 0
     watcher.notify(WATCHED, {"changes": [{"uri": uri, "type": 3}]})
-    wait_for(lambda: server_state(tool)["watched"][uri] == [1, 2, 3], 15, "the client's own notification")
+    wait_for(lambda: tool.server_state()["watched"][uri] == [1, 2, 3], 15, "the client's own notification")
 
 
-def test_other_registrations_still_reach_the_clients_that_take_them(agent, tmp_path, scripted):
-    argv, env, _ = scripted
-    root = tmp_path / "proj"
-    root.mkdir()
+def test_other_registrations_still_reach_the_clients_that_take_them(agent, root, scripted):
     caps = dict(EDITOR_CAPABILITIES, textDocument=dict(EDITOR_CAPABILITIES["textDocument"], synchronization={
         "dynamicRegistration": True, "didSave": True}))
-    editor = agent.client(argv, str(root), name="editor", env=env)
-    editor.initialize(str(root), capabilities=caps)
+    editor = scripted_tool(agent, scripted, root, "editor", capabilities=caps)
     editor.request("test/serverRequest", {"method": "client/registerCapability", "params": {"registrations": [
         {"id": "w", "method": WATCHED, "registerOptions": {"watchers": [{"globPattern": "**/*"}]}},
         {"id": "s", "method": "textDocument/didSave"}]}})
     regs = [r for r in editor.server_requests if r["method"] == "client/registerCapability"]
     assert [x["id"] for r in regs for x in r["params"]["registrations"]] == ["s"]
-    late = agent.client(argv, str(root), name="late", env=env)
-    late.initialize(str(root), capabilities=caps)  # replayed to a later client the same way
+    late = scripted_tool(agent, scripted, root, "late", capabilities=caps)  # replayed to it the same way
     wait_for(lambda: [r for r in late.server_requests if r["method"] == "client/registerCapability"], 15,
              "the replayed registrations")
     replayed = next(r for r in late.server_requests if r["method"] == "client/registerCapability")
     assert [x["id"] for x in replayed["params"]["registrations"]] == ["s"]
 
 
-def test_a_5000_file_checkout_reaches_the_server_in_batches_each_file_once(agent, tmp_path, scripted):
-    argv, env, _ = scripted
-    root = tmp_path / "proj"
-    root.mkdir()
-    client = agent.client(argv, str(root), env=env)
-    client.initialize(str(root), capabilities=TOOL_CAPABILITIES)
+def test_a_5000_file_checkout_reaches_the_server_in_batches_each_file_once(agent, root, scripted):
+    client = scripted_tool(agent, scripted, root)
     register_watchers(client, [{"globPattern": "**/*.py"}])
     for d in range(50):
         (root / ("pkg%d" % d)).mkdir()
         for i in range(100):
             (root / ("pkg%d" % d) / ("m%d.py" % i)).write_text("x = %d\n" % i)
-    wait_for(lambda: len(server_state(client)["watched"]) == 5000, 30, "5,000 files at the server")
-    state = server_state(client)
+    wait_for(lambda: len(client.server_state()["watched"]) == 5000, 30, "5,000 files at the server")
+    state = client.server_state()
     assert all(kinds == [1] for kinds in state["watched"].values())
     assert state["watched_batches"] <= 40, state["watched_batches"]
 
 
-def test_the_next_agent_watches_what_the_server_registered_with_the_one_killed(agent, tmp_path, scripted):
-    argv, env, _ = scripted
-    root = tmp_path / "proj"
-    root.mkdir()
-    first = agent.client(argv, str(root), env=env)
-    first.initialize(str(root), capabilities=TOOL_CAPABILITIES)
+def test_the_next_agent_watches_what_the_server_registered_with_the_one_killed(agent, root, scripted):
+    first = scripted_tool(agent, scripted, root)
     register_watchers(first, [{"globPattern": "**/*.py"}])
-    pid = server_state(first)["pid"]
+    pid = first.server_state()["pid"]
     os.kill(agent.agent_pid(), signal.SIGKILL)
     first.wait_closed(15)
-    again = agent.client(argv, str(root), name="again", env=env)
-    again.initialize(str(root), capabilities=TOOL_CAPABILITIES)
-    assert server_state(again)["pid"] == pid  # the same server, taken over
+    again = scripted_tool(agent, scripted, root, "again")
+    assert again.server_state()["pid"] == pid  # the same server, taken over
     (root / "after.py").write_text("")
     uri = (root / "after.py").as_uri()
-    wait_for(lambda: uri in server_state(again)["watched"], 15, "a change seen by the next agent")
-    assert server_state(again)["watched"][uri] == [1]
+    wait_for(lambda: uri in again.server_state()["watched"], 15, "a change seen by the next agent")
+    assert again.server_state()["watched"][uri] == [1]
 
 
 @pytest.mark.skipif(not RUFF.exists(), reason="ruff is in the virtualenv")
-def test_a_server_attached_by_pid_has_the_registrations_it_makes_afterwards_served(agent, tmp_path, tmux):
-    from tests.test_attach import attach
-
-    root = tmp_path / "proj"
-    root.mkdir()
+def test_a_server_attached_by_pid_has_the_registrations_it_makes_afterwards_served(agent, root, tmux):
     (root / "a.py").write_text("import os\n")
     pid = tmux.start([str(RUFF), "server"], str(root))
     attach(agent, pid, "--root", str(root))
@@ -232,19 +221,17 @@ def test_a_server_attached_by_pid_has_the_registrations_it_makes_afterwards_serv
     (root / "ruff.toml").write_text('[lint]\nselect = ["E"]\n')
     wait_diagnostics(client, uri, lambda d: not any(x.get("code") == "F401" for x in d),
                      "the attached ruff to take its new ruff.toml")
+    watching = agent.status()["instances"][0]["watching"]
+    assert watching["mode"] == "inotify" and any("ruff.toml" in p for p in watching["patterns"]), watching
     agent.cli("release", str(pid))
 
 
-def test_where_inotify_cannot_serve_the_agent_polls_and_says_so_in_one_line(agent, tmp_path, scripted):
-    argv, env, _ = scripted
-    root = tmp_path / "proj"
-    root.mkdir()
-    client = agent.client(argv, str(root), env=dict(env, REMOTE_LSP_NO_INOTIFY="1"))  # the agent it starts
-    client.initialize(str(root), capabilities=TOOL_CAPABILITIES)
+def test_where_inotify_cannot_serve_the_agent_polls_and_says_so_in_one_line(agent, root, scripted):
+    client = scripted_tool(agent, scripted, root, env={"REMOTE_LSP_NO_INOTIFY": "1"})  # the agent it starts
     register_watchers(client, [{"globPattern": "**/*.py"}])
     (root / "polled.py").write_text("")
     uri = (root / "polled.py").as_uri()
-    wait_for(lambda: uri in server_state(client)["watched"], 15, "a change seen by polling")
+    wait_for(lambda: uri in client.server_state()["watched"], 15, "a change seen by polling")
     watching = agent.status()["instances"][0]["watching"]
     assert watching["mode"] == "polling" and "\n" not in watching["problem"]
     assert "inotify is not available" in watching["problem"]

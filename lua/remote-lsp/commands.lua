@@ -2,8 +2,11 @@
 local clients = require('remote-lsp.clients')
 local config = require('remote-lsp.config')
 local host = require('remote-lsp.host')
-local notify = require('remote-lsp.log').notify
+local log = require('remote-lsp.log')
 local uri = require('remote-lsp.uri')
+local valid = require('remote-lsp.validate')
+
+local notify = log.notify
 
 local M = {}
 local ERROR, WARN = vim.log.levels.ERROR, vim.log.levels.WARN
@@ -69,31 +72,15 @@ local function rows_to_lines(rows)
   end, cells)
 end
 
--- Validators of command arguments, for vim.validate.
+-- Validators of command arguments, for vim.validate (the shared ones: validate.lua).
 
-local function valid_host(name)
-  return type(name) == 'string' and name:match('^[%w_.@:%[%]-]+$') ~= nil and name:sub(1, 1) ~= '-'
-end
-
-local function non_empty(s)
-  return type(s) == 'string' and s ~= ''
-end
-
-local function absolute(path)
-  return type(path) == 'string' and path:sub(1, 1) == '/'
-end
+local valid_host, non_empty, absolute, pid_number = valid.host, valid.non_empty, valid.absolute, valid.pid
 
 local function known_server(name)
   return type(name) == 'string' and config.server(name) ~= nil
 end
 
--- The largest pid Linux gives (PID_MAX_LIMIT on 64-bit): a larger number is no process.
-local PID_MAX = 4194304
-local PID_WORDS = 'pid must be a process id (a whole number from 1 to ' .. PID_MAX .. '), not %q'
-
-local function pid_number(n) -- a pid as the host reports it
-  return type(n) == 'number' and n > 0 and n <= PID_MAX and n == math.floor(n)
-end
+local PID_WORDS = 'pid must be a process id (a whole number from 1 to ' .. valid.PID_MAX .. '), not %q'
 
 local function pid_text(s) -- a pid as typed
   return type(s) == 'string' and s:match('^%d+$') ~= nil and pid_number(tonumber(s))
@@ -358,14 +345,29 @@ local function failures_for(buf, hostname)
   return names
 end
 
---- :RemoteLspLog [{host}]: the agent's log on the host (default: this buffer's)
---- and the stderr of this buffer's server there, in a scratch buffer.
+--- This Neovim's own log (log.lua), as :RemoteLspLog shows it.
+---@return string[]
+local function own_log()
+  local lines = { ("# this Neovim: remote-lsp's log, %s"):format(log.path()) }
+  local tail = log.tail(LOG_LINES)
+  vim.list_extend(lines, #tail > 0 and tail or { "(empty: setup's log_level says what goes in)" })
+  return lines
+end
+
+--- :RemoteLspLog [{host}]: this Neovim's own log, then the agent's log on the host
+--- (default: this buffer's) and the stderr of this buffer's server there, in a
+--- scratch buffer; with no host (not a remote buffer), this Neovim's log alone.
 ---@param a vim.api.keyset.create_user_command.command_args
 function M.log(a)
   local buf = vim.api.nvim_get_current_buf()
   local _, bufhost = uri.parse(vim.api.nvim_buf_get_name(buf))
   local c = client_of(buf)
   local hostname = a.fargs[1] or (c and c.host) or bufhost
+  if hostname == nil then
+    scratch('remote-lsp://log', own_log())
+    vim.cmd('normal! G')
+    return
+  end
   if not check("usage: :RemoteLspLog [{host}] (no host: this remote buffer's)", 'host', hostname, valid_host) then
     return
   end
@@ -399,6 +401,8 @@ function M.log(a)
         vim.list_extend(lines, #s.lines > 0 and s.lines or { '(it wrote nothing to stderr)' })
       end
     end
+    -- This Neovim's log first: the end of the buffer, where the cursor goes, is the host's.
+    lines = vim.list_extend(vim.list_extend(own_log(), { '' }), lines)
     scratch('remote-lsp://' .. hostname .. '/log', lines)
     vim.cmd('normal! G')
   end, config.options.host_timeout)

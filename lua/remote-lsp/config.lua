@@ -16,6 +16,7 @@ M.defaults = {
   share_local = false, -- { 'pyright', ... } or true: local servers shared through remote-lsp connect
   files = true, -- scp://, sftp://, rsync:// buffers read and written through the agent (false: netrw's)
   picker = 'auto', -- :RemoteLspFind and live grep: 'auto' | 'telescope' | 'fzf-lua' | 'snacks' | 'select'
+  log_level = 'warn', -- 'debug' | 'info' | 'warn' | 'error': what goes into remote-lsp.log (log.lua)
   on_attach = nil,
   capabilities = nil,
 }
@@ -77,17 +78,8 @@ M.given = {}
 --- Whether setup() was called: remote buffers start servers only then.
 M.configured = false
 
-local function one_of(values)
-  return function(v)
-    return vim.tbl_contains(values, v)
-  end
-end
-
-local function list_of_strings(v)
-  return vim.islist(v) and #vim.tbl_filter(function(x)
-    return type(x) ~= 'string'
-  end, v) == 0
-end
+local valid = require('remote-lsp.validate')
+local one_of, list_of_strings = valid.one_of, valid.list_of_strings
 
 --- share_local: true, false, or names as vim.lsp.config takes them (no wildcard).
 local function share_local(v)
@@ -158,6 +150,8 @@ function M.setup(opts)
   vim.validate('share_local', o.share_local, share_local, 'true, false or a list of server names')
   vim.validate('files', o.files, 'boolean')
   vim.validate('picker', o.picker, one_of(M.pickers), "'" .. table.concat(M.pickers, "', '") .. "'")
+  local log_levels = { 'debug', 'info', 'warn', 'error' }
+  vim.validate('log_level', o.log_level, one_of(log_levels), "'debug', 'info', 'warn' or 'error'")
   vim.validate('on_attach', o.on_attach, 'callable', true)
   vim.validate('capabilities', o.capabilities, 'table', true)
   M.given = vim.deepcopy(opts)

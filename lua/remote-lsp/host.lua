@@ -61,11 +61,15 @@ local rplugin = true
 ---@param cb fun(err: string|nil, result: any) err is nil on success
 ---@param timeout? integer ms
 function M.run(host, args, cb, timeout)
+  local log = require('remote-lsp.log')
+  local what = ('%s: remote-lsp %s'):format(host or 'this machine', table.concat(args, ' '))
+  log.debug(what)
   local inner = cb
   cb = function(err, result) -- a bug of ours reaches the user as a message, not a traceback
+    log.debug(what .. (err and (' failed: ' .. err) or ': done'))
     local ok, e = xpcall(inner, debug.traceback, err, result)
     if not ok then
-      require('remote-lsp.log').error('internal error: ' .. tostring(e))
+      log.error('internal error: ' .. tostring(e))
     end
   end
   if host and rplugin and vim.g.remote_lsp_use_rplugin ~= false then

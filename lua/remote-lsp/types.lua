@@ -28,6 +28,8 @@
 ---  netrw (default true)
 ---@field picker? 'auto'|'telescope'|'fzf-lua'|'snacks'|'select' which picker :RemoteLspFind and live grep use
 ---  ('auto': the first installed of telescope, fzf-lua, snacks; else vim.ui.select)
+---@field log_level? 'debug'|'info'|'warn'|'error' what goes into remote-lsp.log under stdpath('log')
+---  (default 'warn')
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) for every remote client
 ---@field capabilities? lsp.ClientCapabilities for every remote client
 
@@ -46,6 +48,7 @@
 ---@field share_local boolean|string[]
 ---@field files boolean
 ---@field picker 'auto'|'telescope'|'fzf-lua'|'snacks'|'select'
+---@field log_level 'debug'|'info'|'warn'|'error'
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer)
 ---@field capabilities? lsp.ClientCapabilities
 

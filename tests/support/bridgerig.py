@@ -5,7 +5,6 @@ answers for), assembled as Bridge assembles them."""
 import asyncio
 import json
 import os
-import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional
 
@@ -17,6 +16,8 @@ from remote_lsp.editor.remote import READY
 from remote_lsp.editor.transport import RemoteProcess
 from remote_lsp.wire import framing, link
 from remote_lsp.wire.uri import UriMapper
+
+from tests.support.waiting import until
 
 
 class HostProcess(RemoteProcess):
@@ -160,13 +161,3 @@ class Rig:
         os.close(self._editor_r)
 
 
-async def until(pred: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """Let the loop run until `pred()` holds, within a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out waiting for %s" % what)
-        await asyncio.sleep(0.005)

@@ -161,6 +161,10 @@ class LspClient:
             raise LspError(msg["error"])
         return msg.get("result")
 
+    def server_state(self) -> Dict[str, Any]:
+        """What the scripted server (scripted_server.py) was told: its own record, `test/state`."""
+        return self.request("test/state")
+
     def notify(self, method: str, params: Any = None) -> None:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
 

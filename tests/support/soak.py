@@ -197,7 +197,7 @@ class Soak:
 
     def server_state(self) -> Dict[str, Any]:
         live = next(s.client for s in self.slots if s.client is not None and s.client.proc.poll() is None)
-        return live.request("test/state")
+        return live.server_state()
 
     def run(self) -> Dict[str, Any]:
         try:
