@@ -3,9 +3,11 @@
 
 Starts two LSP clients through `remote-lsp connect -- pylsp` on a small
 project, shows both getting hover and diagnostics from ONE pylsp process,
-prints what `remote-lsp status` says, kills the agent and shows pylsp
-living on for the next client, then attaches by PID and goes over SSH, and
-cleans up after itself. It uses a private agent home, so it never touches a
+prints what `remote-lsp status` says, stops pylsp reading (SIGSTOP) and shows
+the agent answering all the same, kills the agent and shows pylsp living on
+for the next client, then attaches by PID and goes over SSH (searching the
+project there from the command line and from Neovim), and cleans up after
+itself. It uses a private agent home, so it never touches a
 real agent of yours.
 """
 
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -48,9 +51,19 @@ def remote_lsp(*args: str) -> str:
     return subprocess.run(PROXY + list(args), check=True, capture_output=True, text=True).stdout
 
 
-def pids_of(name: str) -> list:
+def pids_of(name: str, under: Path) -> list:
+    """The processes named name working in a directory under under (servers run in their root):
+    the demo's own, not those others run on this machine meanwhile."""
     out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
-    return sorted(int(p) for p in out.split())
+    mine = []
+    for pid in out.split():
+        try:
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+        except OSError:  # gone, or not ours to read
+            continue
+        if cwd == str(under) or cwd.startswith(str(under) + "/"):
+            mine.append(int(pid))
+    return sorted(mine)
 
 
 def main() -> int:
@@ -64,7 +77,7 @@ def main() -> int:
     clients = []
     try:
         step("project %s, agent state in %s" % (project, work / "state"))
-        before = pids_of("pylsp")
+        before = pids_of("pylsp", work)
         for name in ("editor-1", "editor-2"):
             argv = PROXY + ["connect", "--root", str(project), "--", "pylsp"]
             print("$ remote-lsp " + " ".join(argv[2:]))
@@ -90,7 +103,7 @@ def main() -> int:
         print(remote_lsp("status"))
         status = json.loads(remote_lsp("status", "--json"))
         (inst,) = status["instances"]
-        started = [p for p in pids_of("pylsp") if p not in before]
+        started = [p for p in pids_of("pylsp", work) if p not in before]
         print("   ONE pylsp process: pid %d, shared by %d clients (pylsp processes started: %s)"
               % (inst["pid"], len(inst["clients"]), started))
         if started != [inst["pid"]] or len(inst["clients"]) != 2:
@@ -101,6 +114,8 @@ def main() -> int:
         clients[0].close()
         uri = (project / "hello.py").as_uri()
         print("   editor-2 hover: %s" % hover_text(clients[1].hover(uri, 3, 5)).strip().splitlines()[1])
+        if stalled_server(project, clients[1], inst["pid"]) != 0:
+            return 1
         if survive_the_agent(project, clients, inst["pid"]) != 0:
             return 1
 
@@ -108,7 +123,7 @@ def main() -> int:
         print("   " + remote_lsp("stop", "--agent").strip())
         if attach_by_pid(project) != 0 or over_ssh(work, project) != 0:
             return 1
-        leftover = [p for p in pids_of("pylsp") if p not in before]
+        leftover = [p for p in pids_of("pylsp", work) if p not in before]
         print("\n   pylsp processes left behind: %s" % (leftover or "none"))
         return 1 if leftover else 0
     finally:
@@ -117,6 +132,37 @@ def main() -> int:
                 client.proc.kill()
         subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def stalled_server(project: Path, client, server: int) -> int:
+    """pylsp stopped (SIGSTOP) while the editor sends it more than its pipe holds: the frames wait in
+    the agent, which answers all along; once pylsp runs again every frame reaches it."""
+    step("pylsp (pid %d) stops reading (SIGSTOP), and editor-2 opens eight 256 KB files meanwhile." % server)
+    texts = {(project / ("big%d.py" % i)).as_uri(): "# %d %s\n" % (i, "x" * 256 * 1024) for i in range(8)}
+    os.kill(server, signal.SIGSTOP)
+    sending = threading.Thread(target=lambda: [client.open_uri(u, t) for u, t in texts.items()], daemon=True)
+    try:
+        sending.start()
+        deadline = time.monotonic() + 15
+        while not json.loads(remote_lsp("status", "--json"))["instances"][0]["backlog"]:
+            if time.monotonic() > deadline:
+                print("demo FAILED: nothing waited for the stopped server")
+                return 1
+            time.sleep(0.05)
+        started = time.monotonic()
+        (inst,) = json.loads(remote_lsp("status", "--json"))["instances"]
+        print("   remote-lsp status answered in %.0f ms (the whole command), with %d bytes waiting in the "
+              "agent for pylsp." % ((time.monotonic() - started) * 1000, inst["backlog"]))
+    finally:
+        os.kill(server, signal.SIGCONT)
+    started = time.monotonic()
+    text = hover_text(client.hover((project / "hello.py").as_uri(), 8, 7)).strip().splitlines()
+    sending.join(10)
+    print("   pylsp runs again (SIGCONT) and reads every message; hover answered in %.0f ms: %s"
+          % ((time.monotonic() - started) * 1000, " | ".join(t for t in text if t.strip())))
+    for u in texts:
+        client.notify("textDocument/didClose", {"textDocument": {"uri": u}})
+    return 0
 
 
 def survive_the_agent(project: Path, clients: list, server: int) -> int:
@@ -324,7 +370,7 @@ def over_ssh(work: Path, project: Path) -> int:
         (inst,) = json.loads(out)["instances"]
         print("   ONE pylsp on the host: pid %d, shared by %d clients over SSH" % (
             inst["pid"], len(inst["clients"])))
-        if cut_and_resume(sshd, clients[0], uri) != 0:
+        if search_over_ssh(project, env) != 0 or cut_and_resume(sshd, clients[0], uri) != 0:
             return 1
         for client in clients:
             client.close()
@@ -341,6 +387,38 @@ def over_ssh(work: Path, project: Path) -> int:
                 client.proc.kill()
         sshd.stop()
         subprocess.run(["pkill", "-f", "ControlPath=%s" % (work / "editor-state")], capture_output=True)
+
+
+def search_over_ssh(project: Path, env: dict) -> int:
+    """find and grep run on the host by the agent: remote names, one a line, as ripgrep lists them."""
+    from tests.support.sshd import ALIAS
+
+    (project / "pkg").mkdir()
+    (project / "pkg" / "__init__.py").write_text("")
+    (project / "pkg" / "welcome.py").write_text("from hello import greet\n\nprint(greet('ssh'))\n")
+    (project / "build").mkdir()
+    (project / "build" / "generated.py").write_text("greet = None\n")
+    (project / ".ignore").write_text("build/\n")
+    base = PROXY + ["--host", ALIAS]
+    step("The agent lists the project's files on the host as ripgrep would, leaving out build/ (in .ignore):"
+         "\n$ remote-lsp --host %s find --root %s | head" % (ALIAS, project))
+    find = subprocess.Popen(base + ["find", "--root", str(project)], env=env, stdout=subprocess.PIPE)
+    head = subprocess.run(["head"], stdin=find.stdout, capture_output=True, text=True)
+    find.stdout.close()
+    find.wait(30)
+    print("\n".join("   " + line for line in head.stdout.splitlines()))
+    step("It searches their text on the host, as ripgrep's --vimgrep prints it:"
+         "\n$ remote-lsp --host %s grep greet --root %s" % (ALIAS, project))
+    started = time.monotonic()
+    grep = subprocess.run(base + ["grep", "greet", "--root", str(project)], env=env, capture_output=True,
+                          text=True)
+    print("\n".join("   " + line for line in grep.stdout.splitlines()))
+    took = (time.monotonic() - started) * 1000
+    print("   It exits %d (found), as ripgrep does, after %.0f ms." % (grep.returncode, took))
+    if grep.returncode != 0 or "generated.py" in head.stdout + grep.stdout or "welcome.py" not in grep.stdout:
+        print("demo FAILED: find or grep did not list what ripgrep would")
+        return 1
+    return 0
 
 
 def files_in_neovim(work: Path, project: Path, sshd, env) -> int:
@@ -396,7 +474,21 @@ def files_in_neovim(work: Path, project: Path, sshd, env) -> int:
         print("   on the host, untouched: %r; the buffer keeps your line (modified)" % path.read_bytes())
         n.nvim.command("write!")
         print("   :w! overwrites on purpose: %r" % path.read_bytes())
-        return 0
+
+        step(":RemoteLspGrep greet searches the project on the host and fills the quickfix list.")
+        n.lua("_G.grepped = false; vim.api.nvim_create_autocmd('QuickFixCmdPost', { pattern = 'grep', "
+              "once = true, callback = function() _G.grepped = true end })")
+        started = time.monotonic()
+        n.nvim.command("RemoteLspGrep! greet")
+        n.wait("return _G.grepped", "the quickfix list", 30)
+        took = (time.monotonic() - started) * 1000
+        items = n.lua("return vim.tbl_map(function(i) return ('%s:%d: %s'):format("
+                      "vim.api.nvim_buf_get_name(i.bufnr), i.lnum, i.text) end, vim.fn.getqflist())")
+        print("   %d match(es) in %.0f ms:\n%s" % (len(items), took, "\n".join("      " + i for i in items)))
+        n.nvim.command("cfirst")
+        print("   :cfirst opens %s at line %d, read through the agent"
+              % (n.lua("return vim.api.nvim_buf_get_name(0)"), n.lua("return vim.fn.line('.')")))
+        return 0 if items else 1
     finally:
         n.close()
 

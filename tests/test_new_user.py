@@ -105,6 +105,71 @@ def test_attach_takes_the_buffer_over_from_the_managed_server_of_its_root(editor
            "b.py to join the attached server", 30, pid)
 
 
+SERVED_BY = """
+    local out = {}
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_is_loaded(b) and vim.api.nvim_buf_get_name(b):find('^scp://') then
+        local on = {}
+        for _, c in ipairs(vim.lsp.get_clients({ bufnr = b })) do
+          on[#on + 1] = c.config.remote.server .. ':' .. (c.config.remote.pid or 'managed')
+        end
+        out[vim.api.nvim_buf_get_name(b)] = on
+      end
+    end
+    return out"""
+
+
+def test_an_attach_takes_only_the_files_its_server_serves_under_its_root(editor, remote, project, tmux,
+                                                                         tmp_path):
+    (project / "notes.txt").write_text("plain words\n" * 100)
+    (project / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50)
+    (project / "packed.py").write_bytes(b"x = 1\n\x00\x01\x02\xff\n")  # binary, though named .py
+    (project / "sub").mkdir()
+    os.mkfifo(str(project / "fifo.py"))  # its read fails: not a regular file
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "c.py").write_text("y = 2\n")
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    open_remote(n, remote, project / "a.py")
+    open_remote(n, remote, project / "b.py")
+    open_remote(n, remote, outside / "c.py")
+    for path in ("notes.txt", "logo.png", "packed.py", "fifo.py"):
+        n.nvim.command("edit " + remote.uri(project / path))
+    n.nvim.command("edit " + remote.uri(project) + "/")
+    assert n.lua("return vim.bo.filetype") == "remotelspdir"
+    before = n.lua(SERVED_BY)
+    pid = tmux.start([PYLSP], str(project))
+    start = len(n.messages())
+    n.nvim.command("RemoteLspAttach pylsp rlsp-test %d %s" % (pid, project))
+    msg = wait_message(n, "attached to pylsp (pid %d)" % pid, "the attach", start)
+    assert ": 2 buffer(s) in " in msg, msg
+    mine = "pylsp:%d" % pid
+    served = n.wait("local all, a, b = (function() %s end)(), ...; "
+                    "return #all[a] == 1 and #all[b] == 1 and all" % SERVED_BY,
+                    "the managed client of the project to hand its buffers over", 30,
+                    remote.uri(project / "a.py"), remote.uri(project / "b.py"))
+    assert {name: on for name, on in served.items() if on} == {
+        remote.uri(project / "a.py"): [mine],
+        remote.uri(project / "b.py"): [mine],
+        remote.uri(outside / "c.py"): ["pylsp:managed"],  # another root's: not taken
+    }, (served, before)
+    (row,) = [i for i in json.loads(remote.cli("status", "--json").stdout)["instances"] if i["pid"] == pid]
+    assert sorted(d["uri"] for d in row["documents"]) == [(project / f).as_uri() for f in ("a.py", "b.py")]
+
+
+@pytest.mark.skipif(not PYRIGHT.exists(), reason="pyright is installed by `make install`")
+def test_an_attached_pyright_leaves_the_files_pylsp_serves_to_it(editor, remote, project, tmux):
+    n = editor(ATTACH_SETUP % (sys.executable, "prompt"))
+    open_remote(n, remote, project / "a.py")
+    pid = tmux.start([str(PYRIGHT), "--stdio"], str(project))
+    start = len(n.messages())
+    n.nvim.command("RemoteLspAttach pyright rlsp-test %d %s" % (pid, project))
+    msg = wait_message(n, "attached to pyright (pid %d)" % pid, "the attach", start)
+    assert ": 0 buffer(s) in " in msg and msg.endswith("; 1 kept by pylsp, which serves them"), msg
+    assert n.lua(SERVED_BY) == {remote.uri(project / "a.py"): ["pylsp:managed"]}
+    assert "Say hello to NAME" in n.hover(8, 7)
+
+
 def test_an_sftp_and_an_scp_buffer_of_one_project_are_served_each_in_its_own_form(editor, remote, project):
     sftp = "sftp -q -F %s" % (remote.sshd.home / ".ssh" / "config")
     n = editor(prelude="vim.g.netrw_sftp_cmd = %r\n" % sftp)

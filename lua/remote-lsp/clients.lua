@@ -444,18 +444,75 @@ function M.start_again(spec, buffers, pid, elsewhere)
   )
 end
 
---- The loaded buffers of host under root, by protocol.
+-- How much of a buffer is looked at for a NUL byte, as git and grep tell a binary file.
+local BINARY_PROBE = 8000
+
+--- Whether buf's first bytes hold a NUL (or it is edited 'binary').
+---@param buf integer
+---@return boolean
+local function binary(buf)
+  if vim.bo[buf].binary then
+    return true
+  end
+  local count, seen, row = vim.api.nvim_buf_line_count(buf), 0, 0
+  while row < count and seen < BINARY_PROBE do
+    for _, line in ipairs(vim.api.nvim_buf_get_lines(buf, row, math.min(row + 64, count), false)) do
+      if line:find('\0', 1, true) then
+        return true
+      end
+      seen = seen + #line + 1
+    end
+    row = row + 64
+  end
+  return false
+end
+
+--- Whether buf holds a file a language server can take: loaded, a file's text (not a directory
+--- listing, nor a buffer whose read failed, nor a binary file) and, if filetypes are given, of one
+--- of them.
+---@param buf integer
+---@param filetypes? string[]
+---@return boolean
+function M.servable(buf, filetypes)
+  vim.validate('buf', buf, 'number')
+  vim.validate('filetypes', filetypes, 'table', true)
+  if not vim.api.nvim_buf_is_loaded(buf) then
+    return false
+  end
+  local bo = vim.bo[buf]
+  if bo.buftype ~= '' and bo.buftype ~= 'acwrite' then
+    return false -- a directory listing, a scratch buffer
+  end
+  if filetypes and not vim.tbl_contains(filetypes, bo.filetype) then
+    return false
+  end
+  local st = require('remote-lsp.files.state').get(buf)
+  if st and st.kind ~= 'file' then
+    return false -- a directory, a read that failed
+  end
+  return not binary(buf)
+end
+
+--- The loaded buffers of host under root, by protocol; given filetypes, only those a server of
+--- them can take (M.servable).
 ---@param hostname string
 ---@param rootdir string absolute, on the host
+---@param filetypes? string[]
 ---@return table<string, integer[]>
-function M.buffers_under(hostname, rootdir)
+function M.buffers_under(hostname, rootdir, filetypes)
   vim.validate('hostname', hostname, 'string')
   vim.validate('rootdir', rootdir, absolute, 'an absolute path')
+  vim.validate('filetypes', filetypes, 'table', true)
   local out = {}
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_is_loaded(buf) then
       local proto, h, path = uri.parse(vim.api.nvim_buf_get_name(buf))
-      if proto and h == hostname and (path == rootdir or vim.startswith(path, rootdir:gsub('/$', '') .. '/')) then
+      if
+        proto
+        and h == hostname
+        and (path == rootdir or vim.startswith(path, rootdir:gsub('/$', '') .. '/'))
+        and (not filetypes or M.servable(buf, filetypes))
+      then
         out[proto] = out[proto] or {}
         table.insert(out[proto], buf)
       end
@@ -464,37 +521,59 @@ function M.buffers_under(hostname, rootdir)
   return out
 end
 
---- Attach every loaded buffer of host under root named in the client's protocol to the client,
---- taking each from any other client of the same server there (a buffer has one server of a
---- kind); a client left with no buffer is stopped (its server runs on, shared, as its idle policy
---- says).
+--- The filetypes server serves (its definition's), none if nothing defines it.
+---@param server string
+---@return string[]
+function M.filetypes(server)
+  local def = config.server(server)
+  return def and def.filetypes or {}
+end
+
+--- Attach the buffers of host under root named in the client's protocol that its server can take
+--- (M.servable: its filetypes, real files) to the client, taking each from any other client of the
+--- same server there (a buffer has one server of a kind); a buffer another server of its filetype
+--- serves is left to it. A client left with no buffer is stopped (its server runs on, shared, as
+--- its idle policy says).
 ---@param client_id integer
 ---@param hostname string
 ---@param rootdir string absolute, on the host
 ---@return integer count of buffers that were not on this client before
+---@return table<string, integer> kept buffers left to another server, by its name
 function M.attach_buffers(client_id, hostname, rootdir)
   vim.validate('client_id', client_id, 'number')
   local client = vim.lsp.get_client_by_id(client_id)
   local r = client and client.config.remote
   if not r then
-    return 0
+    return 0, {}
   end
-  local n = 0
+  local n, kept = 0, {}
   local left = {}
-  for _, buf in ipairs(M.buffers_under(hostname, rootdir)[r.proto or 'scp'] or {}) do
-    for _, c in ipairs(M.list()) do
+  local others = vim.tbl_filter(function(c)
+    return c.client.id ~= client_id and c.host == hostname
+  end, M.list())
+  for _, buf in ipairs(M.buffers_under(hostname, rootdir, M.filetypes(r.server))[r.proto or 'scp'] or {}) do
+    local by = nil -- another server of the buffer's filetype serving it
+    for _, c in ipairs(others) do
       if
-        c.client.id ~= client_id
-        and c.server == r.server
-        and c.host == hostname
+        c.server ~= r.server
         and c.client.attached_buffers[buf]
+        and vim.tbl_contains(M.filetypes(c.server), vim.bo[buf].filetype)
       then
-        vim.lsp.buf_detach_client(buf, c.client.id)
-        left[c.client.id] = c.client
+        by = c.server
       end
     end
-    if not client.attached_buffers[buf] and vim.lsp.buf_attach_client(buf, client_id) then
-      n = n + 1
+    if by then
+      kept[by] = (kept[by] or 0) + 1
+    else
+      for _, c in ipairs(others) do
+        if c.server == r.server and c.client.attached_buffers[buf] then
+          vim.lsp.buf_detach_client(buf, c.client.id)
+          left[c.client.id] = c.client
+        end
+      end
+      if not client.attached_buffers[buf] and vim.lsp.buf_attach_client(buf, client_id) then
+        n = n + 1
+      end
     end
   end
   for _, c in pairs(left) do
@@ -502,7 +581,7 @@ function M.attach_buffers(client_id, hostname, rootdir)
       c:stop()
     end
   end
-  return n
+  return n, kept
 end
 
 return M

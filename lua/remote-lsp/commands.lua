@@ -204,21 +204,31 @@ function M.attach_to(server, hostname, pid, rootdir, force)
       return notify('give the root: :RemoteLspAttach ' .. server .. ' ' .. hostname .. ' ' .. pid .. ' {root}', ERROR)
     end
     -- A client per protocol of the buffers it is to serve (a client serves one URI form).
-    local protos = vim.tbl_keys(clients.buffers_under(hostname, r))
+    local protos = vim.tbl_keys(clients.buffers_under(hostname, r, def.filetypes or {}))
     if #protos == 0 then
       protos = { 'scp' }
     end
     table.sort(protos)
-    local n = 0
+    local n, kept = 0, {}
     for _, proto in ipairs(protos) do
       local id = clients.start(nil, { server = server, host = hostname, root = r, pid = pid, def = def, proto = proto })
       if not id then
         return notify('could not start the client', ERROR)
       end
-      n = n + clients.attach_buffers(id, hostname, r)
+      local moved, by = clients.attach_buffers(id, hostname, r)
+      n = n + moved
+      for other, count in pairs(by) do
+        kept[other] = (kept[other] or 0) + count
+      end
     end
     local took = reply and (' in ' .. reply.ms .. ' ms') or ''
-    notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s'):format(server, pid, hostname, r, n, took))
+    local others = {}
+    for other, count in pairs(kept) do
+      others[#others + 1] = ('%d kept by %s, which serves them'):format(count, other)
+    end
+    table.sort(others)
+    local also = #others > 0 and ('; ' .. table.concat(others, ', ')) or ''
+    notify(('attached to %s (pid %d) on %s, root %s: %d buffer(s)%s%s'):format(server, pid, hostname, r, n, took, also))
   end, o.host_timeout)
 end
 

@@ -19,8 +19,8 @@ end
 --- Called for every remote buffer once its filetype is known: start or join its server.
 ---@param buf integer
 function M.on_remote_buffer(buf)
-  if not config.configured or not vim.api.nvim_buf_is_valid(buf) then
-    return
+  if not config.configured or not vim.api.nvim_buf_is_valid(buf) or not clients.servable(buf) then
+    return -- not a file's text: a listing, a read that failed, a binary file
   end
   local name = vim.api.nvim_buf_get_name(buf)
   local proto, hostname, path = uri.parse(name)
