@@ -12,7 +12,8 @@ import pytest
 from remote_lsp.host.files import disk
 
 from tests.conftest import PROXY
-from tests.support.lspclient import LspClient, LspError
+from tests.support.filechannel import b64, channel
+from tests.support.lspclient import LspError
 from tests.support.outage import hold, outage
 from tests.support.samples import SAMPLES
 from tests.support.sessions import wait_link
@@ -173,17 +174,6 @@ def test_cat_stat_and_put_for_scripts(tmp_path):
 
 
 # --- the editor's channel over SSH ---------------------------------------------------------
-
-
-def channel(remote, transport="openssh", *opts):
-    c = LspClient([sys.executable, str(PROXY), "--host", remote.alias, "--transport", transport, "files",
-                   *opts], env=remote.env, name="files")
-    remote.clients.append(c)
-    return c
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 @pytest.mark.parametrize("transport", ["openssh", "paramiko"])

@@ -325,7 +325,7 @@ def test_the_agent_killed_mid_save_leaves_the_file_whole_and_the_save_made_again
     at the save's rename, or after it at the directory's fsync, and killed there.
     The file is wholly old or wholly new, the next agent removes the temporary
     file, and the same save made again succeeds, whatever the file holds."""
-    from tests.test_files import b64, channel
+    from tests.support.filechannel import b64, channel
 
     path = tmp_path / "main.py"
     path.write_bytes(b"old\n")

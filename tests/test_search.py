@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROXY
+from tests.support.filechannel import channel
 from tests.support.lspclient import LspError
-from tests.test_files import channel
 
 ENGINES = ("rg", "git", "builtin")
 
@@ -386,6 +386,7 @@ def host_without_rg(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.system
 def test_a_host_without_ripgrep_answers_with_git_grep_then_its_own_search(host_without_rg, tmp_path):
     root = tree(tmp_path / "proj")
     plain = tmp_path / "plain"  # no git work tree

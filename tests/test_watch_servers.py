@@ -259,6 +259,6 @@ def test_a_project_removed_and_made_again_is_watched_again_and_said_meanwhile(ag
     (root / "pkg").mkdir(parents=True)
     (root / "pkg" / "cloned.py").write_text("")
     uri = (root / "pkg" / "cloned.py").as_uri()
-    wait_for(lambda: uri in server_state(client)["watched"], 15, "the new file at the server")
-    assert server_state(client)["watched"][uri] == [1]
+    wait_for(lambda: uri in client.server_state()["watched"], 15, "the new file at the server")
+    assert client.server_state()["watched"][uri] == [1]
     assert said not in agent.cli("status").stdout

@@ -409,8 +409,8 @@ function M.restart_server(c)
         state.restart = nil
         notify(('stopping %s (pid %d) on %s failed: %s'):format(c.server, pid, c.host, stop_err), vim.log.levels.ERROR)
       end
-    end, config.options.attachment_timeout + 20000)
-  end, config.options.attachment_timeout)
+    end, config.options.host_timeout + 20000)
+  end, config.options.host_timeout)
 end
 
 --- The second half of a restart: a new client (and server), with the buffers of the old one.

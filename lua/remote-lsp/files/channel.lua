@@ -37,7 +37,7 @@ local waits = 0
 --- The request bound: what the channel is told (--request-timeout), in ms.
 ---@return integer
 function M.bound()
-  return require('remote-lsp.config').options.attachment_timeout
+  return require('remote-lsp.config').options.host_timeout
 end
 
 --- argv of the channel of host.

@@ -99,7 +99,7 @@ function M.of(buf, cb, what)
     end
     located[key] = root
     cb({ host = host, proto = proto, root = root })
-  end, require('remote-lsp.config').options.attachment_timeout)
+  end, require('remote-lsp.config').options.host_timeout)
 end
 
 return M
