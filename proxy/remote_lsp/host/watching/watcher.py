@@ -270,6 +270,8 @@ class Watcher:
         for node in self._by_path.values():
             for sub in node.subs:
                 sub.closed = True
+        self._subs.clear()
+        self._following.clear()
         self._by_path.clear()
         self._by_wd.clear()
         self._polled.clear()
