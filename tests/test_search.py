@@ -228,6 +228,8 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     (root / "sub" / "deep" / "scratch.tmp").write_text("")  # ignored by sub/.gitignore
     _until(lambda: "new dir/deeper/made.py" in names() and "sub/deep/z.py" not in names())
     assert "sub/deep/scratch.tmp" not in names()
+    (root / "new dir" / "deeper" / "later.py").write_text("")  # the new directories are watched too
+    _until(lambda: "new dir/deeper/later.py" in names())
     with (root / ".gitignore").open("a") as f:
         f.write("many/\n")
     _until(lambda: not any(n.startswith("many/") for n in names()))
