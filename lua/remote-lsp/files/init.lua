@@ -44,20 +44,28 @@ local function give_back_to_netrw()
   end
 end
 
---- The remote files a workspace edit touches (their buffer names).
+--- The files a workspace edit touches that must be read (their buffer names): those it edits or
+--- renames, less those it creates.
 ---@param edit lsp.WorkspaceEdit
 ---@return string[]
 local function edited(edit)
-  local names = {}
+  local names, created = {}, {}
   for u in pairs(edit.changes or {}) do
     names[#names + 1] = vim.uri_to_fname(u)
   end
   for _, change in ipairs(edit.documentChanges or {}) do
     if change.textDocument and change.textDocument.uri then
       names[#names + 1] = vim.uri_to_fname(change.textDocument.uri)
+    elseif change.kind == 'rename' and change.oldUri then
+      names[#names + 1] = vim.uri_to_fname(change.oldUri)
+      created[vim.uri_to_fname(change.newUri)] = true
+    elseif change.kind == 'create' and change.uri then
+      created[vim.uri_to_fname(change.uri)] = true
     end
   end
-  return names
+  return vim.tbl_filter(function(name)
+    return not created[name]
+  end, names)
 end
 
 local function wrap_workspace_edit()
@@ -66,13 +74,20 @@ local function wrap_workspace_edit()
   end
   original_apply = vim.lsp.util.apply_workspace_edit
   local inner = original_apply
-  -- The remote files it touches that are not loaded are read in one request per host first.
+  -- Whole or not at all: the remote files it touches are read first (those not loaded in one
+  -- request per host); if one cannot be, nothing is applied and the user is told which and why.
+  -- Neovim has no public hook before an edit is applied.
   -- luacheck: push ignore 122 (wrapping it is the point: rename and code actions call it)
   vim.lsp.util.apply_workspace_edit = function(edit, ...)
     if type(edit) == 'table' then
-      local ok, err = pcall(require('remote-lsp.files.prefetch').prefetch, edited(edit))
+      local ok, failed = pcall(require('remote-lsp.files.prefetch').prefetch, edited(edit))
       if not ok then
-        log.error('internal error: ' .. tostring(err))
+        log.error('internal error: ' .. tostring(failed))
+      elseif #failed > 0 then
+        local why = vim.tbl_map(function(f)
+          return ('%s: %s'):format(f.name, f.why)
+        end, failed)
+        return log.error('the edit was not applied, a file it changes cannot be read: ' .. table.concat(why, '; '))
       end
     end
     return inner(edit, ...)
@@ -138,6 +153,15 @@ function M.setup()
   })
   vim.api.nvim_create_autocmd('CmdlineLeave', { group = group, callback = guarded(force.on_cmdline_leave) })
   vim.api.nvim_create_autocmd('SafeState', { group = group, callback = force.on_safe_state })
+  local wall = require('remote-lsp.files.wall')
+  wall.on_win_enter()
+  vim.api.nvim_create_autocmd('WinEnter', { group = group, callback = wall.on_win_enter })
+  vim.api.nvim_create_autocmd('ExitPre', {
+    group = group,
+    callback = function()
+      wall.begin() -- a :wqall or :xall, however run, writes its remote buffers in one request per host
+    end,
+  })
   -- netrw loading after us (setup() in init.lua runs before plugins load) defines its handlers again.
   vim.api.nvim_create_autocmd(
     'SourcePost',

@@ -1,18 +1,56 @@
 -- :wall, :wqall and :xall in one request per host: the command's first remote write writes every
 -- remote buffer the command will write; Vim then skips those written (no longer modified), and
 -- those that failed stay modified, so that the command fails for them as for a local file.
+--
+-- Neovim tells a BufWriteCmd nothing of the command it is part of. A :wall is known when typed
+-- (CmdlineLeave), a :wqall or :xall however run (ExitPre, before their writes); one run from a
+-- mapping's <Cmd>, a script or an autosave plugin is known by its first write of a buffer that is
+-- not in the window the user is in (Neovim makes it current in the autocmd window, or in a window
+-- of its own, without entering it), unless a Lua nvim_buf_call or nvim_win_call is writing that
+-- one buffer. If the current buffer is written first, it is written alone, the rest together.
 local state = require('remote-lsp.files.state')
 
 local M = {}
 
--- The :wall (:wqall, :xall) being run.
----@type {done?: boolean, failed: table<integer, boolean>, force: boolean}|nil
+-- The :wall (:wqall, :xall) being run; force nil: as files/force.lua finds.
+---@type {done?: boolean, failed: table<integer, boolean>, force?: boolean}|nil
 local wall = nil
+-- The window the user last entered (WinEnter).
+---@type integer|nil
+local entered = nil
 
 --- A :wall (force: :wall!) is about to run.
----@param force boolean
+---@param force? boolean nil: not known (an ExitPre, after the typed command's CmdlineLeave)
 function M.begin(force)
+  if force == nil and wall then
+    return
+  end
   wall = { failed = {}, force = force }
+end
+
+--- WinEnter: the window the user is in.
+function M.on_win_enter()
+  entered = vim.api.nvim_get_current_win()
+end
+
+--- Whether the buffer being written is not in the window the user is in, nor written by a Lua
+--- call made for that buffer alone.
+---@return boolean
+local function elsewhere()
+  local current = vim.api.nvim_get_current_win()
+  if vim.fn.win_gettype() ~= 'autocmd' and (entered == nil or current == entered) then
+    return false
+  end
+  for level = 3, 100 do
+    local info = debug.getinfo(level, 'n')
+    if not info then
+      break
+    end
+    if info.name == 'nvim_buf_call' or info.name == 'nvim_win_call' then
+      return false
+    end
+  end
+  return true
 end
 
 --- The command is over.
@@ -50,7 +88,10 @@ end
 ---@return boolean
 function M.take(buf, name, force, write_items)
   if not wall then
-    return false
+    if not elsewhere() then
+      return false
+    end
+    wall = { failed = {}, force = force }
   end
   if wall.failed[buf] then
     return true -- told already: it stays modified, so the command fails for it
@@ -61,7 +102,7 @@ function M.take(buf, name, force, write_items)
   wall.done = true
   local items = { { buf = buf, name = name, own = true } }
   for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    if b ~= buf and writes(b, force) then
+    if b > buf and writes(b, force) then -- :wall writes in buffer order: those before are done
       items[#items + 1] = { buf = b, name = vim.api.nvim_buf_get_name(b), own = true }
     end
   end
