@@ -7,6 +7,7 @@ function M.setup(opts)
   require('remote-lsp.config').setup(opts)
   require('remote-lsp.share').setup()
   require('remote-lsp.files').setup()
+  require('remote-lsp.clients').setup()
 end
 
 return M

@@ -2,6 +2,7 @@
 
 import asyncio
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,10 @@ class ShellTransport(Transport):
         self.tmp = tmp
 
     async def exec(self, command):
-        err = str(self.tmp / "stderr")
-        with open(err, "wb") as errf:
-            proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=errf, env=self.env)
-        return OpenSSHProcess(proc, err)
+        errf = tempfile.TemporaryFile(dir=str(self.tmp))
+        proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=errf, env=self.env)
+        return OpenSSHProcess(proc, errf)
 
 
 def test_missing_python3_is_a_clear_error_naming_the_host(tmp_path):

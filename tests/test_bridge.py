@@ -7,6 +7,7 @@ test_network.py, test_ssh.py, test_direct.py."""
 
 import asyncio
 
+from remote_lsp.editor import linkstate
 from remote_lsp.wire import link
 
 from tests.support.bridgerig import Rig, frame, until, welcome
@@ -210,3 +211,48 @@ def test_a_frame_over_the_limit_from_the_host_ends_the_session_once_with_the_rea
     end, lost = run(go())
     assert end["failed"] and "a message from h cannot be taken" in end["reason"]
     assert len(lost) == 1 and "a message from h cannot be taken" in lost[0]  # once: no reconnecting, no storm
+def test_a_file_channel_down_answers_at_once_and_a_request_hurries_the_next_attempt(monkeypatch):
+    """While the link is known to be down, a file channel's request is
+    answered at once with why (an LSP session's waits, as above), and a
+    request skips the backoff's wait: the next attempt goes now."""
+    monkeypatch.setattr(linkstate, "BACKOFF", (60.0,))
+
+    async def go():
+        rig = Rig(answer_when_down=True)
+        rig.up(await rig.connect(welcome()))
+        rig.host.close()
+        task = asyncio.ensure_future(rig.recovery.reconnect(asyncio.get_running_loop().create_future()))
+        await until(lambda: rig.life.state == linkstate.DOWN and rig.life._hurry is not None,
+                    "the backoff's wait")
+        rig.send(request(4, "files/write"))
+        await until(lambda: any(m.get("id") == 4 for m in rig.messages()), "the answer", timeout=0.5)
+        await until(lambda: len(rig.transport.procs) == 2, "an attempt, at once", timeout=1)
+        rig.host.say(welcome(resumed=True, received=0))
+        await task
+        rig.close()
+        return rig.received, rig.life.state
+
+    received, state = run(go())
+    (answer,) = [m for m in received if m.get("id") == 4]
+    assert answer["error"]["message"] == "remote-lsp: h unreachable (the connection closed), reconnecting"
+    assert state == linkstate.UP
+
+
+def test_a_connection_that_ends_as_it_is_welcomed_is_never_taken_for_up():
+    """The welcome, the host's end and the end of the connection in one read
+    (a server that cannot start): the session is given up with the host's
+    reason; one that merely closed so is a drop, and reconnected."""
+
+    async def go(answer):
+        rig = Rig()
+        got = await rig.connect(welcome() + answer)
+        rig.host.close()  # before the bridge has taken the welcome in
+        rig.up(got)
+        rig.close()
+        return rig.life.state, rig.life.end
+
+    state, end = run(go(link.control("end", reason="remote-lsp: x: command not found", failed=True)))
+    assert state == linkstate.GIVEN_UP and end.on_purpose and end.failed
+    assert end.reason == "remote-lsp: x: command not found"
+    state, end = run(go(b""))
+    assert state == linkstate.DOWN and not end.on_purpose

@@ -216,3 +216,30 @@ def test_a_large_answer_cut_part_way_reaches_the_editor_whole_and_once(remote, p
     finally:
         proc.stdin.close()
         proc.wait(30)
+
+
+@pytest.mark.parametrize("how", ["RemoteLspDetach", "bwipe!"])
+def test_detaching_or_wiping_while_the_link_is_down_stops_reconnecting(editor, remote, project, how):
+    """Nothing keeps retrying for a client the user let go of: `:RemoteLspDetach`
+    says the link is down (not that the server keeps running), and wiping the
+    one buffer a reconnecting client serves stops it."""
+    from remote_lsp.host import procs
+
+    from tests.conftest import pids_with
+    from tests.test_neovim import open_remote, wait_message
+
+    def bridges():
+        found = [procs.read_proc(pid) for pid in pids_with(str(project))]
+        return [p.pid for p in found if p is not None and "--host" in p.argv]
+
+    n = editor()
+    open_remote(n, remote, project / "a.py")
+    assert len(bridges()) == 1
+    with outage(remote.sshd):
+        n.wait("return require('remote-lsp.link').is_down(vim.lsp.get_clients({ bufnr = 0 })[1].id)",
+               "the link to be down")
+        n.nvim.command(how)
+        wait_for(lambda: not bridges(), 5, "the bridge to stop")
+    if how == "RemoteLspDetach":
+        said = wait_message(n, "detached from", "the detach's word")
+        assert "link is down" in said and "keeps running" not in said, said

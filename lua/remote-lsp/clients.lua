@@ -22,40 +22,59 @@ local state_of = {}
 -- the FileType hook cannot know it; it is attached again once it is read under its own name.
 ---@type table<integer, true>
 local served = {}
-local group = vim.api.nvim_create_augroup('remote-lsp-clients', { clear = true })
-vim.api.nvim_create_autocmd('LspAttach', {
-  group = group,
-  callback = function(ev)
-    local client = vim.lsp.get_client_by_id(ev.data.client_id)
-    if client and client.config.remote and client.config.remote.host then
-      served[ev.buf] = true
-    end
-  end,
-})
-vim.api.nvim_create_autocmd('BufWipeout', {
-  group = group,
-  callback = function(ev)
-    served[ev.buf] = nil
-  end,
-})
-vim.api.nvim_create_autocmd('BufReadPost', {
-  group = group,
-  callback = function(ev)
-    if not served[ev.buf] then
-      return
-    end
-    vim.schedule(function() -- once the read has ended (netrw renames the buffer back first)
-      local buf = ev.buf
-      if
-        vim.api.nvim_buf_is_loaded(buf)
-        and uri.parse(vim.api.nvim_buf_get_name(buf))
-        and #vim.lsp.get_clients({ bufnr = buf }) == 0
-      then
-        require('remote-lsp').on_remote_buffer(buf)
+---@type integer|nil
+local group
+
+--- The autocmds that follow what remote clients serve (called by setup(), and by the first start
+--- without it).
+function M.setup()
+  group = vim.api.nvim_create_augroup('remote-lsp-clients', { clear = true })
+  vim.api.nvim_create_autocmd('LspAttach', {
+    group = group,
+    callback = function(ev)
+      local client = vim.lsp.get_client_by_id(ev.data.client_id)
+      if client and client.config.remote and client.config.remote.host then
+        served[ev.buf] = true
       end
-    end)
-  end,
-})
+    end,
+  })
+  vim.api.nvim_create_autocmd('BufWipeout', {
+    group = group,
+    callback = function(ev)
+      if not served[ev.buf] then
+        return
+      end
+      served[ev.buf] = nil
+      -- A client left reconnecting for no buffer at all stops (the buffer is detached by now).
+      for _, c in ipairs(M.list()) do
+        local others = vim.tbl_filter(function(b)
+          return b ~= ev.buf
+        end, vim.tbl_keys(c.client.attached_buffers))
+        if c.host and #others == 0 and require('remote-lsp.link').is_down(c.client.id) then
+          c.client:stop(true)
+        end
+      end
+    end,
+  })
+  vim.api.nvim_create_autocmd('BufReadPost', {
+    group = group,
+    callback = function(ev)
+      if not served[ev.buf] then
+        return
+      end
+      vim.schedule(function() -- once the read has ended (netrw renames the buffer back first)
+        local buf = ev.buf
+        if
+          vim.api.nvim_buf_is_loaded(buf)
+          and uri.parse(vim.api.nvim_buf_get_name(buf))
+          and #vim.lsp.get_clients({ bufnr = buf }) == 0
+        then
+          require('remote-lsp').on_remote_buffer(buf)
+        end
+      end)
+    end,
+  })
+end
 
 --- The key of a client: one per server, host, root and protocol. A client serves one URI form
 --- (its host side names files as `proto://host//path`), so an sftp:// and an scp:// buffer of
@@ -94,11 +113,12 @@ local function absolute(path)
   return type(path) == 'string' and path:sub(1, 1) == '/'
 end
 
---- remote-lsp's own messages go through vim.notify, like the plugin's others
+--- remote-lsp's own messages go through log.lua, like the plugin's others
 --- (Neovim would echo an Info one); its word on an agent that went away is
 --- dropped: ours follows once the client is back; a server stopping for
 --- :RemoteLspRestart needs no word at all. `$/remote-lsp/server` (how the
 --- server ended, just before the message that says it) is noted in state.
+local PREFIX = 'remote-lsp: ' -- how the host's and the bridge's own messages begin (log.notify adds it back)
 local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
 --- The buffers the client of this config serves (it may not have initialized yet).
 ---@param client_config vim.lsp.ClientConfig
@@ -131,9 +151,9 @@ local function ours(method, params, state, on_server)
   if state.restart and params.message:find(' is stopping: ', 1, true) then
     return true
   end
-  if vim.startswith(params.message, 'remote-lsp: ') then
+  if vim.startswith(params.message, PREFIX) then
     state.told = true
-    vim.notify(params.message, LEVELS[params.type] or vim.log.levels.INFO)
+    notify(params.message:sub(#PREFIX + 1), LEVELS[params.type] or vim.log.levels.INFO)
     return true
   end
   return false
@@ -209,6 +229,15 @@ function M.command(argv, restart, extra, state, on_server)
   end
 end
 
+--- How the server of a client ended, if its host said so (its `$/remote-lsp/server`).
+---@param c remote_lsp.RemoteClient
+---@return table|nil
+function M.ended(c)
+  vim.validate('c', c, 'table')
+  local state = state_of[c.client.config.remote.key]
+  return state and state.ended
+end
+
 --- What the host said of server on hostname when it exited at start, if it did.
 ---@param server string
 ---@param hostname string
@@ -279,6 +308,9 @@ function M.start(buf, spec)
     vim.validate('spec.def.cmd', spec.def.cmd, 'table')
   end
 
+  if not group then
+    M.setup()
+  end
   local o = config.options
   local proto = spec.proto or 'scp'
   local cmd = host.argv(spec.host, {

@@ -311,8 +311,20 @@ function M.detach(a)
     return notify(arg and ('no remote client %q'):format(arg) or 'no remote client here', ERROR)
   end
   local function go(c)
-    c.client:stop()
-    notify(('detached from %s; the server keeps running'):format(clients.label(c)))
+    local ended = clients.ended(c)
+    local down = require('remote-lsp.link').is_down(c.client.id)
+    c.client:stop(down) -- while reconnecting, at once: its bridge stops trying
+    if ended then
+      notify(('detached from %s; its server had ended (%s)'):format(clients.label(c), ended.event or 'exited'))
+    elseif down then
+      notify(
+        ('detached from %s, whose link is down: it stops reconnecting; the server may run on there'):format(
+          clients.label(c)
+        )
+      )
+    else
+      notify(('detached from %s; the server keeps running'):format(clients.label(c)))
+    end
   end
   if #pick == 1 then
     return go(pick[1])

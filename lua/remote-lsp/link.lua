@@ -73,6 +73,13 @@ function M.describe(client_id)
   return ('connected; a new session after %.0f s (%s)'):format(link.after or 0, link.reason or '')
 end
 
+--- Is the link of this client down (the bridge reconnecting)?
+---@param client_id integer
+---@return boolean
+function M.is_down(client_id)
+  return links[client_id] ~= nil and links[client_id].state == 'down'
+end
+
 --- A short string for a statusline: the hosts whose link is down, with how
 --- long; '' when every link is up.
 ---@return string

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from remote_lsp.editor.editor_side import EditorSide
 from remote_lsp.editor.endpoint import Endpoint
-from remote_lsp.editor.linkstate import End, LinkLife
+from remote_lsp.editor.linkstate import CONNECTING, End, LinkLife
 from remote_lsp.editor.recovery import Recovery
 from remote_lsp.editor.remote import READY
 from remote_lsp.editor.transport import RemoteProcess
@@ -93,15 +93,16 @@ def frame(msg: Dict[str, Any]) -> bytes:
 class Rig:
     """EditorSide, Endpoint and Recovery over a HostTransport, with an editor on pipes."""
 
-    def __init__(self, request_timeout: float = 10.0, root: Optional[str] = None) -> None:
+    def __init__(self, request_timeout: float = 10.0, root: Optional[str] = None,
+                 answer_when_down: bool = False) -> None:
         self.transport = HostTransport()
         self.lost: List[str] = []
+        self.life = LinkLife()
         self.editor = EditorSide("h", UriMapper("scp", "h"), root, "srv", lambda f: self.endpoint.send(f),
-                                 lambda: None)
+                                 lambda: None, self.life.hurry)
         self.endpoint = Endpoint(self.transport, ["connect"], 15.0, None, self.editor,  # type: ignore[arg-type]
                                  self._lost, lambda phase: None)
-        self.life = LinkLife()
-        self.recovery = Recovery(self.endpoint, self.editor, self.life, request_timeout)
+        self.recovery = Recovery(self.endpoint, self.editor, self.life, request_timeout, answer_when_down)
         to_bridge, self._editor_w = os.pipe()
         self._editor_r, from_bridge = os.pipe()
         os.set_blocking(self._editor_r, False)
@@ -115,9 +116,10 @@ class Rig:
         self.recovery.lost(end)
 
     def up(self, welcomed: Dict[str, Any]) -> None:
-        """The first connection, welcomed: the link is up."""
+        """The first connection, welcomed: the link is up (as Bridge.run has it)."""
         self.recovery.linked(welcomed)
-        self.recovery.up()
+        if self.life.state == CONNECTING:
+            self.recovery.up()
 
     @property
     def host(self) -> HostProcess:

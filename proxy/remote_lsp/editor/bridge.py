@@ -27,7 +27,7 @@ from typing import List, Optional
 
 from remote_lsp.editor.editor_side import EditorSide
 from remote_lsp.editor.endpoint import Endpoint
-from remote_lsp.editor.linkstate import DOWN, GIVEN_UP, UP, End, LinkLife
+from remote_lsp.editor.linkstate import CONNECTING, DOWN, GIVEN_UP, UP, End, LinkLife
 from remote_lsp.editor.progress import server_label
 from remote_lsp.editor.recovery import Recovery
 from remote_lsp.editor.transport import Transport
@@ -44,14 +44,17 @@ class Bridge:
     def __init__(self, transport: Transport, mapper: UriMapper, remote_args: List[str],
                  root: Optional[str] = None, heartbeat: float = DEFAULTS.heartbeat,
                  request_timeout: float = DEFAULTS.request_timeout,
-                 direct: Optional[control.Request] = None) -> None:
+                 direct: Optional[control.Request] = None, answer_when_down: bool = False) -> None:
         """`remote_args`: the host side's command (`connect --link ...`); `direct`:
-        the same asked of the agent's socket itself, where the transport reaches it."""
+        the same asked of the agent's socket itself, where the transport reaches it;
+        `answer_when_down`: while the link is down, requests are answered at once
+        (with why) rather than waiting up to the request bound (the file channel's)."""
         self.host = transport.host.text
         self.request_timeout = request_timeout
+        self.answer_when_down = answer_when_down
         self.life = LinkLife()
         self.editor = EditorSide(self.host, mapper, root, server_label(remote_args),
-                                 lambda frame: self.endpoint.send(frame), self._editor_gone)
+                                 lambda frame: self.endpoint.send(frame), self._editor_gone, self.life.hurry)
         self.endpoint = Endpoint(transport, remote_args, heartbeat, direct, self.editor, self._lost,
                                  self._phase)
         self.recovery: Optional[Recovery] = None
@@ -60,13 +63,15 @@ class Bridge:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._editor_eof = loop.create_future()
-        self.recovery = Recovery(self.endpoint, self.editor, self.life, self.request_timeout)
+        self.recovery = Recovery(self.endpoint, self.editor, self.life, self.request_timeout,
+                                 self.answer_when_down)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             loop.add_signal_handler(sig, self._editor_gone)
         self.editor.open(os.dup(0), os.dup(1))
         welcome = await self.endpoint.connect(self.editor.pipeline, self.editor.unpipeline)
         self.recovery.linked(welcome)
-        self.recovery.up()
+        if self.life.state == CONNECTING:  # (not if it ended as it was welcomed)
+            self.recovery.up()
         while True:
             if self.life.state == DOWN:
                 await self.recovery.reconnect(self._editor_eof)

@@ -67,7 +67,7 @@ def _files(args: argparse.Namespace, transport: Transport) -> int:
     remote = ["files", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace), "--where", where]
     direct = control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where, direct=True)
     bridge = Bridge(transport, UriMapper("scp", where), remote, None, heartbeat,
-                    args.request_timeout or options.DEFAULTS.request_timeout, direct)
+                    args.request_timeout or options.DEFAULTS.request_timeout, direct, answer_when_down=True)
     return asyncio.run(bridge.run())
 
 

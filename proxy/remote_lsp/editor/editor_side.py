@@ -30,8 +30,10 @@ Queued = Tuple[bytes, Any, Optional[str]]  # a frame for the host, its request's
 
 class EditorSide(HostFrames):
     def __init__(self, host: str, mapper: UriMapper, root: Optional[str], server: str,
-                 send: Callable[[bytes], None], on_gone: Callable[[], None]) -> None:
-        """`send(frame)`: a session frame onto the link; `on_gone()`: the editor left."""
+                 send: Callable[[bytes], None], on_gone: Callable[[], None],
+                 on_wanted: Callable[[], None] = lambda: None) -> None:
+        """`send(frame)`: a session frame onto the link; `on_gone()`: the editor left;
+        `on_wanted()`: the editor asks for something (a request, a save) while the link is down."""
         self.host = host
         self.mapper = mapper
         self.root = root  # the project root on the host, if known
@@ -43,6 +45,7 @@ class EditorSide(HostFrames):
         self.out = EditorOut(self._write)
         self._send = send
         self._on_gone = on_gone
+        self._on_wanted = on_wanted
         self._outbox: Deque[Queued] = collections.deque()
         self._parser = framing.FrameParser(strict=True)
         self._channel: Optional[FdChannel] = None
@@ -102,6 +105,8 @@ class EditorSide(HostFrames):
                 body = jsonrpc.encode(msg)
         if method == "$/cancelRequest" and self._cancel_queued(msg.get("params")):
             return
+        if not self.up and (rid is not None or method == "textDocument/didSave"):
+            self._on_wanted()
         if rid is not None and self.refusing is not None and method != "initialize":
             self.tell(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, self.refusing))
             return

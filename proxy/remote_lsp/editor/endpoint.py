@@ -26,7 +26,7 @@ from remote_lsp.wire.errors import PREFIX, TransportError
 
 
 class HostRefused(TransportError):
-    """The host side ran, and ended before the session started, saying why."""
+    """The host side ran, and ended the session on purpose before it started, saying why."""
 
 
 class Endpoint:
@@ -68,11 +68,12 @@ class Endpoint:
         conn.proc.kill()
         if not done:
             raise asyncio.TimeoutError()
+        if conn.end is not None:  # the host side ran, and refused the session on purpose
+            raise HostRefused("the host side of %s ended before the session started: %s"
+                              % (self.host, conn.end.get("reason")))
         said = conn.proc.stderr().strip()
-        if conn.end is not None or said.startswith(PREFIX):
-            # The host side's own words (ours says "remote-lsp: " once): it ran, and refused.
-            said = str(conn.end.get("reason")) if conn.end is not None else said[len(PREFIX):]
-            raise HostRefused("the host side of %s ended before the session started: %s" % (self.host, said))
+        if said.startswith(PREFIX):
+            said = said[len(PREFIX):]  # the host side's own error: ours says "remote-lsp: " once
         raise TransportError("the host side of %s ended before the session started: %s"
                              % (self.host, said or "no reason given"))
 
@@ -147,6 +148,9 @@ class Endpoint:
         self.linked = True
         silent = End("no word from %s for %g s" % (self.host, self.heartbeat))
         self.link.beat(self.write, lambda: self.lost(silent))
+        conn = self.conn
+        if conn is not None and conn.eof.done():  # it ended before it was the session's
+            self.lost(End("the connection closed") if conn.end is None else End.of_host(conn.end, self.host))
 
     def new_session(self) -> None:
         """The session the host had is gone: count afresh."""

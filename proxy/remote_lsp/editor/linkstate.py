@@ -2,6 +2,7 @@
 connection ended.
 
     connecting --welcome--> up --the connection lost--> down --an attempt--> resuming
+    connecting --the connection lost as it was welcomed--> down
     resuming --resumed--> up, or --not resumed--> new session --ready--> up
     resuming, new session --the attempt failed, the link lost again--> down
     any --the host ended the session, an error retrying cannot mend,
@@ -11,6 +12,9 @@ Every end of a connection reaches here with its reason (`End`), so the host
 ending a session on purpose (a server that cannot start, one stopped) is never
 taken for a network drop. The backoff counts the attempts of one outage: a new
 session that fails goes on from where it was, and only `up` starts it afresh.
+Its wait is short, so the link is seen back soon after the network (an
+attempt that meets a network still down costs a failed ssh connection), and
+an editor that asks for something while the link is down skips it (`hurry`).
 """
 
 import asyncio
@@ -20,14 +24,16 @@ from typing import Any, Dict, List, Optional, Set
 CONNECTING, UP, DOWN, RESUMING, NEW_SESSION, GIVEN_UP = (
     "connecting", "up", "down", "resuming", "new session", "given up")
 _NEXT: Dict[str, Set[str]] = {
-    CONNECTING: {UP, GIVEN_UP},
+    CONNECTING: {UP, DOWN, GIVEN_UP},
     UP: {DOWN, GIVEN_UP},
     DOWN: {RESUMING, GIVEN_UP},
     RESUMING: {UP, NEW_SESSION, DOWN, GIVEN_UP},
     NEW_SESSION: {UP, DOWN, GIVEN_UP},
     GIVEN_UP: set(),
 }
-BACKOFF = (0, 1, 2, 4, 8, 16, 30)  # seconds before each attempt of an outage; then the last, each
+BACKOFF = (0.0, 0.25, 0.5, 1.0)  # seconds before each attempt of an outage; then the last, each,
+LONG_OUTAGE = 300.0  # until the outage is this old; then LONG_WAIT (a request still hurries an attempt)
+LONG_WAIT = 10.0
 SAME_FAILURES = 2  # a session failing to start the same way this many times in a row is given up
 
 
@@ -74,7 +80,7 @@ class LinkLife:
             raise AssertionError("the link cannot go from %s to %s" % (self.state, state))
         if end is not None:
             self.end = end
-        if state == DOWN and self.state == UP:
+        if state == DOWN and self.state in (CONNECTING, UP):
             self.down_since = time.monotonic()
         if state == UP:
             self._attempts = 0
@@ -105,7 +111,10 @@ class LinkLife:
 
     async def pause(self, editor_gone: "asyncio.Future[Any]") -> None:
         """The wait before the next attempt: the backoff's, or less if hurried."""
-        delay = BACKOFF[min(self._attempts, len(BACKOFF) - 1)]
+        if time.monotonic() - self.down_since > LONG_OUTAGE:
+            delay = LONG_WAIT
+        else:
+            delay = BACKOFF[min(self._attempts, len(BACKOFF) - 1)]
         self._attempts += 1
         if not delay:
             return

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from remote_lsp.editor.editor_side import EditorSide
 from remote_lsp.editor.endpoint import Endpoint, HostRefused
-from remote_lsp.editor.linkstate import DOWN, GIVEN_UP, NEW_SESSION, RESUMING, UP, End, LinkLife
+from remote_lsp.editor.linkstate import CONNECTING, DOWN, GIVEN_UP, NEW_SESSION, RESUMING, UP, End, LinkLife
 from remote_lsp.editor.tracking import incompatible
 from remote_lsp.wire import framing, jsonrpc
 from remote_lsp.wire.errors import TransportError
@@ -29,18 +29,21 @@ REINIT_TIMEOUT = 120.0  # a new session's server may have to start and index
 
 class Recovery:
     def __init__(self, endpoint: Endpoint, editor: EditorSide, life: LinkLife,
-                 request_timeout: float) -> None:
+                 request_timeout: float, answer_when_down: bool = False) -> None:
+        """`answer_when_down`: new requests are answered at once while the link is down."""
         self.endpoint = endpoint
         self.editor = editor
         self.life = life
         self.host = endpoint.host
         self.request_timeout = request_timeout
+        self.answer_when_down = answer_when_down
         self._bound: Optional[asyncio.TimerHandle] = None  # the request bound of an outage
 
     def linked(self, welcome: Dict[str, Any]) -> None:
         """A connection is welcomed: its death is watched for."""
         self.endpoint.welcomed(welcome)
-        self.editor.refusing = None
+        if not self.answer_when_down:
+            self.editor.refusing = None  # a new session's requests wait for it
 
     def up(self) -> None:
         """The link is up: the editor's frames go."""
@@ -58,10 +61,12 @@ class Recovery:
         if end.on_purpose:
             self.life.go(GIVEN_UP, end)
             return
-        if self.life.state != UP:
+        if self.life.state not in (CONNECTING, UP):
             self.life.end = end
             return  # the attempt under way goes down itself
         self._bound = asyncio.get_running_loop().call_later(self.request_timeout, self._expire)
+        if self.answer_when_down:
+            self.editor.refusing = "remote-lsp: %s unreachable (%s), reconnecting" % (self.host, end.reason)
         sys.stderr.write("remote-lsp: the link to %s is down (%s); reconnecting\n" % (self.host, end.reason))
         self.editor.tell(jsonrpc.notification("$/remote-lsp/link", {
             "state": "down", "host": self.host, "since": time.time(), "reason": end.reason}))
@@ -84,8 +89,16 @@ class Recovery:
             if editor_gone.done():
                 return
             self.life.go(RESUMING)
+            attempt = asyncio.ensure_future(self.endpoint.connect())
+            await asyncio.wait([attempt, editor_gone], return_when=asyncio.FIRST_COMPLETED)
+            if not attempt.done():  # the editor left: nothing is to wait for the host now
+                self.endpoint.transport.abort()
+                attempt.cancel()
+                await asyncio.wait([attempt])
+                self.endpoint.kill()
+                return
             try:
-                welcome = await self.endpoint.connect()
+                welcome = attempt.result()
             except asyncio.TimeoutError:
                 # Connections through a stalled shared connection stall too: start afresh.
                 await loop.run_in_executor(None, self.endpoint.transport.reset)
@@ -112,6 +125,11 @@ class Recovery:
                 continue
             self.endpoint.link.resend(welcome.get("received"), self.endpoint.write)
             self.linked(welcome)
+            if self.life.state != RESUMING:
+                return  # the host ended it as it was welcomed: given up
+            if not self.endpoint.linked:
+                self.life.go(DOWN)  # it closed as it was welcomed
+                continue
             self.up()
             self.editor.tell(jsonrpc.notification("$/remote-lsp/link", {
                 "state": "up", "host": self.host, "after": round(outage, 1)}))
@@ -135,14 +153,18 @@ class Recovery:
         lost = "remote-lsp: the session on %s was started anew (%s); ask again" % (self.host, reason)
         self.editor.give_up(lost, sent_only=True)
         self.linked(welcome)
+        if self.life.state != NEW_SESSION:
+            return  # the host ended it as it was welcomed: given up
+        if not self.endpoint.linked:
+            self._start_failed("the link went down again (%s)" % self._why())
+            return
         tracking = self.editor.tracking
         if tracking.init_params is not None:
             result, error = await self._initialize_again()
             if self.life.state != NEW_SESSION:
                 return  # the host ended it: given up
             if not self.endpoint.linked:
-                why = self.life.end.reason if self.life.end is not None else "no reason given"
-                self._start_failed("the link went down again (%s)" % why)
+                self._start_failed("the link went down again (%s)" % self._why())
                 return
             if result is None:
                 self._give_up("remote-lsp: %s: a new session could not be started: %s" % (self.host, error))
@@ -171,6 +193,9 @@ class Recovery:
         if isinstance(answer.get("result"), dict):
             return answer["result"], ""
         return None, str((answer.get("error") or {}).get("message"))
+
+    def _why(self) -> str:
+        return self.life.end.reason if self.life.end is not None else "no reason given"
 
     def _give_up(self, text: str) -> None:
         self.editor.tell(jsonrpc.show_message(text))

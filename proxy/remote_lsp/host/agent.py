@@ -37,6 +37,7 @@ from remote_lsp.wire.errors import (
     Refused,
     RemoteLspError,
     UsageError,
+    describe_os_error,
     describe_state_error,
 )
 from remote_lsp.wire.fdio import wait_readable
@@ -295,17 +296,23 @@ class Agent:
                 return []
             # A new session: welcome it now, so the bridge lets the editor's initialize through.
             linked = greeting.welcome(fds[1], request)
-        if request.pid is not None:
-            inst, created = self._managed(request.pid), False
-        else:
-            if request.root is None:
-                # One server per workspace: the key's root is the client's own.
-                params = await reader.initialize_params()
-                if uris is not None:
-                    params = uris.message_to_server(params)
-                request.root = workspace.from_initialize(params) or workspace.by_markers(request.cwd or "/")
-            inst, created = await self._instance_for(request)
-            self._note_conflicts(inst, request, created, peer_pid)
+        try:
+            if request.pid is not None:
+                inst, created = self._managed(request.pid), False
+            else:
+                if request.root is None:
+                    # One server per workspace: the key's root is the client's own.
+                    params = await reader.initialize_params()
+                    if uris is not None:
+                        params = uris.message_to_server(params)
+                    request.root = (workspace.from_initialize(params)
+                                    or workspace.by_markers(request.cwd or "/"))
+                inst, created = await self._instance_for(request)
+                self._note_conflicts(inst, request, created, peer_pid)
+        except (RemoteLspError, OSError) as exc:
+            if linked is not None:
+                _refuse_linked(fds[1], request, exc)
+            raise
         session = self._add_client(inst, fds, peer_pid, linked, reader, request)
         fds.clear()  # the session's channel owns them now
         await control.send_async(conn, self._connected(session, created))
@@ -633,6 +640,24 @@ def run_agent(paths: StatePaths, ready_fd: int = -1) -> int:
     gc.freeze()
     asyncio.run(agent.serve(ready_fd))
     return 0
+
+
+def _refuse_linked(fd: int, request: control.ConnectRequest, exc: Exception) -> None:
+    """A welcomed bridge's session cannot be had (its server cannot start, the
+    server it names is gone): it is told as a server that exits at start tells
+    its clients, and the session is ended on purpose, so it does not reconnect."""
+    why = exc.message if isinstance(exc, RemoteLspError) else describe_os_error(exc, request.argv[0])
+    name = request.name or (os.path.basename(request.argv[0]) if request.argv else "server")
+    message = "remote-lsp: %s%s: %s" % (name, " on %s" % request.where if request.where else "", why)
+    event = {"event": "exited", "atStart": request.pid is None, "code": None, "stderr": [], "name": name,
+             "pid": request.pid or 0, "argv": request.argv, "log": None, "host": request.where,
+             "message": message}
+    try:
+        os.write(fd, framing.encode(jsonrpc.encode(jsonrpc.notification("$/remote-lsp/server", event)))
+                 + framing.encode(jsonrpc.encode(jsonrpc.show_message(message, 1)))
+                 + link.control("end", reason=message, failed=True))
+    except OSError:
+        pass  # the bridge is gone already
 
 
 async def _hello(reader: "_FirstFrames") -> Dict[str, Any]:

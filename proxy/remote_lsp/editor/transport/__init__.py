@@ -90,6 +90,9 @@ class Transport:
     def reset(self) -> None:
         """Drop any connection kept for reuse: it may be stalled (blocking)."""
 
+    def abort(self) -> None:
+        """Give up a connection being made now (from any thread): the editor left."""
+
     def close(self) -> None:
         pass
 

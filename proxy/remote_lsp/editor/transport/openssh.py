@@ -28,8 +28,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import List, Optional
+from typing import IO, List, Optional
 
 from remote_lsp.editor.transport import (
     CONNECT_TIMEOUT,
@@ -98,9 +99,9 @@ def _remove_if_stale(path: Path) -> None:
 
 
 class OpenSSHProcess(ChannelProcess):
-    def __init__(self, proc: subprocess.Popen, stderr_path: str) -> None:
+    def __init__(self, proc: subprocess.Popen, errf: IO[bytes]) -> None:
         self.proc = proc
-        self._stderr_path = stderr_path
+        self._errf = errf
         self._channel: Optional[FdChannel] = None
         self._err_text: Optional[str] = None
 
@@ -115,19 +116,15 @@ class OpenSSHProcess(ChannelProcess):
         loop = asyncio.get_running_loop()
         rc = await loop.run_in_executor(None, self.proc.wait)
         self._err_text = self.stderr()
-        try:
-            os.unlink(self._stderr_path)
-        except OSError:
-            pass
+        self._errf.close()
         return rc
 
     def stderr(self) -> str:
         if self._err_text is not None:
             return self._err_text
         try:
-            with open(self._stderr_path, errors="replace") as f:
-                return f.read()
-        except OSError:
+            return os.pread(self._errf.fileno(), 1 << 16, 0).decode(errors="replace")
+        except (OSError, ValueError):
             return ""
 
     def kill(self) -> None:
@@ -146,8 +143,9 @@ class OpenSSH(Transport):
         # since ssh's %C (40 characters) overflows socket paths in deep homes.
         key = "%s\0%s" % (host.text, ssh_config_path())
         self._tag = hashlib.sha256(key.encode()).hexdigest()[:12]
-        self._seq = 0
         self.users_master = False  # riding the user's own master (their ControlPath), not ours
+        self._starting: Optional[subprocess.Popen] = None  # our master, while it connects
+        self._aborted = False
 
     def base_argv(self, ours: bool = True) -> List[str]:
         """ssh with our options; `ours`: on our own shared connection, else on
@@ -164,9 +162,10 @@ class OpenSSH(Transport):
             argv += ["-p", str(self.host.port)]
         return argv
 
-    def _stderr_file(self) -> str:
-        self._seq += 1
-        return str(self.dir / ("%s-%d-%d.err" % (self._tag, os.getpid(), self._seq)))
+    def _stderr_file(self) -> IO[bytes]:
+        """Where an ssh process's stderr goes: a file with no name (it is gone
+        with its last descriptor), so none is ever left behind."""
+        return tempfile.TemporaryFile(dir=str(self.dir))
 
     def _ensure_master(self) -> None:
         """Start the shared connection unless one is up. Serialised per host
@@ -176,7 +175,7 @@ class OpenSSH(Transport):
             self.users_master = False
             return
         with open(self.dir / ("%s.lock" % self._tag), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._hold(lock)
             if self._master_up():
                 self.users_master = False
                 return
@@ -184,21 +183,38 @@ class OpenSSH(Transport):
             if self.users_master:
                 return
             _remove_if_stale(self.dir / self._tag)
-            err = self._stderr_file()
-            with open(err, "wb") as errf:
+            with self._stderr_file() as errf:
                 # -f: returns once authenticated, the master going on in the background.
-                rc = subprocess.run(
+                self._starting = subprocess.Popen(
                     self.base_argv() + ["-f", "-N", "-M", "-o", "ControlPersist=%d" % CONTROL_PERSIST,
                                         self.host.destination],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf,
-                    start_new_session=True).returncode
-            message = open(err, errors="replace").read().strip()
-            os.unlink(err)
+                    start_new_session=True)
+                if self._aborted:
+                    self._starting.kill()
+                try:
+                    rc = self._starting.wait()
+                finally:
+                    self._starting = None
+                errf.seek(0)
+                message = errf.read().decode(errors="replace").strip()
             if rc != 0:
                 if needs_prompt(message):
                     raise TransportError(refused(self.host.text, message, self.name), fatal=True)
                 raise TransportError("ssh %s: %s" % (self.host.text, message or "exit code %d" % rc),
                                      fatal=any(words in message for words in FATAL_SSH))
+
+    def _hold(self, lock: IO[str]) -> None:
+        """The host's lock (another process may hold it while its master
+        connects), unless this attempt is given up meanwhile."""
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if self._aborted:
+                    raise TransportError("ssh %s: given up" % self.host.text) from None
+                time.sleep(0.05)
 
     def _master_up(self) -> bool:
         """Is a master listening on our control socket? (No ssh process needed.)"""
@@ -221,14 +237,17 @@ class OpenSSH(Transport):
     async def exec(self, command: str) -> RemoteProcess:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._ensure_master)
-        err = self._stderr_file()
-        with open(err, "wb") as errf:
+        errf = self._stderr_file()
+        try:
             proc = subprocess.Popen(
                 self.base_argv(ours=not self.users_master) + ["-o", "ControlMaster=no", self.host.destination,
                                                                command],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf,
                 preexec_fn=_die_with_parent)
-        return OpenSSHProcess(proc, err)
+        except BaseException:
+            errf.close()
+            raise
+        return OpenSSHProcess(proc, errf)
 
     async def stream(self, path: str) -> Optional[RemoteProcess]:
         sock = await asyncio.get_running_loop().run_in_executor(None, self._forwarded, path)
@@ -246,7 +265,7 @@ class OpenSSH(Transport):
         if sock is not None:
             return sock
         with open(self.dir / ("%s.lock" % self._tag), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._hold(lock)
             sock = _unix_connection(local)
             if sock is not None:
                 return sock
@@ -284,6 +303,12 @@ class OpenSSH(Transport):
 
     def reset(self) -> None:
         self.stop_master()
+
+    def abort(self) -> None:
+        self._aborted = True
+        starting = self._starting
+        if starting is not None and starting.poll() is None:
+            starting.kill()  # still connecting: nothing of it runs on
 
     def stop_master(self) -> None:
         subprocess.run(self.base_argv() + ["-O", "exit", self.host.destination],

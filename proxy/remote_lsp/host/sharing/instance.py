@@ -17,6 +17,7 @@ does not go by itself.
 """
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -57,6 +58,9 @@ def instance_key(argv: List[str], root: str, env: Optional[Dict[str, str]], isol
     if not argv:
         raise UsageError("no server command given")
     exe = shutil.which(argv[0], path=env.get("PATH"))
+    if exe is None and os.sep in argv[0] and os.path.exists(argv[0]):
+        raise RemoteLspError("%s: cannot be run: %s" % (
+            argv[0], "it is a directory" if os.path.isdir(argv[0]) else "permission denied"))
     if exe is None:
         raise RemoteLspError("%s: command not found on this host (PATH=%s)" % (argv[0], env.get("PATH", "")))
     return (tuple([os.path.abspath(exe)] + list(argv[1:])), os.path.realpath(root), isolation)
@@ -144,13 +148,19 @@ class Instance:
                 ours.append(os.open(self.fifos[0], os.O_WRONLY | _OURS))
                 self.log = server_log(self._paths, self.name, self.started)
                 with open(str(self.log), "ab") as errlog:
-                    self._proc = subprocess.Popen(
-                        self.argv, cwd=self.root, env=env, stdin=theirs[0], stdout=theirs[1],
-                        stderr=errlog, start_new_session=True, close_fds=True)
+                    try:
+                        self._proc = subprocess.Popen(
+                            self.argv, cwd=self.root, env=env, stdin=theirs[0], stdout=theirs[1],
+                            stderr=errlog, start_new_session=True, close_fds=True)
+                    except OSError as exc:
+                        remove_files(str(self.log))  # empty: nothing ran to write to it
+                        self.log = None
+                        why = _exec_error(exc)
+                        raise RemoteLspError("%s: cannot be run: %s" % (self.argv[0], why)) from exc
             finally:
                 for fd in theirs:
                     os.close(fd)
-        except OSError:
+        except (OSError, RemoteLspError):
             for fd in ours:
                 os.close(fd)
             remove_files(*self.fifos)
@@ -567,6 +577,14 @@ class Instance:
             "documents": self.mux.docs.snapshot(),
             "watching": self.watching.describe(),
         }
+
+
+def _exec_error(exc: OSError) -> str:
+    """Why a program could not be run, in words: a script whose interpreter
+    (its #! line) is missing fails as if the script itself were."""
+    if exc.errno == errno.ENOENT and exc.filename and os.path.exists(exc.filename):
+        return "the interpreter its #! line names is not found"
+    return (exc.strerror or str(exc)).lower()
 
 
 def _on(where: str) -> str:
