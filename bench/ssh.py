@@ -3,6 +3,7 @@ plain pipe on the same sshd (`ssh HOST SERVER` for openssh, one paramiko
 channel for paramiko), side by side in one run. A private sshd on 127.0.0.1,
 so the figures are what remote-lsp adds to SSH, not a network."""
 
+import json
 import os
 import shlex
 import signal
@@ -20,6 +21,8 @@ SSH_ROUND_TRIPS = 1000
 LARGE_RUNS = 9
 CONNECTS = 7
 CUTS = 10
+REFUSED_OUTAGE = 8.0
+REFUSED_RUNS = 3
 CPU_ROUND_TRIPS = 3000
 
 
@@ -97,6 +100,7 @@ def rows(work: Path) -> List[Row]:
         out.append(row("ssh first-ever connect (upload, agent, server)", "-", "%.0f ms" % (first * 1000),
                        "reported", True))
         out += _resume_rows(sshd, keeper)
+        out += _refused_rows(sshd, keeper)
         out.append(_link_cost_row(statistics.median(lat["via openssh"])))
         keeper.close()
         subprocess.run(PROXY + ["--host", ALIAS, "stop", "--agent"], env=env, capture_output=True)
@@ -217,6 +221,38 @@ def _resume_rows(sshd, wire: Wire) -> List[Row]:
     med = statistics.median(times)
     return [row("ssh openssh: link back -> first answer (%d cuts)" % CUTS, "-", spread(times, 1000, "ms"),
                 "<= 2000 ms", med <= 2.0)]
+
+
+def _refused_rows(sshd, wire: Wire) -> List[Row]:
+    """The host gone for REFUSED_OUTAGE s (connections refused: the bridge's
+    attempts fail at once and it waits between them), then back: from its return
+    to the link seen back (the bridge's `up`), nothing asked meanwhile."""
+    times = []
+    for _ in range(REFUSED_RUNS):
+        sshd.stop_listening()
+        time.sleep(REFUSED_OUTAGE)  # the outage's own length, not a wait for anything
+        wire.backlog.clear()
+        sshd.listen_again()
+        t = time.perf_counter()
+        _link_up(wire)
+        times.append(time.perf_counter() - t)
+    name = "ssh openssh: host back after %g s away -> link up (%d runs)" % (REFUSED_OUTAGE, REFUSED_RUNS)
+    return [row(name, "-", spread(times, 1000, "ms"), "<= 2000 ms", max(times) <= 2.0)]
+
+
+def _link_up(wire: Wire) -> None:
+    """Read until the bridge says the link is up (`$/remote-lsp/link`)."""
+    assert wire.proc.stdout is not None
+    while True:
+        for body in wire.backlog:
+            msg = json.loads(body)
+            if msg.get("method") == "$/remote-lsp/link" and msg["params"]["state"] in ("up", "new-session"):
+                wire.backlog.clear()
+                return
+        data = os.read(wire.proc.stdout.fileno(), 1 << 20)
+        if not data:
+            raise EOFError("the bridge exited")
+        wire.backlog += wire.parser.feed(data)
 
 
 def _link_cost_row(round_trip: float) -> Row:

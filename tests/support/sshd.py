@@ -71,6 +71,24 @@ class Sshd:
         self._wait_ready()
         return self
 
+    def stop_listening(self) -> None:
+        """The host gone: its sessions killed, the listener stopped (connections refused)."""
+        sessions = self.session_pids()
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(10)
+        for pid in sessions:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+
+    def listen_again(self) -> None:
+        """The host back (after stop_listening): the same sshd, listening once more."""
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.base / "sshd_config")],
+                                     stderr=open(self.base / "sshd.log", "ab"))
+        self._wait_ready()
+
     def write_known_hosts(self, pub: str) -> None:
         self.known_hosts.write_text("[127.0.0.1]:%d %s\n" % (self.port, " ".join(pub.split()[:2])))
 
