@@ -428,6 +428,33 @@ def test_a_workspace_edit_touching_a_file_that_cannot_be_read_is_not_applied_at_
     assert n.lua("return vim.fn.bufloaded(...)", remote.uri(root / "use.py")) == 0
 
 
+def write_plus_p(editor, remote, tmp_path):
+    """:w ++p of a remote file in a directory missing on the host, Neovim in an empty directory."""
+    target = tmp_path / "missing" / "deep" / "new.txt"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    n = editor()
+    n.lua("vim.cmd.cd(...)", str(cwd))
+    edit(n, remote.uri(target))
+    set_lines(n, ["made"])
+    start = len(n.messages())
+    n.nvim.command("write ++p")
+    return n, target, cwd, start
+
+
+def test_w_plus_p_of_a_remote_name_makes_nothing_local(editor, remote, tmp_path):
+    _n, _target, cwd, _start = write_plus_p(editor, remote, tmp_path)
+    assert list(cwd.iterdir()) == []  # Neovim made scp:/rlsp-test/... here; nothing is left
+
+
+@pytest.mark.xfail(reason="the host's files/write does not make the missing directories (`parents`) yet",
+                   strict=False)
+def test_w_plus_p_makes_the_missing_directories_on_the_host(editor, remote, tmp_path):
+    n, target, _cwd, start = write_plus_p(editor, remote, tmp_path)
+    assert messages_since(n, start) == [] and not modified(n)
+    assert target.read_bytes() == b"made\n"
+
+
 @pytest.mark.parametrize("how", ["script", "mapping", "current first"])
 def test_wall_not_typed_writes_in_one_request(editor, remote, tmp_path, how):
     """No command line to see: :wall run by a script (or a remote control), or a mapping's <Cmd>,
