@@ -428,6 +428,35 @@ def test_a_workspace_edit_touching_a_file_that_cannot_be_read_is_not_applied_at_
     assert n.lua("return vim.fn.bufloaded(...)", remote.uri(root / "use.py")) == 0
 
 
+def test_go_to_definition_shows_a_file_not_open_with_its_text_and_server_in_one_read(editor, remote, project):
+    """While the file is read, the user (a callback, a remote control) is still in the buffer they
+    were in; the file is shown with its text and its server, after one files/read."""
+    n = editor()
+    edit(n, remote.uri(project / "b.py"))
+    n.wait("local c = vim.lsp.get_clients({ bufnr = 0 })[1]; return c and c.initialized", "the server", 120)
+    reads = sent(n, "files/read")
+    n.lua("""
+        _G.during, _G.entered = nil, nil
+        local channel = require('remote-lsp.files.channel')
+        local request = channel.request
+        channel.request = function(host, method, ...)
+          if method == 'files/read' and not _G.during then
+            _G.during = vim.api.nvim_buf_get_name(0)  -- where a request made meanwhile would land
+          end
+          return request(host, method, ...)
+        end
+        vim.api.nvim_create_autocmd('BufEnter', { pattern = '*/a.py', once = true, callback = function(ev)
+          _G.entered = { lines = vim.api.nvim_buf_line_count(ev.buf),
+                         clients = #vim.lsp.get_clients({ bufnr = ev.buf }) }
+        end })""")
+    n.lua("vim.api.nvim_win_set_cursor(0, { 1, 16 }); vim.lsp.buf.definition()")
+    n.wait("return vim.api.nvim_buf_get_name(0):match('/a%.py$')", "the jump", 30)
+    assert n.lua("return _G.during") == remote.uri(project / "b.py")
+    assert n.lua("return _G.entered") == {"lines": 10, "clients": 1}
+    assert lines(n)[3] == "def greet(name: str) -> str:" and n.lua("return vim.fn.line('.')") == 4
+    assert sent(n, "files/read") == reads + 1
+
+
 def write_plus_p(editor, remote, tmp_path):
     """:w ++p of a remote file in a directory missing on the host, Neovim in an empty directory."""
     target = tmp_path / "missing" / "deep" / "new.txt"
