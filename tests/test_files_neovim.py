@@ -514,6 +514,21 @@ def test_wall_not_typed_writes_in_one_request(editor, remote, tmp_path, how):
     assert paths[1].read_bytes() == b"again 1\n" and paths[2].read_bytes() == b"new 2\n"
 
 
+def test_wq_writes_the_current_buffer_only(editor, remote, tmp_path):
+    """:wq, from a mapping, with another remote buffer modified: that one is not written (Neovim
+    then refuses to quit for it, as for a local file)."""
+    mine, other = tmp_path / "mine.txt", tmp_path / "other.txt"
+    n = editor()
+    for path in (other, mine):
+        path.write_bytes(b"old\n")
+        edit(n, remote.uri(path))
+        set_lines(n, ["new"])
+    n.lua("vim.keymap.set('n', 'Q', '<Cmd>wq<CR>')")
+    n.lua("pcall(vim.api.nvim_feedkeys, 'Q', 'x', false)")
+    assert mine.read_bytes() == b"new\n" and other.read_bytes() == b"old\n"
+    assert n.lua("return vim.fn.getbufvar(vim.fn.bufnr(...), '&modified')", remote.uri(other)) == 1
+
+
 def test_wqall_from_a_mapping_writes_in_one_request_and_loses_nothing(editor, remote, tmp_path):
     paths = [tmp_path / ("q%d.txt" % i) for i in range(3)]
     n = editor()

@@ -197,12 +197,6 @@ function M.setup()
   local wall = require('remote-lsp.files.wall')
   wall.on_win_enter()
   vim.api.nvim_create_autocmd('WinEnter', { group = group, callback = wall.on_win_enter })
-  vim.api.nvim_create_autocmd('ExitPre', {
-    group = group,
-    callback = function()
-      wall.begin() -- a :wqall or :xall, however run, writes its remote buffers in one request per host
-    end,
-  })
   -- netrw loading after us (setup() in init.lua runs before plugins load) defines its handlers again.
   vim.api.nvim_create_autocmd(
     'SourcePost',
