@@ -514,6 +514,22 @@ def test_wall_not_typed_writes_in_one_request(editor, remote, tmp_path, how):
     assert paths[1].read_bytes() == b"again 1\n" and paths[2].read_bytes() == b"new 2\n"
 
 
+def test_a_script_that_writes_again_after_its_wall_is_not_ignored(editor, remote, tmp_path):
+    """A script's :wall refused one buffer (changed on the host); the script then forces it: written."""
+    paths = [tmp_path / ("s%d.txt" % i) for i in range(3)]
+    n = editor()
+    for i, path in enumerate(paths):
+        path.write_bytes(b"old\n")
+        edit(n, remote.uri(path))
+        set_lines(n, ["new %d" % i])
+    paths[1].write_bytes(b"theirs\n")
+    n.lua("""
+        vim.cmd('wall')
+        vim.cmd.buffer(vim.fn.bufnr(...))
+        vim.cmd('write!')""", remote.uri(paths[1]))
+    assert [p.read_bytes() for p in paths] == [b"new 0\n", b"new 1\n", b"new 2\n"] and not modified(n)
+
+
 def test_wq_writes_the_current_buffer_only(editor, remote, tmp_path):
     """:wq, from a mapping, with another remote buffer modified: that one is not written (Neovim
     then refuses to quit for it, as for a local file)."""

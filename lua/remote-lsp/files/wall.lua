@@ -13,7 +13,7 @@ local state = require('remote-lsp.files.state')
 local M = {}
 
 -- The :wall (:wqall, :xall) being run.
----@type {done?: boolean, failed: table<integer, boolean>, force: boolean}|nil
+---@type {done?: boolean, failed: table<integer, boolean>, force: boolean, guessed?: boolean}|nil
 local wall = nil
 -- The window the user last entered (WinEnter).
 ---@type integer|nil
@@ -88,9 +88,17 @@ function M.take(buf, name, force, write_items)
     if not elsewhere() then
       return false
     end
-    wall = { failed = {}, force = force }
+    -- Guessed: over with the command, and a buffer it failed to write is tried again if written
+    -- again (the command may be a script's, which goes on).
+    wall = { failed = {}, force = force, guessed = true }
+    local this = wall
+    vim.schedule(function()
+      if wall == this then
+        wall = nil
+      end
+    end)
   end
-  if wall.failed[buf] then
+  if wall.failed[buf] and not wall.guessed then
     return true -- told already: it stays modified, so the command fails for it
   end
   if wall.done then
