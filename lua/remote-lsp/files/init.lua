@@ -19,8 +19,9 @@ end
 
 -- Whether netrw's handlers of our names were removed (to put them back with files = false).
 local took_from_netrw = false
--- vim.lsp.util.apply_workspace_edit as it was before ours wrapped it.
-local original_apply = nil
+-- vim.lsp.util's functions as they were before ours wrapped them, by name.
+---@type table<string, function>|nil
+local originals = nil
 
 --- netrw's handlers of our names (its Network augroup), if netrw is loaded.
 ---@return vim.api.keyset.get_autocmds.ret[]
@@ -68,17 +69,45 @@ local function edited(edit)
   end, names)
 end
 
-local function wrap_workspace_edit()
-  if original_apply then
+--- Read ahead, in one request per host, the remote files of locations whose buffers are not loaded.
+---@param uris string[]
+local function read_ahead(uris)
+  local ok, err = pcall(require('remote-lsp.files.prefetch').prefetch, vim.tbl_map(vim.uri_to_fname, uris))
+  if not ok then
+    log.error('internal error: ' .. tostring(err))
+  end
+end
+
+--- The URIs of an LSP location (Location or LocationLink), or of a list of them.
+---@param locations any
+---@return string[]
+local function uris_of(locations)
+  local out = {}
+  for _, loc in ipairs(vim.islist(locations) and locations or { locations }) do
+    local u = type(loc) == 'table' and (loc.uri or loc.targetUri)
+    if type(u) == 'string' then
+      out[#out + 1] = u
+    end
+  end
+  return out
+end
+
+-- Neovim has no public hook before an edit is applied or a location is shown: its vim.lsp.util
+-- functions that rename, code actions and jumps call are wrapped.
+-- luacheck: push ignore 122 (wrapping them is the point)
+local function wrap_lsp_util()
+  if originals then
     return
   end
-  original_apply = vim.lsp.util.apply_workspace_edit
-  local inner = original_apply
-  -- Whole or not at all: the remote files it touches are read first (those not loaded in one
+  local util = vim.lsp.util
+  originals = {
+    apply_workspace_edit = util.apply_workspace_edit,
+    locations_to_items = util.locations_to_items,
+    show_document = util.show_document,
+  }
+  -- Whole or not at all: the remote files an edit touches are read first (those not loaded in one
   -- request per host); if one cannot be, nothing is applied and the user is told which and why.
-  -- Neovim has no public hook before an edit is applied.
-  -- luacheck: push ignore 122 (wrapping it is the point: rename and code actions call it)
-  vim.lsp.util.apply_workspace_edit = function(edit, ...)
+  util.apply_workspace_edit = function(edit, ...)
     if type(edit) == 'table' then
       local ok, failed = pcall(require('remote-lsp.files.prefetch').prefetch, edited(edit))
       if not ok then
@@ -90,17 +119,29 @@ local function wrap_workspace_edit()
         return log.error('the edit was not applied, a file it changes cannot be read: ' .. table.concat(why, '; '))
       end
     end
-    return inner(edit, ...)
+    return originals.apply_workspace_edit(edit, ...)
   end
-  -- luacheck: pop
+  -- A jump (definition...) or a list of locations into remote files not open: read ahead in one
+  -- request per host before Neovim loads their buffers one by one (each current while it is read),
+  -- so that a buffer is current only with its text and its server, and whatever runs while the
+  -- host is waited for (a callback, a remote control) still finds the buffer the user is in.
+  util.locations_to_items = function(locations, ...)
+    read_ahead(uris_of(locations))
+    return originals.locations_to_items(locations, ...)
+  end
+  util.show_document = function(location, ...)
+    read_ahead(uris_of(location))
+    return originals.show_document(location, ...)
+  end
 end
 
-local function unwrap_workspace_edit()
-  if original_apply then
-    vim.lsp.util.apply_workspace_edit = original_apply -- luacheck: ignore 122
-    original_apply = nil
+local function unwrap_lsp_util()
+  for name, fn in pairs(originals or {}) do
+    vim.lsp.util[name] = fn
   end
+  originals = nil
 end
+-- luacheck: pop
 
 --- A bug of ours reaches the user as one message, not a traceback in the middle of a read.
 local function guarded(fn)
@@ -117,7 +158,7 @@ function M.setup()
   local enabled = require('remote-lsp.config').options.files
   local group = vim.api.nvim_create_augroup(GROUP, { clear = true })
   if not enabled then
-    unwrap_workspace_edit()
+    unwrap_lsp_util()
     give_back_to_netrw()
     return
   end
@@ -156,19 +197,13 @@ function M.setup()
   local wall = require('remote-lsp.files.wall')
   wall.on_win_enter()
   vim.api.nvim_create_autocmd('WinEnter', { group = group, callback = wall.on_win_enter })
-  vim.api.nvim_create_autocmd('ExitPre', {
-    group = group,
-    callback = function()
-      wall.begin() -- a :wqall or :xall, however run, writes its remote buffers in one request per host
-    end,
-  })
   -- netrw loading after us (setup() in init.lua runs before plugins load) defines its handlers again.
   vim.api.nvim_create_autocmd(
     'SourcePost',
     { group = group, pattern = '*/netrwPlugin.vim', callback = take_from_netrw }
   )
   take_from_netrw()
-  wrap_workspace_edit()
+  wrap_lsp_util()
 
   channel.on('files/changed', function(host, params)
     if type(params) == 'table' and type(params.changes) == 'table' then

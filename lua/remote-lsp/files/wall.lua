@@ -3,28 +3,25 @@
 -- those that failed stay modified, so that the command fails for them as for a local file.
 --
 -- Neovim tells a BufWriteCmd nothing of the command it is part of. A :wall is known when typed
--- (CmdlineLeave), a :wqall or :xall however run (ExitPre, before their writes); one run from a
--- mapping's <Cmd>, a script or an autosave plugin is known by its first write of a buffer that is
--- not in the window the user is in (Neovim makes it current in the autocmd window, or in a window
--- of its own, without entering it), unless a Lua nvim_buf_call or nvim_win_call is writing that
--- one buffer. If the current buffer is written first, it is written alone, the rest together.
+-- (CmdlineLeave); one run from a mapping's <Cmd>, a script or an autosave plugin, by its first
+-- write of a buffer that is not in the window the user is in (Neovim makes it current in the
+-- autocmd window, or in a window of its own, without entering it), unless a Lua nvim_buf_call or
+-- nvim_win_call is writing that one buffer. If the current buffer is written first, it is written
+-- alone, the rest together. (ExitPre would not do: it comes before a :wq's write as well.)
 local state = require('remote-lsp.files.state')
 
 local M = {}
 
--- The :wall (:wqall, :xall) being run; force nil: as files/force.lua finds.
----@type {done?: boolean, failed: table<integer, boolean>, force?: boolean}|nil
+-- The :wall (:wqall, :xall) being run.
+---@type {done?: boolean, failed: table<integer, boolean>, force: boolean, guessed?: boolean}|nil
 local wall = nil
 -- The window the user last entered (WinEnter).
 ---@type integer|nil
 local entered = nil
 
 --- A :wall (force: :wall!) is about to run.
----@param force? boolean nil: not known (an ExitPre, after the typed command's CmdlineLeave)
+---@param force boolean
 function M.begin(force)
-  if force == nil and wall then
-    return
-  end
   wall = { failed = {}, force = force }
 end
 
@@ -91,9 +88,17 @@ function M.take(buf, name, force, write_items)
     if not elsewhere() then
       return false
     end
-    wall = { failed = {}, force = force }
+    -- Guessed: over with the command, and a buffer it failed to write is tried again if written
+    -- again (the command may be a script's, which goes on).
+    wall = { failed = {}, force = force, guessed = true }
+    local this = wall
+    vim.schedule(function()
+      if wall == this then
+        wall = nil
+      end
+    end)
   end
-  if wall.failed[buf] then
+  if wall.failed[buf] and not wall.guessed then
     return true -- told already: it stays modified, so the command fails for it
   end
   if wall.done then

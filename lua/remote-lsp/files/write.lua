@@ -106,6 +106,7 @@ end
 ---@return table<integer, boolean> written, by index in items
 function M.items(items, forced, cmdarg)
   local written = {}
+  local parents = (' ' .. (cmdarg or '') .. ' '):find(' ++p ', 1, true) ~= nil
   local by_host = {}
   for i, item in ipairs(items) do
     local host, path = state.split(item.name)
@@ -138,7 +139,13 @@ function M.items(items, forced, cmdarg)
     local files = {}
     for _, g in ipairs(group) do
       local item = items[g.index]
-      files[#files + 1] = { path = g.path, data = vim.base64.encode(item.data), expect = item.expect, force = forced }
+      files[#files + 1] = {
+        path = g.path,
+        data = vim.base64.encode(item.data),
+        expect = item.expect,
+        force = forced,
+        parents = parents or nil, -- :w ++p: the missing directories made on the host
+      }
     end
     local function answer(res, late)
       for k, g in ipairs(group) do
@@ -169,6 +176,22 @@ function M.items(items, forced, cmdarg)
   return written
 end
 
+--- `:w ++p` made, before the write came here, the missing directories of the name as if it were a
+--- local path (`scp:/host/...` in the current directory): the empty ones are removed, so that
+--- nothing local is left for a remote name.
+---@param name string
+---@param cmdarg string
+local function unmake_local_parents(name, cmdarg)
+  if not (' ' .. cmdarg .. ' '):find(' ++p ', 1, true) then
+    return
+  end
+  local dir = name:match('^(.*)/[^/]*$')
+  while dir and dir:find('/', 1, true) do
+    vim.uv.fs_rmdir(dir) -- fails, and changes nothing, on a directory that is not empty
+    dir = dir:gsub('/+$', ''):match('^(.*)/[^/]*$')
+  end
+end
+
 --- BufWriteCmd: write the buffer to its file (or to another name: `:w scp://...`); in a :wall,
 --- the batch (files/wall.lua).
 ---@param ev {buf: integer, match: string}
@@ -177,6 +200,7 @@ function M.write(ev)
   local forced = force.forced()
   local own = name == vim.api.nvim_buf_get_name(buf)
   local cmdarg = vim.v.cmdarg
+  unmake_local_parents(name, cmdarg)
   if own and wall.take(buf, name, forced, function(items)
     return M.items(items, forced, cmdarg)
   end) then
@@ -191,6 +215,7 @@ function M.write_part(ev)
   local buf, name = ev.buf, ev.match
   local line1 = vim.api.nvim_buf_get_mark(buf, '[')[1]
   local line2 = vim.api.nvim_buf_get_mark(buf, ']')[1]
+  unmake_local_parents(name, vim.v.cmdarg)
   M.items({ { buf = buf, name = name, own = false, line1 = line1, line2 = line2 } }, force.forced(), vim.v.cmdarg)
 end
 
