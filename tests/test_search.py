@@ -154,6 +154,8 @@ def test_a_bad_pattern_is_exit_2_with_the_reason(tmp_path, engine):
     got = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle(")
     assert got.returncode == 2 and got.stdout == b""
     assert b"bad pattern 'needle('" in got.stderr and b"\n" == got.stderr[-1:], got.stderr
+    lines = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle\nx")
+    assert (lines.returncode, lines.stdout) == (2, b"")  # a newline in a pattern: refused by every engine
 
 
 def test_without_ripgrep_git_grep_then_the_builtin_search(tmp_path):
