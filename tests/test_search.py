@@ -11,13 +11,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PROXY
 from tests.support.filechannel import channel
+from tests.support.waiting import wait_for
 from tests.support.lspclient import LspError
 
 ENGINES = ("rg", "git", "builtin")
@@ -154,6 +154,8 @@ def test_a_bad_pattern_is_exit_2_with_the_reason(tmp_path, engine):
     got = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle(")
     assert got.returncode == 2 and got.stdout == b""
     assert b"bad pattern 'needle('" in got.stderr and b"\n" == got.stderr[-1:], got.stderr
+    lines = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle\nx")
+    assert (lines.returncode, lines.stdout) == (2, b"")  # a newline in a pattern: refused by every engine
 
 
 def test_without_ripgrep_git_grep_then_the_builtin_search(tmp_path):
@@ -226,21 +228,15 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     (root / "new dir" / "deeper" / "made.py").write_text("")
     (root / "sub" / "deep" / "z.py").unlink()
     (root / "sub" / "deep" / "scratch.tmp").write_text("")  # ignored by sub/.gitignore
-    _until(lambda: "new dir/deeper/made.py" in names() and "sub/deep/z.py" not in names())
+    wait_for(lambda: "new dir/deeper/made.py" in names() and "sub/deep/z.py" not in names(), 10,
+             "the changes")
     assert "sub/deep/scratch.tmp" not in names()
     (root / "new dir" / "deeper" / "later.py").write_text("")  # the new directories are watched too
-    _until(lambda: "new dir/deeper/later.py" in names())
+    wait_for(lambda: "new dir/deeper/later.py" in names(), 10, "a file in the new directory")
     with (root / ".gitignore").open("a") as f:
         f.write("many/\n")
-    _until(lambda: not any(n.startswith("many/") for n in names()))
+    wait_for(lambda: not any(n.startswith("many/") for n in names()), 10, "the new ignore rule")
     assert sorted(names()) == rg_files(root, remote.env)
-
-
-def _until(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not within %ss" % timeout
-        time.sleep(0.05)
 
 
 def test_the_channel_greps_streams_caps_and_refuses_a_bad_pattern(remote, tmp_path):
@@ -313,12 +309,12 @@ def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp
 
     # A cancel, and a search of the other kind that goes on meanwhile.
     rid = c.request_async("search/grep", {"root": str(root), "pattern": SLOW, "partialResultToken": "slow"})
-    _until(lambda: searching(root) != [])
+    wait_for(lambda: searching(root) != [], 10, "ripgrep to run")
     assert "sub/deep/z.py" in c.request("search/files", {"root": str(root), "query": "z.py"})["files"]
     (read,) = c.request("files/read", {"paths": [str(root / "a.py")]})["files"]  # the file service goes on
     assert read["exists"] and searching(root) != []
     c.notify("$/cancelRequest", {"id": rid})
-    _until(lambda: searching(root) == [], timeout=1.5)  # killed at once, not left to end by itself
+    wait_for(lambda: searching(root) == [], 1.5, "its end")  # killed at once, not left to end by itself
     assert c.wait_response(rid, 30)["error"]["code"] == -32800
     # How long each went on after its cancel, as the agent measured it.
     assert len(json.loads(remote.cli("status", "--json").stdout)["files"]["search"]["stopped_ms"]) == 6
