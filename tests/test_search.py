@@ -228,6 +228,8 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     (root / "sub" / "deep" / "scratch.tmp").write_text("")  # ignored by sub/.gitignore
     _until(lambda: "new dir/deeper/made.py" in names() and "sub/deep/z.py" not in names())
     assert "sub/deep/scratch.tmp" not in names()
+    (root / "new dir" / "deeper" / "later.py").write_text("")  # the new directories are watched too
+    _until(lambda: "new dir/deeper/later.py" in names())
     with (root / ".gitignore").open("a") as f:
         f.write("many/\n")
     _until(lambda: not any(n.startswith("many/") for n in names()))
@@ -291,6 +293,8 @@ def test_status_shows_the_file_lists_kept(remote, tmp_path):
     searched = json.loads(remote.cli("status", "--json").stdout)["files"]["search"]
     assert searched["indexes"] == [{"root": str(root), "hidden": False, "ignored": False,
                                     "files": len(rg_files(root, remote.env))}]
+    assert "search: %d file(s) listed in %s\n" % (len(rg_files(root, remote.env)), root) \
+        in remote.cli("status").stdout
 
 
 def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp_path):
@@ -332,7 +336,8 @@ def test_find_and_grep_on_a_host_name_files_as_the_editor_does(remote, tmp_path)
     prefix = "scp://%s/%s/" % (remote.alias, root)
     assert sorted(n[len(prefix):] for n in found if n) == rg_files(root, remote.env)
     assert all(n.startswith(prefix) for n in found if n)
-    rsync = remote.cli("find", "--root", "rsync://%s/%s" % (remote.alias, root), "--protocol", "rsync")
+    rsync = remote.cli("find", "--root", "rsync://%s/%s" % (remote.alias, root), "--protocol", "rsync",
+                       transport="paramiko")
     assert "rsync://%s/%s" % (remote.alias, odd) in rsync.stdout.split("\n")
 
     got = remote.cli("grep", "-F", "it's $HOME", "--root", str(root))
@@ -396,3 +401,16 @@ def test_a_host_without_ripgrep_answers_with_git_grep_then_its_own_search(host_w
     with pytest.raises(LspError) as bad:
         c.request("search/grep", {"root": str(plain), "pattern": "needle("})
     assert "bad pattern 'needle('" in str(bad.value)
+
+
+def test_a_large_file_is_searched_a_chunk_at_a_time_with_the_same_matches(tmp_path):
+    """The built-in search reads 8 MB at a time: lines across the chunks, the last one with no newline."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    lines = ["filler text number %06d%s" % (i, " needle" if i % 99991 == 0 else "") for i in range(400000)]
+    (root / "large.log").write_text("\n".join(lines) + "\nneedle at the end, no newline")
+    env = isolated_env(tmp_path)
+    _, want = rg_vimgrep(root, env, "-e", "needle")
+    got = cli(env, "grep", "--engine", "builtin", "--root", str(root), "needle")
+    assert sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line) == want
+    assert len(want) == 6 and "large.log:400001:1:needle at the end, no newline" in want

@@ -118,6 +118,10 @@ def _status(args: argparse.Namespace, command: List[str]) -> int:
     if status.files.get("channels"):
         print("files: %(channels)d editor channel(s), %(watched)d open file(s) watched in %(directories)d "
               "director(y/ies)" % status.files)
+    for kept in status.files.get("search", {}).get("indexes", []):
+        also = [what for what in ("hidden", "ignored") if kept[what]]
+        print("search: %d file(s) listed in %s%s" % (kept["files"], kept["root"],
+                                                     " (%s files too)" % " and ".join(also) if also else ""))
     for inst in status.instances:
         idle = inst["idle_timeout"]
         print("\n%s pid %d  root %s  idle %s  %s%s" % (

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set
+from typing import BinaryIO, Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set
 
 from remote_lsp.host.search.ignore import TEMPORARY_GLOB, Rules
 from remote_lsp.host.search.index import Cancelled, walk_files
@@ -30,6 +30,7 @@ ENGINE_ENV = "REMOTE_LSP_GREP_ENGINE"  # forces one (tests, benchmarks)
 MAX_TEXT = 500  # characters of a longer line kept, around its match
 _BEFORE = 100  # ...of which before the match
 BINARY_PEEK = 64 * 1024  # a NUL byte in this much of a file: binary, skipped (as ripgrep's first buffer)
+CHUNK = 8 << 20  # the built-in search reads a file this much at a time
 CASES = ("smart", "sensitive", "insensitive")
 
 
@@ -388,20 +389,45 @@ def _builtin(root: str, regex: "re.Pattern[str]", job: Job, files: Iterable[str]
         job.check()
         try:
             with open(os.path.join(root, rel), "rb") as f:
-                data = f.read()
+                yield from _search_file(rel, f, regex, job)
         except OSError:
             continue
-        nul = data.find(b"\0")
-        if nul != -1:
-            if nul < BINARY_PEEK:
+
+
+def _search_file(rel: str, f: BinaryIO, regex: "re.Pattern[str]", job: Job) -> Iterator[Match]:
+    """One file, a chunk of whole lines at a time (a large file never whole in memory)."""
+    done = 0  # lines before this chunk
+    carry = b""
+    first = True
+    while True:
+        block = f.read(CHUNK)
+        data = carry + block
+        if not block:  # the end: its last line, if it has no newline
+            if not data:
+                return
+            carry = b""
+        else:
+            end = data.rfind(b"\n") + 1
+            if not end:  # one line longer than a chunk: read on to its end
+                carry = data
                 continue
+            data, carry = data[:end], data[end:]
+        nul = data.find(b"\0")
+        last = nul != -1
+        if last:
+            if first and nul < BINARY_PEEK:
+                return  # binary: skipped
             data = data[:data.rfind(b"\n", 0, nul) + 1]  # as ripgrep: what came before it, then stop
+        first = False
         text = data.decode("utf-8", "surrogateescape")
-        if regex.search(text) is None:
-            continue
         lines = text.split("\n")
         if text.endswith("\n"):
             lines.pop()
-        for number, line in enumerate(lines, 1):
-            if regex.search(line) is not None:
-                yield from _line_matches(rel, number, line, regex)
+        if regex.search(text) is not None:
+            for number, line in enumerate(lines, done + 1):
+                if regex.search(line) is not None:
+                    yield from _line_matches(rel, number, line, regex)
+        done += len(lines)
+        job.check()
+        if last:
+            return

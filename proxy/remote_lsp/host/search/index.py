@@ -161,18 +161,30 @@ class FileIndex:
     # --- kept current -----------------------------------------------------------------------
 
     def skip(self, path: str) -> bool:
-        """For the watcher: a directory nothing of this index is in (not to be watched)."""
-        if path == self.root:
-            return False
-        parent, name = os.path.split(path)
-        rel_parent = self._rel(parent)
-        if rel_parent is None:
+        """For the watcher: a directory nothing of this index is in (not to be watched).
+        One just made may be under others just made, not listed yet: the rules from
+        the nearest listed directory down to it decide."""
+        rel = self._rel(path)
+        if rel is None:
             return True
+        if not rel:
+            return False
+        parts = rel.split("/")
         with self.lock:
-            known = self.dirs.get(rel_parent)
+            known = None
+            depth = len(parts) - 1
+            while known is None and depth >= 0:
+                known = self.dirs.get("/".join(parts[:depth]))
+                depth -= 1 if known is None else 0
         if known is None:
             return True
-        return self.rules.excluded(known.level, path, name, True, self.prefix)
+        level = known.level
+        for name in parts[depth:]:
+            full = os.path.join(level.path, name)
+            if self.rules.excluded(level, full, name, True, self.prefix):
+                return True
+            level = self.rules.child(level, full)
+        return False
 
     def _rel(self, path: str) -> Optional[str]:
         if path == self.root:
