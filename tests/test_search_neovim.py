@@ -5,6 +5,7 @@ the picker, Enter) and checks what the user sees: the list, the preview, the fil
 
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -53,8 +54,6 @@ def picker_prelude(name):
 
 
 def setup_for(picker):
-    import sys
-
     return "{ python = %r, picker = %r }" % (sys.executable, picker)
 
 
@@ -172,6 +171,15 @@ def test_the_picker_option_is_checked_and_a_missing_picker_said(editor):
         assert [m["msg"] for m in n.messages()[start:]] == [
             "remote-lsp: picker %s is not installed; vim.ui.select instead" % name]
     assert n.lua("return require('remote-lsp.search').picker('auto') == require('remote-lsp.search.select')")
+    assert "picker: select (picker = 'auto')" in health(n)
+    n.lua("require('remote-ssh').setup({ python = ..., picker = 'snacks' })", sys.executable)
+    assert "picker = 'snacks' is not installed: vim.ui.select is used" in health(n)
+
+
+def health(n):
+    """What :checkhealth remote-lsp shows."""
+    return n.lua("vim.cmd('checkhealth remote-lsp') local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)"
+                 " vim.cmd('bwipeout') return table.concat(lines, '\\n')")
 
 
 def typing(n, text):
