@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import PROXY
 from tests.support.filechannel import channel
-from tests.support.waiting import wait_for
 from tests.support.lspclient import LspError
+from tests.support.waiting import wait_for
 
 ENGINES = ("rg", "git", "builtin")
 

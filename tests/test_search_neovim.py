@@ -5,6 +5,7 @@ the picker, Enter) and checks what the user sees: the list, the preview, the fil
 
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -53,8 +54,6 @@ def picker_prelude(name):
 
 
 def setup_for(picker):
-    import sys
-
     return "{ python = %r, picker = %r }" % (sys.executable, picker)
 
 
@@ -130,12 +129,19 @@ def test_grep_fills_the_quickfix_list_with_remote_names_that_open(editor, remote
     n.nvim.command("wincmd p")
     assert current(n)["name"] == remote.uri(tree / "README.md")
 
+    # From a remote directory's listing: the same project.
+    edit(n, remote.uri(tree / "src") + "/")
+    n.nvim.command("RemoteLspGrep! UTIL_BODY = 4")
+    n.wait("return vim.fn.getqflist({ title = 0 }).title == ':RemoteLspGrep UTIL_BODY = 4'", "the new list")
+    assert n.lua("return vim.tbl_map(function(i) return { vim.api.nvim_buf_get_name(i.bufnr), i.lnum } end,"
+                 " vim.fn.getqflist())") == [[remote.uri(tree / "src" / "util.py"), 1]]
+
     # A bad pattern: the host's reason, and the list as it was.
     start = len(n.messages())
     n.nvim.command("RemoteLspGrep needle(")
     error = wait_message(n, ":RemoteLspGrep needle(", "the error", start)
     assert error == "remote-lsp: :RemoteLspGrep needle(: search/grep: bad pattern 'needle(': unclosed group"
-    assert n.lua("return #vim.fn.getqflist()") == 2
+    assert n.lua("return #vim.fn.getqflist()") == 1
 
 
 def test_a_buffer_that_is_not_remote_is_told_so(editor, tmp_path):
@@ -152,11 +158,28 @@ def test_a_buffer_that_is_not_remote_is_told_so(editor, tmp_path):
     assert n.lua("return #vim.fn.getqflist()") == 0
 
 
-def test_bad_picker_option_is_refused(editor):
+def test_the_picker_option_is_checked_and_a_missing_picker_said(editor):
     n = editor()
     with pytest.raises(Exception, match="picker"):
         n.lua("require('remote-lsp.config').setup({ picker = 'fzf' })")
     assert n.lua("return require('remote-lsp.config').options.picker") == "auto"
+    # Named but not installed (this Neovim has no picker plugin): said, and vim.ui.select used.
+    for name in ("telescope", "fzf-lua", "snacks"):
+        start = len(n.messages())
+        assert n.lua("return require('remote-lsp.search').picker(...)"
+                     " == require('remote-lsp.search.select')", name)
+        assert [m["msg"] for m in n.messages()[start:]] == [
+            "remote-lsp: picker %s is not installed; vim.ui.select instead" % name]
+    assert n.lua("return require('remote-lsp.search').picker('auto') == require('remote-lsp.search.select')")
+    assert "picker: select (picker = 'auto')" in health(n)
+    n.lua("require('remote-ssh').setup({ python = ..., picker = 'snacks' })", sys.executable)
+    assert "picker = 'snacks' is not installed: vim.ui.select is used" in health(n)
+
+
+def health(n):
+    """What :checkhealth remote-lsp shows."""
+    return n.lua("vim.cmd('checkhealth remote-lsp') local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)"
+                 " vim.cmd('bwipeout') return table.concat(lines, '\\n')")
 
 
 def typing(n, text):

@@ -167,6 +167,14 @@ function M.check()
     h.error('proxy not found at ' .. host.proxy())
   end
 
+  h.start('remote-lsp: search')
+  local chosen, _, missing = require('remote-lsp.search').resolve()
+  if missing then
+    h.warn(("picker = '%s' is not installed: vim.ui.select is used"):format(o.picker))
+  else
+    h.ok(("picker: %s (picker = '%s')"):format(chosen, o.picker))
+  end
+
   h.start('remote-lsp: files')
   local files = require('remote-lsp.files')
   local by = files.served_by()

@@ -19,25 +19,38 @@ local MODULES = {
   { 'select', 'remote-lsp.search.select' },
 }
 
---- The picker module to use: the one named (default setup's `picker`), or for 'auto' the first
---- installed; a picker named but not installed is said, and vim.ui.select used instead.
+--- The picker to use: the one named (default setup's `picker`), or for 'auto' the first installed.
 ---@param name? string
+---@return string chosen its name ('select' when none is installed)
 ---@return table module with files(project, opts) and live_grep(project, opts)
-function M.picker(name)
+---@return boolean missing the picker named is not installed
+function M.resolve(name)
   name = name or config.options.picker
   for _, m in ipairs(MODULES) do
     if name == 'auto' or name == m[1] then
       local mod = require(m[2])
       if mod.available() then
-        return mod
+        return m[1], mod, false
       end
       if name ~= 'auto' then
-        require('remote-lsp.log').warn(('picker %s is not installed; vim.ui.select instead'):format(name))
-        break
+        return 'select', require('remote-lsp.search.select'), true
       end
     end
   end
-  return require('remote-lsp.search.select')
+  return 'select', require('remote-lsp.search.select'), false
+end
+
+--- The picker module to use; a picker named but not installed is said, and vim.ui.select used.
+---@param name? string
+---@return table module with files(project, opts) and live_grep(project, opts)
+function M.picker(name)
+  local _, mod, missing = M.resolve(name)
+  if missing then
+    require('remote-lsp.log').warn(
+      ('picker %s is not installed; vim.ui.select instead'):format(name or config.options.picker)
+    )
+  end
+  return mod
 end
 
 --- Open a found file (a path relative to the project's root), at a line and column if given.

@@ -1,6 +1,8 @@
 -- The remote project of a buffer, that a search runs in: its language server's root when a
 -- remote client serves it, else the nearest directory above it holding one of its servers' root
--- markers (or .git), found on the host by `locate` as a buffer's root is (remote-lsp/init.lua).
+-- markers (or .git), found on the host as `locate` finds a buffer's root (remote-lsp/init.lua), but
+-- through the host's file channel, in one round trip.
+local channel = require('remote-lsp.files.channel')
 local log = require('remote-lsp.log')
 local uri = require('remote-lsp.uri')
 
@@ -48,6 +50,51 @@ local function markers(buf)
   return out
 end
 
+--- The nearest directory from dir up holding one of the markers, else dir itself; nil if dir is
+--- not on the host. Asked on the host's file channel, every path's stat at once: one round trip
+--- (what `locate` answers, without starting a process there).
+---@param host string
+---@param dir string
+---@param found string[] markers
+---@param cb fun(root: string|nil, err: string|nil)
+local function nearest(host, dir, found, cb)
+  local dirs, paths = {}, { dir }
+  local d = dir
+  repeat
+    dirs[#dirs + 1] = d
+    for _, m in ipairs(found) do
+      paths[#paths + 1] = (d == '/' and '' or d) .. '/' .. m
+    end
+    local up = vim.fs.dirname(d)
+    local top = up == d
+    d = up
+  until top
+  local exists, waiting, failed = {}, #paths, nil
+  for _, path in ipairs(paths) do
+    channel.request(host, 'files/stat', { path = path }, function(err, entry)
+      if err and path == dir then
+        failed = tostring(err.message or err) -- a path under a file is an error too: not there
+      end
+      exists[path] = not err and type(entry) == 'table' and entry.exists == true
+      waiting = waiting - 1
+      if waiting > 0 then
+        return
+      end
+      if not exists[dir] then
+        return cb(nil, failed)
+      end
+      for _, at in ipairs(dirs) do
+        for _, m in ipairs(found) do
+          if exists[(at == '/' and '' or at) .. '/' .. m] then
+            return cb(at)
+          end
+        end
+      end
+      cb(dir)
+    end)
+  end
+end
+
 --- The project of buf: cb(project) on the main loop, or the user told why there is none (a buffer
 --- that is not remote, a host that cannot be reached) and cb never called.
 ---@param buf integer
@@ -85,21 +132,16 @@ function M.of(buf, cb, what)
   if located[key] then
     return cb({ host = host, proto = proto, root = located[key] })
   end
-  local args = { 'locate', dir }
-  for _, m in ipairs(found) do
-    vim.list_extend(args, { '--marker', m })
-  end
-  require('remote-lsp.host').run(host, args, function(err, answer)
+  nearest(host, dir, found, function(root, err)
     if err then
       return log.error(('%s: cannot reach %s: %s'):format(what, host, err))
     end
-    local root = type(answer) == 'table' and answer.root
-    if type(root) ~= 'string' then
+    if not root then
       return log.warn(('%s: %s does not exist on %s'):format(what, dir, host))
     end
     located[key] = root
     cb({ host = host, proto = proto, root = root })
-  end, require('remote-lsp.config').options.host_timeout)
+  end)
 end
 
 return M
