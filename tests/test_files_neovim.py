@@ -471,8 +471,6 @@ def test_w_plus_p_of_a_remote_name_makes_nothing_local(editor, remote, tmp_path)
     assert list(cwd.iterdir()) == []  # Neovim made scp:/rlsp-test/... here; nothing is left
 
 
-@pytest.mark.xfail(reason="the host's files/write does not make the missing directories (`parents`) yet",
-                   strict=False)
 def test_w_plus_p_makes_the_missing_directories_on_the_host(editor, remote, tmp_path):
     n, target, _cwd, start = write_plus_p(editor, remote, tmp_path)
     assert messages_since(n, start) == [] and not modified(n)
