@@ -4,6 +4,7 @@ local host = require('remote-lsp.host')
 local notify = require('remote-lsp.log').notify
 local exit = require('remote-lsp.exit')
 local uri = require('remote-lsp.uri')
+local valid = require('remote-lsp.validate')
 
 local M = {}
 
@@ -99,7 +100,8 @@ end
 ---@return remote_lsp.RemoteClient[]
 function M.list()
   local out = {}
-  -- Starting ones too: a second buffer opened meanwhile must join, not duplicate.
+  -- Starting ones too: a second buffer opened meanwhile must join, not duplicate. No public filter
+  -- lists clients before their initialize is answered; `_uninitialized` is the one get_clients has.
   for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
     local r = client.config.remote
     if r then
@@ -107,10 +109,6 @@ function M.list()
     end
   end
   return out
-end
-
-local function absolute(path)
-  return type(path) == 'string' and path:sub(1, 1) == '/'
 end
 
 --- remote-lsp's own messages go through log.lua, like the plugin's others
@@ -124,7 +122,7 @@ local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO,
 ---@param client_config vim.lsp.ClientConfig
 ---@return integer[]
 local function served_by(client_config)
-  for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
+  for _, client in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do -- starting ones too (M.list)
     if client.config == client_config then
       return vim.tbl_keys(client.attached_buffers)
     end
@@ -164,15 +162,14 @@ end
 --- that ended is told once: by the host's own message, not again by Neovim's warnings of a failed
 --- initialize and of a client that quit. Remote clients and local shared ones (share_local) both
 --- run so.
----@param argv string[]
----@param restart fun(buffers: integer[], config: vim.lsp.ClientConfig) starts the client again once
----  the old one is gone; buffers are those it served
----@param extra? vim.lsp.rpc.ExtraSpawnParams
----@param state? table what the host said of the end (`ended`), a restart asked for (`restart`)
----@param on_server? fun(params: table) the host's `$/remote-lsp/server`
+---@param spec remote_lsp.CommandSpec
 ---@return fun(dispatchers: vim.lsp.rpc.Dispatchers, config: vim.lsp.ClientConfig): vim.lsp.rpc.PublicClient
-function M.command(argv, restart, extra, state, on_server)
-  state = state or {}
+function M.command(spec)
+  vim.validate('spec', spec, 'table')
+  vim.validate('spec.argv', spec.argv, 'table')
+  vim.validate('spec.restart', spec.restart, 'callable')
+  local argv, restart, extra, on_server = spec.argv, spec.restart, spec.extra, spec.on_server
+  local state = spec.state or {}
   return function(dispatchers, client_config)
     local rpc = vim.lsp.rpc.start(
       argv,
@@ -212,6 +209,8 @@ function M.command(argv, restart, extra, state, on_server)
       }),
       extra
     )
+    -- The rpc object is our own (a `cmd` function returns it); Neovim has no hook on an initialize's
+    -- answer, so its request is wrapped to keep a failed initialize quiet once the host said why.
     local request = rpc.request
     rpc.request = function(method, params, callback, notify_reply_callback)
       if method == 'initialize' and callback then
@@ -285,10 +284,6 @@ function M.reconnect(key, label, start, buffers)
   notify(('%s: the agent was restarted and the server ran on; reconnected %d buffer(s)'):format(label, #buffers))
 end
 
-local function positive_integer(n)
-  return type(n) == 'number' and n > 0 and n == math.floor(n)
-end
-
 --- Start (or join) the client for server on host at root, and attach buf to it.
 ---@param buf integer|nil the buffer to attach; nil starts the client unattached
 ---@param spec remote_lsp.ClientSpec
@@ -298,11 +293,11 @@ function M.start(buf, spec)
   vim.validate('spec', spec, 'table')
   vim.validate('spec.server', spec.server, 'string')
   vim.validate('spec.host', spec.host, 'string')
-  vim.validate('spec.root', spec.root, absolute, 'an absolute path')
+  vim.validate('spec.root', spec.root, valid.absolute, 'an absolute path')
   vim.validate('spec.proto', spec.proto, function(p)
     return vim.tbl_contains(uri.protocols, p)
   end, true, "'" .. table.concat(uri.protocols, "', '") .. "'")
-  vim.validate('spec.pid', spec.pid, positive_integer, true, 'a PID')
+  vim.validate('spec.pid', spec.pid, valid.pid, true, 'a PID')
   vim.validate('spec.def', spec.def, 'table', spec.pid ~= nil)
   if not spec.pid then
     vim.validate('spec.def.cmd', spec.def.cmd, 'table')
@@ -338,21 +333,20 @@ function M.start(buf, spec)
   local state = {}
   local lsp_config = {
     name = spec.server .. '@' .. spec.host,
-    cmd = M.command(
-      cmd,
-      function(buffers)
+    cmd = M.command({
+      argv = cmd,
+      restart = function(buffers)
         M.reconnect(key, M.label(spec), function()
           return M.start(nil, spec)
         end, buffers)
       end,
-      nil,
-      state,
-      function(params)
+      state = state,
+      on_server = function(params)
         if params.atStart == true then
           failed[spec.server .. '\n' .. spec.host] = params
         end
-      end
-    ),
+      end,
+    }),
     handlers = {
       ['$/remote-lsp/link'] = require('remote-lsp.link').handler,
     },
@@ -533,7 +527,7 @@ end
 ---@return table<string, integer[]>
 function M.buffers_under(hostname, rootdir, filetypes)
   vim.validate('hostname', hostname, 'string')
-  vim.validate('rootdir', rootdir, absolute, 'an absolute path')
+  vim.validate('rootdir', rootdir, valid.absolute, 'an absolute path')
   vim.validate('filetypes', filetypes, 'table', true)
   local out = {}
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do

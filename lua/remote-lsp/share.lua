@@ -82,11 +82,15 @@ local function shared(name, cmd)
     -- What :RemoteLspStatus and :RemoteLspDetach know it by (cfg is the client's own config).
     cfg.remote = { server = name, root = root, key = key }
     local argv = require('remote-lsp.host').local_argv(args)
-    return clients.command(argv, function(buffers, old)
-      clients.reconnect(key, name, function()
-        return vim.lsp.start(old, { attach = false })
-      end, buffers)
-    end, { cwd = cfg.cmd_cwd, env = cfg.cmd_env, detached = cfg.detached })(dispatchers, cfg)
+    return clients.command({
+      argv = argv,
+      restart = function(buffers, old)
+        clients.reconnect(key, name, function()
+          return vim.lsp.start(old, { attach = false })
+        end, buffers)
+      end,
+      extra = { cwd = cfg.cmd_cwd, env = cfg.cmd_env, detached = cfg.detached },
+    })(dispatchers, cfg)
   end
   wrappers[start] = true
   return start

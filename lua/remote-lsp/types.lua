@@ -79,3 +79,12 @@
 ---@field reason? string
 ---@field told? integer vim.uv.now() of the last message about it
 ---@field quiet? boolean this outage was not told (one was, a moment before, or it was mended at once)
+
+--- What clients.command() runs a client's server with.
+---@class remote_lsp.CommandSpec
+---@field argv string[] the command: a `remote-lsp connect`
+---@field restart fun(buffers: integer[], config: vim.lsp.ClientConfig) starts the client again once the
+---  old one is gone; buffers are those it served
+---@field extra? vim.lsp.rpc.ExtraSpawnParams vim.lsp.rpc.start's
+---@field state? table what the host said of the end (`ended`), a restart asked for (`restart`)
+---@field on_server? fun(params: table) the host's `$/remote-lsp/server`
