@@ -304,6 +304,29 @@ def test_a_file_replaced_after_a_write_in_place_was_cut_short_is_left_and_its_ol
     assert (home / "writes" / backup).read_bytes() == b"o" * 5000
 
 
+def test_a_file_edited_in_place_after_a_write_to_it_was_cut_short_is_left_and_its_old_bytes_named(tmp_path):
+    """The next agent starts only later: meanwhile someone edited the file in place
+    (its first line, its length kept). Theirs is not taken for a write cut short."""
+    home = tmp_path / "state"
+    path = tmp_path / "linked.py"
+    path.write_bytes(b"o" * 5000)
+    os.link(path, tmp_path / "other-name.py")
+    writer = held_writer("ftruncate", home / "writes", path, b"n" * 2000, disk.current_version(str(path)))
+    wait_for(lambda: path.read_bytes()[:1] == b"n", what="the new bytes over the old")
+    os.kill(writer.writer_pid, signal.SIGKILL)
+    writer.kill()
+    writer.wait(timeout=30)
+    theirs = b"version = 2\n" + path.read_bytes()[12:]
+    with open(path, "r+b") as f:  # in place, as an editor saves a file with another hard link
+        f.write(theirs[:12])
+    said = start_agent(home)
+    assert path.read_bytes() == theirs  # theirs, untouched
+    (backup,) = [p for p in os.listdir(home / "writes") if p.endswith(".old")]
+    assert "%s was changed after a write to it was cut short: its old bytes are in %s" % (
+        path, home / "writes" / backup) in said
+    assert (home / "writes" / backup).read_bytes() == b"o" * 5000
+
+
 def test_a_journal_removed_while_the_agent_runs_is_made_again(tmp_path):
     journal = tmp_path / "state" / "writes"
     path = tmp_path / "linked.txt"
