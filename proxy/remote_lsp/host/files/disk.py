@@ -339,13 +339,13 @@ def _write_in_place(full: str, data: bytes, check: Callable[[], None], journal: 
         old = _read_fd(fd)
         journal.backup(fd, old, data)
         check()
-        if len(data) > len(old):
-            try:
-                os.posix_fallocate(fd, 0, len(data))
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
-                    raise
         try:
+            if len(data) > len(old):
+                try:
+                    os.posix_fallocate(fd, 0, len(data))
+                except OSError as exc:
+                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
+                        raise  # having grown the file by the room it did take (ext4): cut back below
             _overwrite(fd, data)
         except OSError:
             try:
