@@ -424,6 +424,28 @@ def test_a_frozen_file_system_holds_only_the_requests_on_it(remote, tmp_path, fr
     assert w["ok"] and hung.read_bytes() == b"two\n"
 
 
+def test_a_read_on_a_hung_file_system_is_answered_at_the_channel_s_own_request_bound(remote, freezable):
+    """The editor's bound (host_timeout, the channel's --request-timeout) is the host's too:
+    the read is answered so when it passes, not at the default's 10 s."""
+    import subprocess
+
+    hung = freezable / "hung.txt"
+    hung.write_bytes(b"one\n")
+    c = channel(remote, "openssh", "--request-timeout", "3")
+    (seen,) = c.request("files/read", {"paths": [str(hung)]})["files"]
+    subprocess.run(["fsfreeze", "-f", str(freezable)], check=True)
+    try:
+        stuck = c.request_async("files/write", {"files": [{"path": str(hung), "data": b64(b"two\n"),
+                                                          "expect": seen["version"]}]})
+        with pytest.raises(LspError) as hung_read:
+            c.request("files/read", {"paths": [str(hung)]})
+        assert "did not answer within 3 s" in str(hung_read.value)
+    finally:
+        subprocess.run(["fsfreeze", "-u", str(freezable)], check=True)
+    (w,) = c.wait_response(stuck)["result"]["files"]
+    assert w["ok"] and hung.read_bytes() == b"two\n"
+
+
 def test_files_too_large_together_for_one_message_are_answered_in_turns(remote, tmp_path):
     """Three 25 MB files asked at once (a reload, a workspace edit) would make a
     105 MB answer, over a frame's limit: the host answers what fits and names
