@@ -664,9 +664,10 @@ def _undo(record: Dict[str, Any], lines: List[str]) -> bool:
 
 def _cut_short(now: bytes, old: bytes, new: bytes) -> bool:
     """Is `now` what a write in place of `new` over `old` leaves when cut short: the
-    new bytes up to some point, then the old (with the zeros the room taken added)?"""
+    new bytes up to some point, then the old (with the zeros of the room taken, all
+    or part of it, or none where the file grew as it was written)?"""
     room = max(len(old), len(new))
-    if len(now) not in (len(old), room):
+    if not len(old) <= len(now) <= room:
         return False
     k = _common_prefix(now, new)
     return now[k:] == (old + b"\0" * (room - len(old)))[k:len(now)]
