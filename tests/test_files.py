@@ -289,6 +289,21 @@ def test_changes_on_the_host_are_told_and_the_channels_own_writes_are_not(remote
     assert told["changes"] == [{"path": str(path), "kind": "deleted", "version": None}]
 
 
+def test_a_watch_naming_no_version_is_refused_and_changes_nothing_for_anyone(remote, tmp_path):
+    path = tmp_path / "shared.py"
+    path.write_bytes(b"one\n")
+    theirs, bad = channel(remote), channel(remote)
+    (entry,) = theirs.request("files/read", {"paths": [str(path)]})["files"]
+    assert theirs.request("files/watch", {"files": {str(path): entry["version"]}})["changes"] == []
+    with pytest.raises(LspError) as refused:
+        bad.request("files/watch", {"files": {str(path): 5}})
+    assert refused.value.error["code"] == -32602 and "version" in str(refused.value)
+    assert json.loads(remote.cli("status", "--json").stdout)["files"]["watched"] == 1
+    path.write_bytes(b"two, from someone else\n")  # on the host: the other channel is still told
+    told = theirs.wait_notification("files/changed", timeout=10)["changes"]
+    assert [(ch["path"], ch["kind"]) for ch in told] == [(str(path), "changed")]
+
+
 def test_a_file_reached_through_a_symlinked_directory_is_watched_where_it_is(remote, tmp_path):
     real = tmp_path / "real"
     real.mkdir()

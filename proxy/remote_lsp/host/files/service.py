@@ -228,6 +228,10 @@ class FileService:
         wanted = params["files"]
         if not isinstance(wanted, dict):
             raise TypeError("files must be an object of path: version")
+        for name, version in wanted.items():  # checked whole first: bad input changes nothing
+            if not name or "\0" in name or not isinstance(version, (str, type(None))):
+                raise TypeError("files: %r: a path and its version (a string, or null for no file), not %r"
+                                % (name, version))
         held = {_key(name): (name, version) for name, version in wanted.items()}
         self._set_watched(channel, held)
         # What changed while the editor was not told (a cut, a new session): compare now.
