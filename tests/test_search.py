@@ -294,7 +294,7 @@ def test_status_shows_the_file_lists_kept(remote, tmp_path):
     searched = json.loads(remote.cli("status", "--json").stdout)["files"]["search"]
     assert searched["indexes"] == [{"root": str(root), "hidden": False, "ignored": False,
                                     "files": len(rg_files(root, remote.env))}]
-    assert "search: %d file(s) listed in %s\n" % (len(rg_files(root, remote.env)), root) \
+    assert "search: %d files listed in %s\n" % (len(rg_files(root, remote.env)), root) \
         in remote.cli("status").stdout
 
 
