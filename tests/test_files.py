@@ -289,6 +289,21 @@ def test_changes_on_the_host_are_told_and_the_channels_own_writes_are_not(remote
     assert told["changes"] == [{"path": str(path), "kind": "deleted", "version": None}]
 
 
+def test_a_watch_naming_no_version_is_refused_and_changes_nothing_for_anyone(remote, tmp_path):
+    path = tmp_path / "shared.py"
+    path.write_bytes(b"one\n")
+    theirs, bad = channel(remote), channel(remote)
+    (entry,) = theirs.request("files/read", {"paths": [str(path)]})["files"]
+    assert theirs.request("files/watch", {"files": {str(path): entry["version"]}})["changes"] == []
+    with pytest.raises(LspError) as refused:
+        bad.request("files/watch", {"files": {str(path): 5}})
+    assert refused.value.error["code"] == -32602 and "version" in str(refused.value)
+    assert json.loads(remote.cli("status", "--json").stdout)["files"]["watched"] == 1
+    path.write_bytes(b"two, from someone else\n")  # on the host: the other channel is still told
+    told = theirs.wait_notification("files/changed", timeout=10)["changes"]
+    assert [(ch["path"], ch["kind"]) for ch in told] == [(str(path), "changed")]
+
+
 def test_a_file_reached_through_a_symlinked_directory_is_watched_where_it_is(remote, tmp_path):
     real = tmp_path / "real"
     real.mkdir()
@@ -420,6 +435,28 @@ def test_a_frozen_file_system_holds_only_the_requests_on_it(remote, tmp_path, fr
     finally:
         subprocess.run(["fsfreeze", "-u", str(freezable)], check=True)
     # Thawed: the write that waited is done, and said so.
+    (w,) = c.wait_response(stuck)["result"]["files"]
+    assert w["ok"] and hung.read_bytes() == b"two\n"
+
+
+def test_a_read_on_a_hung_file_system_is_answered_at_the_channel_s_own_request_bound(remote, freezable):
+    """The editor's bound (host_timeout, the channel's --request-timeout) is the host's too:
+    the read is answered so when it passes, not at the default's 10 s."""
+    import subprocess
+
+    hung = freezable / "hung.txt"
+    hung.write_bytes(b"one\n")
+    c = channel(remote, "openssh", "--request-timeout", "3")
+    (seen,) = c.request("files/read", {"paths": [str(hung)]})["files"]
+    subprocess.run(["fsfreeze", "-f", str(freezable)], check=True)
+    try:
+        stuck = c.request_async("files/write", {"files": [{"path": str(hung), "data": b64(b"two\n"),
+                                                          "expect": seen["version"]}]})
+        with pytest.raises(LspError) as hung_read:
+            c.request("files/read", {"paths": [str(hung)]})
+        assert "did not answer within 3 s" in str(hung_read.value)
+    finally:
+        subprocess.run(["fsfreeze", "-u", str(freezable)], check=True)
     (w,) = c.wait_response(stuck)["result"]["files"]
     assert w["ok"] and hung.read_bytes() == b"two\n"
 

@@ -304,6 +304,67 @@ def test_a_file_replaced_after_a_write_in_place_was_cut_short_is_left_and_its_ol
     assert (home / "writes" / backup).read_bytes() == b"o" * 5000
 
 
+def test_a_file_edited_in_place_after_a_write_to_it_was_cut_short_is_left_and_its_old_bytes_named(tmp_path):
+    """The next agent starts only later: meanwhile someone edited the file in place
+    (its first line, its length kept). Theirs is not taken for a write cut short."""
+    home = tmp_path / "state"
+    path = tmp_path / "linked.py"
+    path.write_bytes(b"o" * 5000)
+    os.link(path, tmp_path / "other-name.py")
+    writer = held_writer("ftruncate", home / "writes", path, b"n" * 2000, disk.current_version(str(path)))
+    wait_for(lambda: path.read_bytes()[:1] == b"n", what="the new bytes over the old")
+    os.kill(writer.writer_pid, signal.SIGKILL)
+    writer.kill()
+    writer.wait(timeout=30)
+    theirs = b"version = 2\n" + path.read_bytes()[12:]
+    with open(path, "r+b") as f:  # in place, as an editor saves a file with another hard link
+        f.write(theirs[:12])
+    said = start_agent(home)
+    assert path.read_bytes() == theirs  # theirs, untouched
+    (backup,) = [p for p in os.listdir(home / "writes") if p.endswith(".old")]
+    assert "%s was changed after a write to it was cut short: its old bytes are in %s" % (
+        path, home / "writes" / backup) in said
+    assert (home / "writes" / backup).read_bytes() == b"o" * 5000
+
+
+@pytest.fixture
+def nearly_full_ext4():
+    """A small ext4 of our own (a loop device), nearly full: its fallocate takes what
+    room there is before it fails, and grows the file by that much (tmpfs takes none)."""
+    if os.getuid() != 0 or not shutil.which("mkfs.ext4"):
+        pytest.skip("an ext4 of our own needs root and mkfs.ext4")
+    base = Path(tempfile.mkdtemp(prefix="rl-ext4-", dir="/tmp"))
+    image, mount = base / "image", base / "fs"
+    mount.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    done = subprocess.run(["mount", "-o", "loop", str(image), str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        shutil.rmtree(base)
+        pytest.skip("cannot mount an ext4 image here: %s" % done.stderr.strip())
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+        shutil.rmtree(base)
+
+
+def test_a_write_in_place_refused_for_room_leaves_the_file_as_it_was(nearly_full_ext4):
+    """Written in place (another hard link), larger than the room left: refused, and the
+    file keeps its bytes and its size (no zeros from the room taken before it ran out)."""
+    path = nearly_full_ext4 / "linked.py"
+    old = b"x = 1\n" * 1000
+    path.write_bytes(old)
+    os.link(path, nearly_full_ext4 / "other-name.py")
+    vfs = os.statvfs(nearly_full_ext4)
+    (nearly_full_ext4 / "filler").write_bytes(b"f" * (vfs.f_bavail * vfs.f_frsize - (200 << 10)))
+    with pytest.raises(disk.FileError) as refused:
+        disk.write(str(path), b"y = 2\n" * 400000, disk.current_version(str(path)))
+    assert refused.value.code == disk.NOSPACE
+    assert path.read_bytes() == old and (nearly_full_ext4 / "other-name.py").read_bytes() == old
+
+
 def test_a_journal_removed_while_the_agent_runs_is_made_again(tmp_path):
     journal = tmp_path / "state" / "writes"
     path = tmp_path / "linked.txt"

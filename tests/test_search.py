@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from remote_lsp.wire.framing import encode
 
 from tests.conftest import PROXY
 from tests.support.filechannel import channel
@@ -411,3 +412,13 @@ def test_a_large_file_is_searched_a_chunk_at_a_time_with_the_same_matches(tmp_pa
     got = cli(env, "grep", "--engine", "builtin", "--root", str(root), "needle")
     assert sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line) == want
     assert len(want) == 6 and "large.log:400001:1:needle at the end, no newline" in want
+
+
+def test_a_cancel_naming_no_request_id_changes_nothing_and_what_follows_it_is_answered(remote, tmp_path):
+    c = channel(remote)
+    c.request("files/stat", {"path": str(tmp_path)})  # the channel is up
+    frames = [{"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": [1]}},
+              {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": {"n": 1}}},
+              {"jsonrpc": "2.0", "id": 77, "method": "files/stat", "params": {"path": str(tmp_path)}}]
+    c.send_raw(b"".join(encode(json.dumps(f).encode()) for f in frames))  # one write: read at once
+    assert c.wait_response(77, 30)["result"]["type"] == "directory"

@@ -63,11 +63,14 @@ def _files(args: argparse.Namespace, transport: Transport) -> int:
     service; straight to the agent's socket where the transport can."""
     heartbeat = args.heartbeat or options.DEFAULTS.heartbeat
     grace = args.grace or options.DEFAULTS.grace
+    bound = args.request_timeout or options.DEFAULTS.request_timeout  # the host's too: a hung read past it
     where = transport.host.text
-    remote = ["files", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace), "--where", where]
-    direct = control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where, direct=True)
-    bridge = Bridge(transport, UriMapper("scp", where), remote, None, heartbeat,
-                    args.request_timeout or options.DEFAULTS.request_timeout, direct, answer_when_down=True)
+    remote = ["files", "--link", "--heartbeat", str(heartbeat), "--grace", str(grace), "--request-timeout",
+              str(bound), "--where", where]
+    direct = control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where, direct=True,
+                                  request_timeout=bound)
+    bridge = Bridge(transport, UriMapper("scp", where), remote, None, heartbeat, bound, direct,
+                    answer_when_down=True)
     return asyncio.run(bridge.run())
 
 

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
         from remote_lsp.host.connect import files_channel
 
         defaults = options.DEFAULTS
-        return files_channel(args.heartbeat or defaults.heartbeat, args.grace or defaults.grace, args.where)
+        return files_channel(args.heartbeat or defaults.heartbeat, args.grace or defaults.grace, args.where,
+                             args.request_timeout or defaults.request_timeout)
     if args.command in ("find", "grep"):
         from remote_lsp.host.search import commands as searchcommands
 

@@ -50,11 +50,12 @@ def connect(argv: List[str], opts: ConnectOptions, link: bool = False, where: st
     return FAILED  # not reached
 
 
-def files_channel(heartbeat: float, grace: float, where: str) -> int:
+def files_channel(heartbeat: float, grace: float, where: str, request_timeout: float) -> int:
     """`remote-lsp files --link`: a bridge's channel for the files here, a
     linked session of the agent's file service, on our stdin and stdout."""
     _check_stdio()
-    sock, editor_out, _ = _hand_over(control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where))
+    sock, editor_out, _ = _hand_over(control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where,
+                                                          request_timeout=request_timeout))
     _become_waiter(sock, editor_out, StatePaths.default(), last_word=False)
     return FAILED  # not reached
 

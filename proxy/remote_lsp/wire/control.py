@@ -124,6 +124,7 @@ class FilesRequest(Request):
     grace: float = DEFAULTS.grace
     where: str = ""
     direct: bool = False
+    request_timeout: float = DEFAULTS.request_timeout  # the editor's bound: a request past it is answered so
 
 
 @dataclass

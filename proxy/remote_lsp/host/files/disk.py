@@ -16,7 +16,7 @@ rename, with group, extended attributes (POSIX ACLs, capabilities) and mode
 (set-ID bits included) kept; a symlink's target is written and the link
 kept. A file with other hard links, another owner's, or one whose attributes
 could not be kept on a new file is written in place, as editors do, its old
-bytes kept in the journal until the write is whole. The journal (the state
+bytes (and the new) kept in the journal until the write is whole. The journal (the state
 directory's `writes/`) records every write in progress: a writer killed at
 any moment leaves nothing the next agent does not clean up (`recover`).
 """
@@ -339,13 +339,13 @@ def _write_in_place(full: str, data: bytes, check: Callable[[], None], journal: 
         old = _read_fd(fd)
         journal.backup(fd, old, data)
         check()
-        if len(data) > len(old):
-            try:
-                os.posix_fallocate(fd, 0, len(data))
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
-                    raise
         try:
+            if len(data) > len(old):
+                try:
+                    os.posix_fallocate(fd, 0, len(data))
+                except OSError as exc:
+                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
+                        raise  # having grown the file by the room it did take (ext4): cut back below
             _overwrite(fd, data)
         except OSError:
             try:
@@ -551,12 +551,15 @@ class _Journal:
         try:
             with _journal_file(self.base + ".old") as f:
                 f.write(old)
+            with _journal_file(self.base + ".new") as f:  # to tell a write cut short from a later edit
+                f.write(new)
         except OSError as exc:
             target = self._record["target"]
             raise FileError(FAILED, target, "cannot write %s in place: cannot keep its old bytes in %s "
                             "meanwhile (%s)" % (target, _journal, exc.strerror or exc)) from None
         st = os.fstat(fd)
-        self.note(backup=self.base + ".old", old=_digest(old), new=_digest(new), inode=[st.st_dev, st.st_ino])
+        self.note(backup=self.base + ".old", old=_digest(old), new=_digest(new), inode=[st.st_dev, st.st_ino],
+                  written=self.base + ".new")
 
     def keep(self) -> None:
         """The old bytes could not be put back: the backup stays, named in the log."""
@@ -566,7 +569,7 @@ class _Journal:
 
     def done(self) -> None:
         if self.base and not self._kept:
-            for suffix in (".json", ".old"):
+            for suffix in (".json", ".old", ".new"):
                 try:
                     os.unlink(self.base + suffix)
                 except FileNotFoundError:
@@ -637,6 +640,15 @@ def _undo(record: Dict[str, Any], lines: List[str]) -> bool:
             return True
         with open(backup, "rb") as f:
             old = f.read()
+        written = record.get("written")
+        if isinstance(written, str):
+            with open(written, "rb") as f:
+                new = f.read()
+            with open(target, "rb") as f:
+                if not _cut_short(f.read(), old, new):  # edited since, by someone else: theirs stays
+                    lines.append("%s was changed after a write to it was cut short: its old bytes are in %s"
+                                 % (target, backup))
+                    return True
         fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)
         try:
             _overwrite(fd, old)
@@ -648,3 +660,24 @@ def _undo(record: Dict[str, Any], lines: List[str]) -> bool:
         return True
     lines.append("%s was cut short by a write that did not finish: its old bytes are back" % target)
     return False
+
+
+def _cut_short(now: bytes, old: bytes, new: bytes) -> bool:
+    """Is `now` what a write in place of `new` over `old` leaves when cut short: the
+    new bytes up to some point, then the old (with the zeros of the room taken, all
+    or part of it, or none where the file grew as it was written)?"""
+    room = max(len(old), len(new))
+    if not len(old) <= len(now) <= room:
+        return False
+    k = _common_prefix(now, new)
+    return now[k:] == (old + b"\0" * (room - len(old)))[k:len(now)]
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """How many bytes `a` and `b` begin with alike (compared a block at a time)."""
+    n, k, step = min(len(a), len(b)), 0, 1 << 16
+    while k < n and a[k:k + step] == b[k:k + step]:
+        k += step
+    while k < n and a[k] == b[k]:
+        k += 1
+    return min(k, n)

@@ -58,18 +58,19 @@ assert disk.MAX_FILE * 4 // 3 + (8 << 20) < framing.DEFAULT_MAX_FRAME
 # What an entry costs beyond its data, counted generously (its path counted apart).
 _ENTRY = 512
 # A request still waiting on its file system this long is answered so: the editor's request bound.
-HUNG = DEFAULTS.request_timeout
+HUNG = DEFAULTS.request_timeout  # unless the channel says its own
 
 
 class Hung(Exception):
-    """The file system of a request did not answer within HUNG seconds."""
+    """The file system of a request did not answer within the channel's request bound."""
 
 
 class _Channel:
     """One editor's channel: what it watches, and the version it holds of each."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, bound: float) -> None:
         self.session = session
+        self.bound = bound  # the editor's request bound (HUNG unless it says)
         self.watched: Dict[str, Tuple[str, Optional[str]]] = {}  # full path -> (its name, version held)
 
 
@@ -83,9 +84,9 @@ class FileService:
         self._directories: Dict[str, Tuple[Any, int]] = {}  # directory -> (subscription, how many watch it)
         self.search = SearchService(subscribe)  # search/* and $/cancelRequest, on threads of their own
 
-    def opened(self, session: Session) -> None:
-        """A new channel."""
-        self._channels[session.id] = _Channel(session)
+    def opened(self, session: Session, bound: float = 0.0) -> None:
+        """A new channel; `bound`: the editor's request bound (0: HUNG)."""
+        self._channels[session.id] = _Channel(session, bound if bound > 0 else HUNG)
 
     def serves(self, session: Session) -> bool:
         return session.id in self._channels
@@ -185,28 +186,28 @@ class FileService:
             _start(loop, done, fn, args)
         return done
 
-    async def _bounded(self, names: List[Any], fn: Callable[..., Any], *args: Any) -> Any:
-        """_run, answered with Hung once the file system has not answered within HUNG."""
+    async def _bounded(self, channel: _Channel, names: List[Any], fn: Callable[..., Any], *args: Any) -> Any:
+        """_run, answered with Hung once the file system has not answered within the channel's bound."""
         try:
-            return await asyncio.wait_for(asyncio.shield(self._run(names, fn, *args)), HUNG)
+            return await asyncio.wait_for(asyncio.shield(self._run(names, fn, *args)), channel.bound)
         except asyncio.TimeoutError:
             shown = ", ".join(str(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
-            raise Hung("the file system of %s did not answer within %g s" % (shown, HUNG)) from None
+            raise Hung("the file system of %s did not answer within %g s" % (shown, channel.bound)) from None
 
     async def _read(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
         paths = params["paths"]
         if not isinstance(paths, list):
             raise TypeError("paths must be a list")
-        entries, more = await self._bounded(paths, _read_all, paths)
+        entries, more = await self._bounded(channel, paths, _read_all, paths)
         for entry in entries:
             self._held(channel, entry["path"], entry.get("version"))
         return {"files": entries, "more": more} if more else {"files": entries}
 
     async def _stat(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
-        return await self._bounded([params["path"]], disk.stat_entry, params["path"])
+        return await self._bounded(channel, [params["path"]], disk.stat_entry, params["path"])
 
     async def _list(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
-        entry = await self._bounded([params["path"]], disk.read, params["path"])
+        entry = await self._bounded(channel, [params["path"]], disk.read, params["path"])
         if entry["type"] != "directory":
             raise disk.FileError(disk.FAILED, params["path"], "%s is not a directory" % params["path"])
         return entry
@@ -227,10 +228,14 @@ class FileService:
         wanted = params["files"]
         if not isinstance(wanted, dict):
             raise TypeError("files must be an object of path: version")
+        for name, version in wanted.items():  # checked whole first: bad input changes nothing
+            if not name or "\0" in name or not isinstance(version, (str, type(None))):
+                raise TypeError("files: %r: a path and its version (a string, or null for no file), not %r"
+                                % (name, version))
         held = {_key(name): (name, version) for name, version in wanted.items()}
         self._set_watched(channel, held)
         # What changed while the editor was not told (a cut, a new session): compare now.
-        changes = await self._bounded(list(held), _differences, list(held.values()))
+        changes = await self._bounded(channel, list(held), _differences, list(held.values()))
         for change in changes:
             self._held(channel, change["path"], change["version"])
         return {"changes": changes}

@@ -145,7 +145,10 @@ class SearchService:
         method, rid, params = msg.get("method"), msg.get("id"), msg.get("params")
         params = params if isinstance(params, dict) else {}
         if method == CANCEL:
-            running = self._running.get((session.id, params.get("id")))
+            cancelled = params.get("id")
+            if not jsonrpc.valid_id(cancelled):
+                return  # names no request (an id is an integer or a string): nothing to end
+            running = self._running.get((session.id, cancelled))
             if running is not None:
                 running.job.cancel()
             return
