@@ -439,3 +439,16 @@ def test_a_large_file_is_searched_a_chunk_at_a_time_with_the_same_matches(tmp_pa
     got = cli(env, "grep", "--engine", "builtin", "--root", str(root), "needle")
     assert sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line) == want
     assert len(want) == 6 and "large.log:400001:1:needle at the end, no newline" in want
+
+
+def test_a_reader_that_stops_early_ends_the_search_quietly(tmp_path):
+    """`remote-lsp grep x | head -1`: exit 0, nothing on stderr, as ripgrep."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "many.txt").write_text("needle\n" * 200000)
+    for what in (["grep", "needle"], ["find"]):
+        proc = subprocess.Popen([sys.executable, str(PROXY), *what, "--root", str(root)],
+                                env=isolated_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout.readline().startswith(str(root / "many.txt").encode())
+        proc.stdout.close()
+        assert proc.wait(60) == 0 and proc.stderr.read() == b"", what
