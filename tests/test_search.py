@@ -452,3 +452,16 @@ def test_a_reader_that_stops_early_ends_the_search_quietly(tmp_path):
         assert proc.stdout.readline().startswith(str(root / "many.txt").encode())
         proc.stdout.close()
         assert proc.wait(60) == 0 and proc.stderr.read() == b"", what
+
+
+def test_a_reader_that_stops_early_ends_the_search_on_the_host(remote, tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    slow_file(root / "big.txt")
+    (root / "early.txt").write_text("abcd\n" * 1000)
+    argv = [sys.executable, str(PROXY), "--host", remote.alias, "grep", "--root", str(root), "-s", "abcd"]
+    proc = subprocess.Popen(argv, env=remote.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(("scp://%s/%s/" % (remote.alias, root)).encode())
+    proc.stdout.close()
+    assert proc.wait(60) == 0 and proc.stderr.read() == b""
+    wait_for(lambda: searching(root) == [], 10, "the search on the host to end")
