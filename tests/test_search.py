@@ -112,30 +112,59 @@ GREP_CASES = [
 ]
 
 
+def _isolated(monkeypatch, tmp_path):
+    """This process as the CLI runs: no global git excludes, no ripgrep config."""
+    for name, value in isolated_env(tmp_path).items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RIPGREP_CONFIG_PATH", raising=False)
+
+
 @pytest.mark.parametrize("engine", ["rg", "builtin"])
-def test_find_lists_what_rg_files_lists(tmp_path, engine):
+def test_find_lists_what_rg_files_lists(tmp_path, monkeypatch, engine):
+    from remote_lsp.host.search import grep
+
     root = tree(tmp_path / "proj")
     env = isolated_env(tmp_path)
+    _isolated(monkeypatch, tmp_path)
     for flags in FIND_FLAGS:
-        got = cli(env, "find", "--engine", engine, "--root", str(root), *flags)
-        assert got.returncode == 0, got.stderr
-        names = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
+        names = sorted(grep.files(str(root), "--hidden" in flags, "--no-ignore" in flags, grep.Job(), engine))
         assert names == rg_files(root, env, *flags), flags
     # Hidden, ignored, binary and odd names are all in the tree: the rules were exercised.
     assert "sub/important.tmp" in names and "bin.dat" in names and ".hidden.py" in names
+    got = cli(env, "find", "--engine", engine, "--root", str(root))  # the command line: absolute names
+    assert got.returncode == 0, got.stderr
+    assert sorted(got.stdout.decode().split("\n")[:-1]) == [str(root / n) for n in rg_files(root, env)]
+
+
+def _query(flags, pattern):
+    from remote_lsp.host.search import grep
+
+    globs = tuple(flags[i + 1] for i, f in enumerate(flags) if f == "-g")
+    case = "insensitive" if "-i" in flags else "sensitive" if "-s" in flags else "smart"
+    return grep.Query(pattern, "-F" in flags, case, "-w" in flags, globs, "--hidden" in flags,
+                      "--no-ignore" in flags)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_grep_finds_what_rg_vimgrep_finds_with_each_engine(tmp_path, engine):
+def test_grep_finds_what_rg_vimgrep_finds_with_each_engine(tmp_path, monkeypatch, engine):
+    from remote_lsp.host.search import grep
+
     root = tree(tmp_path / "proj")
     env = isolated_env(tmp_path)
+    _isolated(monkeypatch, tmp_path)
     for case in GREP_CASES:
         *flags, pattern = case
         rc, want = rg_vimgrep(root, env, *flags, "-e", pattern)
-        got = cli(env, "grep", "--engine", engine, "--root", str(root), *flags, "-e", pattern)
-        lines = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
-        assert (got.returncode, lines) == (rc, want), (case, got.stderr)
-    assert rc == 1  # the last case matches nothing: exit 1, as ripgrep
+        found = grep.search(str(root), _query(flags, pattern), grep.Job(), engine)
+        got = sorted("%s:%d:%d:%s" % m for m in found)
+        assert got == want, case
+    assert rc == 1 and got == []  # the last case matches nothing
+    # The command line: absolute names, exit 0 found and 1 none, as ripgrep.
+    printed = cli(env, "grep", "--engine", engine, "--root", str(root), "-w", "needle")
+    assert [line[len(str(root)) + 1:] for line in sorted(printed.stdout.decode().split("\n")[:-1])] \
+        == rg_vimgrep(root, env, "-w", "-e", "needle")[1] and printed.returncode == 0
+    assert cli(env, "grep", "--engine", engine, "--root", str(root), "nothing-matches-this").returncode == 1
 
 
 def test_bad_input_is_exit_2_and_says_why(tmp_path):
@@ -385,7 +414,7 @@ def host_without_rg(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.system
+@pytest.mark.system  # an sshd of its own
 def test_a_host_without_ripgrep_answers_with_git_grep_then_its_own_search(host_without_rg, tmp_path):
     root = tree(tmp_path / "proj")
     plain = tmp_path / "plain"  # no git work tree
@@ -422,3 +451,29 @@ def test_a_cancel_naming_no_request_id_changes_nothing_and_what_follows_it_is_an
               {"jsonrpc": "2.0", "id": 77, "method": "files/stat", "params": {"path": str(tmp_path)}}]
     c.send_raw(b"".join(encode(json.dumps(f).encode()) for f in frames))  # one write: read at once
     assert c.wait_response(77, 30)["result"]["type"] == "directory"
+
+
+def test_a_reader_that_stops_early_ends_the_search_quietly(tmp_path):
+    """`remote-lsp grep x | head -1`: exit 0, nothing on stderr, as ripgrep."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "many.txt").write_text("needle\n" * 200000)
+    for what in (["grep", "needle"], ["find"]):
+        proc = subprocess.Popen([sys.executable, str(PROXY), *what, "--root", str(root)],
+                                env=isolated_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout.readline().startswith(str(root / "many.txt").encode())
+        proc.stdout.close()
+        assert proc.wait(60) == 0 and proc.stderr.read() == b"", what
+
+
+def test_a_reader_that_stops_early_ends_the_search_on_the_host(remote, tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    slow_file(root / "big.txt")
+    (root / "early.txt").write_text("abcd\n" * 1000)
+    argv = [sys.executable, str(PROXY), "--host", remote.alias, "grep", "--root", str(root), "-s", "abcd"]
+    proc = subprocess.Popen(argv, env=remote.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(("scp://%s/%s/" % (remote.alias, root)).encode())
+    proc.stdout.close()
+    assert proc.wait(60) == 0 and proc.stderr.read() == b""
+    wait_for(lambda: searching(root) == [], 10, "the search on the host to end")
