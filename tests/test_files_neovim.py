@@ -672,22 +672,25 @@ def test_a_remote_swap_file_follows_the_users_settings_as_a_local_one(editor, re
     assert seen[0][0] == ["text"] and seen[1] == seen[0], setting
 
 
-@pytest.mark.parametrize("where", ["local", "remote"])
+@pytest.mark.parametrize("where", ["local", "remote", "remote, :recover"])
 def test_a_crashed_neovims_unsaved_edits_are_recovered_and_written(editor, remote, tmp_path, where):
-    """Neovim A killed with unsaved edits; B opens the file, answers the ATTENTION dialog with R,
-    has A's edits, and :w writes them: the remote file as the local one."""
+    """Neovim A killed with unsaved edits; B opens the file and answers the ATTENTION dialog with R
+    (or runs :recover NAME), has A's edits, and :w writes them: the remote file as the local one."""
     path = tmp_path / "work.py"
     path.write_bytes(b"saved = 1\n")
-    name = remote.uri(path) if where == "remote" else str(path)
+    name = str(path) if where == "local" else remote.uri(path)
     a = swapping(editor, tmp_path)
     edit(a, name)
     set_lines(a, ["saved = 1", "unsaved = 2"])
     a.nvim.command("preserve")  # what idle time does ('updatetime') before the crash
     os.kill(a.lua("return vim.fn.getpid()"), signal.SIGKILL)
-    # The user's answer to the ATTENTION dialog, R, given by their SwapExists autocmd.
-    b = swapping(editor, tmp_path, "vim.api.nvim_create_autocmd('SwapExists', { callback = function() "
-                                   "vim.v.swapchoice = 'r' end })")
-    edit(b, name)
+    if where.endswith(":recover"):
+        b = swapping(editor, tmp_path)
+        b.lua("vim.cmd('recover ' .. vim.fn.fnameescape(...))", name)
+    else:  # the user's answer to the ATTENTION dialog, R, given by their SwapExists autocmd
+        b = swapping(editor, tmp_path, "vim.api.nvim_create_autocmd('SwapExists', { callback = function() "
+                                       "vim.v.swapchoice = 'r' end })")
+        edit(b, name)
     assert lines(b) == ["saved = 1", "unsaved = 2"] and modified(b)
     assert write(b) == [] and path.read_bytes() == b"saved = 1\nunsaved = 2\n"
 

@@ -91,13 +91,16 @@ end
 function M.render(buf, line1, line2, cmdarg)
   local tmp = vim.fn.tempname()
   local ok, err = pcall(vim.api.nvim_buf_call, buf, function()
-    local cpo = vim.o.cpoptions
-    -- Writing the temporary file must neither mark the buffer written (cpoptions' +) nor name it (F).
+    local cpo, fsync = vim.o.cpoptions, vim.o.fsync
+    -- Writing the temporary file must neither mark the buffer written (cpoptions' +) nor name it (F),
+    -- nor wait for the disk: it is read back at once and removed ('fsync' costs tens of ms each).
     vim.api.nvim_set_option_value('cpoptions', (cpo:gsub('[+F]', '')), {})
+    vim.api.nvim_set_option_value('fsync', false, {})
     local range = line1 and ('%d,%d'):format(line1, line2) or ''
     local done, e =
       pcall(vim.cmd, ('silent keepalt noautocmd %swrite! %s %s'):format(range, cmdarg or '', fnameescape(tmp)))
     vim.api.nvim_set_option_value('cpoptions', cpo, {})
+    vim.api.nvim_set_option_value('fsync', fsync, {})
     if not done then
       error(e, 0)
     end
