@@ -295,7 +295,9 @@ def test_the_telescope_extension_finds_in_the_remote_project(editor, remote, tre
     n.wait("return vim.bo.filetype == 'TelescopePrompt'", "telescope's prompt")
     typing(n, "helper")
     shown(n, "src/util.py:4:5:def helper():", "the matches")
-    n.nvim.input("<C-c>")  # telescope's close, in its prompt
+    n.nvim.input("<Esc>")  # to normal mode, where <Esc> closes telescope (<C-c> would be an interrupt)
+    n.wait("return vim.fn.mode() == 'n'", "normal mode")
+    n.nvim.input("<Esc>")
     n.wait("return vim.bo.filetype ~= 'TelescopePrompt'", "the picker closed")
     n.nvim.command("Telescope remote_lsp find_files")
     shown(n, "src/app.py", "the files listed")

@@ -14,9 +14,6 @@ local M = {}
 ---@field proto string the buffer's protocol: the names found open as it does
 ---@field root string absolute, on the host
 
--- host .. '\n' .. dir .. '\n' .. markers -> root, so a directory costs one round trip.
-local located = {}
-
 --- The remote buffer name of a path the host gave relative to the project's root.
 ---@param project remote_lsp.Project
 ---@param rel string
@@ -127,19 +124,14 @@ function M.of(buf, cb, what)
   -- A remote directory's buffer (files/listing.lua) is its own start; a file starts from its directory.
   local dir = vim.b[buf].remote_lsp_file and vim.b[buf].remote_lsp_file.kind == 'directory' and path
     or vim.fs.dirname(path)
-  local found = markers(buf)
-  local key = table.concat({ host, dir, table.concat(found, '\0') }, '\n')
-  if located[key] then
-    return cb({ host = host, proto = proto, root = located[key] })
-  end
-  nearest(host, dir, found, function(root, err)
+  -- Asked again for each search (one round trip): a marker made since (`git init`) is seen.
+  nearest(host, dir, markers(buf), function(root, err)
     if err then
       return log.error(('%s: cannot reach %s: %s'):format(what, host, err))
     end
     if not root then
       return log.warn(('%s: %s does not exist on %s'):format(what, dir, host))
     end
-    located[key] = root
     cb({ host = host, proto = proto, root = root })
   end)
 end

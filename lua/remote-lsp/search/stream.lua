@@ -11,7 +11,7 @@ local M = {}
 local running = {}
 local counter = 0
 local listening = false
--- The last searches started, for :checkhealth-like questions (what ran, is it over).
+-- The last searches started: what ran and whether it is over (a test waits for the last query).
 local RECENT = 32
 ---@type {method: string, what?: string, search: remote_lsp.Search}[]
 local recent = {}
