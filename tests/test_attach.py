@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import BIOME, REPO, pid_alive, wait_for
+from tests.conftest import BIOME, REPO, Tmux, pid_alive, wait_for
 from tests.support.lspclient import LspClient, hover_text
 from tests.support.sessions import attach
 
@@ -245,3 +245,28 @@ def test_reattach_reuses_the_cached_initialize_result(agent, project, tmux):
     assert "Say hello" in hover_text(c.hover(c.open(str(project / "a.py")), 8, 7))
 
 
+
+
+@pytest.mark.system
+def test_the_demos_attach_step_leaves_a_tmux_session_of_the_same_name_alone(tmp_path, monkeypatch):
+    """`make demo` starts pylsp in tmux on a server of its own: the same step of
+    another demo running meanwhile (or a session of yours) of the same name is
+    neither killed nor taken for its own, which ended that pylsp under its hover."""
+    from demo import demo
+
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path))  # the tmux everyone shares, kept to this test
+    monkeypatch.setenv("REMOTE_LSP_HOME", str(tmp_path / "state"))
+    shared = tmp_path / ("tmux-%d" % os.getuid())
+    shared.mkdir(mode=0o700)
+    others = Tmux("remote-lsp-demo")
+    others.SOCKET = str(shared / "default")
+    project = tmp_path / "demo" / "project"
+    project.mkdir(parents=True)
+    (project / "hello.py").write_text(demo.SOURCE)
+    try:
+        theirs = others.start(PYLSP, str(project))
+        assert demo.attach_by_pid(project) == 0
+        assert pid_alive(theirs) and others.pane("#{pane_dead}") == "0"
+        assert fd0(theirs).startswith("/dev/pts/")
+    finally:
+        others.run("kill-server")
