@@ -3,12 +3,15 @@ a threaded server; refusals; rollback; release."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIOME, REPO, Tmux, pid_alive, wait_for
+from tests.conftest import BIOME, REPO, Agent, Tmux, pid_alive, wait_for
 from tests.support.lspclient import LspClient, hover_text
 from tests.support.sessions import attach
 
@@ -270,3 +273,27 @@ def test_the_demos_attach_step_leaves_a_tmux_session_of_the_same_name_alone(tmp_
         assert fd0(theirs).startswith("/dev/pts/")
     finally:
         others.run("kill-server")
+
+
+def test_a_server_another_agent_serves_is_refused_and_serves_on(agent, project, tmux):
+    """A second agent (another REMOTE_LSP_HOME: another demo, another checkout)
+    attaching the same pid took its stdio from the first, whose clients then
+    had no answer until the second let it go."""
+    pid = tmux.start(PYLSP, str(project))
+    attach(agent, pid, "--root", str(project))
+    c = by_pid(agent, pid, project)
+    uri = c.open(str(project / "a.py"))
+    other = Agent(Path(tempfile.mkdtemp(prefix="rl-", dir="/tmp")) / "state")
+    try:
+        proc = attach(other, pid, "--root", str(project), check=False)
+        assert proc.returncode == 4, proc.stdout
+        assert json.loads(proc.stdout)["error"]["message"] == (
+            "process %d is already served by another remote-lsp agent, the one of %s (its stdin and stdout "
+            "are that agent's FIFOs): share it through that agent (REMOTE_LSP_HOME=%s remote-lsp connect "
+            "--pid %d), or release it there first" % (pid, agent.home, agent.home, pid))
+    finally:
+        other.stop()
+        shutil.rmtree(str(other.home.parent), ignore_errors=True)
+    assert fd0(pid).startswith(str(agent.home / "fifos"))
+    assert "Say hello to NAME" in hover_text(c.hover(uri, 8, 7))
+
