@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,14 @@ print(undefined_name)
 
 def step(text: str) -> None:
     print("\n==> " + text, flush=True)
+
+
+def tmux(work: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """tmux on a server of the demo's own (its socket in the demo's directory): a
+    session of the same name in your tmux, or in another demo running meanwhile,
+    is never matched, and so never killed."""
+    return subprocess.run(["tmux", "-S", str(work / "tmux.sock")] + list(args), capture_output=True,
+                          text=True, check=check)
 
 
 def remote_lsp(*args: str) -> str:
@@ -201,15 +210,13 @@ def attach_by_pid(project: Path) -> int:
     if shutil.which("tmux") is None:
         print("\n(skipping attach by PID: tmux is not installed; .ci/run installs it)")
         return 0
-    session = "remote-lsp-demo"
+    work, session = project.parent, "remote-lsp-demo"
     pylsp = shutil.which("pylsp") or "pylsp"
     step("a user starts pylsp by hand in tmux: tmux new-session -d -s %s %s" % (session, pylsp))
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-c", str(project), pylsp], check=True)
+    tmux(work, "new-session", "-d", "-s", session, "-c", str(project), pylsp, check=True)
     client = None
     try:
-        pid = int(subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"],
-                                 capture_output=True, text=True, check=True).stdout)
+        pid = int(tmux(work, "list-panes", "-t", "=%s:" % session, "-F", "#{pane_pid}", check=True).stdout)
         deadline = time.monotonic() + 30
         while not waiting_for_input(pid):  # wait until it sits reading its terminal
             if time.monotonic() > deadline:
@@ -228,8 +235,7 @@ def attach_by_pid(project: Path) -> int:
         print("   hover through it: %s" % hover_text(client.hover(uri, 8, 7)).strip().splitlines()[1])
         step("remote-lsp release %d" % pid)
         print("   " + remote_lsp("release", str(pid)).strip())
-        dead = subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_dead}"],
-                              capture_output=True, text=True).stdout.strip()
+        dead = tmux(work, "list-panes", "-t", "=%s:" % session, "-F", "#{pane_dead}").stdout.strip()
         print("   back on %s; tmux pane still alive: %s" % (os.readlink("/proc/%d/fd/0" % pid),
                                                           "yes" if dead == "0" else "NO"))
         return 0 if dead == "0" else 1
@@ -237,7 +243,7 @@ def attach_by_pid(project: Path) -> int:
         if client is not None and client.proc.poll() is None:
             client.proc.kill()
         subprocess.run(PROXY + ["stop", "--agent"], capture_output=True)
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        tmux(work, "kill-session", "-t", "=" + session)
 
 
 def in_neovim(work: Path, project: Path, sshd, env: dict) -> int:
@@ -269,11 +275,9 @@ def in_neovim(work: Path, project: Path, sshd, env: dict) -> int:
     else:
         command = " ".join(["env"] + ["%s=%s" % (k, _quote(v)) for k, v in env.items()] + [
             nvim, "-n", "-i", "NONE", "--listen", sock, "-u", str(init), uri])
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "24", command],
-                       check=True)
+        tmux(work, "new-session", "-d", "-s", session, "-x", "100", "-y", "24", command, check=True)
         deadline = time.monotonic() + 15
-        while not os.path.exists(sock):
+        while not listening(sock):  # the socket's file is there before Neovim listens on it
             if time.monotonic() > deadline:
                 print("demo FAILED: Neovim did not start")
                 return 1
@@ -307,8 +311,7 @@ def in_neovim(work: Path, project: Path, sshd, env: dict) -> int:
             print("   hover window:\n      " + "\n      ".join(float_text))
         else:
             n.command("redraw")
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                    text=True).stdout.rstrip()
+            screen = tmux(work, "capture-pane", "-p", "-t", "=%s:" % session).stdout.rstrip()
             print("   the terminal, with K's hover window on greet():\n")
             print("\n".join("   | " + line for line in screen.splitlines()))
         return 0
@@ -317,7 +320,17 @@ def in_neovim(work: Path, project: Path, sshd, env: dict) -> int:
             n.command("qall!")
         except Exception:  # Neovim exits under us
             pass
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        if not headless:
+            tmux(work, "kill-session", "-t", "=" + session)
+
+
+def listening(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _quote(value: str) -> str:

@@ -281,28 +281,39 @@ def editor(remote, tmp_path):
 
 
 class Tmux:
-    """A server started on a terminal, exactly as a user would in tmux."""
+    """A server started on a terminal, exactly as a user would in tmux; on a tmux
+    server of this test run's own, so a session of the same name elsewhere (the
+    user's, another run's meanwhile) is never matched, killed or listed."""
+
+    SOCKET = os.path.join(tempfile.gettempdir(), "rlsp-tmux-%d" % os.getpid())
 
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def start(self, argv: List[str], cwd: str) -> int:
+    def run(self, *args: str, check: bool = False) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(["tmux", "-S", self.SOCKET] + list(args), capture_output=True, text=True,
+                              check=check)
+
+    def open(self, argv: List[str], cwd: str) -> int:
+        """argv on a terminal of its own (whether or not it reads it): its pid."""
         import shlex
 
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "200", "-y", "50", "-c", cwd,
-                        " ".join(shlex.quote(a) for a in argv)], check=True)
-        pid = int(self.pane("#{pane_pid}"))
+        self.stop()
+        self.run("new-session", "-d", "-s", self.name, "-x", "200", "-y", "50", "-c", cwd,
+                 " ".join(shlex.quote(a) for a in argv), check=True)
+        return int(self.pane("#{pane_pid}"))
+
+    def start(self, argv: List[str], cwd: str) -> int:
+        pid = self.open(argv, cwd)
         # Ready once it sits blocked reading its terminal.
         wait_for(lambda: waiting_for_input(pid), 30, "the server to wait on its terminal")
         return pid
 
     def pane(self, fmt: str) -> str:
-        return subprocess.run(["tmux", "list-panes", "-t", self.name, "-F", fmt],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return self.run("list-panes", "-t", "=%s:" % self.name, "-F", fmt, check=True).stdout.strip()
 
     def stop(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        self.run("kill-session", "-t", "=" + self.name)
 
 
 @pytest.fixture
@@ -312,6 +323,11 @@ def tmux(request):
         yield t
     finally:
         t.stop()
+        t.run("kill-server")  # and any other session this test opened
+        try:
+            os.unlink(Tmux.SOCKET)
+        except OSError:
+            pass
 
 
 THROWAWAY = "rlsp-intruder"

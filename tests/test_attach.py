@@ -3,12 +3,15 @@ a threaded server; refusals; rollback; release."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIOME, REPO, pid_alive, wait_for
+from tests.conftest import BIOME, REPO, Agent, Tmux, pid_alive, wait_for
 from tests.support.lspclient import LspClient, hover_text
 from tests.support.sessions import attach
 
@@ -244,4 +247,53 @@ def test_reattach_reuses_the_cached_initialize_result(agent, project, tmux):
     c = by_pid(agent, pid, project)
     assert "Say hello" in hover_text(c.hover(c.open(str(project / "a.py")), 8, 7))
 
+
+
+
+@pytest.mark.system
+def test_the_demos_attach_step_leaves_a_tmux_session_of_the_same_name_alone(tmp_path, monkeypatch):
+    """`make demo` starts pylsp in tmux on a server of its own: the same step of
+    another demo running meanwhile (or a session of yours) of the same name is
+    neither killed nor taken for its own, which ended that pylsp under its hover."""
+    from demo import demo
+
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path))  # the tmux everyone shares, kept to this test
+    monkeypatch.setenv("REMOTE_LSP_HOME", str(tmp_path / "state"))
+    shared = tmp_path / ("tmux-%d" % os.getuid())
+    shared.mkdir(mode=0o700)
+    others = Tmux("remote-lsp-demo")
+    others.SOCKET = str(shared / "default")
+    project = tmp_path / "demo" / "project"
+    project.mkdir(parents=True)
+    (project / "hello.py").write_text(demo.SOURCE)
+    try:
+        theirs = others.start(PYLSP, str(project))
+        assert demo.attach_by_pid(project) == 0
+        assert pid_alive(theirs) and others.pane("#{pane_dead}") == "0"
+        assert fd0(theirs).startswith("/dev/pts/")
+    finally:
+        others.run("kill-server")
+
+
+def test_a_server_another_agent_serves_is_refused_and_serves_on(agent, project, tmux):
+    """A second agent (another REMOTE_LSP_HOME: another demo, another checkout)
+    attaching the same pid took its stdio from the first, whose clients then
+    had no answer until the second let it go."""
+    pid = tmux.start(PYLSP, str(project))
+    attach(agent, pid, "--root", str(project))
+    c = by_pid(agent, pid, project)
+    uri = c.open(str(project / "a.py"))
+    other = Agent(Path(tempfile.mkdtemp(prefix="rl-", dir="/tmp")) / "state")
+    try:
+        proc = attach(other, pid, "--root", str(project), check=False)
+        assert proc.returncode == 4, proc.stdout
+        assert json.loads(proc.stdout)["error"]["message"] == (
+            "process %d is already served by another remote-lsp agent, the one of %s (its stdin and stdout "
+            "are that agent's FIFOs): share it through that agent (REMOTE_LSP_HOME=%s remote-lsp connect "
+            "--pid %d), or release it there first" % (pid, agent.home, agent.home, pid))
+    finally:
+        other.stop()
+        shutil.rmtree(str(other.home.parent), ignore_errors=True)
+    assert fd0(pid).startswith(str(agent.home / "fifos"))
+    assert "Say hello to NAME" in hover_text(c.hover(uri, 8, 7))
 

@@ -22,11 +22,7 @@ def fd0(pid):
 
 def in_tmux(t, argv, cwd):
     """argv on a terminal of its own, as a user runs it (whether or not it reads it)."""
-    import shlex
-
-    subprocess.run(["tmux", "new-session", "-d", "-s", t.name, "-x", "200", "-y", "50", "-c", cwd,
-                    " ".join(shlex.quote(a) for a in argv)], check=True)
-    pid = int(t.pane("#{pane_pid}"))
+    pid = t.open(argv, cwd)
     wait_for(lambda: open("/proc/%d/comm" % pid).read().strip() == os.path.basename(argv[0]), 15,
              "%s to run" % argv[0])
     return pid

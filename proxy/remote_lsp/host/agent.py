@@ -24,7 +24,7 @@ from remote_lsp.host.files import disk
 from remote_lsp.host.files.service import FileService
 from remote_lsp.host.session import Early, Linked, Session
 from remote_lsp.host.sharing import workspace
-from remote_lsp.host.sharing.instance import Instance, Key, instance_key, make_fifos
+from remote_lsp.host.sharing.instance import Instance, Key, fifos_home, instance_key, make_fifos
 from remote_lsp.host.sharing.registry import InstanceRecord, Registry
 from remote_lsp.host.watching.watcher import Watcher
 from remote_lsp.version import digest
@@ -503,6 +503,13 @@ class Agent:
         fifo_dir = str(self.paths.fifos)
         if procs.fd_target(pid, 0).startswith(fifo_dir):
             raise Refused("process %d is already attached (its stdin is an agent FIFO)" % pid)
+        home = fifos_home(procs.fd_target(pid, 0), procs.fd_target(pid, 1))
+        if home is not None:
+            # Taking it over would cut that agent's clients off (they would be told it exited).
+            raise Refused("process %d is already served by another remote-lsp agent, the one of %s (its "
+                          "stdin and stdout are that agent's FIFOs): share it through that agent "
+                          "(REMOTE_LSP_HOME=%s remote-lsp connect --pid %d), or release it there first"
+                          % (pid, home, home, pid))
         p, kind = attach.validate(pid, request.name, request.force)
         root = os.path.realpath(request.root or procs.server_root(pid, procs.cwd(pid)) or "/")
         in_path, out_path = make_fifos(self.paths, "%d-%d" % (pid, p.start_ticks))

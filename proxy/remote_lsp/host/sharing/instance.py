@@ -87,6 +87,18 @@ def make_fifos(paths: StatePaths, entry: str) -> Tuple[str, str]:
     return pair
 
 
+def fifos_home(stdin: str, stdout: str) -> Optional[str]:
+    """The state directory of the agent whose FIFO pair (made by `make_fifos`)
+    a process has as `stdin` and `stdout` (what its fds 0 and 1 name); None if
+    they are not such a pair."""
+    base, ext = os.path.splitext(stdin)
+    fifos = os.path.dirname(base)
+    home = os.path.dirname(fifos)
+    if ext != ".in" or stdout != base + ".out" or str(StatePaths(Path(home)).fifos) != fifos:
+        return None
+    return home
+
+
 class Instance:
     def __init__(self, argv: List[str], root: str, name: str, idle_timeout: Optional[float],
                  on_gone: Callable[["Instance"], None], paths: StatePaths, entry: str = "",
