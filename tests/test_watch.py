@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-from remote_lsp.host.watching import globs
+from remote_lsp.host.watching import globs, watcher
 from remote_lsp.host.watching import inotify as ino
 from remote_lsp.host.watching.watcher import CHANGED, CREATED, DELETED, Watcher
 
@@ -185,6 +185,50 @@ def test_a_burst_of_5000_files_comes_in_a_few_batches_each_file_once(tmp_path: P
         assert len(files) == 5000 and set(files) == names  # each once
         assert all(k == CREATED for p, k in got.changes)
         assert len(got.batches) <= 40, len(got.batches)
+        w.close()
+    run(go())
+
+
+def test_a_file_its_writer_holds_open_across_flushes_in_a_new_directory_is_told_once_created(
+        tmp_path: Path, monkeypatch):
+    """A checkout's writer opened files in a directory before the directory's watch began:
+    the walk finds one empty, one written, one written as its watch began (the event
+    read after the listing), all still open; batches go meanwhile."""
+    monkeypatch.setattr(watcher, "HOLD", 60.0)  # the writer's pause, however long, is within it
+    listing, new, opened = Watcher._entries, tmp_path / "pkg", {}
+
+    def written_as_watched(self, node):
+        late = opened.get("late")
+        if node.path == str(new) and late is not None and not late.tell():
+            late.write("z = 3\n")
+            late.flush()  # its IN_MODIFY queued before the listing sees it written
+        return listing(self, node)
+    monkeypatch.setattr(Watcher, "_entries", written_as_watched)
+
+    async def go():
+        w = Watcher(asyncio.get_running_loop())
+        got = Collector()
+        w.subscribe(str(tmp_path), got)
+        new.mkdir()
+        empty = open(str(new / "empty.py"), "w")  # opened (created, truncated): not written yet
+        written = open(str(new / "written.py"), "w")
+        written.write("x = 1\n")
+        written.flush()  # written: not closed yet
+        late = opened["late"] = open(str(new / "late.py"), "w")
+        await until(lambda: str(new / "written.py") in got.state(), "the new directory walked")
+        (tmp_path / "marker.py").write_text("")
+        await until(lambda: str(tmp_path / "marker.py") in got.state(), "a later batch")
+        assert str(new / "empty.py") not in got.state()  # held: its writer has not written it
+        empty.write("y = 2\n")
+        empty.close()
+        written.close()
+        late.close()
+        await until(lambda: str(new / "empty.py") in got.state(), "the file once written")
+        await quiet()
+        kinds = {p: [k for q, k in got.changes if q == p] for p, _ in got.changes}
+        assert kinds == {str(new): [CREATED], str(new / "empty.py"): [CREATED],
+                         str(new / "written.py"): [CREATED], str(new / "late.py"): [CREATED],
+                         str(tmp_path / "marker.py"): [CREATED]}
         w.close()
     run(go())
 

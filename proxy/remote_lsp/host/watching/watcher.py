@@ -11,7 +11,11 @@ per batch, created-then-deleted dropped, deleted-then-created a change, a
 batch sent once the tree has been quiet for QUIET seconds or the oldest
 change in it is MAX_DELAY old; a file created and not yet closed waits for
 its close (HOLD at most), so a file written in a burst is one event, not a
-creation and then a change. What inotify cannot say is rebuilt from what
+creation and then a change. So does a file found empty and just made in a
+new directory's walk (its writer opened it before the directory's watch
+began); a walked file's late events (made between the watch and the listing,
+read after) are not told again: only a file that differs from what the walk
+saw has changed. What inotify cannot say is rebuilt from what
 the watcher remembers of each directory (its entry names): a file renamed
 over an existing one (an atomic save) is a change of that file, and after a
 kernel queue overflow every watched directory is listed again and the
@@ -48,6 +52,7 @@ MAX_DIRECTORIES = 50000  # watched at most (every subscription together); beyond
 NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ncpfs", "ceph", "glusterfs",
                         "fuse.sshfs", "fuse.rclone", "fuse.s3fs", "lustre", "gpfs", "virtiofs"})
 _Stamp = Tuple[int, int, bool]  # mtime_ns, size, is a directory
+_Seen = Tuple[int, int, int, int]  # a file as a walk saw it: size, mtime_ns, ctime_ns, inode
 
 
 class _Dir:
@@ -83,6 +88,7 @@ class Subscription:
         self._dirs: Set[str] = set()
         self._pending: Dict[str, int] = {}
         self._writing: Dict[str, float] = {}  # created, not yet closed: held (one event, not two)
+        self._found: Dict[str, Tuple[float, _Seen]] = {}  # told created by a walk: when, as seen
         self._first = 0.0
         self._last = 0.0
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -155,15 +161,34 @@ class Subscription:
                 self._timer.cancel()
             self._pending.clear()
             self._writing.clear()
+            self._found.clear()
             self._watcher._unsubscribe(self)
 
     # --- batching -------------------------------------------------------------------------
 
-    def _add(self, path: str, kind: int, writing: bool = False) -> None:
+    def _event(self, path: str, kind: int, what: int) -> None:
+        """An inotify event of `path`: `what` is its mask (IN_CREATE, IN_MODIFY, IN_CLOSE_WRITE...).
+        A file a walk told as created may have events from before its listing still
+        queued: news only if the file is not as the walk saw it."""
+        found = self._found.get(path)
+        if found is not None:
+            if what & ino.IN_CREATE:
+                if path in self._pending:
+                    self._writing[path] = time.monotonic()  # not delivered yet: held until its close
+                return
+            if what & (ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB) and _seen(path) == found[1]:
+                return
+            del self._found[path]  # written (or gone) since: told as ever
+        # A file just created is being written: its close says it is done.
+        self._add(path, kind, writing=bool(what & ino.IN_CREATE) and not what & ino.IN_ISDIR)
+
+    def _add(self, path: str, kind: int, writing: bool = False, seen: Optional[_Seen] = None) -> None:
         if writing:
             self._writing[path] = time.monotonic()
         elif kind == DELETED:
             self._writing.pop(path, None)
+        if seen is not None:
+            self._found[path] = (time.monotonic(), seen)
         prev = self._pending.get(path)
         if prev is None:
             self._pending[path] = kind
@@ -195,6 +220,9 @@ class Subscription:
                     held[path] = self._pending.pop(path)
                 else:
                     del self._writing[path]
+        if self._found:
+            for path in [p for p, (at, _) in self._found.items() if now - at >= HOLD]:
+                del self._found[path]  # its writer is done long since
         batch, self._pending = list(self._pending.items()), held
         if held:
             self._first = self._last = now
@@ -384,7 +412,10 @@ class Watcher:
             for name, is_dir in entries:
                 child = os.path.join(path, name)
                 if report and sub._wants(child) and not is_temporary(name):
-                    sub._add(child, CREATED)
+                    seen = None if is_dir else _seen(child)
+                    # Found empty, just made: its writer may have it open still, not written yet.
+                    writing = seen is not None and seen[0] == 0 and time.time() - seen[1] / 1e9 < HOLD
+                    sub._add(child, CREATED, writing, seen)
                 if is_dir and sub._enters(child):
                     stack.append(child)
         return budget
@@ -483,13 +514,17 @@ class Watcher:
 
     # --- events ------------------------------------------------------------------------------
 
-    def _to_subscribers(self, node: _Dir, name: str, kind: int, writing: bool = False) -> None:
+    def _to_subscribers(self, node: _Dir, name: str, kind: int, what: int = 0) -> None:
+        """`what`: the inotify event's mask (0: a change found by listing)."""
         if is_temporary(name):
             return  # a save's temporary file, renamed over its target at once: that is the change
         path = os.path.join(node.path, name)
         for sub in node.subs:
             if sub._wants(path):
-                sub._add(path, kind, writing)
+                if what:
+                    sub._event(path, kind, what)
+                else:
+                    sub._add(path, kind)
 
     def _closed(self, node: _Dir, name: str) -> None:
         path = os.path.join(node.path, name)
@@ -521,21 +556,22 @@ class Watcher:
                 continue
             is_dir = bool(mask & ino.IN_ISDIR)
             if mask & (ino.IN_CREATE | ino.IN_MOVED_TO):
-                kind = CHANGED if name in node.names else CREATED  # renamed over: an atomic save
+                # Renamed over: an atomic save. (A name created is new: if a walk listed it, that
+                # was after its creation.)
+                kind = CHANGED if mask & ino.IN_MOVED_TO and name in node.names else CREATED
                 node.names.add(name)
-                # A file just created is being written: its close says it is done.
-                self._to_subscribers(node, name, kind, writing=bool(mask & ino.IN_CREATE) and not is_dir)
+                self._to_subscribers(node, name, kind, mask)
                 if is_dir:
                     if kind == CHANGED:
                         self._gone_tree(os.path.join(node.path, name))
                     self._new_dir(node, name)
             elif mask & (ino.IN_DELETE | ino.IN_MOVED_FROM):
                 node.names.discard(name)
-                self._to_subscribers(node, name, DELETED)
+                self._to_subscribers(node, name, DELETED, ino.IN_DELETE)
                 if is_dir:
                     self._gone_tree(os.path.join(node.path, name))
             elif mask & (ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB) and not is_dir:
-                self._to_subscribers(node, name, CHANGED)
+                self._to_subscribers(node, name, CHANGED, mask)
                 if mask & ino.IN_CLOSE_WRITE:
                     self._closed(node, name)
 
@@ -546,6 +582,7 @@ class Watcher:
         for node in self._by_path.values():
             for sub in node.subs:
                 sub._writing.clear()  # their closes may be among the events lost
+                sub._found.clear()
         for node in list(self._by_path.values()):
             if node.snap is not None or self._by_path.get(node.path) is not node:
                 continue
@@ -644,6 +681,17 @@ def _listing(path: str) -> List[Tuple[str, bool]]:
     except OSError:
         pass
     return out
+
+
+def _seen(path: str) -> Optional[_Seen]:
+    """A regular file as it is now (size, mtime, ctime, inode); None: not one, or gone."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def _mtime_ns(path: str) -> int:
