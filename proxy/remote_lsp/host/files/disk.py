@@ -58,6 +58,7 @@ _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a ch
 # wrote `.NAME.RANDOM.remote-lsp`). Defined here only: listings, finders and watchers skip it.
 TEMPORARY_SUFFIX = ".remote-lsp"
 _TEMPORARY = re.compile(r"\A\..+\.[a-z0-9_]{8}\.remote-lsp\Z")
+TEMPORARY_GLOB = "!.*.????????.remote-lsp"  # the same, as ripgrep's glob of what to leave out
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 _journal: Optional[str] = None  # the directory of writes in progress (keep_journal)
 

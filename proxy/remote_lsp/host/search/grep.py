@@ -22,7 +22,8 @@ import threading
 import time
 from typing import BinaryIO, Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set
 
-from remote_lsp.host.search.ignore import TEMPORARY_GLOB, Rules
+from remote_lsp.host.files.disk import TEMPORARY_GLOB
+from remote_lsp.host.search.ignore import Rules
 from remote_lsp.host.search.index import Cancelled, walk_files
 
 ENGINES = ("rg", "git", "builtin")

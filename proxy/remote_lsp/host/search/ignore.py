@@ -20,6 +20,8 @@ import os
 import re
 from typing import Collection, Dict, List, Optional, Sequence, Tuple
 
+from remote_lsp.host.files.disk import is_temporary  # a save's temporary file: never listed
+
 KINDS = (".rgignore", ".ignore", ".gitignore")
 IGNORE_FILES = frozenset(KINDS)
 RULE_NAMES = IGNORE_FILES | {".git"}  # the names in a directory that make its rules
@@ -27,15 +29,6 @@ _RG, _IGNORE, _GIT, _EXCLUDE = 0, 1, 2, 3
 IGNORE, WHITELIST = 1, 2
 
 
-def is_temporary(name: str) -> bool:
-    """The file service's own temporary file of a save in progress
-    (`.NAME.xxxxxxxx.remote-lsp`, files/disk.py's mkstemp): never listed.
-    TODO: files/disk.py's is_temporary(), once it has one."""
-    return name.endswith(".remote-lsp") and name.startswith(".") and _TEMPORARY.match(name) is not None
-
-
-_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.remote-lsp\Z")
-TEMPORARY_GLOB = "!.*.????????.remote-lsp"  # the same, as a search's glob (for ripgrep)
 
 
 # --- patterns -----------------------------------------------------------------------------
