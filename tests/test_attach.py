@@ -297,3 +297,19 @@ def test_a_server_another_agent_serves_is_refused_and_serves_on(agent, project, 
     assert fd0(pid).startswith(str(agent.home / "fifos"))
     assert "Say hello to NAME" in hover_text(c.hover(uri, 8, 7))
 
+
+
+
+def test_a_pylsp_attached_before_its_first_read_serves(agent, project, tmux, tmp_path):
+    """Just started, not reading its terminal yet (held before pylsp starts until
+    the attach is done, so the moment is sure): its first read is on the FIFO."""
+    go = tmp_path / "go"
+    start = ("import os, time\nwhile not os.path.exists(%r): time.sleep(0.01)\n"
+             "from pylsp.__main__ import main\nmain()" % str(go))
+    pid = tmux.open([sys.executable, "-c", start], str(project))
+    wait_for(lambda: open("/proc/%d/comm" % pid).read().startswith("python"), 15, "python to start")
+    attach(agent, pid, "--force", "--name", "pylsp", "--root", str(project))
+    go.touch()
+    c = by_pid(agent, pid, project)
+    assert "Say hello to NAME" in hover_text(c.hover(c.open(str(project / "a.py")), 8, 7))
+    assert pid_alive(pid) and tmux.pane("#{pane_dead}") == "0"
