@@ -11,12 +11,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROXY
+from tests.conftest import PROXY, wait_for
 from tests.support.lspclient import LspError
 from tests.test_files import channel
 
@@ -111,30 +110,59 @@ GREP_CASES = [
 ]
 
 
+def _isolated(monkeypatch, tmp_path):
+    """This process as the CLI runs: no global git excludes, no ripgrep config."""
+    for name, value in isolated_env(tmp_path).items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RIPGREP_CONFIG_PATH", raising=False)
+
+
 @pytest.mark.parametrize("engine", ["rg", "builtin"])
-def test_find_lists_what_rg_files_lists(tmp_path, engine):
+def test_find_lists_what_rg_files_lists(tmp_path, monkeypatch, engine):
+    from remote_lsp.host.search import grep
+
     root = tree(tmp_path / "proj")
     env = isolated_env(tmp_path)
+    _isolated(monkeypatch, tmp_path)
     for flags in FIND_FLAGS:
-        got = cli(env, "find", "--engine", engine, "--root", str(root), *flags)
-        assert got.returncode == 0, got.stderr
-        names = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
+        names = sorted(grep.files(str(root), "--hidden" in flags, "--no-ignore" in flags, grep.Job(), engine))
         assert names == rg_files(root, env, *flags), flags
     # Hidden, ignored, binary and odd names are all in the tree: the rules were exercised.
     assert "sub/important.tmp" in names and "bin.dat" in names and ".hidden.py" in names
+    got = cli(env, "find", "--engine", engine, "--root", str(root))  # the command line: absolute names
+    assert got.returncode == 0, got.stderr
+    assert sorted(got.stdout.decode().split("\n")[:-1]) == [str(root / n) for n in rg_files(root, env)]
+
+
+def _query(flags, pattern):
+    from remote_lsp.host.search import grep
+
+    globs = tuple(flags[i + 1] for i, f in enumerate(flags) if f == "-g")
+    case = "insensitive" if "-i" in flags else "sensitive" if "-s" in flags else "smart"
+    return grep.Query(pattern, "-F" in flags, case, "-w" in flags, globs, "--hidden" in flags,
+                      "--no-ignore" in flags)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_grep_finds_what_rg_vimgrep_finds_with_each_engine(tmp_path, engine):
+def test_grep_finds_what_rg_vimgrep_finds_with_each_engine(tmp_path, monkeypatch, engine):
+    from remote_lsp.host.search import grep
+
     root = tree(tmp_path / "proj")
     env = isolated_env(tmp_path)
+    _isolated(monkeypatch, tmp_path)
     for case in GREP_CASES:
         *flags, pattern = case
         rc, want = rg_vimgrep(root, env, *flags, "-e", pattern)
-        got = cli(env, "grep", "--engine", engine, "--root", str(root), *flags, "-e", pattern)
-        lines = sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line)
-        assert (got.returncode, lines) == (rc, want), (case, got.stderr)
-    assert rc == 1  # the last case matches nothing: exit 1, as ripgrep
+        found = grep.search(str(root), _query(flags, pattern), grep.Job(), engine)
+        got = sorted("%s:%d:%d:%s" % m for m in found)
+        assert got == want, case
+    assert rc == 1 and got == []  # the last case matches nothing
+    # The command line: absolute names, exit 0 found and 1 none, as ripgrep.
+    printed = cli(env, "grep", "--engine", engine, "--root", str(root), "-w", "needle")
+    assert [line[len(str(root)) + 1:] for line in sorted(printed.stdout.decode().split("\n")[:-1])] \
+        == rg_vimgrep(root, env, "-w", "-e", "needle")[1] and printed.returncode == 0
+    assert cli(env, "grep", "--engine", engine, "--root", str(root), "nothing-matches-this").returncode == 1
 
 
 def test_bad_input_is_exit_2_and_says_why(tmp_path):
@@ -154,6 +182,8 @@ def test_a_bad_pattern_is_exit_2_with_the_reason(tmp_path, engine):
     got = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle(")
     assert got.returncode == 2 and got.stdout == b""
     assert b"bad pattern 'needle('" in got.stderr and b"\n" == got.stderr[-1:], got.stderr
+    lines = cli(isolated_env(tmp_path), "grep", "--engine", engine, "--root", str(root), "needle\nx")
+    assert (lines.returncode, lines.stdout) == (2, b"")  # a newline in a pattern: refused by every engine
 
 
 def test_without_ripgrep_git_grep_then_the_builtin_search(tmp_path):
@@ -226,21 +256,15 @@ def test_the_channel_finds_files_streams_them_and_follows_changes(remote, tmp_pa
     (root / "new dir" / "deeper" / "made.py").write_text("")
     (root / "sub" / "deep" / "z.py").unlink()
     (root / "sub" / "deep" / "scratch.tmp").write_text("")  # ignored by sub/.gitignore
-    _until(lambda: "new dir/deeper/made.py" in names() and "sub/deep/z.py" not in names())
+    wait_for(lambda: "new dir/deeper/made.py" in names() and "sub/deep/z.py" not in names(), 10,
+             "the changes")
     assert "sub/deep/scratch.tmp" not in names()
     (root / "new dir" / "deeper" / "later.py").write_text("")  # the new directories are watched too
-    _until(lambda: "new dir/deeper/later.py" in names())
+    wait_for(lambda: "new dir/deeper/later.py" in names(), 10, "a file in the new directory")
     with (root / ".gitignore").open("a") as f:
         f.write("many/\n")
-    _until(lambda: not any(n.startswith("many/") for n in names()))
+    wait_for(lambda: not any(n.startswith("many/") for n in names()), 10, "the new ignore rule")
     assert sorted(names()) == rg_files(root, remote.env)
-
-
-def _until(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not within %ss" % timeout
-        time.sleep(0.05)
 
 
 def test_the_channel_greps_streams_caps_and_refuses_a_bad_pattern(remote, tmp_path):
@@ -313,12 +337,12 @@ def test_a_new_query_or_a_cancel_ends_the_search_on_the_host_at_once(remote, tmp
 
     # A cancel, and a search of the other kind that goes on meanwhile.
     rid = c.request_async("search/grep", {"root": str(root), "pattern": SLOW, "partialResultToken": "slow"})
-    _until(lambda: searching(root) != [])
+    wait_for(lambda: searching(root) != [], 10, "ripgrep to run")
     assert "sub/deep/z.py" in c.request("search/files", {"root": str(root), "query": "z.py"})["files"]
     (read,) = c.request("files/read", {"paths": [str(root / "a.py")]})["files"]  # the file service goes on
     assert read["exists"] and searching(root) != []
     c.notify("$/cancelRequest", {"id": rid})
-    _until(lambda: searching(root) == [], timeout=1.5)  # killed at once, not left to end by itself
+    wait_for(lambda: searching(root) == [], 1.5, "its end")  # killed at once, not left to end by itself
     assert c.wait_response(rid, 30)["error"]["code"] == -32800
     # How long each went on after its cancel, as the agent measured it.
     assert len(json.loads(remote.cli("status", "--json").stdout)["files"]["search"]["stopped_ms"]) == 6
@@ -388,6 +412,7 @@ def host_without_rg(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.system  # an sshd of its own
 def test_a_host_without_ripgrep_answers_with_git_grep_then_its_own_search(host_without_rg, tmp_path):
     root = tree(tmp_path / "proj")
     plain = tmp_path / "plain"  # no git work tree
@@ -414,3 +439,29 @@ def test_a_large_file_is_searched_a_chunk_at_a_time_with_the_same_matches(tmp_pa
     got = cli(env, "grep", "--engine", "builtin", "--root", str(root), "needle")
     assert sorted(line[len(str(root)) + 1:] for line in got.stdout.decode().split("\n") if line) == want
     assert len(want) == 6 and "large.log:400001:1:needle at the end, no newline" in want
+
+
+def test_a_reader_that_stops_early_ends_the_search_quietly(tmp_path):
+    """`remote-lsp grep x | head -1`: exit 0, nothing on stderr, as ripgrep."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "many.txt").write_text("needle\n" * 200000)
+    for what in (["grep", "needle"], ["find"]):
+        proc = subprocess.Popen([sys.executable, str(PROXY), *what, "--root", str(root)],
+                                env=isolated_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout.readline().startswith(str(root / "many.txt").encode())
+        proc.stdout.close()
+        assert proc.wait(60) == 0 and proc.stderr.read() == b"", what
+
+
+def test_a_reader_that_stops_early_ends_the_search_on_the_host(remote, tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    slow_file(root / "big.txt")
+    (root / "early.txt").write_text("abcd\n" * 1000)
+    argv = [sys.executable, str(PROXY), "--host", remote.alias, "grep", "--root", str(root), "-s", "abcd"]
+    proc = subprocess.Popen(argv, env=remote.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(("scp://%s/%s/" % (remote.alias, root)).encode())
+    proc.stdout.close()
+    assert proc.wait(60) == 0 and proc.stderr.read() == b""
+    wait_for(lambda: searching(root) == [], 10, "the search on the host to end")

@@ -98,16 +98,29 @@ async def _search(args: argparse.Namespace, command: List[str], transport: Trans
     prefix = mapper.editor_prefix.encode()
     out = sys.stdout.buffer
     pending = bytearray()
+    stopped = []
 
-    def lines(chunk: bytes) -> None:
+    def lines(chunk: bytes) -> bool:
         pending.extend(chunk)
         end = pending.rfind(b"\n") + 1
-        if end:
-            out.write(b"".join(prefix + line for line in bytes(pending[:end]).splitlines(keepends=True)))
-            out.flush()
+        if end and not stopped:
+            try:
+                out.write(b"".join(prefix + line for line in bytes(pending[:end]).splitlines(keepends=True)))
+                out.flush()
+            except BrokenPipeError:  # the reader had enough (`| head`): the search on the host ends
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                stopped.append(True)
             del pending[:end]
+        return not stopped
 
-    rc, err = await stream(transport, remote, lines)
+    try:
+        rc, err = await stream(transport, remote, lines)
+    except TransportError:
+        if stopped:  # we ended it
+            return 0
+        raise
+    if stopped:
+        return 0
     sys.stderr.write(err)
     return rc
 

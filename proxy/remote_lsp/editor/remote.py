@@ -55,11 +55,17 @@ async def run_capture(transport: Transport, args: List[str],
     return rc, b"".join(out), err
 
 
-async def _run(transport: Transport, args: List[str], on_data: Callable[[bytes], None],
+async def _run(transport: Transport, args: List[str], on_data: Callable[[bytes], Optional[bool]],
                stdin: Optional[bytes] = None) -> Tuple[int, str]:
+    """`on_data` returns False to stop: the remote command is ended."""
     proc = await transport.exec(command_line(args))
     done = asyncio.get_running_loop().create_future()
-    proc.start(on_data, lambda: done.done() or done.set_result(None))
+
+    def data(chunk: bytes) -> None:
+        if on_data(chunk) is False:
+            proc.kill()
+
+    proc.start(data, lambda: done.done() or done.set_result(None))
     if stdin:
         proc.write(stdin)
     proc.write_eof()
@@ -68,8 +74,10 @@ async def _run(transport: Transport, args: List[str], on_data: Callable[[bytes],
     return rc, proc.stderr()
 
 
-async def stream(transport: Transport, args: List[str], on_data: Callable[[bytes], None]) -> Tuple[int, str]:
-    """`call`, its output handed on as it comes (exit code, stderr)."""
+async def stream(transport: Transport, args: List[str],
+                 on_data: Callable[[bytes], Optional[bool]]) -> Tuple[int, str]:
+    """`call`, its output handed on as it comes (exit code, stderr); `on_data`
+    returns False to end it."""
     rc, err = await _run(transport, args, on_data)
     if rc == MISSING:
         await upload(transport)

@@ -30,6 +30,14 @@ def pattern_of(args: argparse.Namespace, command: List[str]) -> str:
 
 
 def run(args: argparse.Namespace, command: List[str]) -> int:
+    try:
+        return _run(args, command)
+    except BrokenPipeError:  # the reader had enough (`| head`): quietly, as ripgrep
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 0
+
+
+def _run(args: argparse.Namespace, command: List[str]) -> int:
     root = root_of(args)
     out = sys.stdout.buffer
     head = root.rstrip("/") + "/"
@@ -53,7 +61,6 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
         matches = grep.search(root, query, job, engine)
         for m in matches:
             if args.max_count is not None and found >= args.max_count:
-                job.cancel()
                 break
             found += 1
             out.write(("%s%s:%d:%d:%s\n" % (head, m.path, m.line, m.column, m.text)).encode(
@@ -62,6 +69,8 @@ def run(args: argparse.Namespace, command: List[str]) -> int:
                 out.flush()  # the first at once: a script (or an editor) reads as they come
     except grep.GrepError as exc:
         raise UsageError("grep: %s" % exc) from None
+    finally:
+        job.cancel()  # a search stopped early (a broken pipe, --max-count) leaves nothing running
     out.flush()
     return 0 if found else NOT_FOUND
 

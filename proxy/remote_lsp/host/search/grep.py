@@ -189,6 +189,8 @@ def smart_insensitive(query: Query) -> bool:
 
 
 def compile_query(query: Query) -> "re.Pattern[str]":
+    if "\n" in query.pattern:  # as ripgrep: a line is searched at a time
+        raise GrepError("bad pattern: a newline cannot be in it (lines are searched one at a time)")
     if query.fixed:
         body = re.escape(query.pattern)
     else:
@@ -200,9 +202,9 @@ def compile_query(query: Query) -> "re.Pattern[str]":
     try:
         return re.compile(body, flags)
     except re.error as exc:
-        raise GrepError("bad pattern %r: %s" % (query.pattern, exc)) from None
+        raise GrepError("bad pattern '%s': %s" % (query.pattern, exc)) from None
     except (OverflowError, RecursionError) as exc:
-        raise GrepError("bad pattern %r: %s" % (query.pattern, exc)) from None
+        raise GrepError("bad pattern '%s': %s" % (query.pattern, exc)) from None
 
 
 def _line_matches(path: str, number: int, line: str, regex: "re.Pattern[str]") -> Iterator[Match]:
@@ -285,7 +287,7 @@ def _rg_error(pattern: str, err: str) -> str:
     """ripgrep's regex error is a small drawing over several lines: its reason, in one line."""
     for line in err.splitlines():
         if line.strip().startswith("error:"):
-            return "bad pattern %r: %s" % (pattern, line.strip()[len("error:"):].strip())
+            return "bad pattern '%s': %s" % (pattern, line.strip()[len("error:"):].strip())
     return "rg: " + " ".join(err.split())
 
 

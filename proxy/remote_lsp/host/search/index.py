@@ -119,7 +119,6 @@ class FileIndex:
         self.building = threading.Lock()  # held by the one thread building it
         self.built_at_ns = 0
         self.subscription = None  # the watcher's, while it is kept
-        self.used = time.monotonic()
 
     # --- building and reading ---------------------------------------------------------------
 
