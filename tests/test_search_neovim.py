@@ -208,7 +208,8 @@ def test_a_picker_finds_a_file_and_greps_live(editor, remote, tree, picker):
 
     # Live grep: a search on the host per query, the one before it cancelled; Enter opens at the match.
     n.lua("require('remote-lsp.search').live_grep()")
-    n.wait("return vim.fn.mode() == 'i' or vim.fn.mode() == 't'", "the prompt")
+    n.wait("return vim.tbl_contains({ 'TelescopePrompt', 'fzf', 'snacks_picker_input' }, vim.bo.filetype)"
+           " and (vim.fn.mode() == 'i' or vim.fn.mode() == 't')", "the picker's prompt")
     typing(n, "needle_two")
     # Enter once the last query's search is over (it replaces the list: an Enter meanwhile picks
     # from a list being replaced).
