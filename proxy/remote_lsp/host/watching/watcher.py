@@ -9,9 +9,11 @@ subscriptions cover it (reference-counted).
 Changes go to each subscription in coalesced batches on the loop: a path once
 per batch, created-then-deleted dropped, deleted-then-created a change, a
 batch sent once the tree has been quiet for QUIET seconds or the oldest
-change in it is MAX_DELAY old; a file created and not yet closed waits for
-its close (HOLD at most), so a file written in a burst is one event, not a
-creation and then a change. So does a file found empty and just made in a
+change in it is MAX_DELAY old (both doubled after a batch cut short by
+MAX_DELAY, up to BURST times, until a pause as long: a checkout reaches a
+server in a few large batches however slowly it is written); a file created
+and not yet closed waits for its close (HOLD at most), so a file written in
+a burst is one event, not a creation and then a change. So does a file found empty and just made in a
 new directory's walk (its writer opened it before the directory's watch
 began); a walked file's late events (made between the watch and the listing,
 read after) are not told again: only a file that differs from what the walk
@@ -43,6 +45,7 @@ FileChange = Tuple[str, int]  # (absolute path, 1 created | 2 changed | 3 delete
 CREATED, CHANGED, DELETED = 1, 2, 3
 QUIET = 0.04  # a batch goes once nothing new came for this long...
 MAX_DELAY = 0.2  # ...or its oldest change is this old
+BURST = 4  # in a long burst, both at most this many times as long
 HOLD = 1.0  # a file created and still open for writing waits this long at most for its close
 POLL_INTERVAL = 1.0  # for the directories inotify does not serve...
 POLL_SHARE = 0.05  # ...or longer, so that polling a large tree takes at most this share of a CPU
@@ -91,6 +94,8 @@ class Subscription:
         self._found: Dict[str, Tuple[float, _Seen]] = {}  # told created by a walk: when, as seen
         self._first = 0.0
         self._last = 0.0
+        self._flushed = 0.0  # when the last batch went
+        self._stretch = 1  # QUIET and MAX_DELAY times this: doubled in a long burst
         self._timer: Optional[asyncio.TimerHandle] = None
         self.closed = False
         self.missing = False  # the directory did not exist when subscribed
@@ -203,16 +208,21 @@ class Subscription:
         now = time.monotonic()
         self._last = now
         if self._timer is None:
+            if now - self._flushed > MAX_DELAY * self._stretch:
+                self._stretch = 1  # a pause: the burst, if any, is over
             self._first = now
-            self._timer = self._watcher.loop.call_later(QUIET, self._due)
+            self._timer = self._watcher.loop.call_later(QUIET * self._stretch, self._due)
 
     def _due(self) -> None:
         self._timer = None
         now = time.monotonic()
-        if now - self._last < QUIET and now - self._first < MAX_DELAY:
-            wait = min(self._last + QUIET, self._first + MAX_DELAY) - now
+        quiet, most = QUIET * self._stretch, MAX_DELAY * self._stretch
+        if now - self._last < quiet and now - self._first < most:
+            wait = min(self._last + quiet, self._first + most) - now
             self._timer = self._watcher.loop.call_later(max(wait, 0.001), self._due)
             return
+        if self._pending and now - self._last < quiet:  # cut short while changes still come: a burst
+            self._stretch = min(self._stretch * 2, BURST)
         held: Dict[str, int] = {}
         if self._writing:
             for path, since in list(self._writing.items()):
@@ -224,9 +234,11 @@ class Subscription:
             for path in [p for p, (at, _) in self._found.items() if now - at >= HOLD]:
                 del self._found[path]  # its writer is done long since
         batch, self._pending = list(self._pending.items()), held
+        if batch:
+            self._flushed = now
         if held:
             self._first = self._last = now
-            self._timer = self._watcher.loop.call_later(QUIET, self._due)
+            self._timer = self._watcher.loop.call_later(QUIET * self._stretch, self._due)
         if batch and not self.closed:
             try:
                 self._on_changes(batch)
