@@ -4,9 +4,9 @@ The server holds one text per document (`documents`); a request about a
 document from a client whose text differs borrows it: the server is given that
 text, the request goes, and once nothing on it is in flight the text goes back
 to the primary's. Diagnostics are kept per text, so each client is shown those
-computed on the text it holds; a client that pulls from a pushing server is
-answered from what was pushed, and one that only takes pushes from a pulling
-server is pulled for.
+computed on the text it holds (those that may be on another are shown to none);
+a client that pulls from a pushing server is answered from what was pushed, and
+one that only takes pushes from a pulling server is pulled for.
 
 This module owns that lending: per document a `Loan` (requests in flight on the
 server's text, requests waiting for another, diagnostics awaited, diagnostics
