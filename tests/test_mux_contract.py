@@ -439,8 +439,67 @@ def test_15_diagnostics_go_only_to_clients_holding_the_text_they_were_computed_o
     assert shown(a) == (5, ["on a's edit"])
     assert shown(b) == (1, ["on disk text"])  # b keeps the valid ones of its text
     assert shown(c) == (None, ["on disk text"])  # c has no copy open: it has the file as on disk
-    publish(h, 1, "late, on the disk text")  # an old version's diagnostics reach only its holders
-    assert shown(a) == (5, ["on a's edit"]) and shown(b) == (1, ["late, on the disk text"])
+    publish(h, 1, "late, on the disk text")  # an old version's, but the server may have read a's edit since
+    assert shown(a) == (5, ["on a's edit"]) and shown(b) == (1, ["on disk text"])
+
+
+def published(h, version, message):
+    """As pylsp publishes: no version when it has none, else the one it held when it began."""
+    params = {"uri": URI, "diagnostics": [dict(DIAG, message=message)]}
+    if version is not None:
+        params["version"] = version
+    h.server_sends(jsonrpc.notification("textDocument/publishDiagnostics", params))
+
+
+def test_15_diagnostics_published_around_a_lend_reach_no_client_with_another_text():
+    """pylsp takes the version as it begins and reads the text as it goes: what it
+    publishes while the text is lent, or just after, may be computed on either text."""
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    opened(h, a, b)
+    published(h, 1, "on disk text")
+    a.notify("textDocument/didChange", full(2, "edited = 1\n"))  # unsaved
+    published(h, 2, "on a's edit")
+    b.request("h", "textDocument/hover", AT_0)
+    lent = server_version(h)
+    assert server_text(h) == DOC["text"]
+    published(h, 2, "a's version, read on b's text")
+    published(h, None, "no version, read on a's text")
+    assert shown(a) == (2, ["on a's edit"]) and shown(b) == (1, ["on disk text"])
+    h.answer("textDocument/hover", {"contents": "on b's text"})
+    assert server_text(h) == "edited = 1\n"
+    published(h, lent, "b's version, read on a's text")
+    published(h, None, "no version, read on b's text")
+    assert shown(a) == (2, ["on a's edit"]) and shown(b) == (1, ["on disk text"])
+    published(h, server_version(h), "on a's edit, again")  # the server publishes for a's text again
+    assert shown(a) == (2, ["on a's edit, again"]) and shown(b) == (1, ["on disk text"])
+
+
+def test_15_a_server_publishing_without_versions_is_asked_again_when_it_may_have_read_another_text():
+    h = Harness()
+    a, b = h.ready_client(), h.ready_client()
+    opened(h, a)
+    a.notify("textDocument/didChange", full(2, "edited = 1\n"))
+    published(h, None, "on a's edit")
+    assert shown(a) == (None, ["on a's edit"])
+    opened(h, b)  # the file as on disk: lent to b for its diagnostics
+    assert server_text(h) == DOC["text"]
+    published(h, None, "begun on a's text")  # the server's text is b's, but it may have begun on a's
+    assert not b.received("textDocument/publishDiagnostics") and shown(a) == (None, ["on a's edit"])
+    assert server_text(h) == DOC["text"]  # b's text again, whole: the server computes on it once more
+    published(h, None, "on disk text")
+    assert shown(b) == (None, ["on disk text"]) and shown(a) == (None, ["on a's edit"])
+    assert server_text(h) == "edited = 1\n"  # back to the editor's text
+    a.notify("textDocument/didChange", full(3, "edited = 2\n"))
+    asked = len(h.server_got("textDocument/didChange"))
+    published(h, None, "begun on b's text or a's")
+    assert shown(a) == (None, ["on a's edit"]) and len(h.server_got("textDocument/didChange")) == asked + 1
+    published(h, None, "on a's text")
+    assert shown(a) == (None, ["on a's text"])
+    a.notify("textDocument/didChange", full(4, "edited = 3\n"))
+    a.notify("textDocument/didChange", full(5, "edited = 4\n"))
+    published(h, None, "typed on")  # stale by a's own edits only: a is shown them, as without the mux
+    assert shown(a) == (None, ["typed on"]) and shown(b) == (None, ["on disk text"])
 
 
 def test_16_an_opener_with_the_disk_text_does_not_take_the_document_from_the_editor():

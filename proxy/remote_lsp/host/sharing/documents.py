@@ -13,8 +13,9 @@ first (one full-text change), the request goes, and once no request on it is
 in flight the server goes back to the primary's text. While requests on one
 text are in flight, requests needing another text wait (their answers must be
 computed on the text they were asked about). Server-side versions are the
-mux's own and only ever increase; each is remembered with the text it names,
-so diagnostics tagged with a version reach exactly the clients holding that text.
+mux's own and only ever increase; each is remembered with the text it names
+and the clients that held that text, so diagnostics can be matched to a text,
+and told apart when the server may have read another since (`lending`).
 Whether the server's text may change now is the lending's to say (`lending`:
 each document's `Loan`, which only that module changes).
 
@@ -23,7 +24,7 @@ Positions are UTF-16 code units: the mux negotiates utf-16 with the server.
 
 import hashlib
 import weakref
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from remote_lsp.host.sharing.lending import Loan
 from remote_lsp.wire import jsonrpc
@@ -54,6 +55,24 @@ class Text:
                                  and self.digest == other.digest)
 
 
+class Held:
+    """A text the server held at one of its versions, and the clients that had it then."""
+
+    __slots__ = ("clients", "ref")
+
+    def __init__(self, text: Text, clients: Set[int]) -> None:
+        self.ref = weakref.ref(text)  # kept while someone holds the text
+        self.clients = clients
+
+    def is_(self, text: Text) -> bool:
+        held = self.ref()
+        return held is not None and text.same(held)
+
+    def had_by(self, client: int, text: Text) -> bool:
+        """Whether a client holding `text` now had this text, then or now."""
+        return client in self.clients or self.is_(text)
+
+
 class ClientView:
     __slots__ = ("edited", "text", "version")
 
@@ -64,13 +83,13 @@ class ClientView:
 
 
 class Document:
-    def __init__(self, uri: str, language_id: str, text: Text, version: int) -> None:
+    def __init__(self, uri: str, language_id: str, text: Text, version: int, opener: int) -> None:
         self.uri = uri
         self.language_id = language_id
         self.server = text  # the text the server holds
         self.server_version = version
-        # Server versions in order, each with the text it names while someone holds that text.
-        self.history: Dict[int, Any] = {version: weakref.ref(text)}
+        # Server versions in order, each with the text it names and who had it.
+        self.history: Dict[int, Held] = {version: Held(text, {opener})}
         self.primary: Optional[int] = None  # the client whose text the server holds at rest
         self.disk = text  # the text a client without the document open is taken to have
         self.views: Dict[int, ClientView] = {}
@@ -84,7 +103,7 @@ class Document:
 
     def hold(self, text: Text, version: int) -> None:
         self.server = text
-        self.history[version] = weakref.ref(text)
+        self.history[version] = Held(text, set(self.holders(text)))
         while len(self.history) > _HISTORY:
             del self.history[next(iter(self.history))]
 
@@ -92,8 +111,12 @@ class Document:
         """The text the server had at a version (None: too old to know, or nobody has it now)."""
         if server_version is None or server_version > self.server_version:
             return self.server  # unversioned, or numbered by the server itself: what it holds now
-        ref = self.history.get(server_version)
-        return ref() if ref is not None else None
+        held = self.history.get(server_version)
+        return held.ref() if held is not None else None
+
+    def since(self, server_version: Optional[int]) -> List[Held]:
+        """The texts the server has held from a version on (None: all those remembered)."""
+        return [h for v, h in self.history.items() if server_version is None or v >= server_version]
 
     def holders(self, text: Text) -> List[int]:
         return [cid for cid, v in self.views.items() if v.text.same(text)]
@@ -112,7 +135,7 @@ class Documents:
         text = Text(item["text"])
         doc = self.docs.get(uri)
         if doc is None:
-            doc = self.docs[uri] = Document(uri, item.get("languageId", ""), text, version)
+            doc = self.docs[uri] = Document(uri, item.get("languageId", ""), text, version, client)
             doc.views[client] = ClientView(text, version)
             doc.primary = client
             return [jsonrpc.notification("textDocument/didOpen", params)]
@@ -123,6 +146,8 @@ class Documents:
                 text = other  # one object per distinct text: later compares are a pointer compare
                 break
         doc.views[client] = ClientView(text, version)
+        if text is doc.server:
+            doc.history[doc.server_version].clients.add(client)
         if doc.primary is None:
             doc.primary = client
             return self.restore(doc)
@@ -203,14 +228,16 @@ class Documents:
             for d in sorted(self.docs.values(), key=lambda d: d.uri)
         ]
 
-    def full_text(self, doc: Document, view: ClientView) -> Message:
-        """The change that gives the server this view's text, whole (a lending or a restore)."""
-        version = doc.bump(view.version)
-        doc.hold(view.text, version)
+    def full_text(self, doc: Document, view: Optional[ClientView]) -> Message:
+        """The change that gives the server this view's text, whole (a lending or a
+        restore); None: the text it holds, again (to have it computed on once more)."""
+        text = view.text if view is not None else doc.server
+        version = doc.bump(view.version if view is not None else 0)
+        doc.hold(text, version)
         return jsonrpc.notification(
             "textDocument/didChange",
             {
                 "textDocument": {"uri": doc.uri, "version": version},
-                "contentChanges": [{"text": view.text.text}],
+                "contentChanges": [{"text": text.text}],
             },
         )

@@ -4,9 +4,9 @@ The server holds one text per document (`documents`); a request about a
 document from a client whose text differs borrows it: the server is given that
 text, the request goes, and once nothing on it is in flight the text goes back
 to the primary's. Diagnostics are kept per text, so each client is shown those
-computed on the text it holds; a client that pulls from a pushing server is
-answered from what was pushed, and one that only takes pushes from a pulling
-server is pulled for.
+computed on the text it holds (those that may be on another are shown to none);
+a client that pulls from a pushing server is answered from what was pushed, and
+one that only takes pushes from a pulling server is pulled for.
 
 This module owns that lending: per document a `Loan` (requests in flight on the
 server's text, requests waiting for another, diagnostics awaited, diagnostics
@@ -22,7 +22,7 @@ from remote_lsp.wire import jsonrpc
 from remote_lsp.wire.jsonrpc import Id, Message
 
 if TYPE_CHECKING:  # documents holds a Loan per document: imported for the types only
-    from remote_lsp.host.sharing.documents import Document, Documents, Text
+    from remote_lsp.host.sharing.documents import Document, Documents, Held, Text
 
 
 class Client(Protocol):
@@ -57,7 +57,7 @@ class Parked(NamedTuple):
 class Loan:
     """One document's lending state. Its fields are changed here only."""
 
-    __slots__ = ("awaiting", "diags", "inflight", "pulling", "waiting")
+    __slots__ = ("awaiting", "diags", "inflight", "pulling", "since", "waiting")
 
     def __init__(self) -> None:
         self.inflight = 0  # requests at the server computed on the text it holds
@@ -65,6 +65,9 @@ class Loan:
         self.awaiting: Optional[int] = None  # lent for diagnostics: the server version they are awaited for
         self.diags: Dict[bytes, Dict[str, Any]] = {}  # text digest -> last diagnostics computed on it
         self.pulling: Dict[bytes, Text] = {}  # texts diagnostics are being pulled for
+        # The server version when diagnostics were last published and shown: those
+        # published without a version may have been computed on any text held since.
+        self.since: Optional[int] = None
 
     def at_rest(self) -> bool:
         """Nothing at the server needs the text it holds: it may go back to the primary's."""
@@ -233,15 +236,26 @@ class Lending:
         if doc is None:
             return False
         version = params.get("version")
+        loan = doc.loan
+        # A server may take the version as it begins and read the text as it goes
+        # (pylsp does): they were computed on one of the texts it has held from
+        # their version on, or, without one, since it last published.
+        tagged = version is not None and version <= doc.server_version
+        held = doc.since(version if tagged else loan.since)
+        arrival = doc.server_version
         text = doc.text_of(version)
         if text is None:
             return True  # computed on a text nobody has any more
         diagnostics = params.get("diagnostics")
+        if not all(h.is_(text) for h in held):
+            if self._uncertain(doc, text, held, diagnostics, version is not None, tagged):
+                loan.since = arrival
+            return True
+        loan.since = arrival
         self._published += 1
         self._keep(doc, text, {"diagnostics": diagnostics, "versioned": version is not None,
                                "id": self._published})
         self._show_diagnostics(doc, text, diagnostics, version is not None, pull_form_too=True)
-        loan = doc.loan
         if loan.awaiting is not None and (text is doc.server or (version or 0) >= loan.awaiting):
             loan.awaiting = None  # the lent text has its diagnostics: back to the primary's
         parked, self._parked = self._parked, []
@@ -255,8 +269,32 @@ class Lending:
         self._send(self.docs.restore(doc))
         for cid, view in doc.views.items():
             if view.text.digest not in loan.diags:  # lent away before its diagnostics came
-                self._send(self._lend_for_diagnostics(doc, cid))
-                break
+                lend = self._lend_for_diagnostics(doc, cid)
+                if lend:
+                    self._send(lend)
+                    break
+        return True
+
+    def _uncertain(self, doc: "Document", text: "Text", held: List["Held"], diagnostics: Any,
+                   versioned: bool, tagged: bool) -> bool:
+        """Diagnostics that may have been computed on any of several texts: shown
+        only to the clients that had every one of them (stale by their own edits,
+        as without the mux), never kept. Without a version, when a client holding
+        the server's text is left without them, the server is given that text
+        again to publish once more, on it for certain. False: left without."""
+        shown = set()
+        for client in self._clients():
+            view = doc.views.get(client.id)
+            if view is not None and view.text.same(text) \
+                    and all(h.had_by(client.id, view.text) for h in held):
+                self._send_diagnostics(client, doc, diagnostics, versioned)
+                shown.add(client.id)
+        if all(cid in shown for cid in doc.holders(text)):
+            return True
+        loan = doc.loan
+        if tagged or text is not doc.server or loan.inflight or loan.waiting:
+            return False  # the server computes on its text again, and publishes with its version
+        self._send([self.docs.full_text(doc, None)])
         return True
 
     def pull_for_all(self) -> None:
