@@ -97,6 +97,7 @@ class Subscription:
         self._flushed = 0.0  # when the last batch went
         self._stretch = 1  # QUIET and MAX_DELAY times this: doubled in a long burst
         self._timer: Optional[asyncio.TimerHandle] = None
+        self._forget: Optional[asyncio.TimerHandle] = None  # for `_found`, once its entries are old
         self.closed = False
         self.missing = False  # the directory did not exist when subscribed
 
@@ -164,6 +165,8 @@ class Subscription:
             self.closed = True
             if self._timer is not None:
                 self._timer.cancel()
+            if self._forget is not None:
+                self._forget.cancel()
             self._pending.clear()
             self._writing.clear()
             self._found.clear()
@@ -194,6 +197,8 @@ class Subscription:
             self._writing.pop(path, None)
         if seen is not None:
             self._found[path] = (time.monotonic(), seen)
+            if self._forget is None:
+                self._forget = self._watcher.loop.call_later(HOLD, self._forget_found)
         prev = self._pending.get(path)
         if prev is None:
             self._pending[path] = kind
@@ -213,6 +218,15 @@ class Subscription:
             self._first = now
             self._timer = self._watcher.loop.call_later(QUIET * self._stretch, self._due)
 
+    def _forget_found(self) -> None:
+        """What the walks saw, once old: their files' late events have come long since."""
+        self._forget = None
+        now = time.monotonic()
+        for path in [p for p, (at, _) in self._found.items() if now - at >= HOLD]:
+            del self._found[path]
+        if self._found and not self.closed:
+            self._forget = self._watcher.loop.call_later(HOLD, self._forget_found)
+
     def _due(self) -> None:
         self._timer = None
         now = time.monotonic()
@@ -230,9 +244,6 @@ class Subscription:
                     held[path] = self._pending.pop(path)
                 else:
                     del self._writing[path]
-        if self._found:
-            for path in [p for p, (at, _) in self._found.items() if now - at >= HOLD]:
-                del self._found[path]  # its writer is done long since
         batch, self._pending = list(self._pending.items()), held
         if batch:
             self._flushed = now
