@@ -2,14 +2,19 @@
 (host/files/disk.py) on a real file system, and the editor's channel to the agent's
 file service over the real sshd, both transports, across a cut."""
 
+import asyncio
 import base64
 import json
 import os
+import socket
 import stat
 import sys
 
 import pytest
 from remote_lsp.host.files import disk
+from remote_lsp.host.files.service import FileService
+from remote_lsp.host.session import Session
+from remote_lsp.wire import framing
 
 from tests.conftest import PROXY
 from tests.support.filechannel import b64, channel
@@ -153,6 +158,64 @@ def test_a_directory_reads_as_its_listing(tmp_path):
     assert entry["entries"] == [{"name": "a dir", "type": "directory"},
                                 {"name": "b.py", "type": "file"},
                                 {"name": "l", "type": "directory", "link": True}]
+
+
+def serve(requests, timeout=30.0):
+    """The agent's file service in process, its channel a real session on a socket pair:
+    the answers to `requests` ((method, params), ids from 1), each as its body in bytes,
+    with the notifications sent before the last answer."""
+    async def run():
+        service = FileService(None)
+        session = Session(1, service.message, lambda s, r: None)
+        ours, theirs = socket.socketpair()
+        session.open(os.dup(ours.fileno()), os.dup(ours.fileno()))
+        ours.close()
+        service.opened(session)
+        theirs.setblocking(False)
+        loop = asyncio.get_running_loop()
+        for rid, (method, params) in enumerate(requests, 1):
+            body = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}).encode()
+            await loop.sock_sendall(theirs, framing.encode(body))
+        parser, answers, notes = framing.FrameParser(), {}, []
+        try:
+            while len(answers) < len(requests):
+                data = await asyncio.wait_for(loop.sock_recv(theirs, 1 << 16), timeout)
+                assert data, "the service closed the channel"
+                for body in parser.feed(data):
+                    msg = json.loads(body)
+                    if "id" in msg:
+                        answers[msg["id"]] = body
+                    else:
+                        notes.append(msg)
+        finally:
+            theirs.close()
+            session.close("done")
+            service.close()
+        return [answers[rid] for rid in range(1, len(requests) + 1)], notes
+
+    return asyncio.run(run())
+
+
+def test_a_directory_too_large_for_one_message_lists_its_first_entries_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(disk, "MAX_LISTED", 4000)  # instead of a directory of millions of names
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    small.mkdir()
+    names = ["file-%04d.txt" % i for i in range(300)]
+    for name in names:
+        (big / name).write_text("")
+    (small / "a.py").write_text("")
+    (listed, read, few), _ = serve([("files/list", {"path": str(big)}), ("files/read", {"paths": [str(big)]}),
+                                    ("files/list", {"path": str(small)})])
+    entry = json.loads(listed)["result"]
+    assert entry["truncated"] is True and entry["count"] == 300
+    kept = [e["name"] for e in entry["entries"]]
+    assert 0 < len(kept) < 300 and kept == names[:len(kept)]  # the first, in order
+    assert len(listed) < 4000 + 1000  # the entries within the budget, the rest of the entry besides
+    (as_read,) = json.loads(read)["result"]["files"]
+    assert as_read["truncated"] is True and as_read["entries"] == entry["entries"] and len(read) < 5000
+    small_entry = json.loads(few)["result"]
+    assert small_entry["entries"] == [{"name": "a.py", "type": "file"}] and "truncated" not in small_entry
 
 
 def test_cat_stat_and_put_for_scripts(tmp_path):

@@ -14,12 +14,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from remote_lsp.host.files import disk
 from remote_lsp.wire.framing import encode
 
 from tests.conftest import PROXY
 from tests.support.filechannel import channel
 from tests.support.lspclient import LspError
 from tests.support.waiting import wait_for
+from tests.test_files import serve
 
 ENGINES = ("rg", "git", "builtin")
 
@@ -288,6 +290,28 @@ def test_the_channel_greps_streams_caps_and_refuses_a_bad_pattern(remote, tmp_pa
     with pytest.raises(LspError) as nodir:
         c.request("search/grep", {"root": str(root / "nope"), "pattern": "x"})
     assert nodir.value.error["code"] == -32602 and "is not a directory" in str(nodir.value)
+
+
+def test_an_answer_holding_every_result_stops_at_its_budget_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(disk, "MAX_LISTED", 4000)  # instead of millions of names
+    root = tmp_path / "proj"
+    root.mkdir()
+    names = sorted("needle-%04d.txt" % i for i in range(300))
+    for name in names:
+        (root / name).write_text("a needle here\n")
+    (found, grepped, streamed), notes = serve([
+        ("search/files", {"root": str(root), "parallel": True}),
+        ("search/grep", {"root": str(root), "pattern": "needle"}),
+        ("search/files", {"root": str(root), "partialResultToken": "t"})])
+    files = json.loads(found)["result"]
+    assert files["truncated"] is True and files["total"] == 300 and 0 < len(files["files"]) < 300
+    assert set(files["files"]) < set(names) and len(found) < 4000 + 500
+    matches = json.loads(grepped)["result"]
+    assert matches["truncated"] is True and 0 < len(matches["matches"]) < 300 and len(grepped) < 4000 + 500
+    # Streamed, the results go in batches: none is left out.
+    every = json.loads(streamed)["result"]
+    batches = [f for n in notes if n["method"] == "$/progress" for f in n["params"]["value"]["files"]]
+    assert every["truncated"] is False and sorted(batches + every["files"]) == names
 
 
 SLOW = "\\b(\\w+\\s){7}\\w{5}\\b"  # Unicode word boundaries: ripgrep's slow engine, seconds on this file

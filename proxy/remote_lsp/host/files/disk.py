@@ -45,6 +45,11 @@ _CODES = {
 # The largest file served: it travels whole, in base64, in one message of at most 64 MB
 # (framing.DEFAULT_MAX_FRAME) with room to spare.
 MAX_FILE = 40 * 1024 * 1024
+# The names one answer lists at most (a directory's entries, a search's results without a
+# partialResultToken), as encoded: the rest left out and the answer says so (`truncated`).
+MAX_LISTED = 8 * 1024 * 1024
+ENTRY_COST = 48  # what an entry costs beside its name: keys, type, punctuation
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
 # The user's umask, for a file the editor creates: read once, at start (the
 # agent narrows it for a moment when it makes its socket).
 _UMASK = os.umask(0o022)
@@ -168,7 +173,9 @@ def read(path: str) -> Dict[str, Any]:
     if entry["type"] == "file":
         entry["data"], entry["version"], _ = _read(full, path)
     elif entry["type"] == "directory":
-        entry["entries"] = listing(full, path)
+        entry["entries"], count = listing(full, path)
+        if count > len(entry["entries"]):
+            entry["truncated"], entry["count"] = True, count
     return entry
 
 
@@ -208,9 +215,15 @@ def _read_fd(fd: int) -> bytes:
         return f.read()
 
 
-def listing(full: str, path: str) -> List[Dict[str, Any]]:
+def encoded_size(text: str) -> int:
+    """The bytes `text` takes in a message (JSON, UTF-8)."""
+    return len(_dumps(text).encode("utf-8", "surrogatepass"))
+
+
+def listing(full: str, path: str) -> Tuple[List[Dict[str, Any]], int]:
     """A directory's entries, sorted by name; a symlink has its target's type;
-    a write's temporary file is not shown."""
+    a write's temporary file is not shown. Those past MAX_LISTED are left out;
+    with them, how many there are."""
     out = []
     try:
         with os.scandir(full) as it:
@@ -228,7 +241,12 @@ def listing(full: str, path: str) -> List[Dict[str, Any]]:
     except OSError as exc:
         raise from_os_error(exc, path, "list") from None
     out.sort(key=lambda item: item["name"])
-    return out
+    used = 0
+    for i, item in enumerate(out):
+        used += ENTRY_COST + encoded_size(item["name"])
+        if used > MAX_LISTED:
+            return out[:i], len(out)
+    return out, len(out)
 
 
 def current_version(path: str) -> Optional[str]:

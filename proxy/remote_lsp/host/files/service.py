@@ -24,9 +24,11 @@ answered then, for the editor must know whether its bytes are there.
 
 No message is larger than a frame may be: a read whose files are too large
 together answers those that fit and names the rest in `more`, for the
-editor to ask again. The editor's open files are watched through the
-agent's one watcher (watcher.py), by their directories: a save that renames
-a new file over the old is seen too. A channel's own writes move the version
+editor to ask again; a directory with more entries than disk.MAX_LISTED
+holds lists the first, with `truncated: true` and `count` (all of them).
+The editor's open files are watched through the agent's one watcher
+(watcher.py), by their directories: a save that renames a new file over
+the old is seen too. A channel's own writes move the version
 it watches, so they are not told back to it.
 """
 
@@ -407,7 +409,7 @@ def _read_all(paths: List[Any]) -> Tuple[List[Dict[str, Any]], List[Any]]:
                 return out, paths[i:]
             entry["data"] = base64.b64encode(entry["data"]).decode("ascii")
         elif "entries" in entry:
-            used += sum(_ENTRY // 8 + 2 * len(e["name"]) for e in entry["entries"])
+            used += sum(disk.ENTRY_COST + disk.encoded_size(e["name"]) for e in entry["entries"])
         out.append(entry)
     return out, []
 

@@ -13,6 +13,7 @@ stops at once when its job is cancelled: ripgrep and git are killed.
 """
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -100,6 +101,20 @@ class Job:
         if self.cancelled.is_set():
             raise Cancelled()
 
+    @contextlib.contextmanager
+    def ending(self, proc: "subprocess.Popen[bytes]") -> Iterator[None]:
+        """Around the reading of `proc`'s output: however that ends, `proc` is
+        killed if still running, reaped, and its pipes closed."""
+        try:
+            yield
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            self.reaped(proc)
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+
 
 def choose(root: str, forced: Optional[str] = None) -> str:
     """The engine for `root`: the one forced (argument, else $REMOTE_LSP_GREP_ENGINE),
@@ -159,18 +174,12 @@ def files(root: str, hidden: bool, ignored: bool, job: Job, engine: str) -> Iter
     argv = [rg, "--files", "--no-config", "--no-messages", "--glob=" + TEMPORARY_GLOB]
     argv += ["--hidden"] * hidden + ["--no-ignore"] * ignored + ["--", "."]
     proc = job.spawn(argv, root)
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
+    assert proc.stdout is not None
+    with job.ending(proc):
         for raw in proc.stdout:
             name = raw.rstrip(b"\n").decode("utf-8", "surrogateescape")
             yield name[2:] if name.startswith("./") else name
         job.check()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        job.reaped(proc)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 # --- the pattern, for git and builtin -----------------------------------------------------
@@ -250,7 +259,7 @@ def _rg(root: str, query: Query, job: Job) -> Iterator[Match]:
 
 def _rg_read(proc: "subprocess.Popen[bytes]", job: Job, pattern: str) -> Iterator[Match]:
     assert proc.stdout is not None and proc.stderr is not None
-    try:
+    with job.ending(proc):
         for raw in proc.stdout:
             if job.cancelled.is_set():
                 break  # killed: what it wrote before is not read
@@ -276,12 +285,6 @@ def _rg_read(proc: "subprocess.Popen[bytes]", job: Job, pattern: str) -> Iterato
         job.check()
         if rc == 2 and err:
             raise GrepError(_rg_error(pattern, err))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        job.reaped(proc)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def _rg_error(pattern: str, err: str) -> str:
@@ -343,7 +346,7 @@ def _git_grep(root: str, query: Query, regex: "re.Pattern[str]", job: Job,
     proc = job.spawn(argv, root)
     assert proc.stdout is not None and proc.stderr is not None
     binary = set()  # NUL past git's first 8000 bytes: as ripgrep, the file ends there
-    try:
+    with job.ending(proc):
         for raw in proc.stdout:
             if job.cancelled.is_set():
                 break
@@ -364,12 +367,6 @@ def _git_grep(root: str, query: Query, regex: "re.Pattern[str]", job: Job,
         job.check()
         if rc not in (0, 1):
             raise GrepError("git grep: %s" % (" ".join(err.split()) or "failed (exit %d)" % rc))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        job.reaped(proc)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 _PCRE: List[bool] = []

@@ -7,7 +7,9 @@ under the request's partialResultToken (the first a few ms after the first
 find, then every 20 ms), the rest in the answer. A new search of the same
 method on the same channel ends the one before it (live grep sends one per
 keystroke), unless it says `parallel`; a cancelled search kills its process
-at once and is answered RequestCancelled.
+at once and is answered RequestCancelled. Without a partialResultToken,
+what the answer holds past disk.MAX_LISTED (encoded) is left out, and
+`truncated: true` says so.
 
 The file lists (index.py) are kept per (real root, hidden, ignored), the
 INDEXES most recently used, each watched through the agent's watcher.
@@ -216,6 +218,7 @@ class SearchService:
                 keep = subsequence(query) if query else None
                 ranked: Optional[List[str]] = [] if query and limit is not None else None
                 total = 0
+                budget = _Budget(running)
                 check = running.job.cancelled.is_set
                 for rel, joined in index.snapshot():
                     if check():
@@ -228,13 +231,14 @@ class SearchService:
                         total += 1
                         if ranked is not None:
                             ranked.append(path)
-                        elif limit is None or total <= limit:
+                        elif (limit is None or total <= limit) and budget.fits(path):
                             running.add(_clean(path))
                 if ranked is not None:  # a query and a limit: the best ones, best first
                     assert limit is not None
                     for path in heapq.nsmallest(limit, ranked, key=rank(query)):
-                        running.add(_clean(path))
-                return {"total": total, "truncated": limit is not None and total > limit}
+                        if budget.fits(path):
+                            running.add(_clean(path))
+                return {"total": total, "truncated": (limit is not None and total > limit) or budget.over}
 
             _run(running, body)
 
@@ -269,10 +273,11 @@ class SearchService:
                         files = index.files
                 found = 0
                 truncated = False
+                budget = _Budget(running)
                 matches = grep.search(root, query, running.job, engine, files)
                 try:
                     for m in matches:
-                        if found >= limit:
+                        if found >= limit or not budget.fits(m.path, m.text):
                             truncated = True
                             break
                         found += 1
@@ -359,6 +364,23 @@ class SearchService:
             self._updates.submit(logged)
         except RuntimeError:  # shut down
             pass
+
+
+class _Budget:
+    """What an answer without a partialResultToken may still hold (disk.MAX_LISTED encoded):
+    the first result past it makes `over` true and is left out, as every one after it."""
+
+    def __init__(self, running: _Running) -> None:
+        self.left = disk.MAX_LISTED if running.token is None else None
+        self.over = False
+
+    def fits(self, *texts: str) -> bool:
+        if self.left is None:
+            return True
+        if not self.over:
+            self.left -= disk.ENTRY_COST + sum(disk.encoded_size(t) for t in texts)
+            self.over = self.left < 0
+        return not self.over
 
 
 def _run(running: _Running, body: Callable[[], Dict[str, Any]]) -> None:
