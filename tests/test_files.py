@@ -614,3 +614,88 @@ def test_the_agent_gives_its_memory_back_after_large_transfers(remote, tmp_path)
         wait_for(lambda: rss_kb(agent) < idle + (20 << 10), 30, "the agent's memory back")
     except TimeoutError:
         raise AssertionError("agent RSS: %d kB idle, %d kB after" % (idle, rss_kb(agent))) from None
+
+
+def test_a_file_system_hung_in_a_real_path_holds_only_the_requests_on_it(tmp_path, monkeypatch):
+    """A real path or a directory check asked of a hung file system (a dead NFS mount: its
+    lstat never returns) is asked on the request's own thread: another channel's requests on
+    another file system are answered meanwhile. In-process: a hung lstat is made by making
+    os.path.realpath and os.path.isdir wait on that mount's paths (fsfreeze holds neither)."""
+    import asyncio
+    import queue
+    import threading
+
+    from remote_lsp.host.files.service import FileService
+    from remote_lsp.host.session import Session
+
+    hung, other = tmp_path / "nfs", tmp_path / "local"
+    hung.mkdir()
+    other.mkdir()
+    (hung / "a.txt").write_bytes(b"one\n")
+    (hung / "c.txt").write_bytes(b"one\n")
+    (other / "b.txt").write_bytes(b"two\n")
+    entered, thawed = threading.Event(), threading.Event()
+    real_realpath, real_isdir = os.path.realpath, os.path.isdir
+
+    def waits(fn):
+        def call(path, *args, **kwargs):
+            if str(path).startswith(str(hung)):
+                entered.set()
+                thawed.wait(30)
+            return fn(path, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os.path, "realpath", waits(real_realpath))
+    monkeypatch.setattr(os.path, "isdir", waits(real_isdir))
+
+    class Channel(Session):
+        def __init__(self):
+            super().__init__(0, lambda s, m: None, lambda s, why: None)
+            self.answers = queue.Queue()
+
+        def send(self, msg):
+            self.answers.put(msg)
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    service = FileService(None)
+
+    async def channels():
+        return Channel(), Channel()
+
+    stuck, free = asyncio.run_coroutine_threadsafe(channels(), loop).result(10)
+    for ch in (stuck, free):
+        loop.call_soon_threadsafe(service.opened, ch, 0.0)
+
+    def ask(ch, rid, method, params):
+        loop.call_soon_threadsafe(service.message, ch, {"jsonrpc": "2.0", "id": rid, "method": method,
+                                                        "params": params})
+
+    try:
+        for rid, (method, params) in enumerate([
+                ("files/watch", {"files": {str(hung / "a.txt"): None}}),
+                ("files/read", {"paths": [str(hung / "c.txt")]}),
+                ("search/files", {"root": str(hung)}),
+                ("search/grep", {"root": str(hung), "pattern": "one"})]):
+            entered.clear()
+            ask(stuck, rid, method, params)
+            assert entered.wait(10), method
+            # Meanwhile another channel on another file system is answered.
+            ask(free, rid, "files/read", {"paths": [str(other / "b.txt")]})
+            (entry,) = free.answers.get(timeout=10)["result"]["files"]
+            assert base64.b64decode(entry["data"]) == b"two\n"
+            assert stuck.answers.empty()
+        thawed.set()
+        answers = {}
+        while len(answers) < 4:
+            msg = stuck.answers.get(timeout=10)
+            if "id" in msg:
+                answers[msg["id"]] = msg
+        assert answers[0]["result"]["changes"][0]["kind"] == "created"
+        assert base64.b64decode(answers[1]["result"]["files"][0]["data"]) == b"one\n"
+        assert answers[2]["result"]["total"] == 2
+        assert answers[3]["result"]["truncated"] is False
+    finally:
+        thawed.set()
+        loop.call_soon_threadsafe(service.close)
+        loop.call_soon_threadsafe(loop.stop)

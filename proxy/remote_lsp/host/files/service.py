@@ -200,9 +200,9 @@ class FileService:
         paths = params["paths"]
         if not isinstance(paths, list):
             raise TypeError("paths must be a list")
-        entries, more = await self._bounded(channel, paths, _read_all, paths)
+        (entries, more), keys = await self._bounded(channel, paths, _keyed, paths, _read_all, paths)
         for entry in entries:
-            self._held(channel, entry["path"], entry.get("version"))
+            self._held(channel, keys, entry["path"], entry.get("version"))
         return {"files": entries, "more": more} if more else {"files": entries}
 
     async def _stat(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
@@ -219,11 +219,11 @@ class FileService:
         if not isinstance(items, list):
             raise TypeError("files must be a list")
         # Not bounded: the editor must know whether the bytes are there, however late.
-        written = await self._run([item.get("path") for item in items if isinstance(item, dict)],
-                                  _write_all, items)
+        names = [item.get("path") for item in items if isinstance(item, dict)]
+        written, keys = await self._run(names, _keyed, names, _write_all, items)
         for item in written:
             if item["ok"]:
-                self._held(channel, item["path"], item["version"])
+                self._held(channel, keys, item["path"], item["version"])
         return {"files": written}
 
     async def _watch(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
@@ -234,18 +234,22 @@ class FileService:
             if not name or "\0" in name or not isinstance(version, (str, type(None))):
                 raise TypeError("files: %r: a path and its version (a string, or null for no file), not %r"
                                 % (name, version))
-        held = {_key(name): (name, version) for name, version in wanted.items()}
+        names = list(wanted)
+        keys = await self._bounded(channel, names, _keys, names)
+        held = {keys[name]: (name, version) for name, version in wanted.items()}
         self._set_watched(channel, held)
         # What changed while the editor was not told (a cut, a new session): compare now.
-        changes = await self._bounded(channel, list(held), _differences, list(held.values()))
+        changes = await self._bounded(channel, names, _differences,
+                                      [(full, name, version) for full, (name, version) in held.items()])
         for change in changes:
-            self._held(channel, change["path"], change["version"])
+            self._held(channel, keys, change["path"], change["version"])
         return {"changes": changes}
 
-    def _held(self, channel: _Channel, name: str, version: Optional[str]) -> None:
-        """The channel holds this version of a file now (it read or wrote it)."""
-        full = _key(name)
-        if full in channel.watched:
+    def _held(self, channel: _Channel, keys: Dict[str, str], name: Any, version: Optional[str]) -> None:
+        """The channel holds this version of a file now (it read or wrote it);
+        `keys`: the real paths of its names, found on the operation's thread."""
+        full = keys.get(name) if isinstance(name, str) else None
+        if full is not None and full in channel.watched:
             channel.watched[full] = (name, version)
 
     # --- watching ---------------------------------------------------------------------
@@ -474,13 +478,27 @@ def _versions(paths: List[Tuple[str, Optional[str]]]) -> Dict[Tuple[str, Optiona
     return out
 
 
-def _differences(held: List[Tuple[str, Optional[str]]]) -> List[Dict[str, Any]]:
-    now = _versions([(_key(name), version) for name, version in held])
-    return [_change(name, version, now[(_key(name), version)]) for name, version in held
-            if not disk.same_content(now[(_key(name), version)], version)]
+def _differences(held: List[Tuple[str, str, Optional[str]]]) -> List[Dict[str, Any]]:
+    """(full path, name, version held) -> the changes from what is held."""
+    now = _versions([(full, version) for full, _, version in held])
+    return [_change(name, version, now[(full, version)]) for full, name, version in held
+            if not disk.same_content(now[(full, version)], version)]
 
 
-def _key(name: str) -> str:
-    """What a watched file is known by: its real path, as the watcher names
-    what it sees (a file reached through a symlink is watched where it is)."""
-    return os.path.realpath(disk.resolve(name))
+def _keyed(names: List[Any], fn: Callable[..., Any], *args: Any) -> Tuple[Any, Dict[str, str]]:
+    """fn(*args), and the keys of `names` after it."""
+    return fn(*args), _keys(names)
+
+
+def _keys(names: List[Any]) -> Dict[str, str]:
+    """What each watched file is known by: its real path, as the watcher names
+    what it sees (a file reached through a symlink is watched where it is);
+    found here, for a real path asks the file system, which may hang. Names
+    that are no path are left out."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = os.path.realpath(disk.resolve(name))
+        except (disk.FileError, TypeError):
+            pass
+    return out

@@ -209,11 +209,12 @@ class SearchService:
         if not isinstance(query, str):
             raise TypeError("query must be a string")
         limit = _limit(params, None)
-        index = self._index(root, hidden, ignored)
         running = _Running(self, session, rid, method, params.get("partialResultToken"))
 
         def run() -> None:
             def body() -> Dict[str, Any]:
+                _directory(root)
+                index = self._index_here(root, hidden, ignored)
                 self._ready(index, running.job)
                 keep = subsequence(query) if query else None
                 ranked: Optional[List[str]] = [] if query and limit is not None else None
@@ -263,6 +264,7 @@ class SearchService:
 
         def run() -> None:
             def body() -> Dict[str, Any]:
+                _directory(root)
                 engine = grep.choose(root)  # here: without ripgrep, it asks git, which takes a while
                 files = None
                 if engine != "rg":
@@ -298,8 +300,9 @@ class SearchService:
 
     # --- the file lists ---------------------------------------------------------------------
 
-    def _index(self, root: str, hidden: bool, ignored: bool) -> FileIndex:
-        key = (os.path.realpath(root), hidden, ignored)
+    def _index(self, real: str, hidden: bool, ignored: bool) -> FileIndex:
+        """On the loop: the file list of the real path `real` (found on a search's thread)."""
+        key = (real, hidden, ignored)
         if self._subscribe is None:  # not kept current: not kept
             return FileIndex(key[0], hidden, ignored)
         index = self._indexes.pop(key, None)
@@ -313,13 +316,14 @@ class SearchService:
         return index
 
     def _index_here(self, root: str, hidden: bool, ignored: bool) -> FileIndex:
-        """`_index`, from a search's thread."""
+        """`_index`, from a search's thread (the real path asked here: the file system may hang)."""
         assert self._loop is not None
         made: concurrent.futures.Future[FileIndex] = concurrent.futures.Future()
+        real = os.path.realpath(root)
 
         def make() -> None:
             try:
-                made.set_result(self._index(root, hidden, ignored))
+                made.set_result(self._index(real, hidden, ignored))
             except Exception as exc:
                 made.set_exception(exc)
 
@@ -394,8 +398,9 @@ def _run(running: _Running, body: Callable[[], Dict[str, Any]]) -> None:
         went_on = (job.stopped_at or time.monotonic()) - job.cancelled_at
         running.service.stopped_ms.append(round(went_on * 1000, 1))
         running.finish(None, jsonrpc.REQUEST_CANCELLED, "remote-lsp: %s: cancelled" % running.method)
-    except grep.GrepError as exc:
-        running.finish(None, jsonrpc.INVALID_PARAMS, "remote-lsp: %s: %s" % (running.method, exc))
+    except (grep.GrepError, disk.FileError) as exc:
+        text = exc.message if isinstance(exc, disk.FileError) else str(exc)
+        running.finish(None, jsonrpc.INVALID_PARAMS, "remote-lsp: %s: %s" % (running.method, text))
     except Exception as exc:  # never a request left unanswered
         log.exception("%s failed", running.method)
         running.finish(None, jsonrpc.INTERNAL_ERROR, "remote-lsp: %s failed: %s" % (running.method, exc))
@@ -415,10 +420,14 @@ def _give_back_memory() -> None:
 
 
 def _root(params: Dict[str, Any]) -> str:
-    root = disk.resolve(params.get("root"))  # type: ignore[arg-type]
+    """The search's root as named (on the loop: no system call, its file system may hang)."""
+    return disk.resolve(params.get("root"))  # type: ignore[arg-type]
+
+
+def _directory(root: str) -> None:
+    """On the search's thread: its root is a directory."""
     if not os.path.isdir(root):
         raise disk.FileError(disk.NODIR, root, "%s is not a directory" % root)
-    return root
 
 
 def _flag(params: Dict[str, Any], name: str) -> bool:
