@@ -367,6 +367,30 @@ def test_a_watch_naming_no_version_is_refused_and_changes_nothing_for_anyone(rem
     assert [(ch["path"], ch["kind"]) for ch in told] == [(str(path), "changed")]
 
 
+def test_files_locate_answers_as_the_locate_command_and_refuses_bad_params(remote, tmp_path):
+    """A buffer's project root and its server commands, on the channel already up,
+    the same answer as `remote-lsp locate`; bad params refused, nothing answered."""
+    (tmp_path / "proj" / "src").mkdir(parents=True)
+    (tmp_path / "proj" / "pyproject.toml").write_text("")
+    path = str(tmp_path / "proj" / "src" / "new.py")
+    c = channel(remote)
+    asked = {"path": path, "markers": ["setup.py", "pyproject.toml"], "commands": ["sh", "no-such-server"]}
+    found = c.request("files/locate", asked)
+    assert found["root"] == str(tmp_path / "proj") and found["marker_found"] and found["dir_exists"]
+    assert found["commands"]["sh"] and found["commands"]["no-such-server"] is None
+    cli = remote.cli("locate", path, "--marker", "setup.py", "--marker", "pyproject.toml",
+                     "--command", "sh", "--command", "no-such-server")
+    assert json.loads(cli.stdout) == found
+    for bad in ({"path": path, "markers": "pyproject.toml", "commands": []},
+                {"path": path, "markers": [""], "commands": []},
+                {"path": path, "markers": [], "commands": [3]},
+                {"markers": [], "commands": []}):
+        with pytest.raises(LspError) as refused:
+            c.request("files/locate", bad)
+        assert refused.value.error["code"] == -32602
+    assert c.request("files/locate", {"path": str(tmp_path / "gone" / "a.py")})["root"] is None
+
+
 def test_a_file_reached_through_a_symlinked_directory_is_watched_where_it_is(remote, tmp_path):
     real = tmp_path / "real"
     real.mkdir()

@@ -44,6 +44,32 @@ def definition_uri(n, line, col):
     return loc.get("uri") or loc.get("targetUri")
 
 
+# Every `remote-lsp --host HOST ...` the plugin runs, by its subcommand.
+RECORD_HOST_RUNS = """
+local host = require('remote-lsp.host')
+local run = host.run
+host.run = function(hostname, args, ...)
+  vim.g.host_runs = vim.list_extend(vim.g.host_runs or {}, { args[1] })
+  return run(hostname, args, ...)
+end
+"""
+
+
+def test_the_first_remote_buffer_finds_its_root_on_the_file_channel_with_no_process_of_its_own(
+        editor, remote, project):
+    """The file channel that read the buffer answers where its project is and
+    which servers there are: no `remote-lsp locate` started for it."""
+    (project / "pyproject.toml").write_text("")
+    (project / "pkg").mkdir()
+    (project / "pkg" / "c.py").write_text("from a import greet\n")
+    n = editor(postlude=RECORD_HOST_RUNS)
+    assert open_remote(n, remote, project / "pkg" / "c.py") == "pylsp@rlsp-test"
+    assert "locate" not in (n.lua("return vim.g.host_runs") or [])
+    assert n.lua("return require('remote-lsp.files.channel').sent('rlsp-test')['files/locate']") == 1
+    (inst,) = json.loads(remote.cli("status", "--json").stdout)["instances"]
+    assert inst["name"] == "pylsp" and inst["root"] == str(project)
+
+
 def test_sftp_buffer_as_netrw_reads_it(editor, remote, project):
     """netrw's sftp://HOST//abs/path (`files = false`: netrw reads these names),
     read through the real sshd with sftp: the server runs there, and its

@@ -98,24 +98,47 @@ function M.on_remote_buffer(buf)
   if located[cache_key] then
     return start(located[cache_key])
   end
-  local args = { 'locate', path }
+  local markers, commands = {}, {}
   local seen = {}
   for _, cand in ipairs(candidates) do
     for _, marker in ipairs(cand.def.root_markers) do
       if not seen[marker] then
         seen[marker] = true
-        vim.list_extend(args, { '--marker', marker })
+        table.insert(markers, marker)
       end
     end
-    vim.list_extend(args, { '--command', cand.def.cmd[1] })
+    table.insert(commands, cand.def.cmd[1])
   end
-  host.run(hostname, args, function(err, found)
+  local function located_by(err, found)
     if err then
       return notify(('cannot start a language server on %s: %s'):format(hostname, err), vim.log.levels.ERROR)
     end
     located[cache_key] = found
     start(found)
-  end, config.options.host_timeout)
+  end
+  -- `remote-lsp locate` on the host, a process of its own (for an agent without files/locate,
+  -- or with the file channel off).
+  local function run_locate()
+    local args = { 'locate', path }
+    for _, marker in ipairs(markers) do
+      vim.list_extend(args, { '--marker', marker })
+    end
+    for _, command in ipairs(commands) do
+      vim.list_extend(args, { '--command', command })
+    end
+    host.run(hostname, args, located_by, config.options.host_timeout)
+  end
+  if not config.options.files then
+    return run_locate()
+  end
+  -- The file channel that read the buffer is up: one round trip, no process started.
+  local params = { path = path, markers = markers, commands = commands }
+  require('remote-lsp.files.channel').request(hostname, 'files/locate', params, function(err, found)
+    if err or type(found) ~= 'table' then
+      return run_locate()
+    end
+    located_by(nil, found)
+  end)
 end
 
 return M

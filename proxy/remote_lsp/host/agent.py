@@ -366,7 +366,7 @@ class Agent:
                 greeting.resume(fds[0], fds[1])
             else:
                 session.linked(*greeting.welcome(fds[1], request))
-                self.files.opened(session, request.request_timeout)
+                self.files.opened(session, request.request_timeout, request.search_path)
                 self._links[session.token] = session
                 session.open(fds[0], fds[1], reader.early())
             fds.clear()  # the session's now: not the caller's to close if what follows fails

@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -232,28 +231,10 @@ def _age(started: float) -> str:
 
 
 def _locate(args: argparse.Namespace, command: List[str]) -> int:
-    """Walk up from PATH to the nearest directory holding a marker (else PATH's
-    directory; null if that does not exist: a new file's, with no project
-    above it), and look up each command in PATH: all on the host, at once."""
-    path = os.path.realpath(args.path)
-    start = path if os.path.isdir(path) else os.path.dirname(path)
-    root = None
-    here = start
-    while args.marker:
-        if any(os.path.exists(os.path.join(here, m)) for m in args.marker):
-            root = here
-            break
-        parent = os.path.dirname(here)
-        if parent == here:
-            break
-        here = parent
-    if root is None and os.path.isdir(start):
-        root = start
-        found = False
-    else:
-        found = root is not None
-    print(json.dumps({"path": path, "root": root, "marker_found": found, "dir_exists": os.path.isdir(start),
-                      "commands": {c: shutil.which(c) for c in args.commands}}))
+    """PATH's project root and the server commands on this host, at once (disk.locate)."""
+    from remote_lsp.host.files.disk import locate
+
+    print(json.dumps(locate(args.path, args.marker, args.commands)))
     return 0
 
 

@@ -55,7 +55,8 @@ def files_channel(heartbeat: float, grace: float, where: str, request_timeout: f
     linked session of the agent's file service, on our stdin and stdout."""
     _check_stdio()
     sock, editor_out, _ = _hand_over(control.FilesRequest(heartbeat=heartbeat, grace=grace, where=where,
-                                                          request_timeout=request_timeout))
+                                                          request_timeout=request_timeout,
+                                                          search_path=os.environ.get("PATH", "")))
     _become_waiter(sock, editor_out, StatePaths.default(), last_word=False)
     return FAILED  # not reached
 

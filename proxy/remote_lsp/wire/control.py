@@ -125,6 +125,7 @@ class FilesRequest(Request):
     where: str = ""
     direct: bool = False
     request_timeout: float = DEFAULTS.request_timeout  # the editor's bound: a request past it is answered so
+    search_path: str = ""  # the PATH files/locate looks commands up in, as `locate` would ("": the agent's)
 
 
 @dataclass

@@ -29,6 +29,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import stat
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -119,6 +120,33 @@ def resolve(path: str) -> str:
     if not isinstance(path, str) or not path or "\0" in path:
         raise FileError(FAILED, str(path), "not a path: %r" % (path,))
     return path if path.startswith("/") else os.path.join(os.path.expanduser("~"), path)
+
+
+def locate(path: str, markers: List[str], commands: List[str],
+           search: Optional[str] = None) -> Dict[str, Any]:
+    """Where PATH's project is and which server commands there are: walk up
+    from PATH to the nearest directory holding a marker (else PATH's
+    directory; null if that does not exist: a new file's, with no project
+    above it), and look up each command in `search` (a PATH; None: ours)."""
+    path = os.path.realpath(path)
+    start = path if os.path.isdir(path) else os.path.dirname(path)
+    root = None
+    here = start
+    while markers:
+        if any(os.path.exists(os.path.join(here, m)) for m in markers):
+            root = here
+            break
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    if root is None and os.path.isdir(start):
+        root = start
+        found = False
+    else:
+        found = root is not None
+    return {"path": path, "root": root, "marker_found": found, "dir_exists": os.path.isdir(start),
+            "commands": {c: shutil.which(c, path=search) for c in commands}}
 
 
 def version_of(st: os.stat_result, data: bytes) -> str:

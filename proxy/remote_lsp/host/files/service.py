@@ -11,6 +11,8 @@ with the operations of disk.py:
     files/write  {files: [{path, data, expect, force?, parents?}]}
                                     -> {files: [{path, ok, version | error, current}]}
     files/watch  {files: {path: version}} -> {changes}   the set this channel watches, replaced
+    files/locate {path, markers, commands} -> {path, root, marker_found, dir_exists, commands}
+                                    (`remote-lsp locate`'s answer, commands found on the channel's PATH)
     files/changed (to the editor)   {changes: [{path, kind, version}]}
     search/files, search/grep, $/cancelRequest: handed to host/search/service.py
 
@@ -70,9 +72,10 @@ class Hung(Exception):
 class _Channel:
     """One editor's channel: what it watches, and the version it holds of each."""
 
-    def __init__(self, session: Session, bound: float) -> None:
+    def __init__(self, session: Session, bound: float, search: Optional[str]) -> None:
         self.session = session
         self.bound = bound  # the editor's request bound (HUNG unless it says)
+        self.search = search  # the PATH its commands are looked up in (None: the agent's)
         self.watched: Dict[str, Tuple[str, Optional[str]]] = {}  # full path -> (its name, version held)
 
 
@@ -86,9 +89,10 @@ class FileService:
         self._directories: Dict[str, Tuple[Any, int]] = {}  # directory -> (subscription, how many watch it)
         self.search = SearchService(subscribe)  # search/* and $/cancelRequest, on threads of their own
 
-    def opened(self, session: Session, bound: float = 0.0) -> None:
-        """A new channel; `bound`: the editor's request bound (0: HUNG)."""
-        self._channels[session.id] = _Channel(session, bound if bound > 0 else HUNG)
+    def opened(self, session: Session, bound: float = 0.0, search: str = "") -> None:
+        """A new channel; `bound`: the editor's request bound (0: HUNG); `search`:
+        the PATH of the host's `files` process ("": the agent's)."""
+        self._channels[session.id] = _Channel(session, bound if bound > 0 else HUNG, search or None)
 
     def serves(self, session: Session) -> bool:
         return session.id in self._channels
@@ -245,6 +249,15 @@ class FileService:
             self._held(channel, keys, change["path"], change["version"])
         return {"changes": changes}
 
+    async def _locate(self, channel: _Channel, params: Dict[str, Any]) -> Dict[str, Any]:
+        path = disk.resolve(params["path"])
+        lists = [params.get("markers", []), params.get("commands", [])]
+        for what, items in zip(("markers", "commands"), lists):
+            if not isinstance(items, list) or not all(isinstance(i, str) and i and "\0" not in i
+                                                      for i in items):
+                raise TypeError("%s must be a list of non-empty strings, not %r" % (what, items))
+        return await self._bounded(channel, [path], disk.locate, path, lists[0], lists[1], channel.search)
+
     def _held(self, channel: _Channel, keys: Dict[str, str], name: Any, version: Optional[str]) -> None:
         """The channel holds this version of a file now (it read or wrote it);
         `keys`: the real paths of its names, found on the operation's thread."""
@@ -332,6 +345,7 @@ class FileService:
 _HANDLERS: Dict[str, Callable[..., Any]] = {
     "files/read": FileService._read, "files/stat": FileService._stat, "files/list": FileService._list,
     "files/write": FileService._write, "files/watch": FileService._watch,
+    "files/locate": FileService._locate,
 }
 
 
