@@ -235,6 +235,22 @@ def test_a_directory_lists_and_enter_opens_and_dash_goes_up(editor, remote, tmp_
     assert "(on rlsp-test)" in error and "Traceback" not in error
 
 
+def test_a_listing_the_host_cut_says_how_many_more_there_are(editor):
+    """A directory past what one message lists (files/list's `truncated`, `count`): the
+    buffer shows what came and says how many more there are; <CR> on that line opens nothing."""
+    n = editor()
+    entry = {"entries": [{"name": "a.txt", "type": "file"}, {"name": "b", "type": "directory"}],
+             "truncated": True, "count": 5}
+    n.lua("require('remote-lsp.files.listing').show(0, 'scp://h//big/', ...)", entry)
+    assert lines(n) == ["../", "a.txt", "b/", '" ... and 3 more, not listed (:RemoteLspFind finds them)']
+    n.lua("vim.api.nvim_win_set_cursor(0, { 4, 0 })")
+    n.nvim.feedkeys("\r", "x")
+    assert lines(n)[-1].startswith('" ... and 3 more')
+    del entry["truncated"]
+    n.lua("require('remote-lsp.files.listing').show(0, 'scp://h//big/', ...)", entry)
+    assert lines(n) == ["../", "a.txt", "b/"]
+
+
 def test_paths_with_spaces_and_non_ascii_characters(editor, remote, tmp_path):
     folder = tmp_path / "a folder ünï"
     folder.mkdir()

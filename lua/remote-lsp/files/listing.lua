@@ -21,7 +21,7 @@ end
 --- Show directory entry e (a files/read or files/list answer) in buf, named name.
 ---@param buf integer
 ---@param name string
----@param e {entries?: {name: string, type?: string, link?: boolean}[]}
+---@param e {entries?: {name: string, type?: string, link?: boolean}[], truncated?: boolean, count?: integer}
 function M.show(buf, name, e)
   vim.validate('buf', buf, 'number')
   vim.validate('name', name, 'string')
@@ -31,6 +31,11 @@ function M.show(buf, name, e)
   local lines = { '../' }
   for _, entry in ipairs(entries) do
     lines[#lines + 1] = entry.name .. (entry.type == 'directory' and '/' or '') .. (entry.link and ' @' or '')
+  end
+  if e.truncated then -- the host lists what fits in one message: say how many more there are
+    lines[#lines + 1] = ('" ... and %d more, not listed (:RemoteLspFind finds them)'):format(
+      math.max((tonumber(e.count) or #entries) - #entries, 0)
+    )
   end
   local bo = vim.bo[buf]
   bo.buftype = 'nofile'
