@@ -84,12 +84,16 @@ local function check_grep_opts(opts)
   vim.validate('opts.buf', opts.buf, 'number', true)
 end
 
---- search/grep's parameters from the caller's options (root and pattern apart).
+--- search/grep's parameters: the pattern in the project's root, with the caller's options.
+---@param p {root: string}
+---@param pattern string
 ---@param opts table
 ---@param limit integer
 ---@return table
-function M.grep_params(opts, limit)
+function M.grep_params(p, pattern, opts, limit)
   return {
+    root = p.root,
+    pattern = pattern,
     fixed = opts.fixed,
     case = opts.case or 'smart',
     word = opts.word,
@@ -128,8 +132,7 @@ function M.grep(opts)
   vim.validate('opts.jump', opts.jump, 'boolean', true)
   vim.validate('opts.on_done', opts.on_done, 'callable', true)
   project.of(opts.buf or 0, function(p)
-    local params = M.grep_params(opts, M.QUICKFIX_LIMIT)
-    params.pattern = opts.pattern
+    local params = M.grep_params(p, opts.pattern, opts, M.QUICKFIX_LIMIT)
     require('remote-lsp.search.quickfix').fill(p, params, {
       jump = opts.jump ~= false,
       title = ':RemoteLspGrep ' .. opts.pattern,

@@ -33,7 +33,7 @@ end
 
 --- Run a grep in project p and fill the quickfix list with its matches.
 ---@param p remote_lsp.Project
----@param params table search/grep's parameters but root
+---@param params table search/grep's parameters (search.grep_params)
 ---@param opts {jump: boolean, title: string, on_done?: fun(count: integer)}
 function M.fill(p, params, opts)
   if current then
@@ -71,7 +71,7 @@ function M.fill(p, params, opts)
   search = stream.run(
     p.host,
     'search/grep',
-    vim.tbl_extend('force', params, { root = p.root, parallel = true }),
+    vim.tbl_extend('force', params, { parallel = true }),
     'matches',
     on_items,
     on_done

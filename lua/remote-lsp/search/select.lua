@@ -51,8 +51,7 @@ function M.live_grep(p, opts)
     if pattern == nil or pattern == '' then
       return
     end
-    local params = search.grep_params(opts, search.LIVE_LIMIT)
-    params.root, params.pattern = p.root, pattern
+    local params = search.grep_params(p, pattern, opts, search.LIVE_LIMIT)
     collect(p, 'search/grep', params, 'matches', function(matches, truncated)
       if #matches == 0 then
         return log.notify(('no match for %s in %s on %s'):format(pattern, p.root, p.host))

@@ -117,8 +117,7 @@ function M.live_grep(p, opts)
         live.stop()
         return fzf_cb()
       end
-      local params = search.grep_params(opts, search.LIVE_LIMIT)
-      params.root, params.pattern = p.root, query
+      local params = search.grep_params(p, query, opts, search.LIVE_LIMIT)
       local mine = nil
       local feed = feeder(write, function()
         return mine

@@ -120,8 +120,7 @@ function M.live_grep(p, opts)
       end
       return function(cb)
         task(ctx, cb, function(on_items, on_done)
-          local params = search.grep_params(opts, search.LIVE_LIMIT)
-          params.root, params.pattern = p.root, query
+          local params = search.grep_params(p, query, opts, search.LIVE_LIMIT)
           return stream.run(p.host, 'search/grep', params, 'matches', on_items, on_done)
         end, function(m)
           if m.error then

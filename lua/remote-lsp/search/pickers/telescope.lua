@@ -120,8 +120,7 @@ local function grep_finder(p, opts)
         live.stop()
         return process_complete()
       end
-      local params = search.grep_params(opts, search.LIVE_LIMIT)
-      params.root, params.pattern = p.root, prompt
+      local params = search.grep_params(p, prompt, opts, search.LIVE_LIMIT)
       local stale = false
       live.query(params, function(batch)
         for _, m in ipairs(batch) do
