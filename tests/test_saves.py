@@ -66,6 +66,21 @@ def start_agent(home: Path) -> str:
         agent.wait(timeout=30)
 
 
+def cut_short_in_place(tmp_path, old: bytes, new: bytes):
+    """A file with another hard link (so written in place), its writer killed by pid
+    once the new bytes are over the old: (state directory, path)."""
+    home = tmp_path / "state"
+    path = tmp_path / "linked.py"
+    path.write_bytes(old)
+    os.link(path, tmp_path / "other-name.py")
+    writer = held_writer("ftruncate", home / "writes", path, new, disk.current_version(str(path)))
+    wait_for(lambda: path.read_bytes()[:1] == new[:1], what="the new bytes over the old")
+    os.kill(writer.writer_pid, signal.SIGKILL)
+    writer.kill()  # strace, which would wait out its delay
+    writer.wait(timeout=30)
+    return home, path
+
+
 def test_a_change_made_while_the_save_is_written_is_refused(tmp_path):
     path = tmp_path / "main.py"
     path.write_bytes(b"old\n" * 1000)
@@ -85,16 +100,8 @@ def test_a_writer_killed_mid_write_in_place_leaves_the_old_bytes_once_the_agent_
     """A file with another hard link is written in place; the writer is killed
     when the new bytes are over the old ones but the rest is not yet cut (new
     lines followed by old ones): the next agent puts the old bytes back."""
-    home = tmp_path / "state"
-    path = tmp_path / "linked.py"
     old = b"o" * 50000
-    path.write_bytes(old)
-    os.link(path, tmp_path / "other-name.py")
-    writer = held_writer("ftruncate", home / "writes", path, b"n" * 20000, disk.current_version(str(path)))
-    wait_for(lambda: path.read_bytes()[:1] == b"n", what="the new bytes over the old")
-    os.kill(writer.writer_pid, signal.SIGKILL)
-    writer.kill()  # strace, which would wait out its delay
-    writer.wait(timeout=30)
+    home, path = cut_short_in_place(tmp_path, old, b"n" * 20000)
     assert path.read_bytes() == b"n" * 20000 + b"o" * 30000  # half-written, as the kill left it
     log = start_agent(home)
     assert path.read_bytes() == old and (tmp_path / "other-name.py").read_bytes() == old
@@ -285,15 +292,7 @@ def test_a_file_made_on_the_host_while_a_new_one_is_saved_is_never_replaced(tmp_
 
 
 def test_a_file_replaced_after_a_write_in_place_was_cut_short_is_left_and_its_old_bytes_named(tmp_path):
-    home = tmp_path / "state"
-    path = tmp_path / "linked.py"
-    path.write_bytes(b"o" * 5000)
-    os.link(path, tmp_path / "other-name.py")
-    writer = held_writer("ftruncate", home / "writes", path, b"n" * 2000, disk.current_version(str(path)))
-    wait_for(lambda: path.read_bytes()[:1] == b"n", what="the new bytes over the old")
-    os.kill(writer.writer_pid, signal.SIGKILL)
-    writer.kill()
-    writer.wait(timeout=30)
+    home, path = cut_short_in_place(tmp_path, b"o" * 5000, b"n" * 2000)
     path.unlink()
     path.write_bytes(b"someone's new file\n")  # made by someone else before the next agent started
     said = start_agent(home)
@@ -307,15 +306,7 @@ def test_a_file_replaced_after_a_write_in_place_was_cut_short_is_left_and_its_ol
 def test_a_file_edited_in_place_after_a_write_to_it_was_cut_short_is_left_and_its_old_bytes_named(tmp_path):
     """The next agent starts only later: meanwhile someone edited the file in place
     (its first line, its length kept). Theirs is not taken for a write cut short."""
-    home = tmp_path / "state"
-    path = tmp_path / "linked.py"
-    path.write_bytes(b"o" * 5000)
-    os.link(path, tmp_path / "other-name.py")
-    writer = held_writer("ftruncate", home / "writes", path, b"n" * 2000, disk.current_version(str(path)))
-    wait_for(lambda: path.read_bytes()[:1] == b"n", what="the new bytes over the old")
-    os.kill(writer.writer_pid, signal.SIGKILL)
-    writer.kill()
-    writer.wait(timeout=30)
+    home, path = cut_short_in_place(tmp_path, b"o" * 5000, b"n" * 2000)
     theirs = b"version = 2\n" + path.read_bytes()[12:]
     with open(path, "r+b") as f:  # in place, as an editor saves a file with another hard link
         f.write(theirs[:12])
