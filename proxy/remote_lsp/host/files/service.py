@@ -72,10 +72,10 @@ class Hung(Exception):
 class _Channel:
     """One editor's channel: what it watches, and the version it holds of each."""
 
-    def __init__(self, session: Session, bound: float, search: Optional[str]) -> None:
+    def __init__(self, session: Session, bound: float, search_path: Optional[str]) -> None:
         self.session = session
         self.bound = bound  # the editor's request bound (HUNG unless it says)
-        self.search = search  # the PATH its commands are looked up in (None: the agent's)
+        self.search_path = search_path  # the PATH its commands are looked up in (None: the agent's)
         self.watched: Dict[str, Tuple[str, Optional[str]]] = {}  # full path -> (its name, version held)
 
 
@@ -89,10 +89,10 @@ class FileService:
         self._directories: Dict[str, Tuple[Any, int]] = {}  # directory -> (subscription, how many watch it)
         self.search = SearchService(subscribe)  # search/* and $/cancelRequest, on threads of their own
 
-    def opened(self, session: Session, bound: float = 0.0, search: str = "") -> None:
-        """A new channel; `bound`: the editor's request bound (0: HUNG); `search`:
+    def opened(self, session: Session, bound: float = 0.0, search_path: str = "") -> None:
+        """A new channel; `bound`: the editor's request bound (0: HUNG); `search_path`:
         the PATH of the host's `files` process ("": the agent's)."""
-        self._channels[session.id] = _Channel(session, bound if bound > 0 else HUNG, search or None)
+        self._channels[session.id] = _Channel(session, bound if bound > 0 else HUNG, search_path or None)
 
     def serves(self, session: Session) -> bool:
         return session.id in self._channels
@@ -256,7 +256,8 @@ class FileService:
             if not isinstance(items, list) or not all(isinstance(i, str) and i and "\0" not in i
                                                       for i in items):
                 raise TypeError("%s must be a list of non-empty strings, not %r" % (what, items))
-        return await self._bounded(channel, [path], disk.locate, path, lists[0], lists[1], channel.search)
+        markers, commands = lists
+        return await self._bounded(channel, [path], disk.locate, path, markers, commands, channel.search_path)
 
     def _held(self, channel: _Channel, keys: Dict[str, str], name: Any, version: Optional[str]) -> None:
         """The channel holds this version of a file now (it read or wrote it);
