@@ -75,20 +75,24 @@ function M.read(ev)
   if not host then
     return
   end
+  -- What b:remote_lsp_file says of this buffer now: a file and its version, a directory, or unread.
+  local function mark(kind, version)
+    state.set(buf, { name = name, host = host, path = path, version = version or vim.NIL, kind = kind })
+  end
   if not e then
-    state.set(buf, { name = name, host = host, path = path, version = vim.NIL, kind = 'unread' })
+    mark('unread')
     return log.error(state.failure('read', name, err or 'no answer'))
   end
   if e.type == 'directory' then
-    state.set(buf, { name = name, host = host, path = path, version = vim.NIL, kind = 'directory' })
+    mark('directory')
     return require('remote-lsp.files.listing').show(buf, name, e)
   end
   if e.exists and e.type ~= 'file' then
-    state.set(buf, { name = name, host = host, path = path, version = vim.NIL, kind = 'unread' })
+    mark('unread')
     return log.error(state.failure('read', name, 'not a regular file'))
   end
   reload.forget(buf)
-  state.set(buf, { name = name, host = host, path = path, version = e.version or vim.NIL, kind = 'file' })
+  mark('file', e.version)
   -- Written by BufWriteCmd only, as oil.nvim's buffers are; a local server enabled with
   -- vim.lsp.enable() leaves it alone (the remote file's server is on its host).
   vim.bo[buf].buftype = 'acwrite'
@@ -103,7 +107,7 @@ function M.read(ev)
     local ok, lerr = pcall(text.load, buf, vim.base64.decode(e.data or ''), vim.v.cmdarg)
     if not ok then
       swap_file(buf, swap)
-      state.set(buf, { name = name, host = host, path = path, version = vim.NIL, kind = 'unread' })
+      mark('unread')
       return log.error(state.failure('read', name, lerr))
     end
     vim.bo[buf].readonly = state.readonly(e)
