@@ -253,9 +253,6 @@ class Level:
         self.others: Tuple[Tuple[int, int, Patterns], ...] = tuple(
             (self.prefix, k, own[k]) for k in (_RG, _IGNORE) if k in own) + above_others
 
-    def has_git_rules(self) -> bool:
-        return self.any_git and bool(self.git)
-
 
 class Rules:
     """What one search sees: whether hidden and ignored files are in, its globs."""
