@@ -27,26 +27,14 @@ sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
 from remote_lsp.wire import control  # noqa: E402
 
+from bench.local import cpu_ticks  # noqa: E402
 from bench.wire import Row, row  # noqa: E402
 from tests.support.lspclient import LspClient  # noqa: E402
+from tests.support.proc import pid_alive  # noqa: E402
 
 PROXY = [sys.executable, str(REPO / "proxy" / "proxy.py")]
 SCRIPTED = [sys.executable, str(REPO / "tests" / "support" / "scripted_server.py")]
 STALL, DOCS, SIZE, POLL, ANSWER_WITHIN = 3.0, 8, 1024 * 1024, 0.05, 2.0
-
-
-def ticks(pid: int) -> int:
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def status_ms(sock_path: str) -> Optional[float]:
@@ -78,7 +66,7 @@ def measure(work: Path) -> Dict[str, Any]:
     server = client.request("test/state", None)["pid"]
     client.notify("test/stall", {"seconds": STALL})
     hz = os.sysconf("SC_CLK_TCK")
-    t0, c0 = time.monotonic(), ticks(pid)
+    t0, c0 = time.monotonic(), cpu_ticks(pid)
     texts = {(root / ("big%d.py" % i)).as_uri(): ("# %d\n" % i) + "x" * (SIZE - 8) + "\n"
              for i in range(DOCS)}
     opening = threading.Thread(target=lambda: [client.open_uri(u, t) for u, t in texts.items()], daemon=True)
@@ -89,7 +77,7 @@ def measure(work: Path) -> Dict[str, Any]:
         while time.monotonic() - t0 < until:
             answers.append(status_ms(str(home / "agent.sock")))
             time.sleep(POLL)
-        t1, c1 = time.monotonic(), ticks(pid)
+        t1, c1 = time.monotonic(), cpu_ticks(pid)
         cpu.append(round((c1 - c0) / hz / (t1 - t0) * 100))
         t0, c0 = t1, c1
     whole = False
@@ -100,9 +88,9 @@ def measure(work: Path) -> Dict[str, Any]:
         print("test/state: %r" % (exc,))
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.05)
-    ended = not alive(pid)
+    ended = not pid_alive(pid)
     if not ended:
         os.kill(pid, signal.SIGKILL)
     client.proc.kill()
