@@ -21,7 +21,6 @@ from bench.wire import Row, row  # noqa: E402
 
 OPENS = 9
 RENAMED = 12  # files a rename touches: the definition and 11 users
-EACH_WAY = 0.015
 SLOW_ALIAS = "rlsp-slow"
 # Goals at 30 ms RTT (issue: the agent serves the files).
 GOALS = {"open": 0.060, "save": 0.060, "goto": 0.040, "apply": 0.200, "wall": 0.100, "wall-map": 0.100}
@@ -84,19 +83,13 @@ def project(root: Path) -> None:
 
 
 def rows(work: Path) -> List[Row]:
-    from tests.support.delay import Delay, add_alias
+    from tests.support.delay import distant_sshd
     from tests.support.neovim import Neovim, nvim_path
-    from tests.support.sshd import ALIAS, Sshd
+    from tests.support.sshd import ALIAS
 
     if not Path("/usr/sbin/sshd").exists() or nvim_path() is None:
         return [row("files", "-", "skipped: needs sshd and nvim", "-", True)]
-    import os
-
-    (work / "files-ssh").mkdir()
-    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
-    sshd = Sshd(work / "files-ssh", path).start()
-    delay = Delay(sshd.port, EACH_WAY)
-    add_alias(sshd, SLOW_ALIAS, delay.port)
+    sshd, delay = distant_sshd(work / "files-ssh", SLOW_ALIAS)
     env = sshd.client_env(work / "files-editor-state")
     env["REMOTE_LSP_SSH_CONFIG"] = str(sshd.home / ".ssh" / "config")
     env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -27,9 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "proxy"), str(REPO)]
 
 from bench.wire import PROXY, Row, row  # noqa: E402
+from tests.support.delay import EACH_WAY  # noqa: E402
 
 FILES = int(os.environ.get("REMOTE_LSP_BENCH_SEARCH_FILES", "100000"))
-EACH_WAY = 0.015
 RTT = 2 * EACH_WAY
 SLOW_ALIAS = "rlsp-search-slow"
 RUNS = 5
@@ -121,17 +121,12 @@ def rows(work: Path) -> List[Row]:
     from remote_lsp.host.procs import rss_kb
 
     from bench.local import cpu_ticks
-    from tests.support.delay import Delay, add_alias
-    from tests.support.sshd import Sshd
+    from tests.support.delay import distant_sshd
 
     if not Path("/usr/sbin/sshd").exists() or not shutil.which("rg"):
         return [row("search", "-", "skipped: needs sshd and ripgrep", "-", True)]
     root = project(work / "search-project")
-    (work / "search-ssh").mkdir()
-    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
-    sshd = Sshd(work / "search-ssh", path).start()
-    delay = Delay(sshd.port, EACH_WAY)
-    add_alias(sshd, SLOW_ALIAS, delay.port)
+    sshd, delay = distant_sshd(work / "search-ssh", SLOW_ALIAS)
     env = sshd.client_env(work / "search-editor-state")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "proxy"), str(REPO)])
     config = str(sshd.home / ".ssh" / "config")

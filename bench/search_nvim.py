@@ -46,17 +46,13 @@ def rows(work: Path) -> List[Row]:
         return [row("search in Neovim", "-", "skipped: needs sshd and nvim", "-", True)]
     if shutil.which("rg") is None:
         return [row("search in Neovim", "-", "skipped: needs ripgrep on the host", "-", True)]
-    from tests.support.delay import Delay, add_alias
-    from tests.support.sshd import ALIAS, Sshd
+    from tests.support.delay import distant_sshd
+    from tests.support.sshd import ALIAS
 
     root = work / "search-project"
     if not root.exists():  # made by bench/search.py in the same run, else here
         project(root)
-    (work / "search-nvim-ssh").mkdir()
-    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
-    sshd = Sshd(work / "search-nvim-ssh", path).start()
-    delay = Delay(sshd.port, EACH_WAY)
-    add_alias(sshd, SLOW_ALIAS, delay.port)
+    sshd, delay = distant_sshd(work / "search-nvim-ssh", SLOW_ALIAS)
     state = work / "search-nvim-editor-state"
     env = sshd.client_env(state)
     env["REMOTE_LSP_SSH_CONFIG"] = str(sshd.home / ".ssh" / "config")

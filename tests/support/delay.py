@@ -1,14 +1,20 @@
 """A slow network for the benchmarks and the demo: a TCP proxy on 127.0.0.1
 that holds every chunk for a fixed time in each direction before passing it
 on, in order, in front of the test sshd (`tc netem` is not available here).
-A user 30 ms away is `Delay(sshd.port, 0.015)`."""
+A user 30 ms away is `Delay(sshd.port, EACH_WAY)`; `distant_sshd` starts an sshd
+with such a proxy in front of it, under an alias of its own."""
 
 import asyncio
+import os
 import socket
+import sys
 import threading
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Tuple
 
-from tests.support.sshd import ALIAS
+from tests.support.sshd import ALIAS, Sshd
+
+EACH_WAY = 0.015  # seconds each way: a 30 ms round trip
 
 
 class Delay:
@@ -104,3 +110,14 @@ def add_alias(sshd, alias: str, port: int) -> None:
     block = first.replace("Host %s\n" % ALIAS, "Host %s\n" % alias, 1).replace(
         "Port %d\n" % sshd.port, "Port %d\n" % port, 1)
     config.write_text(block + text)
+
+
+def distant_sshd(folder: Path, alias: str, each_way: float = EACH_WAY) -> Tuple[Sshd, Delay]:
+    """A test sshd in `folder` (made here), reached through a Delay as `alias`
+    (and directly as the test alias): stop both after."""
+    folder.mkdir()
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    sshd = Sshd(folder, path).start()
+    delay = Delay(sshd.port, each_way)
+    add_alias(sshd, alias, delay.port)
+    return sshd, delay
