@@ -112,6 +112,17 @@ def read_proc(pid: int) -> Optional[Proc]:
                 int(fields[1]))
 
 
+def start_ticks(pid: int) -> Optional[int]:
+    """When `pid` started (clock ticks since boot), from its stat alone; None if it is gone (or a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            line = f.read()
+        fields = line[line.rindex(b")") + 2:].split()
+        return None if fields[0] in (b"Z", b"X") else int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _ids(status: str, key: str) -> Ids:
     m = re.search(r"^%s:\s+(\d+)\s+(\d+)\s+(\d+)" % key, status, re.M)
     assert m is not None

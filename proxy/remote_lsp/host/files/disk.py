@@ -33,6 +33,8 @@ import shutil
 import stat
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from remote_lsp.host import procs
+
 log = logging.getLogger("remote_lsp.files")
 
 # Error codes of a file operation, as the editor's channel names them.
@@ -556,15 +558,15 @@ def _journal_file(path: str) -> Any:
         return open(path, "wb")
 
 
-def _start_ticks(pid: int) -> Optional[int]:
-    """When the process `pid` started (clock ticks since boot); None if there is none (or a zombie)."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            line = f.read()
-        fields = line[line.rindex(b")") + 2:].split()
-        return None if fields[0] in (b"Z", b"X") else int(fields[19])
-    except (OSError, ValueError, IndexError):
-        return None
+def _own_start() -> int:
+    """This process's start (names it with its pid in the journal); read once."""
+    global _started
+    if _started is None:
+        _started = procs.start_ticks(os.getpid()) or 0
+    return _started
+
+
+_started: Optional[int] = None
 
 
 class _Journal:
@@ -577,8 +579,7 @@ class _Journal:
         self._record: Dict[str, Any] = {"target": target}
         self._kept = False
         if _journal is not None:
-            self.base = os.path.join(_journal, "%d.%d.%s" % (os.getpid(), _start_ticks(os.getpid()) or 0,
-                                                             _random()))
+            self.base = os.path.join(_journal, "%d.%d.%s" % (os.getpid(), _own_start(), _random()))
 
     def note(self, **fields: Any) -> None:
         if not self.base:
@@ -642,7 +643,7 @@ def recover() -> List[str]:
             pid, start = (int(x) for x in base.split(".")[:2])
         except ValueError:
             continue
-        if pid == os.getpid() or (_start_ticks(pid) == start and start):
+        if pid == os.getpid() or (procs.start_ticks(pid) == start and start):
             continue  # still writing
         keep = False
         record = None
