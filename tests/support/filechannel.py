@@ -3,11 +3,9 @@ HOST files` over the test sshd, as a plain JSON-RPC client."""
 
 import base64
 import sys
-from pathlib import Path
 
+from tests.conftest import PROXY
 from tests.support.lspclient import LspClient
-
-PROXY = Path(__file__).resolve().parent.parent.parent / "proxy" / "proxy.py"
 
 
 def channel(remote, transport="openssh", *opts):
